@@ -1,0 +1,234 @@
+//! Persistence: one trait per aggregate, each with a Postgres and a SQLite implementation.
+//!
+//! # Layout
+//! - this file: the traits, the [`Store`] bundle and [`Store::connect`].
+//! - `postgres.rs`, `sqlite.rs`: the implementations (same SQL where the dialects agree).
+//! - `migrations/postgres`, `migrations/sqlite`: the schemas, applied by [`Store::migrate`].
+//!
+//! Times are stored as integer milliseconds since the epoch in both databases, and "now" is
+//! always passed in by the caller, so leases and expiry follow the injected clock and compare
+//! the same way on both. JSON parts of a checkout (lines, totals) are stored as text.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::checkout::model::{Checkout, Order, UserId};
+use crate::checkout::state::CheckoutState;
+use crate::ids::{CheckoutId, OrderId};
+
+pub mod postgres;
+pub mod sqlite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row changed since it was read (optimistic concurrency): re-read and decide again.
+    #[error("the record was changed concurrently")]
+    Conflict,
+    #[error("a record with this key already exists")]
+    Duplicate,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Checkouts and their leases.
+#[async_trait]
+pub trait CheckoutStore: Send + Sync {
+    /// Insert a new checkout (its `version` is stored as given, normally 0).
+    async fn insert(&self, checkout: &Checkout) -> StoreResult<()>;
+
+    async fn get(&self, id: CheckoutId) -> StoreResult<Option<Checkout>>;
+
+    /// Only the owner's checkout: someone else's is `None` (the API answers 404, never 403).
+    async fn get_for_user(&self, id: CheckoutId, user: &UserId)
+    -> StoreResult<Option<Checkout>>;
+
+    /// Write every mutable field if the stored `version` still equals `checkout.version`;
+    /// the stored version becomes `checkout.version + 1`. The lease columns are written too.
+    /// `Conflict` when the version moved.
+    async fn update(&self, checkout: &Checkout) -> StoreResult<()>;
+
+    /// Take (or renew) the lease if it is free, expired at `now`, or already `owner`'s.
+    /// Returns the checkout as stored after taking it (version bumped), `None` if someone
+    /// else holds it or the checkout does not exist.
+    async fn try_lease(
+        &self,
+        id: CheckoutId,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Checkout>>;
+
+    /// Give the lease back if `owner` still holds it (no version bump needed by callers:
+    /// it is bumped here like any write).
+    async fn release_lease(&self, id: CheckoutId, owner: &str) -> StoreResult<()>;
+
+    /// Record a purchase in one transaction: insert the order (unique per checkout) and
+    /// write the checkout (with the same version check as [`CheckoutStore::update`]).
+    async fn record_purchase(&self, checkout: &Checkout, order: &Order) -> StoreResult<()>;
+
+    /// Checkouts in any of `states`, newest first (admin inspection).
+    async fn list_by_state(
+        &self,
+        states: &[CheckoutState],
+        limit: u32,
+    ) -> StoreResult<Vec<Checkout>>;
+
+    /// Ids of checkouts that need a worker at `now`: an operation is pending and no live
+    /// lease covers it, or seats are held and the hold expired or the checkout was untouched
+    /// since `abandoned_before`. Oldest first, at most `limit`.
+    async fn due_for_work(
+        &self,
+        now: DateTime<Utc>,
+        abandoned_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<CheckoutId>>;
+
+    /// How many checkouts are in each state (for gauges); states with none may be omitted.
+    async fn count_by_state(&self) -> StoreResult<Vec<(CheckoutState, i64)>>;
+}
+
+/// A page of a user's orders, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    /// Pass back as `before` to get the next page.
+    pub next: Option<OrderCursor>,
+}
+
+/// Position in a newest-first listing: strictly older than this (created_at, id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: OrderId,
+}
+
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    async fn get_for_user(&self, id: OrderId, user: &UserId) -> StoreResult<Option<Order>>;
+
+    async fn get_by_checkout(&self, checkout: CheckoutId) -> StoreResult<Option<Order>>;
+
+    async fn find_by_token(&self, order_token: &str) -> StoreResult<Option<Order>>;
+
+    async fn list_for_user(
+        &self,
+        user: &UserId,
+        before: Option<OrderCursor>,
+        limit: u32,
+    ) -> StoreResult<OrderPage>;
+}
+
+/// The user ↔ `source_account_id` mapping that lets unredeemed orders be matched back.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Idempotent: the same pair again is fine.
+    async fn remember(
+        &self,
+        user: &UserId,
+        source_account_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    async fn user_for(&self, source_account_id: &str) -> StoreResult<Option<UserId>>;
+}
+
+/// What a stored idempotent request answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Identifies an idempotent request: the operation, the user and the client's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// E.g. `create_checkout`, `purchase:chk_…`.
+    pub scope: String,
+    pub user: UserId,
+    pub key: String,
+}
+
+/// Outcome of [`IdempotencyStore::begin`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// First time: the caller runs the request and then calls `complete` or `abandon`.
+    Started,
+    /// Done before with the same fingerprint: replay this.
+    Replay(StoredResponse),
+    /// The first request with this key is still running.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Record the key as in progress unless it exists (and has not expired at `now`).
+    async fn begin(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Begin>;
+
+    async fn complete(&self, key: &IdempotencyKey, response: &StoredResponse)
+    -> StoreResult<()>;
+
+    /// Forget an in-progress key (the request failed validation or crashed before upstream).
+    async fn abandon(&self, key: &IdempotencyKey) -> StoreResult<()>;
+
+    /// Delete expired keys; returns how many.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Schema and reachability.
+#[async_trait]
+pub trait StoreAdmin: Send + Sync {
+    /// Apply this backend's migrations (`migrations/postgres` or `migrations/sqlite`).
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// The database answers and every migration is applied (for `/readyz`).
+    async fn ready(&self) -> StoreResult<bool>;
+}
+
+/// The store as the application holds it.
+#[derive(Clone)]
+pub struct Store {
+    pub checkouts: Arc<dyn CheckoutStore>,
+    pub orders: Arc<dyn OrderStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub admin: Arc<dyn StoreAdmin>,
+    pub backend: Backend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Store {
+    /// Connect to `postgres://…` or `sqlite://PATH` (the file and its folder are created).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            postgres::connect(url).await
+        } else {
+            sqlite::connect(url).await
+        }
+    }
+
+    /// Apply the migrations for this backend.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        self.admin.migrate().await
+    }
+}

@@ -1,0 +1,7 @@
+//! The sqlite implementation of the store traits. (Being written.)
+
+use super::{Store, StoreResult};
+
+pub async fn connect(_url: &str) -> StoreResult<Store> {
+    unimplemented!("sqlite store")
+}

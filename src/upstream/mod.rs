@@ -1,0 +1,3 @@
+//! The Partner-API client. (Being written.)
+
+pub mod wire;
