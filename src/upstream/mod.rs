@@ -1,3 +1,19 @@
-//! The Partner-API client. (Being written.)
+//! The Partner-API client: wire types, OAuth, the quota limiter, polling replies and typed
+//! errors. It knows nothing of checkouts.
+//!
+//! # Layout
+//! - [`wire`]: request and response bodies exactly as the docs show them.
+//! - [`client`]: [`PartnerApi`], one method per documented call.
+//! - [`auth`]: the OAuth bearer-token cache.
+//! - [`quota`]: the limiter every request passes through, with priority lanes.
+//! - [`error`]: [`UpstreamError`] and what each failure means ([`FailureKind`]).
 
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod quota;
 pub mod wire;
+
+pub use client::{CallContext, CaptchaPage, Deleted, PartnerApi, PollTicket, Reply, UnredeemedQuery, UpstreamSettings};
+pub use error::{FailureKind, UpstreamError};
+pub use quota::{Priority, QuotaLimiter};

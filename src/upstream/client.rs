@@ -1,0 +1,695 @@
+//! [`PartnerApi`]: one method per Partner-API call. Every request passes the quota limiter,
+//! carries the apikey (and a bearer token when OAuth is configured), `True-Client-IP` and
+//! `Original-User-Id`; answers are parsed into [`Reply`] (done, or "poll this URL after
+//! `wait`") or a typed [`UpstreamError`]. The client never waits out a poll itself: the
+//! caller persists the polling URL first, then polls ("persist, then call").
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use url::Url;
+
+use super::auth::{BearerToken, TokenCache};
+use super::error::{FaultCode, UpstreamError};
+use super::quota::{Priority, QuotaLimiter};
+use super::wire;
+
+/// How the client reaches upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    /// e.g. `https://app.ticketmaster.com/partners/v1` (no trailing slash needed).
+    pub base_url: Url,
+    pub apikey: SecretString,
+    pub client_secret: Option<SecretString>,
+    pub force_polling: bool,
+    pub timeout: Duration,
+}
+
+/// Who a call is made for, and how urgent it is.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// The end user's address: `True-Client-IP`.
+    pub client_ip: String,
+    /// The partner's user id: `Original-User-Id`.
+    pub user_id: Option<String>,
+    pub priority: Priority,
+}
+
+/// Where an operation stands after one exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply<T> {
+    Done(T),
+    Poll(PollTicket),
+}
+
+/// "Ask `url` again, not before `wait` has passed."
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollTicket {
+    pub url: String,
+    pub wait: Duration,
+}
+
+/// The captcha page to render to the user.
+#[derive(Debug, Clone)]
+pub struct CaptchaPage {
+    pub html: String,
+    pub site_key: Option<String>,
+}
+
+/// What a cart deletion returns when done: nothing worth keeping.
+pub type Deleted = IgnoredAny;
+
+/// How many times a 429 is waited out and the call repeated: a 429 is refused before
+/// upstream acts, so repeating is safe for every call, purchases included.
+const MAX_RATE_LIMIT_RETRIES: u32 = 3;
+
+pub struct PartnerApi {
+    http: reqwest::Client,
+    settings: UpstreamSettings,
+    tokens: TokenCache,
+    limiter: Arc<QuotaLimiter>,
+    /// Last `Rate-Limit-Available` upstream reported (-1 = never reported).
+    quota_available: AtomicI64,
+}
+
+/// A finished exchange whose faults were already handled (token retry, 429 pause).
+struct Exchange {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+struct Call<'a, B: Serialize + ?Sized> {
+    method: Method,
+    /// Path below the base URL, or an absolute polling URL.
+    target: Target<'a>,
+    query: &'a [(&'a str, &'a str)],
+    body: Option<&'a B>,
+    ctx: Option<&'a CallContext>,
+    priority: Priority,
+    /// Ask upstream to answer with polling (only on calls the docs mark "Polling: Yes").
+    pollable: bool,
+}
+
+enum Target<'a> {
+    Path(&'a str),
+    Absolute(Url),
+}
+
+impl PartnerApi {
+    pub fn new(settings: UpstreamSettings, limiter: Arc<QuotaLimiter>) -> Result<Self, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("checkout-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| UpstreamError::Transport {
+                maybe_sent: false,
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            settings,
+            tokens: TokenCache::default(),
+            limiter,
+            quota_available: AtomicI64::new(-1),
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.settings.base_url
+    }
+
+    /// The last `Rate-Limit-Available` upstream reported, if any.
+    pub fn quota_available(&self) -> Option<i64> {
+        Some(self.quota_available.load(Ordering::Relaxed)).filter(|v| *v >= 0)
+    }
+
+    // ------------------------------------------------------------ the documented calls
+
+    pub async fn event(&self, event_id: &str) -> Result<wire::EventResponse, UpstreamError> {
+        let path = format!("event/{}", encode_segment(event_id));
+        let ex = self
+            .send(Call::<()>::get(Target::Path(&path), None, Priority::Refresh))
+            .await?;
+        decode_done(ex)
+    }
+
+    pub async fn captcha(&self, ctx: &CallContext) -> Result<CaptchaPage, UpstreamError> {
+        let ex = self
+            .send(Call::<()>::get(Target::Path("captcha"), Some(ctx), ctx.priority))
+            .await?;
+        // The site key travels in a header the exchange does not keep; the page carries it too.
+        let html = String::from_utf8_lossy(&ex.body).into_owned();
+        if !ex.status.is_success() {
+            return Err(error_from(ex.status, &ex.body));
+        }
+        let site_key = extract_site_key(&html);
+        Ok(CaptchaPage { html, site_key })
+    }
+
+    /// `POST /cart`: trade a captcha solution for a cart session.
+    pub async fn open_cart(&self, ctx: &CallContext, token: &str) -> Result<String, UpstreamError> {
+        let body = wire::CaptchaSolution {
+            token: token.to_owned(),
+        };
+        let ex = self
+            .send(Call {
+                method: Method::POST,
+                target: Target::Path("cart"),
+                query: &[],
+                body: Some(&body),
+                ctx: Some(ctx),
+                priority: ctx.priority,
+                pollable: false,
+            })
+            .await?;
+        decode_done::<wire::CartSession>(ex).map(|s| s.cart_id)
+    }
+
+    pub async fn reserve(
+        &self,
+        ctx: &CallContext,
+        request: &wire::ReserveRequest,
+    ) -> Result<Reply<wire::CartResponse>, UpstreamError> {
+        let ex = self
+            .send(Call::put(Target::Path("cart/tickets"), request, ctx, true))
+            .await?;
+        decode_reply(ex)
+    }
+
+    pub async fn certificate(
+        &self,
+        ctx: &CallContext,
+        cart_id: &str,
+    ) -> Result<wire::Certificate, UpstreamError> {
+        let ex = self
+            .send(Call::<()> {
+                query: &[("cart_id", cart_id)],
+                ..Call::get(Target::Path("certificate"), Some(ctx), ctx.priority)
+            })
+            .await?;
+        decode_done(ex)
+    }
+
+    /// `PUT /cart/payment` (the docs say it does not poll; a polling answer is handled anyway).
+    pub async fn add_payment(
+        &self,
+        ctx: &CallContext,
+        request: &wire::PaymentRequest,
+    ) -> Result<Reply<wire::CartResponse>, UpstreamError> {
+        let ex = self
+            .send(Call::put(Target::Path("cart/payment"), request, ctx, false))
+            .await?;
+        decode_reply(ex)
+    }
+
+    /// `PUT /cart`: commit. The caller must treat `outcome_unknown()` errors as "maybe
+    /// purchased" and reconcile, never re-send.
+    pub async fn purchase(
+        &self,
+        ctx: &CallContext,
+        request: &wire::PurchaseRequest,
+    ) -> Result<Reply<wire::PurchaseResponse>, UpstreamError> {
+        let ex = self
+            .send(Call::put(Target::Path("cart"), request, ctx, true))
+            .await?;
+        decode_reply(ex)
+    }
+
+    pub async fn delete_cart(
+        &self,
+        ctx: &CallContext,
+        cart_id: &str,
+    ) -> Result<Reply<Deleted>, UpstreamError> {
+        let ex = self
+            .send(Call::<()> {
+                method: Method::DELETE,
+                query: &[("cart_id", cart_id)],
+                pollable: true,
+                ..Call::get(Target::Path("cart"), Some(ctx), ctx.priority)
+            })
+            .await?;
+        decode_reply(ex)
+    }
+
+    /// Follow a polling URL. Only URLs below the configured base are followed.
+    pub async fn poll<T: DeserializeOwned>(
+        &self,
+        ctx: &CallContext,
+        url: &str,
+    ) -> Result<Reply<T>, UpstreamError> {
+        let target = self.polling_target(url)?;
+        let ex = self
+            .send(Call::<()>::get(Target::Absolute(target), Some(ctx), ctx.priority))
+            .await?;
+        decode_reply(ex)
+    }
+
+    pub async fn unredeemed_orders(
+        &self,
+        query: UnredeemedQuery,
+    ) -> Result<wire::UnredeemedOrders, UpstreamError> {
+        let (name, days) = match query {
+            UnredeemedQuery::DaysFromPurchase(n) => ("days_from_purchase", n.to_string()),
+            UnredeemedQuery::DaysBeforeEvent(n) => ("days_before_event", n.to_string()),
+        };
+        let ex = self
+            .send(Call::<()> {
+                query: &[(name, &days)],
+                ..Call::get(Target::Path("orders/unredeemed"), None, Priority::Job)
+            })
+            .await?;
+        decode_done(ex)
+    }
+
+    // ------------------------------------------------------------ transport
+
+    fn polling_target(&self, url: &str) -> Result<Url, UpstreamError> {
+        let url = Url::parse(url).map_err(|_| UpstreamError::ForeignPollingUrl)?;
+        let base = &self.settings.base_url;
+        let same_origin = url.scheme() == base.scheme()
+            && url.host_str() == base.host_str()
+            && url.port_or_known_default() == base.port_or_known_default();
+        if !same_origin {
+            return Err(UpstreamError::ForeignPollingUrl);
+        }
+        Ok(url)
+    }
+
+    fn url_for(&self, target: &Target<'_>, query: &[(&str, &str)]) -> Url {
+        let mut url = match target {
+            Target::Absolute(url) => url.clone(),
+            Target::Path(path) => {
+                let mut url = self.settings.base_url.clone();
+                let joined = format!("{}/{}", url.path().trim_end_matches('/'), path);
+                url.set_path(&joined);
+                url
+            }
+        };
+        let has_key = url.query_pairs().any(|(k, _)| k == "apikey");
+        {
+            // `query_pairs_mut` percent-encodes: a cart id's `+`, `/` and `=` survive.
+            let mut pairs = url.query_pairs_mut();
+            if !has_key {
+                pairs.append_pair("apikey", self.settings.apikey.expose_secret());
+            }
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    async fn send<B: Serialize + ?Sized>(&self, call: Call<'_, B>) -> Result<Exchange, UpstreamError> {
+        let mut rate_limited = 0;
+        let mut token_retried = false;
+        loop {
+            let bearer = self.bearer().await?;
+            self.limiter.acquire(call.priority).await;
+            let ex = self.exchange(&call, bearer.as_ref()).await?;
+            match classify_fault(&ex) {
+                Some(FaultCode::InvalidAccessToken) if !token_retried && bearer.is_some() => {
+                    // The token was revoked or expired early: one fresh token, one retry.
+                    if let Some(rejected) = &bearer {
+                        self.tokens.invalidate(rejected).await;
+                    }
+                    token_retried = true;
+                }
+                Some(FaultCode::QuotaViolation) | None
+                    if ex.status == StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    rate_limited += 1;
+                    let reset = ex.reset_at();
+                    let pause = reset
+                        .and_then(|at| (at - Utc::now()).to_std().ok())
+                        .unwrap_or(Duration::from_secs(1));
+                    self.limiter
+                        .pause_until(tokio::time::Instant::now() + pause)
+                        .await;
+                    if rate_limited > MAX_RATE_LIMIT_RETRIES {
+                        return Err(UpstreamError::RateLimited { reset_at: reset });
+                    }
+                }
+                _ => return Ok(ex.into_exchange()),
+            }
+        }
+    }
+
+    async fn exchange<B: Serialize + ?Sized>(
+        &self,
+        call: &Call<'_, B>,
+        bearer: Option<&SecretString>,
+    ) -> Result<RawExchange, UpstreamError> {
+        let url = self.url_for(&call.target, call.query);
+        let op = call.operation_name();
+        let mut req = self
+            .http
+            .request(call.method.clone(), url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token.expose_secret());
+        }
+        if let Some(ctx) = call.ctx {
+            req = req.header("True-Client-IP", &ctx.client_ip);
+            if let Some(user) = &ctx.user_id {
+                req = req.header("Original-User-Id", user);
+            }
+        }
+        if call.pollable && self.settings.force_polling {
+            req = req.header("X-TM-FORCE-POLLING", "true");
+        }
+        if let Some(body) = call.body {
+            req = req.json(body);
+        }
+        let started = std::time::Instant::now();
+        let resp = req.send().await.map_err(transport_error)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(transport_error)?.to_vec();
+        tracing::debug!(
+            upstream.operation = op,
+            http.status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "upstream call"
+        );
+        if let Some(available) = header_i64(&headers, "rate-limit-available") {
+            self.quota_available.store(available, Ordering::Relaxed);
+        }
+        Ok(RawExchange {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn bearer(&self) -> Result<Option<SecretString>, UpstreamError> {
+        let Some(secret) = &self.settings.client_secret else {
+            return Ok(None);
+        };
+        self.tokens
+            .get_or_refresh(|| self.fetch_token(secret))
+            .await
+            .map(Some)
+    }
+
+    async fn fetch_token(&self, secret: &SecretString) -> Result<BearerToken, UpstreamError> {
+        let url = self.url_for(&Target::Path("oauth/accesstoken"), &[]);
+        self.limiter.acquire(Priority::Critical).await;
+        let resp = self
+            .http
+            .post(url)
+            .basic_auth(
+                self.settings.apikey.expose_secret(),
+                Some(secret.expose_secret()),
+            )
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(transport_error)?;
+        if !status.is_success() {
+            return Err(error_from(status, &body));
+        }
+        let token: wire::AccessTokenResponse =
+            serde_json::from_slice(&body).map_err(|e| UpstreamError::Decode {
+                reason: format!("access token: {e}"),
+            })?;
+        let secs = token.expires_in.trim().parse::<u64>().unwrap_or(3599);
+        Ok(BearerToken::new(
+            SecretString::from(token.access_token),
+            Duration::from_secs(secs),
+        ))
+    }
+}
+
+/// `GET /orders/unredeemed` takes one of two windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnredeemedQuery {
+    DaysFromPurchase(u32),
+    DaysBeforeEvent(u32),
+}
+
+impl<'a, B: Serialize + ?Sized> Call<'a, B> {
+    fn get(target: Target<'a>, ctx: Option<&'a CallContext>, priority: Priority) -> Self {
+        Self {
+            method: Method::GET,
+            target,
+            query: &[],
+            body: None,
+            ctx,
+            priority,
+            pollable: false,
+        }
+    }
+
+    fn put(target: Target<'a>, body: &'a B, ctx: &'a CallContext, pollable: bool) -> Self {
+        Self {
+            method: Method::PUT,
+            target,
+            query: &[],
+            body: Some(body),
+            ctx: Some(ctx),
+            priority: ctx.priority,
+            pollable,
+        }
+    }
+
+    /// A low-cardinality name for logs and metrics (never the URL: it carries the apikey).
+    fn operation_name(&self) -> &'static str {
+        match (&self.method, &self.target) {
+            (_, Target::Absolute(_)) => "poll",
+            (&Method::GET, Target::Path(p)) if p.starts_with("event/") => "event",
+            (&Method::GET, Target::Path("captcha")) => "captcha",
+            (&Method::GET, Target::Path("certificate")) => "certificate",
+            (&Method::GET, Target::Path("orders/unredeemed")) => "unredeemed_orders",
+            (&Method::POST, Target::Path("cart")) => "open_cart",
+            (&Method::PUT, Target::Path("cart/tickets")) => "reserve",
+            (&Method::PUT, Target::Path("cart/payment")) => "payment",
+            (&Method::PUT, Target::Path("cart")) => "purchase",
+            (&Method::DELETE, Target::Path("cart")) => "delete_cart",
+            _ => "other",
+        }
+    }
+}
+
+struct RawExchange {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl RawExchange {
+    /// `Rate-Limit-Reset` is epoch milliseconds.
+    fn reset_at(&self) -> Option<DateTime<Utc>> {
+        header_i64(&self.headers, "rate-limit-reset").and_then(DateTime::from_timestamp_millis)
+    }
+
+    fn into_exchange(self) -> Exchange {
+        Exchange {
+            status: self.status,
+            body: self.body,
+        }
+    }
+}
+
+fn header_i64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn classify_fault(ex: &RawExchange) -> Option<FaultCode> {
+    serde_json::from_slice::<wire::FaultBody>(&ex.body)
+        .ok()
+        .map(|f| FaultCode::parse(&f.fault.detail.errorcode))
+}
+
+fn transport_error(e: reqwest::Error) -> UpstreamError {
+    UpstreamError::Transport {
+        // A refused connection never carried the request; anything later might have.
+        maybe_sent: !e.is_connect(),
+        reason: e.without_url().to_string(),
+    }
+}
+
+/// Turn an error status and body into the most specific typed error.
+fn error_from(status: StatusCode, body: &[u8]) -> UpstreamError {
+    if let Ok(e) = serde_json::from_slice::<wire::ErrorBody>(body) {
+        return UpstreamError::Api {
+            status: status.as_u16(),
+            code: e.error.code,
+            message: e.error.message,
+        };
+    }
+    if let Ok(f) = serde_json::from_slice::<wire::FaultBody>(body) {
+        let code = FaultCode::parse(&f.fault.detail.errorcode);
+        return match code {
+            FaultCode::QuotaViolation => UpstreamError::RateLimited { reset_at: None },
+            code => UpstreamError::Fault {
+                status: status.as_u16(),
+                code,
+            },
+        };
+    }
+    UpstreamError::Status {
+        status: status.as_u16(),
+    }
+}
+
+/// A call the docs mark "Polling: No": a 2xx body is the answer.
+fn decode_done<T: DeserializeOwned>(ex: Exchange) -> Result<T, UpstreamError> {
+    if !ex.status.is_success() {
+        return Err(error_from(ex.status, &ex.body));
+    }
+    serde_json::from_slice(&ex.body).map_err(|e| UpstreamError::Decode {
+        reason: e.to_string(),
+    })
+}
+
+/// A call marked "Polling: Yes", or a poll. Completion is recognised by the body, not the
+/// status: a final answer may come with 200, 202 or 204 (the docs' Poll section).
+fn decode_reply<T: DeserializeOwned>(ex: Exchange) -> Result<Reply<T>, UpstreamError> {
+    if !ex.status.is_success() {
+        return Err(error_from(ex.status, &ex.body));
+    }
+    let body: &[u8] = if ex.body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &ex.body
+    };
+    if let Ok(poll) = serde_json::from_slice::<wire::PollingResponse>(body) {
+        let wait = Duration::try_from_secs_f64(poll.wait.max(0.0)).unwrap_or(Duration::ZERO);
+        return Ok(Reply::Poll(PollTicket {
+            url: poll.polling_url,
+            wait,
+        }));
+    }
+    serde_json::from_slice(body)
+        .map(Reply::Done)
+        .map_err(|e| UpstreamError::Decode {
+            reason: e.to_string(),
+        })
+}
+
+fn extract_site_key(html: &str) -> Option<String> {
+    let start = html.find("data-sitekey=\"")? + "data-sitekey=\"".len();
+    let len = html[start..].find('"')?;
+    Some(html[start..start + len].to_owned())
+}
+
+fn encode_segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(status: u16, body: &str) -> Exchange {
+        Exchange {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_polling_body_is_a_poll_whatever_the_status() {
+        for status in [200, 202] {
+            let reply: Reply<wire::PurchaseResponse> = decode_reply(ex(
+                status,
+                r#"{"polling_url":"https://x/partners/v1/polling/1","wait":4}"#,
+            ))
+            .unwrap();
+            assert_eq!(
+                reply,
+                Reply::Poll(PollTicket {
+                    url: "https://x/partners/v1/polling/1".into(),
+                    wait: Duration::from_secs(4)
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn decimal_waits_are_accepted() {
+        let reply: Reply<Deleted> =
+            decode_reply(ex(202, r#"{"polling_url":"https://x/p","wait":0.5}"#)).unwrap();
+        assert!(matches!(reply, Reply::Poll(t) if t.wait == Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn an_empty_204_completes_a_delete() {
+        let reply: Reply<Deleted> = decode_reply(ex(204, "")).unwrap();
+        assert!(matches!(reply, Reply::Done(_)));
+        let reply: Reply<Deleted> = decode_reply(ex(202, "{}")).unwrap();
+        assert!(matches!(reply, Reply::Done(_)));
+    }
+
+    #[test]
+    fn error_bodies_become_typed_errors() {
+        let e = error_from(
+            StatusCode::BAD_REQUEST,
+            br#"{"error":{"message":"Payment Not Accepted","code":20122,"http_code":400,"severity":"ERROR"}}"#,
+        );
+        assert!(matches!(e, UpstreamError::Api { code: 20122, status: 400, .. }));
+        let f = error_from(
+            StatusCode::UNAUTHORIZED,
+            br#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
+        );
+        assert!(matches!(f, UpstreamError::Fault { code: FaultCode::InvalidApiKey, .. }));
+        assert!(matches!(
+            error_from(StatusCode::SERVICE_UNAVAILABLE, b"<html>"),
+            UpstreamError::Status { status: 503 }
+        ));
+    }
+
+    #[test]
+    fn site_key_is_read_from_the_page() {
+        let html = r#"<div class="g-recaptcha" data-sitekey="c0d60e1f" data-callback="cb"></div>"#;
+        assert_eq!(extract_site_key(html).as_deref(), Some("c0d60e1f"));
+    }
+
+    fn api(base: &str) -> PartnerApi {
+        PartnerApi::new(
+            UpstreamSettings {
+                base_url: Url::parse(base).unwrap(),
+                apikey: SecretString::from("key"),
+                client_secret: None,
+                force_polling: false,
+                timeout: Duration::from_secs(1),
+            },
+            Arc::new(QuotaLimiter::new(5.0)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cart_ids_are_url_encoded_and_the_apikey_added() {
+        let api = api("https://app.example/partners/v1");
+        let url = api.url_for(&Target::Path("cart"), &[("cart_id", "a+b/c=")]);
+        assert_eq!(
+            url.as_str(),
+            "https://app.example/partners/v1/cart?apikey=key&cart_id=a%2Bb%2Fc%3D"
+        );
+    }
+
+    #[test]
+    fn polling_urls_elsewhere_are_refused() {
+        let api = api("https://app.example/partners/v1");
+        assert!(api.polling_target("https://evil.example/partners/v1/polling/1").is_err());
+        assert!(api.polling_target("http://app.example/partners/v1/polling/1").is_err());
+        assert!(api.polling_target("https://app.example/partners/v1/polling/1?apikey=key").is_ok());
+    }
+}
