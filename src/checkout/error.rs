@@ -1,0 +1,245 @@
+//! The contract's stable error codes and the checkout use cases' error type.
+
+use crate::ids::CheckoutId;
+use crate::store::StoreError;
+use crate::upstream::{FailureKind, UpstreamError};
+
+use super::state::CheckoutState;
+
+/// Every `code` a partner can see, with its HTTP status (CONTRACT.md's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    Unauthorized,
+    NotFound,
+    ValidationFailed,
+    CaptchaInvalid,
+    EventNotTransactable,
+    SoldOut,
+    InvalidState,
+    HoldExpired,
+    PaymentDeclined,
+    InvalidSecurityCode,
+    IdempotencyKeyReused,
+    IdempotencyKeyInUse,
+    MaintenanceWindow,
+    RateLimited,
+    UpstreamUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 16] = [
+        Self::Unauthorized,
+        Self::NotFound,
+        Self::ValidationFailed,
+        Self::CaptchaInvalid,
+        Self::EventNotTransactable,
+        Self::SoldOut,
+        Self::InvalidState,
+        Self::HoldExpired,
+        Self::PaymentDeclined,
+        Self::InvalidSecurityCode,
+        Self::IdempotencyKeyReused,
+        Self::IdempotencyKeyInUse,
+        Self::MaintenanceWindow,
+        Self::RateLimited,
+        Self::UpstreamUnavailable,
+        Self::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::ValidationFailed => "validation_failed",
+            Self::CaptchaInvalid => "captcha_invalid",
+            Self::EventNotTransactable => "event_not_transactable",
+            Self::SoldOut => "sold_out",
+            Self::InvalidState => "invalid_state",
+            Self::HoldExpired => "hold_expired",
+            Self::PaymentDeclined => "payment_declined",
+            Self::InvalidSecurityCode => "invalid_security_code",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyKeyInUse => "idempotency_key_in_use",
+            Self::MaintenanceWindow => "maintenance_window",
+            Self::RateLimited => "rate_limited",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Unauthorized => 401,
+            Self::NotFound => 404,
+            Self::ValidationFailed
+            | Self::CaptchaInvalid
+            | Self::IdempotencyKeyReused => 422,
+            Self::EventNotTransactable
+            | Self::SoldOut
+            | Self::InvalidState
+            | Self::IdempotencyKeyInUse => 409,
+            Self::HoldExpired => 410,
+            Self::PaymentDeclined | Self::InvalidSecurityCode => 402,
+            Self::MaintenanceWindow | Self::UpstreamUnavailable => 503,
+            Self::RateLimited => 429,
+            Self::Internal => 500,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "Missing, invalid or expired user token",
+            Self::NotFound => "Not found",
+            Self::ValidationFailed => "The request is not valid",
+            Self::CaptchaInvalid => "The captcha token is missing, stale or already used",
+            Self::EventNotTransactable => "This event cannot be sold through the API",
+            Self::SoldOut => "No inventory matches the request",
+            Self::InvalidState => "The operation does not fit the checkout's state",
+            Self::HoldExpired => "The hold on the tickets ran out",
+            Self::PaymentDeclined => "The payment was not accepted",
+            Self::InvalidSecurityCode => "The card security code was rejected",
+            Self::IdempotencyKeyReused => "The Idempotency-Key was used for a different request",
+            Self::IdempotencyKeyInUse => "A request with this Idempotency-Key is still running",
+            Self::MaintenanceWindow => "The venue's ticketing system is in nightly maintenance",
+            Self::RateLimited => "Too many requests",
+            Self::UpstreamUnavailable => "Ticketing is unavailable right now",
+            Self::Internal => "Internal error",
+        }
+    }
+
+    /// The code an upstream failure becomes for the partner.
+    pub fn from_upstream(kind: FailureKind) -> Self {
+        match kind {
+            FailureKind::CaptchaInvalid => Self::CaptchaInvalid,
+            FailureKind::NotTransactable => Self::EventNotTransactable,
+            FailureKind::SoldOut => Self::SoldOut,
+            FailureKind::PaymentDeclined => Self::PaymentDeclined,
+            FailureKind::InvalidSecurityCode => Self::InvalidSecurityCode,
+            FailureKind::CartGone => Self::HoldExpired,
+            FailureKind::RateLimited => Self::RateLimited,
+            FailureKind::Conflict
+            | FailureKind::InvalidRequest
+            | FailureKind::Misconfigured
+            | FailureKind::Unavailable => Self::UpstreamUnavailable,
+        }
+    }
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path, e.g. `tickets[0].quantity` or `card.number`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A refusal with everything the problem body needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+    pub upstream_code: Option<i64>,
+    pub checkout_id: Option<CheckoutId>,
+    /// Seconds, for `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("not found")]
+    NotFound,
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("cannot {action} a checkout in state {}", state.public().as_str())]
+    InvalidState {
+        state: CheckoutState,
+        action: &'static str,
+    },
+    #[error("{}", .0.message)]
+    Refused(Refusal),
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl CheckoutError {
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Refused(Refusal {
+            code,
+            message: message.into(),
+            upstream_code: None,
+            checkout_id: None,
+            retry_after: None,
+        })
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Validation(_) => ErrorCode::ValidationFailed,
+            Self::InvalidState { .. } => ErrorCode::InvalidState,
+            Self::Refused(r) => r.code,
+            Self::Store(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn with_checkout(mut self, id: CheckoutId) -> Self {
+        if let Self::Refused(r) = &mut self {
+            r.checkout_id = Some(id);
+        }
+        self
+    }
+}
+
+impl From<UpstreamError> for CheckoutError {
+    fn from(e: UpstreamError) -> Self {
+        let code = ErrorCode::from_upstream(e.kind());
+        let retry_after = match (&e, code) {
+            (UpstreamError::RateLimited { reset_at: Some(at) }, _) => {
+                Some((*at - chrono::Utc::now()).num_seconds().max(1) as u64)
+            }
+            (_, ErrorCode::RateLimited | ErrorCode::UpstreamUnavailable) => Some(5),
+            _ => None,
+        };
+        Self::Refused(Refusal {
+            code,
+            message: e.to_string(),
+            upstream_code: e.upstream_code(),
+            checkout_id: None,
+            retry_after,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_match_the_contract_statuses() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::HoldExpired.status(), 410);
+        assert_eq!(ErrorCode::PaymentDeclined.status(), 402);
+        assert_eq!(ErrorCode::IdempotencyKeyReused.status(), 422);
+        assert_eq!(ErrorCode::MaintenanceWindow.status(), 503);
+    }
+}
