@@ -4,6 +4,7 @@
 //! - [`state`]: states, events and the pure transition function.
 //! - [`model`]: checkout, lines, totals, orders.
 
+pub mod catalog;
 pub mod error;
 pub mod maintenance;
 pub mod model;

@@ -1,0 +1,534 @@
+//! The checkout use cases: create (reserve), read, purchase, release; orders. Each user action
+//! becomes a row change first and an upstream call second ("persist, then call"); the
+//! upstream conversation of a checkout is owned by one worker at a time through a lease in
+//! the store, so upstream never sees two concurrent updates of a cart, whatever clients do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+use super::catalog::{EventCatalog, EventInfo, EventView};
+use super::error::{CheckoutError, ErrorCode, Refusal};
+use super::model::{Checkout, CheckoutFailure, Lease, Operation, Order, TicketRequest, UserId};
+use super::state::{CheckoutEvent, CheckoutState, transition};
+use super::waiters::Waiters;
+use crate::clock::SharedClock;
+use crate::ids::{CheckoutId, OrderId};
+use crate::payment_crypto::CertificateCache;
+use crate::store::{OrderCursor, OrderPage, Store};
+use crate::upstream::{CallContext, CaptchaPage, PartnerApi, Priority};
+
+/// How the service behaves; built from `Settings` at start-up.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// How long a worker owns a checkout's upstream conversation without renewing.
+    pub lease: Duration,
+    /// This process's name in leases (`leased_by`).
+    pub replica_id: String,
+    pub source_account_key: SecretString,
+}
+
+/// Who is asking, as the HTTP layer established it.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub user: UserId,
+    /// The end user's address (`True-Client-IP`).
+    pub client_ip: String,
+}
+
+/// `POST /v1/checkouts` after parsing.
+#[derive(Debug, Clone)]
+pub struct NewCheckout {
+    pub event_id: String,
+    pub captcha_token: String,
+    pub tickets: Vec<TicketRequest>,
+}
+
+pub struct CheckoutService {
+    pub store: Store,
+    pub api: Arc<PartnerApi>,
+    pub catalog: EventCatalog,
+    pub certificates: CertificateCache,
+    pub(super) clock: SharedClock,
+    pub(super) config: ServiceConfig,
+    pub(super) waiters: Waiters,
+}
+
+impl CheckoutService {
+    pub fn new(
+        store: Store,
+        api: Arc<PartnerApi>,
+        catalog: EventCatalog,
+        clock: SharedClock,
+        config: ServiceConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            api,
+            catalog,
+            certificates: CertificateCache::new(),
+            clock,
+            config,
+            waiters: Waiters::default(),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// `source_account_id` for a user: an HMAC of the user id (32 hex characters, like the
+    /// docs' example), so upstream never learns the partner's ids and the gateway can map back.
+    pub fn source_account_id(&self, user: &UserId) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(
+            self.config.source_account_key.expose_secret().as_bytes(),
+        )
+        .expect("HMAC takes keys of any length");
+        mac.update(user.as_str().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        hex::encode(&digest[..16])
+    }
+
+    // ------------------------------------------------------------ events and captcha
+
+    pub async fn event(&self, event_id: &str) -> Result<EventView, CheckoutError> {
+        let info = self.catalog.get(&self.api, event_id).await?;
+        let now = self.now();
+        let window = self.catalog.hours.status(info.timezone, now);
+        Ok(EventView::render(&info, now, window))
+    }
+
+    pub async fn captcha(&self, who: &Requester) -> Result<CaptchaPage, CheckoutError> {
+        Ok(self.api.captcha(&self.context(who, Priority::Reserve)).await?)
+    }
+
+    // ------------------------------------------------------------ create
+
+    /// Create the checkout, open the cart and reserve. Returns once the reservation settled
+    /// or `wait` ran out (then the checkout is still `reserving`).
+    pub async fn create(
+        self: &Arc<Self>,
+        who: &Requester,
+        new: NewCheckout,
+        wait: Duration,
+    ) -> Result<Checkout, CheckoutError> {
+        let info = self.catalog.get(&self.api, &new.event_id).await?;
+        info.check_request(&new.tickets)?;
+        self.refuse_in_maintenance(&info)?;
+        let now = self.now();
+        let owner = self.lease_owner();
+        let checkout = Checkout {
+            id: CheckoutId::new(),
+            user_id: who.user.clone(),
+            event_id: info.event_id.clone(),
+            state: CheckoutState::Reserving,
+            cart_id: None,
+            requested: new.tickets,
+            lines: Vec::new(),
+            totals: None,
+            hold_expires_at: None,
+            payment: None,
+            order_id: None,
+            failure: None,
+            operation: Some(Operation::Reserve),
+            poll: None,
+            release_requested: false,
+            client_ip: who.client_ip.clone(),
+            lease: Some(Lease {
+                owner: owner.clone(),
+                until: now + self.lease_span(),
+            }),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.checkouts.insert(&checkout).await?;
+        let id = checkout.id;
+        self.spawn_driver(checkout, owner, Some(new.captcha_token));
+        let settled = self.wait_settled(id, wait).await?;
+        failure_as_error(settled)
+    }
+
+    // ------------------------------------------------------------ read
+
+    pub async fn get(
+        &self,
+        user: &UserId,
+        id: CheckoutId,
+        wait: Duration,
+    ) -> Result<Checkout, CheckoutError> {
+        let checkout = self.owned(user, id).await?;
+        if wait.is_zero() || !checkout.state.is_pending() {
+            return Ok(checkout);
+        }
+        self.wait_settled(id, wait).await
+    }
+
+    pub(super) async fn owned(&self, user: &UserId, id: CheckoutId) -> Result<Checkout, CheckoutError> {
+        self.store
+            .checkouts
+            .get_for_user(id, user)
+            .await?
+            .ok_or(CheckoutError::NotFound)
+    }
+
+    // ------------------------------------------------------------ purchase
+
+    /// Exactly once: only the request that moves the checkout from `payment_accepted` to
+    /// `purchasing` (under the lease) sends the purchase; every other request waits for and
+    /// returns that one's outcome.
+    pub async fn purchase(
+        self: &Arc<Self>,
+        who: &Requester,
+        id: CheckoutId,
+        wait: Duration,
+    ) -> Result<Checkout, CheckoutError> {
+        let checkout = self.owned(&who.user, id).await?;
+        match checkout.state {
+            CheckoutState::Purchased => return Ok(checkout),
+            CheckoutState::Purchasing | CheckoutState::PurchaseUnknown => {
+                return failure_as_error(self.wait_settled(id, wait).await?);
+            }
+            CheckoutState::PaymentAccepted => {}
+            state => {
+                return Err(CheckoutError::InvalidState {
+                    state,
+                    action: "purchase",
+                });
+            }
+        }
+        let info = self.catalog.get(&self.api, &checkout.event_id).await?;
+        self.refuse_in_maintenance(&info)?;
+        let owner = self.lease_owner();
+        let Some(mut leased) = self.lease(id, &owner).await? else {
+            // Someone else is driving this checkout: wait for their outcome.
+            return failure_as_error(self.wait_settled(id, wait).await?);
+        };
+        if leased.state != CheckoutState::PaymentAccepted {
+            self.unlease(id, &owner).await;
+            return self.purchase_settled_elsewhere(leased, wait).await;
+        }
+        if self.hold_ran_out(&leased) {
+            return Err(self.expire(leased, &owner).await);
+        }
+        let source_account_id = self.source_account_id(&who.user);
+        self.store
+            .accounts
+            .remember(&who.user, &source_account_id, self.now())
+            .await?;
+        self.apply(&mut leased, CheckoutEvent::PurchaseRequested)?;
+        leased.operation = Some(Operation::Purchase);
+        leased.poll = None;
+        leased.failure = None;
+        self.save(&mut leased, &owner).await?;
+        self.spawn_driver(leased, owner, None);
+        failure_as_error(self.wait_settled(id, wait).await?)
+    }
+
+    async fn purchase_settled_elsewhere(
+        &self,
+        current: Checkout,
+        wait: Duration,
+    ) -> Result<Checkout, CheckoutError> {
+        match current.state {
+            CheckoutState::Purchased => Ok(current),
+            CheckoutState::Purchasing | CheckoutState::PurchaseUnknown => {
+                failure_as_error(self.wait_settled(current.id, wait).await?)
+            }
+            state => Err(CheckoutError::InvalidState {
+                state,
+                action: "purchase",
+            }),
+        }
+    }
+
+    // ------------------------------------------------------------ release
+
+    /// Release the hold. `Ok(checkout)` in `released`/`expired`/`failed` means nothing is
+    /// held any more; in `releasing` (or still `reserving`) the release continues.
+    pub async fn release(
+        self: &Arc<Self>,
+        who: &Requester,
+        id: CheckoutId,
+        wait: Duration,
+    ) -> Result<Checkout, CheckoutError> {
+        let checkout = self.owned(&who.user, id).await?;
+        if checkout.state.is_final() {
+            return match checkout.state {
+                CheckoutState::Purchased => Err(CheckoutError::InvalidState {
+                    state: checkout.state,
+                    action: "release",
+                }),
+                _ => Ok(checkout),
+            };
+        }
+        if checkout.state == CheckoutState::Releasing {
+            return Ok(self.wait_settled(id, wait).await?);
+        }
+        if matches!(
+            checkout.state,
+            CheckoutState::Purchasing | CheckoutState::PurchaseUnknown
+        ) {
+            return Err(CheckoutError::InvalidState {
+                state: checkout.state,
+                action: "release",
+            });
+        }
+        let owner = self.lease_owner();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(leased) = self.lease(id, &owner).await? {
+                return self.start_release(leased, owner, wait).await;
+            }
+            // An operation (reserve or payment) runs: let it finish, then release.
+            let current = self.wait_settled(id, Duration::from_millis(500)).await?;
+            if current.state.is_final() || tokio::time::Instant::now() >= deadline {
+                return Ok(current);
+            }
+        }
+    }
+
+    async fn start_release(
+        self: &Arc<Self>,
+        mut leased: Checkout,
+        owner: String,
+        wait: Duration,
+    ) -> Result<Checkout, CheckoutError> {
+        let id = leased.id;
+        match leased.state {
+            CheckoutState::Reserved | CheckoutState::PaymentAccepted => {
+                self.apply(&mut leased, CheckoutEvent::ReleaseRequested)?;
+                leased.operation = Some(Operation::Release);
+                leased.poll = None;
+                self.save(&mut leased, &owner).await?;
+                self.spawn_driver(leased, owner, None);
+                Ok(self.wait_settled(id, wait).await?)
+            }
+            CheckoutState::Purchased => {
+                self.unlease(id, &owner).await;
+                Err(CheckoutError::InvalidState {
+                    state: leased.state,
+                    action: "release",
+                })
+            }
+            _ => {
+                self.unlease(id, &owner).await;
+                Ok(leased)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ orders
+
+    pub async fn order(&self, user: &UserId, id: OrderId) -> Result<Order, CheckoutError> {
+        self.store
+            .orders
+            .get_for_user(id, user)
+            .await?
+            .ok_or(CheckoutError::NotFound)
+    }
+
+    pub async fn order_of(&self, checkout: &Checkout) -> Result<Option<Order>, CheckoutError> {
+        match checkout.order_id {
+            Some(_) => Ok(self.store.orders.get_by_checkout(checkout.id).await?),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn orders(
+        &self,
+        user: &UserId,
+        before: Option<OrderCursor>,
+        limit: u32,
+    ) -> Result<OrderPage, CheckoutError> {
+        Ok(self.store.orders.list_for_user(user, before, limit).await?)
+    }
+
+    // ------------------------------------------------------------ shared machinery
+
+    pub(super) fn context(&self, who: &Requester, priority: Priority) -> CallContext {
+        CallContext {
+            client_ip: who.client_ip.clone(),
+            user_id: Some(who.user.as_str().to_owned()),
+            priority,
+        }
+    }
+
+    pub(super) fn context_of(&self, checkout: &Checkout, priority: Priority) -> CallContext {
+        CallContext {
+            client_ip: checkout.client_ip.clone(),
+            user_id: Some(checkout.user_id.as_str().to_owned()),
+            priority,
+        }
+    }
+
+    pub(super) fn lease_owner(&self) -> String {
+        format!("{}/{}", self.config.replica_id, uuid::Uuid::new_v4().simple())
+    }
+
+    pub(super) fn lease_span(&self) -> TimeDelta {
+        TimeDelta::from_std(self.config.lease).unwrap_or(TimeDelta::seconds(30))
+    }
+
+    pub(super) async fn lease(
+        &self,
+        id: CheckoutId,
+        owner: &str,
+    ) -> Result<Option<Checkout>, CheckoutError> {
+        let now = self.now();
+        Ok(self
+            .store
+            .checkouts
+            .try_lease(id, owner, now + self.lease_span(), now)
+            .await?)
+    }
+
+    /// Give the lease back; a failure only delays the next owner until the lease runs out.
+    pub(super) async fn unlease(&self, id: CheckoutId, owner: &str) {
+        if let Err(e) = self.store.checkouts.release_lease(id, owner).await {
+            tracing::warn!(checkout_id = %id, error = %e, "could not hand back a lease");
+        }
+        self.waiters.wake(id);
+    }
+
+    pub(super) fn apply(
+        &self,
+        checkout: &mut Checkout,
+        event: CheckoutEvent,
+    ) -> Result<(), CheckoutError> {
+        let to = transition(checkout.state, event).map_err(|_| CheckoutError::InvalidState {
+            state: checkout.state,
+            action: "change",
+        })?;
+        tracing::info!(
+            checkout_id = %checkout.id,
+            from = checkout.state.as_str(),
+            to = to.as_str(),
+            "checkout transition"
+        );
+        checkout.state = to;
+        Ok(())
+    }
+
+    /// Persist under the lease (renewing it, and covering a poll's wait) and wake waiters.
+    pub(super) async fn save(&self, checkout: &mut Checkout, owner: &str) -> Result<(), CheckoutError> {
+        let now = self.now();
+        let poll_until = checkout.poll.as_ref().map(|p| p.not_before + self.lease_span());
+        let until = (now + self.lease_span()).max(poll_until.unwrap_or(now));
+        checkout.lease = Some(Lease {
+            owner: owner.to_owned(),
+            until,
+        });
+        checkout.updated_at = now;
+        self.store.checkouts.update(checkout).await?;
+        checkout.version += 1;
+        self.waiters.wake(checkout.id);
+        Ok(())
+    }
+
+    pub(super) fn hold_ran_out(&self, checkout: &Checkout) -> bool {
+        checkout.hold_expires_at.is_some_and(|at| at <= self.now())
+    }
+
+    /// The hold ran out: record it and let the driver delete the cart upstream anyway (the
+    /// hold may outlive our clock's idea of it).
+    pub(super) async fn expire(self: &Arc<Self>, mut leased: Checkout, owner: &str) -> CheckoutError {
+        let id = leased.id;
+        if self.apply(&mut leased, CheckoutEvent::HoldExpired).is_ok() {
+            leased.operation = None;
+            leased.poll = None;
+            leased.failure = Some(CheckoutFailure {
+                code: ErrorCode::HoldExpired.as_str().into(),
+                message: "the hold on the tickets ran out".into(),
+                upstream_code: None,
+            });
+            let cart = leased.cart_id.clone();
+            let ctx = self.context_of(&leased, Priority::Release);
+            if self.save(&mut leased, owner).await.is_ok()
+                && let Some(cart) = cart
+            {
+                self.delete_cart_quietly(&ctx, &cart).await;
+            }
+        }
+        self.unlease(id, owner).await;
+        let mut refusal = Refusal {
+            code: ErrorCode::HoldExpired,
+            message: "the hold on the tickets ran out".into(),
+            upstream_code: None,
+            checkout_id: Some(id),
+            retry_after: None,
+        };
+        refusal.checkout_id = Some(id);
+        CheckoutError::Refused(refusal)
+    }
+
+    pub(super) fn refuse_in_maintenance(&self, info: &EventInfo) -> Result<(), CheckoutError> {
+        let now = self.now();
+        let status = self.catalog.hours.status(info.timezone, now);
+        match status.window_ends_at {
+            Some(ends) if status.in_window => Err(CheckoutError::Refused(Refusal {
+                code: ErrorCode::MaintenanceWindow,
+                message: format!(
+                    "the venue's ticketing system is in nightly maintenance until {}",
+                    ends.to_rfc3339()
+                ),
+                upstream_code: None,
+                checkout_id: None,
+                retry_after: Some((ends - now).num_seconds().max(1) as u64),
+            })),
+            _ => Ok(()),
+        }
+    }
+
+    /// Wait until the checkout is no longer pending, or `wait` ran out; return it as it is.
+    pub async fn wait_settled(&self, id: CheckoutId, wait: Duration) -> Result<Checkout, CheckoutError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let notify = self.waiters.handle(id);
+        loop {
+            let woken = notify.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let current = self
+                .store
+                .checkouts
+                .get(id)
+                .await?
+                .ok_or(CheckoutError::NotFound)?;
+            if !current.state.is_pending() || tokio::time::Instant::now() >= deadline {
+                return Ok(current);
+            }
+            // Writes by other replicas are not announced here: re-read every 250 ms.
+            let recheck = tokio::time::Instant::now() + Duration::from_millis(250);
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep_until(recheck.min(deadline)) => {}
+            }
+        }
+    }
+}
+
+/// A checkout that ended `failed` answers with its problem (and its id); any other state is
+/// returned as is.
+fn failure_as_error(checkout: Checkout) -> Result<Checkout, CheckoutError> {
+    if checkout.state != CheckoutState::Failed {
+        return Ok(checkout);
+    }
+    let failure = checkout.failure.clone().unwrap_or(CheckoutFailure {
+        code: ErrorCode::UpstreamUnavailable.as_str().into(),
+        message: "the operation failed".into(),
+        upstream_code: None,
+    });
+    let code = ErrorCode::parse(&failure.code).unwrap_or(ErrorCode::UpstreamUnavailable);
+    Err(CheckoutError::Refused(Refusal {
+        code,
+        message: failure.message,
+        upstream_code: failure.upstream_code,
+        checkout_id: Some(checkout.id),
+        retry_after: matches!(code, ErrorCode::UpstreamUnavailable | ErrorCode::RateLimited)
+            .then_some(5),
+    }))
+}
