@@ -4,5 +4,7 @@
 //! - [`state`]: states, events and the pure transition function.
 //! - [`model`]: checkout, lines, totals, orders.
 
+pub mod billing;
+pub mod card;
 pub mod model;
 pub mod state;
