@@ -3,9 +3,22 @@
 //! # Layout
 //! - [`state`]: states, events and the pure transition function.
 //! - [`model`]: checkout, lines, totals, orders.
+//! - [`service`]: the use cases (create, get, pay, purchase, release, orders).
+//! - [`driver`]: the upstream conversation of one checkout, run under its lease.
+//! - [`catalog`]: cached event details and reservation rules.
+//! - [`card`], [`billing`]: payment input newtypes (parse, don't validate).
+//! - [`maintenance`]: the venue's nightly maintenance window.
+//! - [`error`]: contract error codes and the use cases' error type.
 
+pub mod billing;
+pub mod card;
 pub mod catalog;
+pub mod convert;
+pub mod driver;
 pub mod error;
 pub mod maintenance;
 pub mod model;
+pub mod payment;
+pub mod service;
 pub mod state;
+pub mod waiters;

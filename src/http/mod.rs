@@ -1,1 +1,67 @@
-//! (being written)
+//! The public HTTP API: routes only — extractors, DTOs, problem+json mapping. No business
+//! logic lives here; handlers parse, call `checkout`, and render.
+//!
+//! # Layout
+//! - [`checkouts`], [`events`], [`orders`], [`health`]: the routes.
+//! - [`auth`]: the JWT user extractor; [`client_ip`]: the end user's address.
+//! - [`dto`], [`body`]: wire shapes of the public API and body parsing.
+//! - [`problem`]: errors as RFC 9457 problem+json.
+//! - [`state`]: what handlers share.
+
+pub mod auth;
+pub mod body;
+pub mod checkouts;
+pub mod client_ip;
+pub mod dto;
+pub mod events;
+pub mod health;
+pub mod orders;
+pub mod problem;
+pub mod state;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
+
+use crate::checkout::error::ErrorCode;
+use problem::ApiError;
+
+/// Every public route, with JSON/path/query errors as problem+json.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().error_handler(problem::json_error))
+        .app_data(web::PathConfig::default().error_handler(problem::path_error))
+        .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+        .configure(health::routes)
+        .configure(events::routes)
+        .configure(checkouts::routes)
+        .configure(orders::routes);
+}
+
+/// Unknown routes answer problem+json too.
+pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorCode::NotFound, "no such route"))
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every response carries `X-Request-Id`: the caller's (when sane) or a new one.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let mut resp = tracing::Instrument::instrument(next.call(req), span).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(resp)
+}

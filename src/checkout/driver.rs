@@ -1,0 +1,374 @@
+//! The upstream conversation of one checkout, run by whoever holds its lease: open the cart
+//! and reserve, purchase, or release, following polling replies until a final answer. Every
+//! step is persisted before the next call, so another worker can continue from the stored
+//! polling URL if this one dies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use serde::de::DeserializeOwned;
+
+use super::convert;
+use super::error::ErrorCode;
+use super::model::{Checkout, CheckoutFailure, Operation, Order, PendingPoll};
+use super::service::CheckoutService;
+use super::state::{CheckoutEvent, CheckoutState};
+use crate::ids::OrderId;
+use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, wire};
+
+/// Transient upstream trouble (5xx on a safe step, a 409 from a cart still busy upstream) is
+/// retried this many times with backoff before the step fails.
+const TRANSIENT_RETRIES: u32 = 4;
+
+/// What one step decided.
+enum Next {
+    /// Go on driving (state or poll changed and was saved).
+    Continue,
+    /// Nothing more to do under this lease.
+    Stop,
+}
+
+impl CheckoutService {
+    /// Drive `checkout` (whose lease `owner` holds) in the background until its operation
+    /// settles. `captcha` is only known to the request that created the checkout.
+    pub(super) fn spawn_driver(self: &Arc<Self>, checkout: Checkout, owner: String, captcha: Option<String>) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let id = checkout.id;
+            service.drive(checkout, &owner, captcha).await;
+            service.unlease(id, &owner).await;
+        });
+    }
+
+    async fn drive(self: &Arc<Self>, mut checkout: Checkout, owner: &str, mut captcha: Option<String>) {
+        let mut transient = 0;
+        loop {
+            let step = match (checkout.state, checkout.operation) {
+                (CheckoutState::Reserving, Some(Operation::Reserve)) => {
+                    self.step_reserve(&mut checkout, owner, captcha.take()).await
+                }
+                (CheckoutState::Purchasing, Some(Operation::Purchase)) => {
+                    self.step_purchase(&mut checkout, owner).await
+                }
+                (CheckoutState::Releasing, Some(Operation::Release)) => {
+                    self.step_release(&mut checkout, owner).await
+                }
+                _ => return,
+            };
+            match step {
+                Ok(Next::Continue) => transient = 0,
+                Ok(Next::Stop) => return,
+                Err(StepError::Transient(reason)) if transient < TRANSIENT_RETRIES => {
+                    transient += 1;
+                    let backoff = backoff(transient);
+                    tracing::warn!(checkout_id = %checkout.id, %reason, ?backoff, "upstream step will be retried");
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(StepError::Transient(reason)) => {
+                    let failure = failure(ErrorCode::UpstreamUnavailable, reason, None);
+                    self.fail(&mut checkout, owner, failure).await;
+                    return;
+                }
+                Err(StepError::Store(reason)) => {
+                    // The row moved under us (lease lost) or the database failed: stop; the
+                    // lease runs out and a resumer continues from what was persisted.
+                    tracing::error!(checkout_id = %checkout.id, %reason, "driver stopped");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Wait until the stored poll may be sent, then send it.
+    async fn poll_when_due<T: DeserializeOwned>(
+        &self,
+        ctx: &CallContext,
+        poll: &PendingPoll,
+    ) -> Result<Reply<T>, UpstreamError> {
+        if let Ok(wait) = (poll.not_before - self.now()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
+        self.api.poll(ctx, &poll.url).await
+    }
+
+    async fn remember_poll(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+        ticket: crate::upstream::PollTicket,
+    ) -> Result<Next, StepError> {
+        let wait = TimeDelta::from_std(ticket.wait).unwrap_or(TimeDelta::seconds(4));
+        checkout.poll = Some(PendingPoll {
+            url: ticket.url,
+            not_before: self.now() + wait,
+        });
+        self.save(checkout, owner).await.map_err(StepError::store)?;
+        Ok(Next::Continue)
+    }
+
+    async fn step_reserve(
+        self: &Arc<Self>,
+        checkout: &mut Checkout,
+        owner: &str,
+        captcha: Option<String>,
+    ) -> Result<Next, StepError> {
+        let ctx = self.context_of(checkout, Priority::Reserve);
+        let Some(cart_id) = checkout.cart_id.clone() else {
+            let Some(token) = captcha else {
+                // Resumed before the cart was opened: the captcha token is gone with the
+                // request that brought it, and nothing is held upstream.
+                let f = failure(ErrorCode::CaptchaInvalid, "the checkout was interrupted before its cart opened; start again", None);
+                self.fail(checkout, owner, f).await;
+                return Ok(Next::Stop);
+            };
+            match self.api.open_cart(&ctx, &token).await {
+                Ok(cart_id) => {
+                    checkout.cart_id = Some(cart_id);
+                    self.save(checkout, owner).await.map_err(StepError::store)?;
+                    return Ok(Next::Continue);
+                }
+                Err(e) => return self.upstream_failed(checkout, owner, e).await,
+            }
+        };
+        let reply = match &checkout.poll {
+            Some(poll) => self.poll_when_due(&ctx.critical(), poll).await,
+            None => {
+                let request = wire::ReserveRequest {
+                    cart_id: cart_id.clone(),
+                    event: wire::ReserveEvent {
+                        id: checkout.event_id.clone(),
+                        tickets: checkout
+                            .requested
+                            .iter()
+                            .map(|t| wire::ReserveTicket {
+                                id: t.ticket_id.clone(),
+                                quantity: t.quantity,
+                                price: t.price_level_id.map(|id| wire::PriceRef { id }),
+                            })
+                            .collect(),
+                    },
+                };
+                self.api.reserve(&ctx, &request).await
+            }
+        };
+        match reply {
+            Ok(Reply::Poll(ticket)) => self.remember_poll(checkout, owner, ticket).await,
+            Ok(Reply::Done(resp)) => {
+                let resp: wire::CartResponse = resp;
+                checkout.lines = convert::lines(&resp.cart);
+                checkout.totals = Some(convert::totals(&resp.cart, "USD"));
+                let hold = resp.cart.hold_time.unwrap_or(299).max(0);
+                checkout.hold_expires_at = Some(self.now() + TimeDelta::seconds(hold));
+                checkout.poll = None;
+                checkout.operation = None;
+                self.apply(checkout, CheckoutEvent::Reserved).map_err(StepError::store)?;
+                if checkout.release_requested {
+                    self.apply(checkout, CheckoutEvent::ReleaseRequested).map_err(StepError::store)?;
+                    checkout.operation = Some(Operation::Release);
+                }
+                self.save(checkout, owner).await.map_err(StepError::store)?;
+                Ok(Next::Continue)
+            }
+            Err(e) => self.upstream_failed(checkout, owner, e).await,
+        }
+    }
+
+    async fn step_purchase(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
+        let ctx = self.context_of(checkout, Priority::Critical);
+        let Some(cart_id) = checkout.cart_id.clone() else {
+            let f = failure(ErrorCode::InvalidState, "no cart to purchase", None);
+            self.fail(checkout, owner, f).await;
+            return Ok(Next::Stop);
+        };
+        let reply = match &checkout.poll {
+            Some(poll) => self.poll_when_due(&ctx, poll).await,
+            None => {
+                let request = wire::PurchaseRequest {
+                    cart_id,
+                    source_account_id: self.source_account_id(&checkout.user_id),
+                };
+                self.api.purchase(&ctx, &request).await
+            }
+        };
+        match reply {
+            Ok(Reply::Poll(ticket)) => self.remember_poll(checkout, owner, ticket).await,
+            Ok(Reply::Done(resp)) => {
+                self.record_order(checkout, resp).await?;
+                Ok(Next::Stop)
+            }
+            Err(e) if e.outcome_unknown() => {
+                // The purchase may have happened: never send it again. Reconciliation
+                // (polling, order lookup) decides; until then partners see `purchasing`.
+                tracing::warn!(checkout_id = %checkout.id, error = %e, "purchase outcome unknown");
+                self.apply(checkout, CheckoutEvent::PurchaseOutcomeLost).map_err(StepError::store)?;
+                checkout.failure = Some(failure(ErrorCode::UpstreamUnavailable, e.to_string(), None));
+                self.save(checkout, owner).await.map_err(StepError::store)?;
+                Ok(Next::Stop)
+            }
+            Err(e) => self.upstream_failed(checkout, owner, e).await,
+        }
+    }
+
+    async fn record_order(
+        &self,
+        checkout: &mut Checkout,
+        resp: wire::PurchaseResponse,
+    ) -> Result<(), StepError> {
+        let order = Order {
+            id: OrderId::new(),
+            checkout_id: checkout.id,
+            user_id: checkout.user_id.clone(),
+            event_id: checkout.event_id.clone(),
+            order_token: resp.order_token,
+            redemption_url: resp.redemption_url,
+            app_url: resp.tm_app_url,
+            grand_total: super::model::Cents::from_decimal(resp.grand_total),
+            currency: checkout
+                .totals
+                .as_ref()
+                .map_or_else(|| "USD".to_owned(), |t| t.currency.clone()),
+            source_account_id: self.source_account_id(&checkout.user_id),
+            created_at: self.now(),
+        };
+        self.apply(checkout, CheckoutEvent::Purchased).map_err(StepError::store)?;
+        checkout.order_id = Some(order.id);
+        checkout.operation = None;
+        checkout.poll = None;
+        checkout.failure = None;
+        checkout.updated_at = self.now();
+        self.store
+            .checkouts
+            .record_purchase(checkout, &order)
+            .await
+            .map_err(|e| StepError::Store(e.to_string()))?;
+        checkout.version += 1;
+        self.waiters.wake(checkout.id);
+        Ok(())
+    }
+
+    async fn step_release(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
+        let ctx = self.context_of(checkout, Priority::Release);
+        let reply = match (&checkout.poll, checkout.cart_id.clone()) {
+            (Some(poll), _) => self.poll_when_due(&ctx, poll).await,
+            (None, Some(cart_id)) => self.api.delete_cart(&ctx, &cart_id).await,
+            (None, None) => Ok(Reply::Done(serde::de::IgnoredAny)),
+        };
+        match reply {
+            Ok(Reply::Poll(ticket)) => self.remember_poll(checkout, owner, ticket).await,
+            Ok(Reply::Done(_)) => self.released(checkout, owner).await,
+            // Already gone upstream (expired or deleted): nothing is held.
+            Err(e) if e.kind() == FailureKind::CartGone => self.released(checkout, owner).await,
+            Err(e) if is_transient(&e) => Err(StepError::Transient(e.to_string())),
+            Err(e) => {
+                let f = failure(ErrorCode::from_upstream(e.kind()), e.to_string(), e.upstream_code());
+                self.fail(checkout, owner, f).await;
+                Ok(Next::Stop)
+            }
+        }
+    }
+
+    async fn released(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
+        self.apply(checkout, CheckoutEvent::ReleaseCompleted).map_err(StepError::store)?;
+        checkout.operation = None;
+        checkout.poll = None;
+        self.save(checkout, owner).await.map_err(StepError::store)?;
+        Ok(Next::Stop)
+    }
+
+    /// A definite upstream refusal ends the operation; transient trouble is retried.
+    async fn upstream_failed(&self, checkout: &mut Checkout, owner: &str, e: UpstreamError) -> Result<Next, StepError> {
+        if is_transient(&e) && checkout.poll.is_some() {
+            // A poll is a safe read: try it again.
+            return Err(StepError::Transient(e.to_string()));
+        }
+        if is_transient(&e) && checkout.operation == Some(Operation::Reserve) && !e.outcome_unknown() {
+            return Err(StepError::Transient(e.to_string()));
+        }
+        let code = match e.kind() {
+            FailureKind::CartGone if checkout.state == CheckoutState::Reserving => ErrorCode::UpstreamUnavailable,
+            kind => ErrorCode::from_upstream(kind),
+        };
+        let f = failure(code, e.to_string(), e.upstream_code());
+        self.fail(checkout, owner, f).await;
+        Ok(Next::Stop)
+    }
+
+    /// End the operation in `failed`, and give back any seats the cart may still hold.
+    pub(super) async fn fail(&self, checkout: &mut Checkout, owner: &str, f: CheckoutFailure) {
+        tracing::info!(checkout_id = %checkout.id, code = %f.code, "checkout failed");
+        let had_cart = checkout.cart_id.clone();
+        let gone = f.code == ErrorCode::HoldExpired.as_str();
+        if self.apply(checkout, CheckoutEvent::Failed).is_err() {
+            return;
+        }
+        checkout.failure = Some(f);
+        checkout.operation = None;
+        checkout.poll = None;
+        if self.save(checkout, owner).await.is_err() {
+            return;
+        }
+        if let Some(cart) = had_cart.filter(|_| !gone) {
+            let ctx = self.context_of(checkout, Priority::Release);
+            self.delete_cart_quietly(&ctx, &cart).await;
+        }
+    }
+
+    /// Best-effort cart deletion (following polls) so no hold outlives a dead checkout.
+    pub(super) async fn delete_cart_quietly(&self, ctx: &CallContext, cart_id: &str) {
+        let mut reply = self.api.delete_cart(ctx, cart_id).await;
+        for _ in 0..10 {
+            match reply {
+                Ok(Reply::Poll(ticket)) => {
+                    tokio::time::sleep(ticket.wait).await;
+                    reply = self.api.poll(ctx, &ticket.url).await;
+                }
+                Ok(Reply::Done(_)) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not delete a cart upstream");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl CallContext {
+    /// Polls of in-flight operations go first in the quota.
+    fn critical(&self) -> CallContext {
+        CallContext {
+            priority: Priority::Critical,
+            ..self.clone()
+        }
+    }
+}
+
+enum StepError {
+    Transient(String),
+    Store(String),
+}
+
+impl StepError {
+    fn store(e: impl std::fmt::Display) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+fn is_transient(e: &UpstreamError) -> bool {
+    matches!(e.kind(), FailureKind::Unavailable | FailureKind::Conflict | FailureKind::RateLimited)
+}
+
+fn failure(code: ErrorCode, message: impl Into<String>, upstream_code: Option<i64>) -> CheckoutFailure {
+    CheckoutFailure {
+        code: code.as_str().to_owned(),
+        message: message.into(),
+        upstream_code,
+    }
+}
+
+/// Exponential backoff with jitter: 250 ms, 500 ms, 1 s, 2 s … (± 25 %).
+fn backoff(attempt: u32) -> Duration {
+    let base = 250u64 << attempt.min(6);
+    let jitter = uuid::Uuid::new_v4().as_u128() as u64 % (base / 2 + 1);
+    Duration::from_millis(base - base / 4 + jitter)
+}

@@ -1,0 +1,224 @@
+//! Adding payment to a checkout. Card number and CVV live only in [`CardInput`] (secrecy
+//! types, zeroized on drop) from the HTTP extractor to the encryptor; only brand and last4
+//! are kept. Payment does not poll upstream (per the docs), so it runs within the request,
+//! under the checkout's lease.
+
+use std::sync::Arc;
+
+use super::billing::{BillingAddress, Email, NonEmpty, Phone};
+use super::card::{CardNumber, Cvv, ExpiryMonth, ExpiryYear};
+use super::error::{CheckoutError, ErrorCode, Refusal};
+use super::model::{Checkout, CheckoutFailure, Operation, PaymentSummary};
+use super::service::{CheckoutService, Requester};
+use super::state::{CheckoutEvent, CheckoutState};
+use crate::payment_crypto::PaymentEncryptor;
+use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, wire};
+
+/// The card, as parsed from the request. Never cloned, never serialised.
+#[derive(Debug)]
+pub struct CardInput {
+    pub number: CardNumber,
+    pub cvv: Cvv,
+    pub expire_month: ExpiryMonth,
+    pub expire_year: ExpiryYear,
+}
+
+#[derive(Debug, Clone)]
+pub struct Billing {
+    pub first_name: NonEmpty,
+    pub last_name: NonEmpty,
+    pub email: Email,
+    pub phone: Phone,
+    pub address: BillingAddress,
+}
+
+#[derive(Debug)]
+pub struct PaymentInput {
+    pub card: CardInput,
+    pub billing: Billing,
+}
+
+impl CheckoutService {
+    /// Encrypt the card with upstream's certificate and add it to the cart. The amount is
+    /// the checkout's own total. A refused encryption key (the certificate rotated early)
+    /// is answered by fetching the certificate again and retrying once.
+    pub async fn pay(
+        self: &Arc<Self>,
+        who: &Requester,
+        id: crate::ids::CheckoutId,
+        input: PaymentInput,
+    ) -> Result<Checkout, CheckoutError> {
+        let checkout = self.owned(&who.user, id).await?;
+        check_payable(checkout.state)?;
+        let info = self.catalog.get(&self.api, &checkout.event_id).await?;
+        self.refuse_in_maintenance(&info)?;
+        let owner = self.lease_owner();
+        let Some(mut leased) = self.lease(id, &owner).await? else {
+            return Err(CheckoutError::Refused(Refusal {
+                code: ErrorCode::InvalidState,
+                message: "another operation on this checkout is running; retry when it settles".into(),
+                upstream_code: None,
+                checkout_id: Some(id),
+                retry_after: Some(1),
+            }));
+        };
+        if let Err(e) = check_payable(leased.state) {
+            self.unlease(id, &owner).await;
+            return Err(e);
+        }
+        if self.hold_ran_out(&leased) {
+            return Err(self.expire(leased, &owner).await);
+        }
+        let result = self.pay_leased(&mut leased, &owner, &input).await;
+        drop(input);
+        self.unlease(id, &owner).await;
+        result.map(|()| leased)
+    }
+
+    async fn pay_leased(
+        &self,
+        leased: &mut Checkout,
+        owner: &str,
+        input: &PaymentInput,
+    ) -> Result<(), CheckoutError> {
+        self.apply(leased, CheckoutEvent::PaymentSubmitted)?;
+        leased.operation = Some(Operation::Payment);
+        leased.failure = None;
+        self.save(leased, owner).await?;
+        let ctx = self.context_of(leased, Priority::Critical);
+        let outcome = self.send_payment(&ctx, leased, input).await;
+        leased.operation = None;
+        match outcome {
+            Ok(()) => {
+                self.apply(leased, CheckoutEvent::PaymentAccepted)?;
+                leased.payment = Some(PaymentSummary {
+                    brand: input.card.number.brand().as_str().to_owned(),
+                    last4: input.card.number.last4(),
+                });
+                self.save(leased, owner).await?;
+                Ok(())
+            }
+            Err(e) => {
+                let refusal = match CheckoutError::from(e.clone()) {
+                    CheckoutError::Refused(r) => r,
+                    other => return Err(other),
+                };
+                let event = if e.kind() == FailureKind::CartGone {
+                    CheckoutEvent::HoldExpired
+                } else {
+                    // The hold stays: the user may try another card.
+                    CheckoutEvent::PaymentDeclined
+                };
+                self.apply(leased, event)?;
+                leased.failure = Some(CheckoutFailure {
+                    code: refusal.code.as_str().to_owned(),
+                    message: refusal.message.clone(),
+                    upstream_code: refusal.upstream_code,
+                });
+                self.save(leased, owner).await?;
+                Err(CheckoutError::Refused(Refusal {
+                    checkout_id: Some(leased.id),
+                    ..refusal
+                }))
+            }
+        }
+    }
+
+    async fn send_payment(
+        &self,
+        ctx: &CallContext,
+        checkout: &Checkout,
+        input: &PaymentInput,
+    ) -> Result<(), UpstreamError> {
+        let cart_id = checkout.cart_id.clone().ok_or(UpstreamError::Status { status: 404 })?;
+        let encryptor = self.encryptor(ctx, &cart_id).await?;
+        let reply = match self.add_payment(ctx, checkout, &cart_id, &encryptor, input).await {
+            Err(e) if is_key_refusal(&e) => {
+                // Upstream may have rotated its certificate before the 24 h ran out.
+                self.certificates.invalidate(encryptor.certificate_id()).await;
+                let fresh = self.encryptor(ctx, &cart_id).await?;
+                if fresh.certificate_id() == encryptor.certificate_id() {
+                    return Err(e);
+                }
+                self.add_payment(ctx, checkout, &cart_id, &fresh, input).await
+            }
+            other => other,
+        }?;
+        let mut reply = reply;
+        // The docs say payment does not poll; if upstream polls anyway, follow it here.
+        for _ in 0..30 {
+            match reply {
+                Reply::Done(_) => return Ok(()),
+                Reply::Poll(ticket) => {
+                    tokio::time::sleep(ticket.wait).await;
+                    reply = self.api.poll::<wire::CartResponse>(ctx, &ticket.url).await?;
+                }
+            }
+        }
+        Err(UpstreamError::Decode {
+            reason: "payment kept polling".into(),
+        })
+    }
+
+    async fn encryptor(&self, ctx: &CallContext, cart_id: &str) -> Result<Arc<PaymentEncryptor>, UpstreamError> {
+        self.certificates
+            .get_or_fetch(self.now(), || self.api.certificate(ctx, cart_id))
+            .await
+    }
+
+    async fn add_payment(
+        &self,
+        ctx: &CallContext,
+        checkout: &Checkout,
+        cart_id: &str,
+        encryptor: &PaymentEncryptor,
+        input: &PaymentInput,
+    ) -> Result<Reply<wire::CartResponse>, UpstreamError> {
+        let fields = encryptor
+            .encrypt_card(&input.card.number, &input.card.cvv)
+            .map_err(|e| UpstreamError::Decode {
+                reason: format!("payment certificate unusable: {e}"),
+            })?;
+        let amount = checkout.totals.as_ref().map(|t| t.grand).unwrap_or_default();
+        let billing = &input.billing;
+        let request = wire::PaymentRequest {
+            cart_id: cart_id.to_owned(),
+            payment: wire::Payment {
+                first_name: billing.first_name.as_str().to_owned(),
+                last_name: billing.last_name.as_str().to_owned(),
+                home_phone: billing.phone.as_str().to_owned(),
+                kind: "CC".into(),
+                reference: None,
+                email_address: billing.email.as_str().to_owned(),
+                address: billing.address.to_wire(),
+                amount: amount.to_decimal_string(),
+                card: fields.into_wire(
+                    input.card.expire_month.get(),
+                    input.card.expire_year.get(),
+                    billing.address.postal_code.as_str().to_owned(),
+                ),
+            },
+        };
+        self.api.add_payment(ctx, &request).await
+    }
+}
+
+impl From<crate::payment_crypto::CryptoError> for UpstreamError {
+    fn from(e: crate::payment_crypto::CryptoError) -> Self {
+        UpstreamError::Decode {
+            reason: format!("payment certificate unusable: {e}"),
+        }
+    }
+}
+
+fn check_payable(state: CheckoutState) -> Result<(), CheckoutError> {
+    match state {
+        CheckoutState::Reserved | CheckoutState::PaymentAccepted => Ok(()),
+        state => Err(CheckoutError::InvalidState { state, action: "pay" }),
+    }
+}
+
+/// Upstream refuses an unknown `encryption_key` as invalid input (10002, HTTP 400).
+fn is_key_refusal(e: &UpstreamError) -> bool {
+    matches!(e, UpstreamError::Api { code: 10002, status: 400, .. })
+}
