@@ -1,1 +1,47 @@
-//! (being written)
+//! The command line: `serve`, `migrate`, `sandbox`, `token`, `demo`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "checkout-gateway", version, about = "A payments-grade gateway in front of the Ticketmaster Partner API")]
+pub struct Cli {
+    /// One more configuration file, applied after config/{base,APP_ENV}.toml.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run migrations (unless --no-migrate), the public API, the admin listener and the jobs.
+    Serve {
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply migrations/ to the configured database and exit.
+    Migrate,
+    /// Run the built-in Partner-API sandbox alone.
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+        /// Answer every polling-enabled call with 202 first.
+        #[arg(long)]
+        force_polling: bool,
+        /// Per-apikey quota (requests per second); unlimited when absent.
+        #[arg(long)]
+        requests_per_second: Option<f64>,
+    },
+    /// Print a partner user JWT signed with the configured HS256 secret.
+    Token {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Start everything in-process (SQLite, sandbox) and walk one purchase through the API.
+    Demo,
+}

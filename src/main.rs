@@ -1,1 +1,73 @@
-fn main() {}
+//! `checkout-gateway`: parse the command line and hand over to the library.
+
+use anyhow::Context;
+use clap::Parser;
+use secrecy::ExposeSecret;
+
+use checkout_gateway::cli::{Cli, Command};
+use checkout_gateway::config::{LoadOptions, Settings};
+use checkout_gateway::startup::{Application, BuildOptions};
+use checkout_gateway::{demo, sandbox, store::Store, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(&LoadOptions::from_process_env(cli.config.clone())?)?;
+    telemetry::init(settings.log.format, &settings.log.level, std::io::stderr);
+    match cli.command {
+        Command::Serve { no_migrate } => {
+            let app = Application::build(
+                settings,
+                BuildOptions {
+                    skip_migrations: no_migrate,
+                    ..BuildOptions::default()
+                },
+            )
+            .await?;
+            tracing::info!(port = app.port(), admin_port = app.admin_port(), "checkout-gateway listening");
+            app.run_until_stopped().await
+        }
+        Command::Migrate => {
+            let store = Store::connect(&settings.database.url).await?;
+            store.migrate().await?;
+            println!("migrations applied to {}", redact_url(&settings.database.url));
+            Ok(())
+        }
+        Command::Sandbox {
+            listen,
+            force_polling,
+            requests_per_second,
+        } => {
+            let config = sandbox::SandboxConfig {
+                apikey: settings.upstream.apikey.expose_secret().to_owned(),
+                client_secret: settings.upstream.client_secret.as_ref().map(|s| s.expose_secret().to_owned()),
+                force_polling,
+                requests_per_second,
+                ..sandbox::SandboxConfig::default()
+            };
+            println!("sandbox on http://{listen}/partners/v1");
+            Ok(sandbox::run_standalone(config, listen).await?)
+        }
+        Command::Token { user, ttl } => {
+            let secret = settings
+                .auth
+                .jwt_hs256_secret
+                .as_ref()
+                .context("auth.jwt_hs256_secret is not set")?;
+            let token = checkout_gateway::http::auth::issue_token(secret, &user, ttl).map_err(anyhow::Error::msg)?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Demo => demo::run(settings).await,
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

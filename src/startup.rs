@@ -1,1 +1,194 @@
-//! (being written)
+//! [`Application::build`] turns settings into bound listeners (public and admin), a store, an
+//! upstream client (or the in-process sandbox) and the checkout service;
+//! [`Application::run_until_stopped`] serves until SIGTERM / ctrl-c and shuts down gracefully.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, middleware::from_fn, web};
+use url::Url;
+
+use crate::checkout::catalog::EventCatalog;
+use crate::checkout::maintenance::MaintenanceHours;
+use crate::checkout::service::{CheckoutService, ServiceConfig};
+use crate::clock::{OffsetClock, SharedClock};
+use crate::config::{Settings, UpstreamTarget};
+use crate::http::{self, auth::JwtVerifier, state::AppState};
+use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+use crate::store::Store;
+use crate::upstream::{PartnerApi, QuotaLimiter, UpstreamSettings};
+
+/// How to start: migrations and an optional clock (tests and the sandbox move time).
+#[derive(Clone, Default)]
+pub struct BuildOptions {
+    pub skip_migrations: bool,
+    pub clock: Option<OffsetClock>,
+}
+
+pub struct Application {
+    public_port: u16,
+    admin_port: u16,
+    public: actix_web::dev::Server,
+    admin: actix_web::dev::Server,
+    pub service: Arc<CheckoutService>,
+    /// The in-process sandbox, when `upstream.base_url = sandbox`.
+    pub sandbox: Option<SandboxHandle>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
+        let clock = options.clock.clone().unwrap_or_default();
+        let shared_clock: SharedClock = Arc::new(clock.clone());
+        let store = Store::connect(&settings.database.url).await?;
+        if !options.skip_migrations {
+            store.migrate().await?;
+        }
+        let (base_url, sandbox) = match &settings.upstream.target {
+            UpstreamTarget::Remote(url) => (url.clone(), None),
+            UpstreamTarget::Sandbox => {
+                let listener = TcpListener::bind("127.0.0.1:0")?;
+                let config = SandboxConfig {
+                    apikey: secrecy::ExposeSecret::expose_secret(&settings.upstream.apikey).to_owned(),
+                    client_secret: settings.upstream.client_secret.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
+                    force_polling: settings.sandbox.force_polling,
+                    poll_wait_secs: settings.sandbox.poll_wait_secs,
+                    hold_secs: settings.sandbox.hold_secs,
+                    clock: shared_clock.clone(),
+                    settable_clock: Some(clock.clone()),
+                    ..SandboxConfig::default()
+                };
+                let handle = sandbox::spawn(config, listener).await?;
+                (Url::parse(&handle.base_url())?, Some(handle))
+            }
+        };
+        let limiter = Arc::new(QuotaLimiter::new(settings.upstream.requests_per_second));
+        let api = Arc::new(PartnerApi::new(
+            UpstreamSettings {
+                base_url,
+                apikey: settings.upstream.apikey.clone(),
+                client_secret: settings.upstream.client_secret.clone(),
+                force_polling: settings.upstream.force_polling,
+                timeout: Duration::from_secs(settings.upstream.timeout_secs),
+            },
+            limiter,
+        )?);
+        let catalog = EventCatalog::new(
+            Duration::from_secs(settings.upstream.event_cache_ttl_secs),
+            MaintenanceHours::default(),
+        );
+        let service = CheckoutService::new(
+            store,
+            api,
+            catalog,
+            shared_clock,
+            ServiceConfig {
+                lease: Duration::from_secs(settings.checkout.lease_secs),
+                replica_id: format!("{}-{}", hostname(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+                source_account_key: settings.source_account_key.clone(),
+            },
+        );
+        let jwt = JwtVerifier::new(
+            settings.auth.jwt_hs256_secret.as_ref(),
+            settings.auth.jwt_rs256_public_key_pem.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        let state = web::Data::new(AppState {
+            service: service.clone(),
+            jwt,
+            trusted_proxies: settings.http.trusted_proxies.clone(),
+            max_wait: Duration::from_secs(settings.http.max_wait_secs),
+        });
+        let public_listener = TcpListener::bind(settings.http.listen)?;
+        let public_port = public_listener.local_addr()?.port();
+        let public = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(http::request_id))
+                .app_data(state.clone())
+                .configure(http::configure)
+                .default_service(web::to(http::not_found))
+        })
+        .listen(public_listener)?
+        .shutdown_timeout(30)
+        .disable_signals()
+        .run();
+        let admin_listener = TcpListener::bind(settings.admin.listen)?;
+        let admin_port = admin_listener.local_addr()?.port();
+        let admin = HttpServer::new(|| {
+            App::new()
+                .wrap(from_fn(http::request_id))
+                .route("/healthz", web::get().to(|| async { "ok" }))
+                .default_service(web::to(http::not_found))
+        })
+        .listen(admin_listener)?
+        .workers(1)
+        .disable_signals()
+        .run();
+        Ok(Self {
+            public_port,
+            admin_port,
+            public,
+            admin,
+            service,
+            sandbox,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.public_port
+    }
+
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Serve until SIGTERM or ctrl-c, then stop accepting and let in-flight requests finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let public = self.public.handle();
+        let admin = self.admin.handle();
+        let public_task = tokio::spawn(self.public);
+        let admin_task = tokio::spawn(self.admin);
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining requests");
+        admin.stop(true).await;
+        public.stop(true).await;
+        let _ = public_task.await;
+        let _ = admin_task.await;
+        if let Some(sandbox) = self.sandbox {
+            sandbox.stop().await;
+        }
+        Ok(())
+    }
+
+    /// Serve in the background (tests): the servers run until the runtime ends.
+    pub fn spawn(self) -> (Arc<CheckoutService>, Option<SandboxHandle>) {
+        tokio::spawn(self.public);
+        tokio::spawn(self.admin);
+        (self.service, self.sandbox)
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "gateway".into())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
