@@ -1,1 +1,217 @@
-//! (being written)
+//! The built-in Partner-API sandbox: a real HTTP server (actix-web) that behaves as the seed docs
+//! and FAQ describe the Ticketmaster Partner API — apikey and OAuth, per-apikey quota with
+//! `Rate-Limit*` headers, captcha → cart → reserve → certificate → payment → purchase, 202
+//! polling, one update per cart at a time, holds that expire, nightly maintenance, unredeemed
+//! orders — and counts what clients do wrong ([`SandboxStats`]).
+//!
+//! It answers with the same wire types the client parses ([`crate::upstream::wire`]), and both
+//! are pinned by `tests/fixtures/upstream/*.json`.
+//!
+//! # Layout
+//! - `mod.rs` (this file): [`SandboxConfig`], [`spawn`], [`run_standalone`], [`SandboxHandle`].
+//! - `routes`: the URL map (both `/partners/v1` and `/partners-sandbox/v1`, `/_sandbox/`).
+//! - `gate`: apikey, quota, OAuth and `True-Client-IP` admission of every call.
+//! - `cart`: captcha, cart session, reserve, delete. `payment`: certificate and payment.
+//!   `purchase`: purchase and unredeemed orders. `oauth`: access tokens.
+//! - `polling`: deferred answers, newest-url tracking, early/stale poll counting.
+//! - `state`: the one `Mutex`-protected state, seat inventory, carts, orders.
+//! - `catalog`: the fixed events. `certificate`: key, X.509 certificate, field decryption.
+//! - `reply`: answers and every error body. `ids`: generated identifiers. `admin`: `/_sandbox/`.
+//!
+//! # Conventions where the docs are silent
+//! See the `//!` docs of each module; the main ones: a raw `+` in a query string decodes to a
+//! space (form decoding), so a cart id that was not url-encoded is "not found"; validation
+//! errors are answered at once even when polling is forced, only the operation's own outcome
+//! goes through polling; an expired or unknown cart is 404 code 10002.
+
+mod admin;
+mod cart;
+pub mod catalog;
+mod certificate;
+mod gate;
+mod ids;
+mod oauth;
+mod payment;
+mod polling;
+mod purchase;
+mod reply;
+mod routes;
+mod state;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+
+use crate::clock::{OffsetClock, SharedClock};
+use certificate::CertState;
+use state::Shared;
+
+/// How the sandbox behaves. Build with `..SandboxConfig::default()`.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    /// The one valid apikey (query parameter `apikey`).
+    pub apikey: String,
+    /// `Some` enables `POST /oauth/accesstoken` with Basic `apikey:client_secret`.
+    pub client_secret: Option<String>,
+    /// Every call except `/oauth/accesstoken` needs `Authorization: Bearer <valid token>`.
+    pub require_oauth: bool,
+    /// Ticketing and polling calls without `True-Client-IP` are refused (400 code 10002).
+    pub require_true_client_ip: bool,
+    /// Answer every polling-enabled call with 202, not only when `X-TM-FORCE-POLLING: true`.
+    pub force_polling: bool,
+    /// The `wait` of polling responses, in seconds (the docs say generally 4).
+    pub poll_wait_secs: f64,
+    /// How many 202 polling responses precede the final answer (at least 1 when polling).
+    pub poll_rounds: u32,
+    /// Status of a successful final answer delivered through a poll: 200 or 202.
+    pub final_poll_status: u16,
+    /// `hold_time` of a reserved cart, in seconds of the sandbox clock.
+    pub hold_secs: i64,
+    /// Per-apikey quota over any sliding 1 s window; `None` = unlimited (and no `Rate-Limit*`
+    /// headers).
+    pub requests_per_second: Option<f64>,
+    /// Nightly maintenance window `[start, end)` in hours, venue local time.
+    pub maintenance: (u32, u32),
+    /// The sandbox's notion of now (holds, tokens, maintenance, orders).
+    pub clock: SharedClock,
+    /// The same clock when it can be moved: enables `POST /_sandbox/clock`. The default config
+    /// uses one `OffsetClock` for both; set this to `None` when `clock` is not an `OffsetClock`.
+    pub settable_clock: Option<OffsetClock>,
+    /// How long a non-polled updating call (reserve, payment, purchase) keeps its cart busy
+    /// before answering, so that overlapping updates by a client are caught (409) instead of
+    /// being serialised silently by the sandbox's lock.
+    pub update_latency: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        let clock = OffsetClock::default();
+        Self {
+            apikey: "sandbox-apikey".into(),
+            client_secret: None,
+            require_oauth: false,
+            require_true_client_ip: true,
+            force_polling: false,
+            poll_wait_secs: 1.0,
+            poll_rounds: 1,
+            final_poll_status: 200,
+            hold_secs: 299,
+            requests_per_second: None,
+            maintenance: (2, 3),
+            clock: Arc::new(clock.clone()),
+            settable_clock: Some(clock),
+            update_latency: Duration::from_millis(20),
+        }
+    }
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The apikey and client secret are credentials: never in logs.
+        f.debug_struct("SandboxConfig")
+            .field("require_oauth", &self.require_oauth)
+            .field("force_polling", &self.force_polling)
+            .field("poll_wait_secs", &self.poll_wait_secs)
+            .field("poll_rounds", &self.poll_rounds)
+            .field("hold_secs", &self.hold_secs)
+            .field("requests_per_second", &self.requests_per_second)
+            .field("maintenance", &self.maintenance)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of what clients did, for tests and the acceptance harness.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SandboxStats {
+    /// Partner-API requests received (admin calls excluded).
+    pub requests: u64,
+    pub quota_429s: u64,
+    /// `PUT /cart` calls (committed purchases) per cart id, whatever their outcome.
+    pub purchase_calls_by_cart: BTreeMap<String, u32>,
+    pub orders: u64,
+    /// Updates of a cart while another was pending or in progress (answered 409).
+    pub concurrent_update_violations: u64,
+    /// Polls sooner than `wait` after the previous polling response.
+    pub early_polls: u64,
+    /// Polls on a polling url that was not the newest of its operation.
+    pub stale_polls: u64,
+    pub missing_true_client_ip: u64,
+    /// Seats currently held by unpurchased carts (at the time of the snapshot).
+    pub seats_held: u64,
+    pub carts_deleted: u64,
+    /// Most requests (with a valid apikey) that arrived within any sliding second.
+    pub max_requests_in_any_second: u64,
+}
+
+/// A running sandbox.
+pub struct SandboxHandle {
+    base_url: String,
+    server: actix_web::dev::ServerHandle,
+    shared: Arc<Shared>,
+}
+
+impl SandboxHandle {
+    /// E.g. `http://127.0.0.1:PORT/partners/v1`.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    pub fn stats(&self) -> SandboxStats {
+        let mut state = self.shared.lock();
+        state.expire_holds(self.shared.now());
+        state.snapshot()
+    }
+
+    /// The key of the current payment certificate, for tests that decrypt.
+    pub fn private_key(&self) -> rsa::RsaPrivateKey {
+        self.shared.lock().cert.key.as_ref().clone()
+    }
+
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+    }
+}
+
+/// Serves the sandbox on `listener` in the background, on the current tokio runtime.
+pub async fn spawn(config: SandboxConfig, listener: TcpListener) -> std::io::Result<SandboxHandle> {
+    let mut addr = listener.local_addr()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let cert = tokio::task::spawn_blocking(CertState::initial)
+        .await
+        .map_err(std::io::Error::other)??;
+    let shared = Shared::new(config, cert);
+    let data = web::Data::from(Arc::clone(&shared));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(routes::configure)
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok(SandboxHandle {
+        base_url: format!("http://{addr}/partners/v1"),
+        server: handle,
+        shared,
+    })
+}
+
+/// `checkout-gateway sandbox --listen ADDR`: serves until ctrl-c.
+pub async fn run_standalone(config: SandboxConfig, listen: SocketAddr) -> std::io::Result<()> {
+    let listener = TcpListener::bind(listen)?;
+    let handle = spawn(config, listener).await?;
+    tracing::info!(base_url = %handle.base_url(), "sandbox listening");
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("sandbox stopping");
+    handle.stop().await;
+    Ok(())
+}

@@ -47,8 +47,7 @@ pub trait CheckoutStore: Send + Sync {
     async fn get(&self, id: CheckoutId) -> StoreResult<Option<Checkout>>;
 
     /// Only the owner's checkout: someone else's is `None` (the API answers 404, never 403).
-    async fn get_for_user(&self, id: CheckoutId, user: &UserId)
-    -> StoreResult<Option<Checkout>>;
+    async fn get_for_user(&self, id: CheckoutId, user: &UserId) -> StoreResult<Option<Checkout>>;
 
     /// Write every mutable field if the stored `version` still equals `checkout.version`;
     /// the stored version becomes `checkout.version + 1`. The lease columns are written too.
@@ -180,8 +179,7 @@ pub trait IdempotencyStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Begin>;
 
-    async fn complete(&self, key: &IdempotencyKey, response: &StoredResponse)
-    -> StoreResult<()>;
+    async fn complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> StoreResult<()>;
 
     /// Forget an in-progress key (the request failed validation or crashed before upstream).
     async fn abandon(&self, key: &IdempotencyKey) -> StoreResult<()>;

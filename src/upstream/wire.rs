@@ -36,6 +36,94 @@ pub struct Event {
     pub venue: Venue,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    // The remaining fields are shown by the docs' Event model; they are optional so that an
+    // event with an incomplete set-up still parses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artists: Vec<Artist>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_image: Option<EventImage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facility_fee_rollup: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub presales: Vec<Presale>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_range: Option<PriceRange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoter: Option<Promoter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publication: Option<DateValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_organization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_fee_rollup: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<EventStatus>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<EventKind>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Artist {
+    pub id: i64,
+    pub name: String,
+    pub rank: u32,
+    pub single_performer_or_band: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventImage {
+    pub height: u32,
+    pub location: String,
+    pub width: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Note {
+    pub text: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// `format` is `daterange`; `value` is `start/end` in RFC 3339.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Presale {
+    pub format: String,
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PriceRange {
+    pub description: String,
+    pub max: PriceRangeBound,
+    pub min: PriceRangeBound,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PriceRangeBound {
+    pub display_amount: f64,
+    pub face_value: f64,
+    pub fees: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Promoter {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventStatus {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventKind {
+    pub id: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -95,6 +183,14 @@ pub struct TicketQuantities {
 pub struct Venue {
     pub id: i64,
     pub location: VenueLocation,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub markets: Vec<Market>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Market {
+    pub id: i64,
     pub name: String,
 }
 
@@ -151,10 +247,18 @@ pub struct ReserveTicket {
     pub quantity: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<PriceRef>,
+    /// Optional: best available within these areas (docs' reserve model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub areas: Vec<AreaRef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PriceRef {
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AreaRef {
     pub id: i64,
 }
 
@@ -239,7 +343,9 @@ pub struct Certificate {
 
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Certificate").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Certificate")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,122 @@
+//! Test controls under `/_sandbox/` (no apikey, not counted in stats): set the clock, read the
+//! stats, list orders, rotate the payment certificate, revoke all OAuth tokens, mark an order
+//! redeemed. There is deliberately no endpoint that reveals the private key; tests that need it
+//! use [`super::SandboxHandle::private_key`].
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::certificate::CertState;
+use super::oauth;
+use super::reply::{self, Reply};
+use super::state::Shared;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/clock").route(web::post().to(set_clock)))
+        .service(web::resource("/stats").route(web::get().to(stats)))
+        .service(web::resource("/orders").route(web::get().to(orders)))
+        .service(web::resource("/certificate/rotate").route(web::post().to(rotate_certificate)))
+        .service(web::resource("/oauth/revoke").route(web::post().to(revoke_tokens)))
+        .service(web::resource("/orders/{order_token}/redeem").route(web::post().to(redeem)));
+}
+
+/// `{"advance_secs": N}` (may be fractional or negative) or `{"now": "<rfc3339>"}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ClockChange {
+    Advance { advance_secs: f64 },
+    Set { now: DateTime<Utc> },
+}
+
+#[derive(Debug, Serialize)]
+struct Now {
+    now: DateTime<Utc>,
+}
+
+async fn set_clock(body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let Some(clock) = shared.config.settable_clock.as_ref() else {
+        return reply::error(409, 409, "The sandbox clock is not settable").into_response();
+    };
+    match serde_json::from_slice::<ClockChange>(&body) {
+        Ok(ClockChange::Advance { advance_secs }) if advance_secs.is_finite() => {
+            clock.advance(TimeDelta::milliseconds((advance_secs * 1000.0) as i64));
+        }
+        Ok(ClockChange::Set { now }) => clock.set(now),
+        _ => {
+            return reply::invalid_input(r#"expected {"advance_secs": N} or {"now": "<rfc3339>"}"#)
+                .into_response();
+        }
+    }
+    Reply::ok(&Now { now: shared.now() }).into_response()
+}
+
+async fn stats(shared: web::Data<Shared>) -> HttpResponse {
+    let stats = shared.lock().snapshot();
+    Reply::ok(&stats).into_response()
+}
+
+/// What the sandbox recorded of an order (no card data beyond the last four digits).
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub order_token: String,
+    pub cart_id: String,
+    pub event_id: String,
+    pub source_account_id: String,
+    pub email: String,
+    pub last4: String,
+    pub grand_total: f64,
+    pub purchased_at: DateTime<Utc>,
+    pub redeemed: bool,
+}
+
+async fn orders(shared: web::Data<Shared>) -> HttpResponse {
+    let views: Vec<OrderView> = shared
+        .lock()
+        .orders
+        .iter()
+        .map(|o| OrderView {
+            order_token: o.order_token.clone(),
+            cart_id: o.cart_id.clone(),
+            event_id: o.event_id.into(),
+            source_account_id: o.source_account_id.clone(),
+            email: o.email.clone(),
+            last4: o.last4.clone(),
+            grand_total: o.grand_cents as f64 / 100.0,
+            purchased_at: o.purchased_at,
+            redeemed: o.redeemed,
+        })
+        .collect();
+    Reply::ok(&serde_json::json!({ "orders": views })).into_response()
+}
+
+async fn rotate_certificate(shared: web::Data<Shared>) -> HttpResponse {
+    let serial = shared.lock().cert.next_serial();
+    let generated = tokio::task::spawn_blocking(move || CertState::generate(serial)).await;
+    match generated {
+        Ok(Ok(cert)) => {
+            let id = cert.id.clone();
+            shared.lock().cert = cert;
+            Reply::ok(&serde_json::json!({ "id": id })).into_response()
+        }
+        _ => reply::error(500, 500, "Certificate generation failed").into_response(),
+    }
+}
+
+async fn revoke_tokens(shared: web::Data<Shared>) -> HttpResponse {
+    let revoked = oauth::revoke_all(&shared);
+    Reply::ok(&serde_json::json!({ "revoked": revoked })).into_response()
+}
+
+async fn redeem(path: web::Path<String>, shared: web::Data<Shared>) -> HttpResponse {
+    let token = path.into_inner();
+    let mut state = shared.lock();
+    match state.orders.iter_mut().find(|o| o.order_token == token) {
+        Some(order) => {
+            order.redeemed = true;
+            Reply::ok(&serde_json::json!({ "order_token": token, "redeemed": true }))
+                .into_response()
+        }
+        None => reply::not_found("Order not found").into_response(),
+    }
+}

@@ -1,0 +1,220 @@
+//! Admission of every Partner-API call, in the order an API gateway applies it: apikey, quota
+//! (sliding 1 s window per apikey, `Rate-Limit*` headers on every answer), OAuth bearer token,
+//! then `True-Client-IP` for ticketing and polling calls. Produces the [`Call`] a handler works
+//! with, which also turns the handler's [`Reply`] into the HTTP response (adding the headers).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::reply::{self, Reply};
+use super::state::Shared;
+
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// Which admission rules apply beyond the apikey and quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Any call that needs a bearer token when OAuth is required.
+    Plain,
+    /// Ticketing and polling calls: bearer token and `True-Client-IP`.
+    Ticketing,
+    /// `POST /oauth/accesstoken` itself: no bearer token.
+    TokenEndpoint,
+}
+
+/// Arrivals and admitted requests of the last second (real time: clients pace themselves by
+/// their own clocks, not by the sandbox's settable one).
+#[derive(Debug, Default)]
+pub struct QuotaWindow {
+    arrivals: VecDeque<Instant>,
+    admitted: VecDeque<Instant>,
+}
+
+/// The values of the `Rate-Limit*` headers for one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateHeaders {
+    pub limit: f64,
+    pub available: u64,
+    pub over: bool,
+    pub reset_epoch_ms: i64,
+}
+
+fn trim(window: &mut VecDeque<Instant>, now: Instant) {
+    while window
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+    {
+        window.pop_front();
+    }
+}
+
+impl QuotaWindow {
+    /// Records an arrival; returns how many arrived within the last second, this one included.
+    /// The busiest sliding second always ends at an arrival, so the maximum of these is exact.
+    pub fn arrive(&mut self, now: Instant) -> u64 {
+        trim(&mut self.arrivals, now);
+        self.arrivals.push_back(now);
+        self.arrivals.len() as u64
+    }
+
+    /// Admits the request if fewer than `limit` were admitted in the last second. Refused
+    /// requests do not use quota, so a client that backs off recovers.
+    pub fn admit(&mut self, now: Instant, limit: f64) -> RateHeaders {
+        trim(&mut self.admitted, now);
+        let over = (self.admitted.len() + 1) as f64 > limit;
+        if !over {
+            self.admitted.push_back(now);
+        }
+        let frees_in = self.admitted.front().map_or(Duration::ZERO, |t| {
+            (*t + WINDOW).saturating_duration_since(now)
+        });
+        let capacity = limit.max(0.0).floor() as u64;
+        RateHeaders {
+            limit,
+            available: capacity.saturating_sub(self.admitted.len() as u64),
+            over,
+            reset_epoch_ms: chrono::Utc::now().timestamp_millis() + frees_in.as_millis() as i64,
+        }
+    }
+}
+
+/// An admitted call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub apikey: String,
+    /// `scheme://host/partners/v1` (or `/partners-sandbox/v1`), as the client called it.
+    pub origin: String,
+    /// Answer polling-enabled calls with 202 this time.
+    pub force_polling: bool,
+    rate: Option<RateHeaders>,
+}
+
+impl Call {
+    pub fn respond(&self, reply: Reply) -> HttpResponse {
+        let reply = match &self.rate {
+            Some(rate) => with_rate_headers(reply, rate),
+            None => reply,
+        };
+        reply.into_response()
+    }
+}
+
+fn with_rate_headers(reply: Reply, rate: &RateHeaders) -> Reply {
+    let limit = if rate.limit.fract() == 0.0 {
+        format!("{}", rate.limit as i64)
+    } else {
+        rate.limit.to_string()
+    };
+    reply
+        .with_header("Rate-Limit", limit)
+        .with_header("Rate-Limit-Available", rate.available.to_string())
+        .with_header("Rate-Limit-Over", rate.over.to_string())
+        .with_header("Rate-Limit-Reset", rate.reset_epoch_ms.to_string())
+}
+
+/// One query parameter, form-decoded: `%2B` becomes `+`, and a raw `+` becomes a space — so a
+/// cart id that was not url-encoded is not found, as upstream behaves.
+pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub fn header<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn origin(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    let prefix = if req.path().starts_with("/partners-sandbox/v1") {
+        "/partners-sandbox/v1"
+    } else {
+        "/partners/v1"
+    };
+    format!("{}://{}{prefix}", info.scheme(), info.host())
+}
+
+/// Applies every admission rule; `Err` is the finished refusal.
+pub fn admit(shared: &Shared, req: &HttpRequest, access: Access) -> Result<Call, HttpResponse> {
+    let config = &shared.config;
+    let now = shared.now();
+    let mut state = shared.lock();
+    state.stats.requests += 1;
+
+    let apikey = query_param(req, "apikey").unwrap_or_default();
+    if apikey != config.apikey {
+        return Err(reply::invalid_api_key().into_response());
+    }
+
+    let instant = Instant::now();
+    let in_last_second = state.quota.arrive(instant);
+    state.stats.max_requests_in_any_second =
+        state.stats.max_requests_in_any_second.max(in_last_second);
+    let rate = config
+        .requests_per_second
+        .map(|limit| state.quota.admit(instant, limit));
+    let call = Call {
+        apikey,
+        origin: origin(req),
+        force_polling: config.force_polling
+            || header(req, "X-TM-FORCE-POLLING").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        rate,
+    };
+    if call.rate.as_ref().is_some_and(|r| r.over) {
+        state.stats.quota_429s += 1;
+        return Err(call.respond(reply::quota_violation()));
+    }
+
+    if config.require_oauth && access != Access::TokenEndpoint {
+        let token = header(req, "Authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let valid = token
+            .and_then(|t| state.tokens.get(t))
+            .is_some_and(|expires| *expires > now);
+        if !valid {
+            return Err(call.respond(reply::invalid_access_token()));
+        }
+    }
+
+    if access == Access::Ticketing
+        && config.require_true_client_ip
+        && header(req, "True-Client-IP").is_none_or(|v| v.trim().is_empty())
+    {
+        state.stats.missing_true_client_ip += 1;
+        return Err(call.respond(reply::invalid_input("Missing True-Client-IP header")));
+    }
+
+    state.expire_holds(now);
+    Ok(call)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_admits_up_to_the_limit_per_sliding_second() {
+        let mut q = QuotaWindow::default();
+        let t0 = Instant::now();
+        assert!(!q.admit(t0, 2.5).over);
+        let second = q.admit(t0 + Duration::from_millis(100), 2.5);
+        assert!(!second.over);
+        assert_eq!(second.available, 0);
+        assert!(q.admit(t0 + Duration::from_millis(200), 2.5).over);
+        // The first admission leaves the window at t0 + 1 s.
+        assert!(!q.admit(t0 + Duration::from_millis(1000), 2.5).over);
+        assert!(q.admit(t0 + Duration::from_millis(1050), 2.5).over);
+    }
+
+    #[test]
+    fn arrivals_count_the_last_second() {
+        let mut q = QuotaWindow::default();
+        let t0 = Instant::now();
+        assert_eq!(q.arrive(t0), 1);
+        assert_eq!(q.arrive(t0 + Duration::from_millis(999)), 2);
+        assert_eq!(q.arrive(t0 + Duration::from_millis(1500)), 2);
+    }
+}
