@@ -144,9 +144,7 @@ pub fn transition(
         (S::Purchasing, E::PurchaseOutcomeLost) => S::PurchaseUnknown,
         (S::Reserved | S::PaymentAccepted, E::ReleaseRequested) => S::Releasing,
         (S::Releasing, E::ReleaseCompleted) => S::Released,
-        (S::Reserved | S::Paying | S::PaymentAccepted | S::Releasing, E::HoldExpired) => {
-            S::Expired
-        }
+        (S::Reserved | S::Paying | S::PaymentAccepted | S::Releasing, E::HoldExpired) => S::Expired,
         (s, E::Failed) if s.is_pending() => S::Failed,
         _ => return Err(InvalidTransition { from, event }),
     };

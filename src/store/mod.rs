@@ -2,7 +2,11 @@
 //!
 //! # Layout
 //! - this file: the traits, the [`Store`] bundle and [`Store::connect`].
-//! - `postgres.rs`, `sqlite.rs`: the implementations (same SQL where the dialects agree).
+//! - `sql.rs`: every query text and the row ↔ record conversions, shared by both backends.
+//! - `sql_store.rs` (+ `sql_store/`): the trait implementations, written once as macros and
+//!   stamped out for `sqlx::Postgres` and `sqlx::Sqlite`.
+//! - `postgres.rs`, `sqlite.rs`: what differs per backend — pool setup and the migrator.
+//! - `testing.rs`: fresh databases for tests.
 //! - `migrations/postgres`, `migrations/sqlite`: the schemas, applied by [`Store::migrate`].
 //!
 //! Times are stored as integer milliseconds since the epoch in both databases, and "now" is
@@ -19,7 +23,11 @@ use crate::checkout::state::CheckoutState;
 use crate::ids::{CheckoutId, OrderId};
 
 pub mod postgres;
+mod sql;
+mod sql_store;
 pub mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,8 +55,7 @@ pub trait CheckoutStore: Send + Sync {
     async fn get(&self, id: CheckoutId) -> StoreResult<Option<Checkout>>;
 
     /// Only the owner's checkout: someone else's is `None` (the API answers 404, never 403).
-    async fn get_for_user(&self, id: CheckoutId, user: &UserId)
-    -> StoreResult<Option<Checkout>>;
+    async fn get_for_user(&self, id: CheckoutId, user: &UserId) -> StoreResult<Option<Checkout>>;
 
     /// Write every mutable field if the stored `version` still equals `checkout.version`;
     /// the stored version becomes `checkout.version + 1`. The lease columns are written too.
@@ -180,8 +187,7 @@ pub trait IdempotencyStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Begin>;
 
-    async fn complete(&self, key: &IdempotencyKey, response: &StoredResponse)
-    -> StoreResult<()>;
+    async fn complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> StoreResult<()>;
 
     /// Forget an in-progress key (the request failed validation or crashed before upstream).
     async fn abandon(&self, key: &IdempotencyKey) -> StoreResult<()>;
