@@ -1,11 +1,15 @@
 //! Idempotency keys: begin, replay, in progress, mismatch, expiry, abandon, purge.
 
+use std::sync::Arc;
+
 use checkout_gateway::store::{Begin, IdempotencyKey, Store, StoredResponse};
+use tokio::sync::Barrier;
 
 use crate::fixtures::{at, user};
 
 crate::conformance!(crate::migrated =>
     begin_starts_then_reports_in_progress,
+    concurrent_first_requests_start_exactly_once,
     a_completed_key_replays_its_response,
     a_different_request_with_the_same_key_is_a_mismatch,
     keys_are_scoped_by_operation_and_user,
@@ -41,6 +45,28 @@ async fn begin_starts_then_reports_in_progress(store: Store) {
     let k = key("create_checkout", "alice", "k1");
     assert_eq!(begin(&store, &k, "fp", 0).await, Begin::Started);
     assert_eq!(begin(&store, &k, "fp", 10).await, Begin::InProgress);
+}
+
+async fn concurrent_first_requests_start_exactly_once(store: Store) {
+    const CONTENDERS: usize = 20;
+    let k = key("create_checkout", "alice", "k1");
+    let barrier = Arc::new(Barrier::new(CONTENDERS));
+    let tasks: Vec<_> = (0..CONTENDERS)
+        .map(|_| {
+            let (store, barrier, k) = (store.clone(), barrier.clone(), k.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                begin(&store, &k, "fp", 0).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("task"));
+    }
+    let started = outcomes.iter().filter(|b| **b == Begin::Started).count();
+    let in_progress = outcomes.iter().filter(|b| **b == Begin::InProgress).count();
+    assert_eq!((started, in_progress), (1, CONTENDERS - 1), "{outcomes:?}");
 }
 
 async fn a_completed_key_replays_its_response(store: Store) {
