@@ -17,6 +17,7 @@ pub mod checkout;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod ids;
 pub mod payment_crypto;

@@ -145,6 +145,7 @@ impl CheckoutService {
                                 id: t.ticket_id.clone(),
                                 quantity: t.quantity,
                                 price: t.price_level_id.map(|id| wire::PriceRef { id }),
+                                areas: Vec::new(),
                             })
                             .collect(),
                     },

@@ -2,7 +2,11 @@
 //!
 //! # Layout
 //! - this file: the traits, the [`Store`] bundle and [`Store::connect`].
-//! - `postgres.rs`, `sqlite.rs`: the implementations (same SQL where the dialects agree).
+//! - `sql.rs`: every query text and the row ↔ record conversions, shared by both backends.
+//! - `sql_store.rs` (+ `sql_store/`): the trait implementations, written once as macros and
+//!   stamped out for `sqlx::Postgres` and `sqlx::Sqlite`.
+//! - `postgres.rs`, `sqlite.rs`: what differs per backend — pool setup and the migrator.
+//! - `testing.rs`: fresh databases for tests.
 //! - `migrations/postgres`, `migrations/sqlite`: the schemas, applied by [`Store::migrate`].
 //!
 //! Times are stored as integer milliseconds since the epoch in both databases, and "now" is
@@ -19,7 +23,11 @@ use crate::checkout::state::CheckoutState;
 use crate::ids::{CheckoutId, OrderId};
 
 pub mod postgres;
+mod sql;
+mod sql_store;
 pub mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,9 +62,11 @@ pub trait CheckoutStore: Send + Sync {
     /// `Conflict` when the version moved.
     async fn update(&self, checkout: &Checkout) -> StoreResult<()>;
 
-    /// Take (or renew) the lease if it is free, expired at `now`, or already `owner`'s.
-    /// Returns the checkout as stored after taking it (version bumped), `None` if someone
-    /// else holds it or the checkout does not exist.
+    /// Take (or renew) the lease if it is free, expired at `now` (`until < now`: a lease
+    /// ending exactly at `now` still holds), or already `owner`'s. One conditional update, so
+    /// of several concurrent callers exactly one wins. Returns the checkout as stored after
+    /// taking it (version bumped; `updated_at` untouched), `None` if someone else holds it or
+    /// the checkout does not exist.
     async fn try_lease(
         &self,
         id: CheckoutId,
@@ -69,8 +79,9 @@ pub trait CheckoutStore: Send + Sync {
     /// it is bumped here like any write).
     async fn release_lease(&self, id: CheckoutId, owner: &str) -> StoreResult<()>;
 
-    /// Record a purchase in one transaction: insert the order (unique per checkout) and
-    /// write the checkout (with the same version check as [`CheckoutStore::update`]).
+    /// Record a purchase in one transaction: write the checkout (with the same version check
+    /// as [`CheckoutStore::update`]: `Conflict`) and insert the order (unique per checkout and
+    /// per `order_token`: `Duplicate`). On either error neither is stored.
     async fn record_purchase(&self, checkout: &Checkout, order: &Order) -> StoreResult<()>;
 
     /// Checkouts in any of `states`, newest first (admin inspection).
@@ -80,9 +91,11 @@ pub trait CheckoutStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<Checkout>>;
 
-    /// Ids of checkouts that need a worker at `now`: an operation is pending and no live
-    /// lease covers it, or seats are held and the hold expired or the checkout was untouched
-    /// since `abandoned_before`. Oldest first, at most `limit`.
+    /// Ids of checkouts that need a worker at `now`: no live lease covers them, and either an
+    /// operation is pending, or the state is `reserved`/`payment_accepted` and the hold
+    /// expired (`hold_expires_at < now`) or the checkout was untouched since
+    /// `abandoned_before` (`updated_at < abandoned_before`). Oldest `updated_at` first, at
+    /// most `limit`. Only a hint: a worker still takes the lease with `try_lease`.
     async fn due_for_work(
         &self,
         now: DateTime<Utc>,
@@ -128,7 +141,8 @@ pub trait OrderStore: Send + Sync {
 /// The user ↔ `source_account_id` mapping that lets unredeemed orders be matched back.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// Idempotent: the same pair again is fine.
+    /// Idempotent: the same pair again is fine. A mapping is never changed: the user already
+    /// mapped to another account, or the account to another user, is `Duplicate`.
     async fn remember(
         &self,
         user: &UserId,
@@ -170,7 +184,9 @@ pub enum Begin {
 
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// Record the key as in progress unless it exists (and has not expired at `now`).
+    /// Record the key as in progress unless it exists and has not expired at `now` (a key
+    /// whose `expires_at <= now` is replaced as if new, whatever its fingerprint). Atomic:
+    /// of concurrent first requests exactly one gets `Started`.
     async fn begin(
         &self,
         key: &IdempotencyKey,
@@ -179,9 +195,12 @@ pub trait IdempotencyStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Begin>;
 
+    /// Store the response of an in-progress key; does nothing if the key is not in progress
+    /// any more (abandoned, purged or already complete): the request itself has succeeded.
     async fn complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> StoreResult<()>;
 
     /// Forget an in-progress key (the request failed validation or crashed before upstream).
+    /// A completed key is kept: its response must still be replayed.
     async fn abandon(&self, key: &IdempotencyKey) -> StoreResult<()>;
 
     /// Delete expired keys; returns how many.
@@ -194,7 +213,8 @@ pub trait StoreAdmin: Send + Sync {
     /// Apply this backend's migrations (`migrations/postgres` or `migrations/sqlite`).
     async fn migrate(&self) -> StoreResult<()>;
 
-    /// The database answers and every migration is applied (for `/readyz`).
+    /// The database answers and every migration is applied (for `/readyz`). `Ok(false)` when
+    /// migrations are missing; `Err` when the database does not answer.
     async fn ready(&self) -> StoreResult<bool>;
 }
 

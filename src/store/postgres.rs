@@ -1,7 +1,30 @@
-//! The postgres implementation of the store traits. (Being written.)
+//! The Postgres backend: pool setup and migrator. The queries and trait implementations are
+//! shared with SQLite (see [`super::sql_store`]).
 
-use super::{Store, StoreResult};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
-pub async fn connect(_url: &str) -> StoreResult<Store> {
-    unimplemented!("postgres store")
+use super::sql_store::sql_store;
+use super::{Backend, Store, StoreResult};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Connections per process: enough for HTTP handlers plus background jobs; every replica
+/// holds its own pool, so this times the replica count must stay under the server's limit.
+const MAX_CONNECTIONS: u32 = 10;
+
+sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    MIGRATOR,
+    // `to_regclass` follows the search path, like the migrator's unqualified table name.
+    "SELECT to_regclass('_sqlx_migrations') IS NOT NULL"
+);
+
+/// Connect to `postgres://…` (the database must exist; migrations are applied separately).
+pub async fn connect(url: &str) -> StoreResult<Store> {
+    let pool: PgPool = PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .connect(url)
+        .await?;
+    Ok(PgStore { pool }.into_store(Backend::Postgres))
 }

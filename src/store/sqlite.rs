@@ -1,7 +1,69 @@
-//! The sqlite implementation of the store traits. (Being written.)
+//! The SQLite backend: connection options (WAL, busy timeout, foreign keys, creating the file
+//! and its folder) and migrator. The queries and trait implementations are shared with
+//! Postgres (see [`super::sql_store`]).
 
-use super::{Store, StoreResult};
+use std::str::FromStr;
+use std::time::Duration;
 
-pub async fn connect(_url: &str) -> StoreResult<Store> {
-    unimplemented!("sqlite store")
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+use super::sql_store::sql_store;
+use super::{Backend, Store, StoreError, StoreResult};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// SQLite has one writer at a time; a writer waits this long for another to finish instead of
+/// failing with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Readers run concurrently under WAL; writes queue on the busy timeout.
+const MAX_CONNECTIONS: u32 = 8;
+
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    MIGRATOR,
+    "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+     WHERE type = 'table' AND name = '_sqlx_migrations')"
+);
+
+/// Connect to `sqlite://PATH` (relative paths are relative to the working directory; the file
+/// and its folder are created) or `sqlite::memory:`.
+pub async fn connect(url: &str) -> StoreResult<Store> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true);
+    let pool = if is_in_memory(url) {
+        // An in-memory database lives as long as a connection to it, and its shared-cache
+        // mode reports lock conflicts instead of waiting: one connection, never recycled.
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?
+    } else {
+        if let Some(dir) = options.get_filename().parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Database(sqlx::Error::Configuration(
+                        format!("creating {}: {e}", dir.display()).into(),
+                    ))
+                })?;
+            }
+        }
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?
+    };
+    Ok(SqliteStore { pool }.into_store(Backend::Sqlite))
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }

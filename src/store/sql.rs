@@ -1,0 +1,355 @@
+//! What both SQL backends share: the query texts, the row shapes and the conversions between
+//! rows and domain records.
+//!
+//! Queries use `$N` placeholders, which Postgres and sqlx's SQLite driver both accept, and only
+//! syntax both dialects agree on (`ON CONFLICT`, `RETURNING`, row values). Row structs hold
+//! plain column values; turning them into domain types happens here, once, and anything that
+//! does not decode is [`StoreError::Corrupt`] rather than a panic.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{OrderCursor, StoreError, StoreResult, StoredResponse};
+use crate::checkout::model::{Cents, Checkout, Lease, Operation, Order, PendingPoll, UserId};
+use crate::checkout::state::CheckoutState;
+use crate::clock::{from_millis, to_millis};
+
+// ---- checkouts -------------------------------------------------------------------------------
+
+/// The placeholders follow the field order of [`CheckoutRow`]; `bind_checkout!` binds them.
+pub const INSERT_CHECKOUT: &str = "INSERT INTO checkouts (id, user_id, event_id, state, cart_id, \
+     requested, lines, totals, hold_expires_at, payment, order_id, failure, operation, \
+     polling_url, poll_not_before, release_requested, client_ip, lease_owner, lease_until, \
+     version, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19, $20, $21, $22)";
+
+/// Same placeholders as [`INSERT_CHECKOUT`]; `$20` is the version the caller read. Every
+/// placeholder is referenced because Postgres refuses a statement with an unused parameter.
+pub const UPDATE_CHECKOUT: &str = "UPDATE checkouts SET user_id = $2, event_id = $3, \
+     state = $4, cart_id = $5, requested = $6, lines = $7, totals = $8, hold_expires_at = $9, \
+     payment = $10, order_id = $11, failure = $12, operation = $13, polling_url = $14, \
+     poll_not_before = $15, release_requested = $16, client_ip = $17, lease_owner = $18, \
+     lease_until = $19, created_at = $21, updated_at = $22, version = version + 1 \
+     WHERE id = $1 AND version = $20";
+
+pub const GET_CHECKOUT: &str = "SELECT * FROM checkouts WHERE id = $1";
+
+pub const GET_CHECKOUT_FOR_USER: &str = "SELECT * FROM checkouts WHERE id = $1 AND user_id = $2";
+
+/// `$1` id, `$2` owner, `$3` until, `$4` now. One conditional statement, so two racing callers
+/// cannot both see the lease free: the database serialises the row update.
+pub const TRY_LEASE: &str = "UPDATE checkouts SET lease_owner = $2, lease_until = $3, \
+     version = version + 1 \
+     WHERE id = $1 AND (lease_owner IS NULL OR lease_until < $4 OR lease_owner = $2) \
+     RETURNING *";
+
+pub const RELEASE_LEASE: &str = "UPDATE checkouts SET lease_owner = NULL, lease_until = NULL, \
+     version = version + 1 WHERE id = $1 AND lease_owner = $2";
+
+/// The start of `list_by_state`; the `IN (…)` list is built per call.
+pub const LIST_BY_STATE_PREFIX: &str = "SELECT * FROM checkouts WHERE state IN (";
+pub const LIST_BY_STATE_SUFFIX: &str = ") ORDER BY created_at DESC, id DESC LIMIT ";
+
+/// `$1` now, `$2` abandoned_before, `$3` limit. The states are the ones that hold seats
+/// without an operation running (see `CheckoutState::holds_seats`, minus `paying`, which
+/// always has an operation).
+pub const DUE_FOR_WORK: &str = "SELECT id FROM checkouts \
+     WHERE (lease_owner IS NULL OR lease_until < $1) \
+       AND (operation IS NOT NULL \
+            OR (state IN ('reserved', 'payment_accepted') \
+                AND (hold_expires_at < $1 OR updated_at < $2))) \
+     ORDER BY updated_at, id LIMIT $3";
+
+pub const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM checkouts GROUP BY state";
+
+// ---- orders ----------------------------------------------------------------------------------
+
+pub const INSERT_ORDER: &str = "INSERT INTO orders (id, checkout_id, user_id, event_id, \
+     order_token, redemption_url, app_url, grand_total_cents, currency, source_account_id, \
+     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+pub const GET_ORDER_FOR_USER: &str = "SELECT * FROM orders WHERE id = $1 AND user_id = $2";
+pub const GET_ORDER_BY_CHECKOUT: &str = "SELECT * FROM orders WHERE checkout_id = $1";
+pub const GET_ORDER_BY_TOKEN: &str = "SELECT * FROM orders WHERE order_token = $1";
+
+/// `$1` user, `($2, $3)` the cursor (see [`order_cursor`]), `$4` the
+/// page size plus one, so a further page is known to exist without a second query.
+pub const LIST_ORDERS: &str = "SELECT * FROM orders \
+     WHERE user_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+     ORDER BY created_at DESC, id DESC LIMIT $4";
+
+// ---- accounts --------------------------------------------------------------------------------
+
+/// Conflicts on either unique column are left alone here and sorted out by [`ACCOUNT_PAIR`].
+pub const INSERT_ACCOUNT: &str = "INSERT INTO accounts (user_id, source_account_id, created_at) \
+     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+pub const ACCOUNT_PAIR: &str =
+    "SELECT COUNT(*) FROM accounts WHERE user_id = $1 AND source_account_id = $2";
+
+pub const USER_FOR_ACCOUNT: &str = "SELECT user_id FROM accounts WHERE source_account_id = $1";
+
+// ---- idempotency keys ------------------------------------------------------------------------
+
+/// `$1..$3` the key, `$4` fingerprint, `$5` now, `$6` expires_at. Inserts a new key, or takes
+/// over one that has expired at `now`, in one statement: one affected row means "started".
+pub const BEGIN_IDEMPOTENCY: &str = "INSERT INTO idempotency_keys (scope, user_id, key, \
+     fingerprint, status, response_status, response_body, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, 'in_progress', NULL, NULL, $5, $6) \
+     ON CONFLICT (scope, user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+       status = 'in_progress', response_status = NULL, response_body = NULL, \
+       created_at = excluded.created_at, expires_at = excluded.expires_at \
+     WHERE idempotency_keys.expires_at <= $5";
+
+pub const GET_IDEMPOTENCY: &str = "SELECT fingerprint, status, response_status, response_body \
+     FROM idempotency_keys WHERE scope = $1 AND user_id = $2 AND key = $3";
+
+pub const COMPLETE_IDEMPOTENCY: &str = "UPDATE idempotency_keys SET status = 'done', \
+     response_status = $4, response_body = $5 \
+     WHERE scope = $1 AND user_id = $2 AND key = $3 AND status = 'in_progress'";
+
+pub const ABANDON_IDEMPOTENCY: &str = "DELETE FROM idempotency_keys \
+     WHERE scope = $1 AND user_id = $2 AND key = $3 AND status = 'in_progress'";
+
+pub const PURGE_IDEMPOTENCY: &str = "DELETE FROM idempotency_keys WHERE expires_at <= $1";
+
+// ---- admin -----------------------------------------------------------------------------------
+
+pub const PING: &str = "SELECT 1";
+
+pub const APPLIED_MIGRATIONS: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+
+// ---- rows ------------------------------------------------------------------------------------
+
+/// A `checkouts` row: read back as stored, and built from a checkout to be written (its
+/// fields are in the placeholder order of [`INSERT_CHECKOUT`]).
+#[derive(Debug, sqlx::FromRow)]
+pub struct CheckoutRow {
+    pub id: String,
+    pub user_id: String,
+    pub event_id: String,
+    pub state: String,
+    pub cart_id: Option<String>,
+    pub requested: String,
+    pub lines: String,
+    pub totals: Option<String>,
+    pub hold_expires_at: Option<i64>,
+    pub payment: Option<String>,
+    pub order_id: Option<String>,
+    pub failure: Option<String>,
+    pub operation: Option<String>,
+    pub polling_url: Option<String>,
+    pub poll_not_before: Option<i64>,
+    pub release_requested: bool,
+    pub client_ip: String,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl CheckoutRow {
+    /// The columns to write for `c`, in the placeholder order of [`INSERT_CHECKOUT`].
+    pub fn from_checkout(c: &Checkout) -> StoreResult<Self> {
+        Ok(Self {
+            id: c.id.to_string(),
+            user_id: c.user_id.as_str().to_owned(),
+            event_id: c.event_id.clone(),
+            state: c.state.as_str().to_owned(),
+            cart_id: c.cart_id.clone(),
+            requested: to_json(&c.requested)?,
+            lines: to_json(&c.lines)?,
+            totals: c.totals.as_ref().map(to_json).transpose()?,
+            hold_expires_at: c.hold_expires_at.map(to_millis),
+            payment: c.payment.as_ref().map(to_json).transpose()?,
+            order_id: c.order_id.map(|id| id.to_string()),
+            failure: c.failure.as_ref().map(to_json).transpose()?,
+            operation: c.operation.map(|op| op.as_str().to_owned()),
+            polling_url: c.poll.as_ref().map(|p| p.url.clone()),
+            poll_not_before: c.poll.as_ref().map(|p| to_millis(p.not_before)),
+            release_requested: c.release_requested,
+            client_ip: c.client_ip.clone(),
+            lease_owner: c.lease.as_ref().map(|l| l.owner.clone()),
+            lease_until: c.lease.as_ref().map(|l| to_millis(l.until)),
+            version: c.version,
+            created_at: to_millis(c.created_at),
+            updated_at: to_millis(c.updated_at),
+        })
+    }
+}
+
+impl TryFrom<CheckoutRow> for Checkout {
+    type Error = StoreError;
+
+    fn try_from(r: CheckoutRow) -> StoreResult<Self> {
+        let poll = match (r.polling_url, r.poll_not_before) {
+            (Some(url), Some(at)) => Some(PendingPoll {
+                url,
+                not_before: from_millis(at),
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt("checkout", "polling_url without poll_not_before")),
+        };
+        let lease = match (r.lease_owner, r.lease_until) {
+            (Some(owner), Some(until)) => Some(Lease {
+                owner,
+                until: from_millis(until),
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt("checkout", "lease_owner without lease_until")),
+        };
+        Ok(Checkout {
+            id: parse_id(&r.id)?,
+            user_id: parse_user(&r.user_id)?,
+            event_id: r.event_id,
+            state: parse_state(&r.state)?,
+            cart_id: r.cart_id,
+            requested: from_json("requested", &r.requested)?,
+            lines: from_json("lines", &r.lines)?,
+            totals: r.totals.map(|t| from_json("totals", &t)).transpose()?,
+            hold_expires_at: r.hold_expires_at.map(from_millis),
+            payment: r.payment.map(|p| from_json("payment", &p)).transpose()?,
+            order_id: r.order_id.as_deref().map(parse_id).transpose()?,
+            failure: r.failure.map(|f| from_json("failure", &f)).transpose()?,
+            operation: r
+                .operation
+                .map(|op| Operation::parse(&op).ok_or_else(|| corrupt("operation", &op)))
+                .transpose()?,
+            poll,
+            release_requested: r.release_requested,
+            client_ip: r.client_ip,
+            lease,
+            version: r.version,
+            created_at: from_millis(r.created_at),
+            updated_at: from_millis(r.updated_at),
+        })
+    }
+}
+
+/// An `orders` row as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: String,
+    pub checkout_id: String,
+    pub user_id: String,
+    pub event_id: String,
+    pub order_token: String,
+    pub redemption_url: String,
+    pub app_url: String,
+    pub grand_total_cents: i64,
+    pub currency: String,
+    pub source_account_id: String,
+    pub created_at: i64,
+}
+
+impl From<&Order> for OrderRow {
+    fn from(o: &Order) -> Self {
+        Self {
+            id: o.id.to_string(),
+            checkout_id: o.checkout_id.to_string(),
+            user_id: o.user_id.as_str().to_owned(),
+            event_id: o.event_id.clone(),
+            order_token: o.order_token.clone(),
+            redemption_url: o.redemption_url.clone(),
+            app_url: o.app_url.clone(),
+            grand_total_cents: o.grand_total.0,
+            currency: o.currency.clone(),
+            source_account_id: o.source_account_id.clone(),
+            created_at: to_millis(o.created_at),
+        }
+    }
+}
+
+impl TryFrom<OrderRow> for Order {
+    type Error = StoreError;
+
+    fn try_from(r: OrderRow) -> StoreResult<Self> {
+        Ok(Order {
+            id: parse_id(&r.id)?,
+            checkout_id: parse_id(&r.checkout_id)?,
+            user_id: parse_user(&r.user_id)?,
+            event_id: r.event_id,
+            order_token: r.order_token,
+            redemption_url: r.redemption_url,
+            app_url: r.app_url,
+            grand_total: Cents(r.grand_total_cents),
+            currency: r.currency,
+            source_account_id: r.source_account_id,
+            created_at: from_millis(r.created_at),
+        })
+    }
+}
+
+/// An `idempotency_keys` row, as much of it as `begin` needs.
+#[derive(Debug, sqlx::FromRow)]
+pub struct IdempotencyRow {
+    pub fingerprint: String,
+    pub status: String,
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+}
+
+impl IdempotencyRow {
+    /// The stored response of a finished request; `None` while it is still in progress.
+    pub fn response(self) -> StoreResult<Option<StoredResponse>> {
+        match (
+            self.status.as_str(),
+            self.response_status,
+            self.response_body,
+        ) {
+            ("in_progress", _, _) => Ok(None),
+            ("done", Some(status), Some(body)) => {
+                let status = u16::try_from(status)
+                    .map_err(|_| corrupt("response_status", &status.to_string()))?;
+                Ok(Some(StoredResponse { status, body }))
+            }
+            (status, _, _) => Err(corrupt("idempotency key", status)),
+        }
+    }
+}
+
+// ---- conversions -----------------------------------------------------------------------------
+
+/// The cursor a first page passes: no row is created at `i64::MAX` ms, so every row is older
+/// and the id half of the comparison never matters (no sentinel id that collations could
+/// order differently).
+pub fn order_cursor(before: Option<OrderCursor>) -> (i64, String) {
+    match before {
+        Some(c) => (to_millis(c.created_at), c.id.to_string()),
+        None => (i64::MAX, String::new()),
+    }
+}
+
+pub fn parse_state(s: &str) -> StoreResult<CheckoutState> {
+    CheckoutState::parse(s).ok_or_else(|| corrupt("state", s))
+}
+
+pub fn parse_id<T: std::str::FromStr>(s: &str) -> StoreResult<T> {
+    s.parse().map_err(|_| corrupt("id", s))
+}
+
+pub fn parse_user(s: &str) -> StoreResult<UserId> {
+    UserId::parse(s).ok_or_else(|| corrupt("user_id", s))
+}
+
+fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("encoding JSON: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("unexpected {what}: {value:?}"))
+}
+
+/// Unique violations become [`StoreError::Duplicate`]; everything else stays a database error.
+pub fn map_unique(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+        _ => StoreError::Database(e),
+    }
+}

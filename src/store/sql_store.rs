@@ -1,0 +1,150 @@
+//! The one implementation of the store traits, written once and stamped out per database.
+//!
+//! [`sql_store!`] expands to a store struct over `sqlx::Pool<DB>` and its `impl`s of every
+//! store trait, for the `DB` it is given. The backends (`postgres.rs`, `sqlite.rs`) invoke it
+//! and add only what really differs: pool setup, the migrator, and how to ask whether the
+//! migrations table exists. A macro rather than generic code because sqlx's bounds for "any
+//! database that can encode these types" would be longer than the logic they guard.
+//!
+//! Every query text and row conversion lives in [`super::sql`].
+
+/// Binds a [`super::sql::CheckoutRow`] to `$1..$22` of `INSERT_CHECKOUT`/`UPDATE_CHECKOUT`.
+macro_rules! bind_checkout {
+    ($query:expr, $c:expr) => {{
+        let c = $c;
+        $query
+            .bind(c.id)
+            .bind(c.user_id)
+            .bind(c.event_id)
+            .bind(c.state)
+            .bind(c.cart_id)
+            .bind(c.requested)
+            .bind(c.lines)
+            .bind(c.totals)
+            .bind(c.hold_expires_at)
+            .bind(c.payment)
+            .bind(c.order_id)
+            .bind(c.failure)
+            .bind(c.operation)
+            .bind(c.polling_url)
+            .bind(c.poll_not_before)
+            .bind(c.release_requested)
+            .bind(c.client_ip)
+            .bind(c.lease_owner)
+            .bind(c.lease_until)
+            .bind(c.version)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+    }};
+}
+
+/// Binds an [`super::sql::OrderRow`] to `$1..$11` of `INSERT_ORDER`.
+macro_rules! bind_order {
+    ($query:expr, $o:expr) => {{
+        let o = $o;
+        $query
+            .bind(o.id)
+            .bind(o.checkout_id)
+            .bind(o.user_id)
+            .bind(o.event_id)
+            .bind(o.order_token)
+            .bind(o.redemption_url)
+            .bind(o.app_url)
+            .bind(o.grand_total_cents)
+            .bind(o.currency)
+            .bind(o.source_account_id)
+            .bind(o.created_at)
+    }};
+}
+
+/// Binds an [`crate::store::IdempotencyKey`] to `$1..$3`.
+macro_rules! bind_key {
+    ($query:expr, $k:expr) => {{
+        let k = $k;
+        $query
+            .bind(k.scope.as_str())
+            .bind(k.user.as_str())
+            .bind(k.key.as_str())
+    }};
+}
+
+/// `sql_store!(Name, Db, migrator, "SQL: does _sqlx_migrations exist? (one bool)")`.
+macro_rules! sql_store {
+    ($name:ident, $db:ty, $migrator:expr, $has_migrations_table:expr) => {
+        /// The store over one connection pool; cloned into every trait object of the bundle.
+        #[derive(Clone)]
+        pub struct $name {
+            pool: sqlx::Pool<$db>,
+        }
+
+        impl $name {
+            /// The [`Store`](crate::store::Store) bundle, every part sharing this pool.
+            pub fn into_store(self, backend: $crate::store::Backend) -> $crate::store::Store {
+                let this = std::sync::Arc::new(self);
+                $crate::store::Store {
+                    checkouts: this.clone(),
+                    orders: this.clone(),
+                    accounts: this.clone(),
+                    idempotency: this.clone(),
+                    admin: this,
+                    backend,
+                }
+            }
+
+            /// At most one row, converted to its record (`Corrupt` if it does not convert).
+            async fn fetch_record<Row, Record>(
+                &self,
+                query: sqlx::query::QueryAs<'_, $db, Row, <$db as sqlx::Database>::Arguments>,
+            ) -> $crate::store::StoreResult<Option<Record>>
+            where
+                Row: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                Record: TryFrom<Row, Error = $crate::store::StoreError>,
+            {
+                query
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Record::try_from)
+                    .transpose()
+            }
+        }
+
+        $crate::store::sql_store::impl_checkout_store!($name, $db);
+        $crate::store::sql_store::impl_order_store!($name, $db);
+        $crate::store::sql_store::impl_account_and_idempotency_store!($name, $db);
+
+        #[async_trait::async_trait]
+        impl $crate::store::StoreAdmin for $name {
+            async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                $migrator.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ready(&self) -> $crate::store::StoreResult<bool> {
+                sqlx::query($crate::store::sql::PING)
+                    .execute(&self.pool)
+                    .await?;
+                let has_table: bool = sqlx::query_scalar($has_migrations_table)
+                    .fetch_one(&self.pool)
+                    .await?;
+                if !has_table {
+                    return Ok(false);
+                }
+                let applied: Vec<i64> = sqlx::query_scalar($crate::store::sql::APPLIED_MIGRATIONS)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok($migrator
+                    .iter()
+                    .filter(|m| !m.migration_type.is_down_migration())
+                    .all(|m| applied.contains(&m.version)))
+            }
+        }
+    };
+}
+
+pub(crate) use {bind_checkout, bind_key, bind_order, sql_store};
+
+mod checkouts;
+mod others;
+
+pub(crate) use checkouts::impl_checkout_store;
+pub(crate) use others::{impl_account_and_idempotency_store, impl_order_store};

@@ -1,0 +1,176 @@
+//! [`CheckoutStore`](crate::store::CheckoutStore) for any backend `sql_store!` is invoked for.
+
+/// `impl CheckoutStore for $name` over `sqlx::Pool<$db>`.
+macro_rules! impl_checkout_store {
+    ($name:ident, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::CheckoutStore for $name {
+            async fn insert(
+                &self,
+                checkout: &$crate::checkout::model::Checkout,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::sql;
+                let cols = sql::CheckoutRow::from_checkout(checkout)?;
+                $crate::store::sql_store::bind_checkout!(sqlx::query(sql::INSERT_CHECKOUT), cols)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(sql::map_unique)?;
+                Ok(())
+            }
+
+            async fn get(
+                &self,
+                id: $crate::ids::CheckoutId,
+            ) -> $crate::store::StoreResult<Option<$crate::checkout::model::Checkout>> {
+                let query = sqlx::query_as($crate::store::sql::GET_CHECKOUT).bind(id.to_string());
+                self.fetch_record::<$crate::store::sql::CheckoutRow, _>(query)
+                    .await
+            }
+
+            async fn get_for_user(
+                &self,
+                id: $crate::ids::CheckoutId,
+                user: &$crate::checkout::model::UserId,
+            ) -> $crate::store::StoreResult<Option<$crate::checkout::model::Checkout>> {
+                let query = sqlx::query_as($crate::store::sql::GET_CHECKOUT_FOR_USER)
+                    .bind(id.to_string())
+                    .bind(user.as_str());
+                self.fetch_record::<$crate::store::sql::CheckoutRow, _>(query)
+                    .await
+            }
+
+            async fn update(
+                &self,
+                checkout: &$crate::checkout::model::Checkout,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::sql;
+                let cols = sql::CheckoutRow::from_checkout(checkout)?;
+                let done = $crate::store::sql_store::bind_checkout!(
+                    sqlx::query(sql::UPDATE_CHECKOUT),
+                    cols
+                )
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::store::StoreError::Conflict);
+                }
+                Ok(())
+            }
+
+            async fn try_lease(
+                &self,
+                id: $crate::ids::CheckoutId,
+                owner: &str,
+                until: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<$crate::checkout::model::Checkout>> {
+                use $crate::clock::to_millis;
+                let query = sqlx::query_as($crate::store::sql::TRY_LEASE)
+                    .bind(id.to_string())
+                    .bind(owner)
+                    .bind(to_millis(until))
+                    .bind(to_millis(now));
+                self.fetch_record::<$crate::store::sql::CheckoutRow, _>(query)
+                    .await
+            }
+
+            async fn release_lease(
+                &self,
+                id: $crate::ids::CheckoutId,
+                owner: &str,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query($crate::store::sql::RELEASE_LEASE)
+                    .bind(id.to_string())
+                    .bind(owner)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn record_purchase(
+                &self,
+                checkout: &$crate::checkout::model::Checkout,
+                order: &$crate::checkout::model::Order,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::sql;
+                let cols = sql::CheckoutRow::from_checkout(checkout)?;
+                // The checkout is written first so that a duplicate order, found second, has
+                // something to roll back: dropping `tx` without commit undoes the update.
+                let mut tx = self.pool.begin().await?;
+                let done = $crate::store::sql_store::bind_checkout!(
+                    sqlx::query(sql::UPDATE_CHECKOUT),
+                    cols
+                )
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::store::StoreError::Conflict);
+                }
+                let row = sql::OrderRow::from(order);
+                $crate::store::sql_store::bind_order!(sqlx::query(sql::INSERT_ORDER), row)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(sql::map_unique)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_by_state(
+                &self,
+                states: &[$crate::checkout::state::CheckoutState],
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<$crate::checkout::model::Checkout>> {
+                use $crate::store::sql;
+                if states.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // The list length varies, so the `IN (…)` is built; only placeholders are
+                // pushed as text, every value is bound.
+                let mut builder = sqlx::QueryBuilder::<$db>::new(sql::LIST_BY_STATE_PREFIX);
+                let mut list = builder.separated(", ");
+                for state in states {
+                    list.push_bind(state.as_str());
+                }
+                builder.push(sql::LIST_BY_STATE_SUFFIX);
+                builder.push_bind(i64::from(limit));
+                let rows: Vec<sql::CheckoutRow> =
+                    builder.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter()
+                    .map($crate::checkout::model::Checkout::try_from)
+                    .collect()
+            }
+
+            async fn due_for_work(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                abandoned_before: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<$crate::ids::CheckoutId>> {
+                use $crate::clock::to_millis;
+                use $crate::store::sql;
+                let ids: Vec<String> = sqlx::query_scalar(sql::DUE_FOR_WORK)
+                    .bind(to_millis(now))
+                    .bind(to_millis(abandoned_before))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                ids.iter().map(|id| sql::parse_id(id)).collect()
+            }
+
+            async fn count_by_state(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<($crate::checkout::state::CheckoutState, i64)>>
+            {
+                use $crate::store::sql;
+                let rows: Vec<(String, i64)> = sqlx::query_as(sql::COUNT_BY_STATE)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter()
+                    .map(|(state, n)| Ok((sql::parse_state(&state)?, n)))
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_checkout_store;

@@ -1,0 +1,237 @@
+//! Leases (one worker per checkout) and the selection of checkouts that need a worker.
+
+use std::sync::Arc;
+
+use checkout_gateway::checkout::model::{Checkout, Lease, Operation};
+use checkout_gateway::checkout::state::CheckoutState;
+use checkout_gateway::ids::CheckoutId;
+use checkout_gateway::store::Store;
+use tokio::sync::Barrier;
+
+use crate::fixtures::{at, bare_checkout};
+
+crate::conformance!(crate::migrated =>
+    try_lease_is_exclusive_under_concurrency,
+    try_lease_renews_for_its_owner_and_refuses_others,
+    an_expired_lease_lets_another_owner_in,
+    release_lease_frees_only_the_owners_lease,
+    due_for_work_selects_what_needs_a_worker_oldest_first,
+    due_for_work_respects_the_limit,
+);
+
+const CONTENDERS: usize = 20;
+
+async fn try_lease_is_exclusive_under_concurrency(store: Store) {
+    let checkout = bare_checkout("alice");
+    store.checkouts.insert(&checkout).await.expect("insert");
+
+    // All contenders are released at once so their updates really overlap.
+    let barrier = Arc::new(Barrier::new(CONTENDERS));
+    let tasks: Vec<_> = (0..CONTENDERS)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let owner = format!("worker-{i}");
+                let won = store
+                    .checkouts
+                    .try_lease(checkout.id, &owner, at(60_000), at(0));
+                won.await.expect("try_lease").map(|c| (owner, c))
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.expect("task"));
+    }
+
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let (owner, leased) = &winners[0];
+    let expected = Lease {
+        owner: owner.clone(),
+        until: at(60_000),
+    };
+    assert_eq!(leased.lease.as_ref(), Some(&expected));
+    assert_eq!(leased.version, 1);
+    let stored = store.checkouts.get(checkout.id).await.expect("get");
+    assert_eq!(stored.as_ref(), Some(leased));
+}
+
+async fn try_lease_renews_for_its_owner_and_refuses_others(store: Store) {
+    let checkout = bare_checkout("alice");
+    store.checkouts.insert(&checkout).await.expect("insert");
+    let lease = |owner: &'static str, until: i64, now: i64| {
+        store
+            .checkouts
+            .try_lease(checkout.id, owner, at(until), at(now))
+    };
+
+    let first = lease("a", 10_000, 0).await.expect("lease");
+    assert_eq!(first.map(|c| c.version), Some(1));
+    let refused = lease("b", 20_000, 5_000).await.expect("lease b");
+    assert_eq!(refused, None);
+    let renewed = lease("a", 20_000, 5_000).await.expect("renew");
+    let renewed_lease = renewed.and_then(|c| c.lease);
+    assert_eq!(
+        renewed_lease,
+        Some(Lease {
+            owner: "a".into(),
+            until: at(20_000)
+        })
+    );
+
+    // A lease that ends exactly now is still held.
+    let at_the_edge = lease("b", 30_000, 20_000).await.expect("lease b");
+    assert_eq!(at_the_edge, None);
+
+    let unknown = store
+        .checkouts
+        .try_lease(CheckoutId::new(), "a", at(1), at(0))
+        .await;
+    assert_eq!(unknown.expect("lease unknown"), None);
+}
+
+async fn an_expired_lease_lets_another_owner_in(store: Store) {
+    let checkout = bare_checkout("alice");
+    store.checkouts.insert(&checkout).await.expect("insert");
+    let id = checkout.id;
+
+    let taken = store.checkouts.try_lease(id, "a", at(10_000), at(0)).await;
+    assert!(taken.expect("lease a").is_some());
+    let taken_over = store
+        .checkouts
+        .try_lease(id, "b", at(20_000), at(10_001))
+        .await;
+    let lease = taken_over.expect("lease b").and_then(|c| c.lease);
+    assert_eq!(
+        lease,
+        Some(Lease {
+            owner: "b".into(),
+            until: at(20_000)
+        })
+    );
+
+    // The previous owner no longer holds it.
+    let back = store
+        .checkouts
+        .try_lease(id, "a", at(30_000), at(10_002))
+        .await;
+    assert_eq!(back.expect("lease a again"), None);
+}
+
+async fn release_lease_frees_only_the_owners_lease(store: Store) {
+    let checkout = bare_checkout("alice");
+    store.checkouts.insert(&checkout).await.expect("insert");
+    let id = checkout.id;
+    store
+        .checkouts
+        .try_lease(id, "a", at(10_000), at(0))
+        .await
+        .expect("lease");
+
+    store
+        .checkouts
+        .release_lease(id, "b")
+        .await
+        .expect("release by b");
+    let stored = store.checkouts.get(id).await.expect("get").expect("stored");
+    assert_eq!(stored.lease.map(|l| l.owner), Some("a".to_owned()));
+    assert_eq!(stored.version, 1, "a foreign release writes nothing");
+
+    store
+        .checkouts
+        .release_lease(id, "a")
+        .await
+        .expect("release by a");
+    let stored = store.checkouts.get(id).await.expect("get").expect("stored");
+    assert_eq!((stored.lease, stored.version), (None, 2));
+
+    let taken = store.checkouts.try_lease(id, "b", at(10_000), at(1)).await;
+    assert!(
+        taken.expect("lease b").is_some(),
+        "free again before the old lease ran out"
+    );
+}
+
+/// One checkout per rule; `due` says whether `due_for_work(now = 100_000, abandoned_before =
+/// 50_000)` must pick it. `updated` doubles as the expected order.
+struct Case {
+    name: &'static str,
+    state: CheckoutState,
+    operation: Option<Operation>,
+    lease_until: Option<i64>,
+    hold_expires: Option<i64>,
+    updated: i64,
+    due: bool,
+}
+
+const NOW: i64 = 100_000;
+const ABANDONED_BEFORE: i64 = 50_000;
+
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    Case { name: "op, no lease", state: CheckoutState::Reserving, operation: Some(Operation::Reserve), lease_until: None, hold_expires: None, updated: 90_000, due: true },
+    Case { name: "op, lease expired", state: CheckoutState::Purchasing, operation: Some(Operation::Purchase), lease_until: Some(99_999), hold_expires: Some(500_000), updated: 80_000, due: true },
+    Case { name: "op, lease live", state: CheckoutState::Paying, operation: Some(Operation::Payment), lease_until: Some(100_000), hold_expires: Some(500_000), updated: 10, due: false },
+    Case { name: "reserved, hold expired", state: CheckoutState::Reserved, operation: None, lease_until: None, hold_expires: Some(99_999), updated: 95_000, due: true },
+    Case { name: "reserved, hold live, recent", state: CheckoutState::Reserved, operation: None, lease_until: None, hold_expires: Some(100_000), updated: 60_000, due: false },
+    Case { name: "accepted, abandoned", state: CheckoutState::PaymentAccepted, operation: None, lease_until: None, hold_expires: Some(500_000), updated: 49_999, due: true },
+    Case { name: "reserved, hold expired, leased", state: CheckoutState::Reserved, operation: None, lease_until: Some(200_000), hold_expires: Some(1_000), updated: 20, due: false },
+    Case { name: "accepted, abandoned, lease expired", state: CheckoutState::PaymentAccepted, operation: None, lease_until: Some(1_000), hold_expires: Some(500_000), updated: 30_000, due: true },
+    Case { name: "purchased, old", state: CheckoutState::Purchased, operation: None, lease_until: None, hold_expires: Some(1_000), updated: 30, due: false },
+    Case { name: "failed, old", state: CheckoutState::Failed, operation: None, lease_until: None, hold_expires: None, updated: 40, due: false },
+];
+
+fn case_checkout(case: &Case) -> Checkout {
+    let mut checkout = bare_checkout("alice");
+    checkout.state = case.state;
+    checkout.operation = case.operation;
+    checkout.lease = case.lease_until.map(|ms| Lease {
+        owner: "w".into(),
+        until: at(ms),
+    });
+    checkout.hold_expires_at = case.hold_expires.map(at);
+    checkout.updated_at = at(case.updated);
+    checkout
+}
+
+async fn due_for_work_selects_what_needs_a_worker_oldest_first(store: Store) {
+    let mut expected = Vec::new();
+    let mut names = std::collections::HashMap::new();
+    for case in CASES {
+        let checkout = case_checkout(case);
+        store.checkouts.insert(&checkout).await.expect("insert");
+        names.insert(checkout.id, case.name);
+        if case.due {
+            expected.push((case.updated, checkout.id));
+        }
+    }
+    expected.sort();
+    let expected: Vec<_> = expected.into_iter().map(|(_, id)| names[&id]).collect();
+
+    let due = store
+        .checkouts
+        .due_for_work(at(NOW), at(ABANDONED_BEFORE), 100)
+        .await;
+    let due: Vec<_> = due.expect("due").iter().map(|id| names[id]).collect();
+    assert_eq!(due, expected);
+}
+
+async fn due_for_work_respects_the_limit(store: Store) {
+    for case in CASES {
+        store
+            .checkouts
+            .insert(&case_checkout(case))
+            .await
+            .expect("insert");
+    }
+    let all = store
+        .checkouts
+        .due_for_work(at(NOW), at(ABANDONED_BEFORE), 100)
+        .await;
+    let limited = store
+        .checkouts
+        .due_for_work(at(NOW), at(ABANDONED_BEFORE), 2)
+        .await;
+    assert_eq!(limited.expect("due"), all.expect("due")[..2].to_vec());
+}
