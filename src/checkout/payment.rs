@@ -38,6 +38,9 @@ pub struct PaymentInput {
     pub billing: Billing,
 }
 
+/// How long a payment waits for a running operation (e.g. a reserve settling) to finish.
+const PAYMENT_LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl CheckoutService {
     /// Encrypt the card with upstream's certificate and add it to the cart. The amount is
     /// the checkout's own total. A refused encryption key (the certificate rotated early)
@@ -53,7 +56,7 @@ impl CheckoutService {
         let info = self.catalog.get(&self.api, &checkout.event_id).await?;
         self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();
-        let Some(mut leased) = self.lease(id, &owner).await? else {
+        let Some(mut leased) = self.lease_when_free(id, &owner, PAYMENT_LEASE_WAIT).await? else {
             return Err(CheckoutError::Refused(Refusal {
                 code: ErrorCode::InvalidState,
                 message: "another operation on this checkout is running; retry when it settles".into(),

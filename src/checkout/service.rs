@@ -204,9 +204,9 @@ impl CheckoutService {
         let info = self.catalog.get(&self.api, &checkout.event_id).await?;
         self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();
-        let Some(mut leased) = self.lease(id, &owner).await? else {
-            // Someone else is driving this checkout: wait for their outcome.
-            return failure_as_error(self.wait_settled(id, wait).await?);
+        let Some(mut leased) = self.lease_when_free(id, &owner, wait).await? else {
+            // Someone else is still driving this checkout: answer with where it stands.
+            return failure_as_error(self.wait_settled(id, Duration::ZERO).await?);
         };
         if leased.state != CheckoutState::PaymentAccepted {
             self.unlease(id, &owner).await;
@@ -279,16 +279,10 @@ impl CheckoutService {
             });
         }
         let owner = self.lease_owner();
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            if let Some(leased) = self.lease(id, &owner).await? {
-                return self.start_release(leased, owner, wait).await;
-            }
-            // An operation (reserve or payment) runs: let it finish, then release.
-            let current = self.wait_settled(id, Duration::from_millis(500)).await?;
-            if current.state.is_final() || tokio::time::Instant::now() >= deadline {
-                return Ok(current);
-            }
+        // An operation (reserve or payment) may run: let it finish, then release.
+        match self.lease_when_free(id, &owner, wait).await? {
+            Some(leased) => self.start_release(leased, owner, wait).await,
+            None => self.wait_settled(id, Duration::ZERO).await,
         }
     }
 
@@ -387,6 +381,35 @@ impl CheckoutService {
             .await?)
     }
 
+    /// Take the lease, waiting (up to `wait`) while another worker holds it. `None` when it
+    /// stayed taken for the whole wait.
+    pub(super) async fn lease_when_free(
+        &self,
+        id: CheckoutId,
+        owner: &str,
+        wait: Duration,
+    ) -> Result<Option<Checkout>, CheckoutError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let notify = self.waiters.handle(id);
+        loop {
+            let woken = notify.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if let Some(leased) = self.lease(id, owner).await? {
+                return Ok(Some(leased));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            // Another replica's release is not announced here: re-try every 100 ms.
+            let recheck = tokio::time::Instant::now() + Duration::from_millis(100);
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep_until(recheck.min(deadline)) => {}
+            }
+        }
+    }
+
     /// Give the lease back; a failure only delays the next owner until the lease runs out.
     pub(super) async fn unlease(&self, id: CheckoutId, owner: &str) {
         if let Err(e) = self.store.checkouts.release_lease(id, owner).await {
@@ -419,7 +442,10 @@ impl CheckoutService {
         let now = self.now();
         let poll_until = checkout.poll.as_ref().map(|p| p.not_before + self.lease_span());
         let until = (now + self.lease_span()).max(poll_until.unwrap_or(now));
-        checkout.lease = Some(Lease {
+        // The lease lives exactly as long as an operation: the write that settles one also
+        // frees the checkout, so no request ever finds a settled checkout still leased.
+        let settled = checkout.operation.is_none() && !checkout.state.is_pending();
+        checkout.lease = (!settled).then(|| Lease {
             owner: owner.to_owned(),
             until,
         });

@@ -1,0 +1,164 @@
+//! `spawn_app()` and request helpers shared by the API tests.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use reqwest::{Method, RequestBuilder, Response};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use checkout_gateway::checkout::service::CheckoutService;
+use checkout_gateway::clock::OffsetClock;
+use checkout_gateway::config::{LoadOptions, Settings};
+use checkout_gateway::http::auth::issue_token;
+use checkout_gateway::sandbox::SandboxHandle;
+use checkout_gateway::startup::{Application, BuildOptions};
+use checkout_gateway::store::testing::fresh_postgres_url;
+
+pub const EVENT: &str = "3F004CBB88958BF9";
+pub const TICKET: &str = "000002040006";
+pub const TINY_EVENT: &str = "09004E6CE6325123";
+pub const NOT_TRANSACTABLE_EVENT: &str = "0B004ED9FC825ACB";
+pub const TEST_CARD: &str = "4588883206000011";
+pub const JWT_SECRET: &str = "dev-only-jwt-secret-not-for-production";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: OffsetClock,
+    pub database_url: String,
+    pub sandbox: SandboxHandle,
+    #[allow(dead_code)]
+    pub service: Arc<CheckoutService>,
+}
+
+/// An app on port 0 with a fresh Postgres database; `overrides` are config keys.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let database_url = fresh_postgres_url().await;
+    let mut all = vec![
+        ("database.url", database_url.as_str()),
+        ("http.listen", "127.0.0.1:0"),
+        ("admin.listen", "127.0.0.1:0"),
+        ("sandbox.poll_wait_secs", "0.05"),
+        ("upstream.requests_per_second", "200"),
+    ];
+    all.extend_from_slice(overrides);
+    let settings = Settings::load(&LoadOptions::local_with(&all)).expect("test settings");
+    let clock = OffsetClock::default();
+    let app = Application::build(
+        settings,
+        BuildOptions {
+            skip_migrations: false,
+            clock: Some(clock.clone()),
+        },
+    )
+    .await
+    .expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (service, sandbox) = app.spawn();
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        clock,
+        database_url,
+        sandbox: sandbox.expect("in-process sandbox"),
+        service,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub fn token_for(user: &str) -> String {
+    issue_token(&SecretString::from(JWT_SECRET), user, 600).expect("token")
+}
+
+pub fn fresh_captcha() -> String {
+    format!("ok-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn payment_body(card: &str, cvv: &str) -> Value {
+    json!({
+        "card": {"number": card, "cvv": cvv, "expire_month": 12, "expire_year": 2020},
+        "billing": {
+            "first_name": "John", "last_name": "Doe", "email": "john.doe@example.com",
+            "phone": "212-867-5309",
+            "address": {"line1": "123 Main Street", "line2": "", "city": "Los Angeles",
+                        "region": "CA", "postal_code": "90210", "country": "US"}
+        }
+    })
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str, user: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token_for(user))
+            .header("Prefer", "wait=20")
+    }
+
+    pub async fn create_checkout(&self, user: &str, event: &str, ticket: &str, quantity: u32) -> Response {
+        self.request(Method::POST, "/v1/checkouts", user)
+            .json(&json!({
+                "event_id": event,
+                "captcha_token": fresh_captcha(),
+                "tickets": [{"ticket_id": ticket, "quantity": quantity}]
+            }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A checkout in `reserved` for `user`; returns its id.
+    pub async fn reserved(&self, user: &str) -> String {
+        let resp = self.create_checkout(user, EVENT, TICKET, 2).await;
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["state"], "reserved");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn pay(&self, user: &str, id: &str, card: &str, cvv: &str) -> Response {
+        self.request(Method::PUT, &format!("/v1/checkouts/{id}/payment"), user)
+            .json(&payment_body(card, cvv))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A checkout in `payment_accepted`.
+    pub async fn paid(&self, user: &str) -> String {
+        let id = self.reserved(user).await;
+        let resp = self.pay(user, &id, TEST_CARD, "123").await;
+        assert_eq!(resp.status(), 200);
+        id
+    }
+
+    pub async fn purchase(&self, user: &str, id: &str) -> Response {
+        self.request(Method::POST, &format!("/v1/checkouts/{id}/purchase"), user)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(TimeDelta::seconds(secs));
+    }
+}
+
+/// Assert a problem+json body with `code` and `status`; returns the body.
+pub async fn assert_problem(resp: Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("application/problem+json"), "{content_type}");
+    let body: Value = resp.json().await.expect("json problem");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    body
+}

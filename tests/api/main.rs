@@ -1,0 +1,8 @@
+//! The API test binary: black-box tests through HTTP, each against its own app on port 0, a
+//! fresh Postgres database and the in-process sandbox.
+
+mod helpers;
+
+mod checkouts;
+mod errors;
+mod platform;

@@ -1,0 +1,48 @@
+//! Health, request ids, and the card-data guarantee over the database.
+
+use reqwest::Method;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz"] {
+        let resp = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let resp = app.client.get(format!("{}/v1/orders", app.address)).send().await.unwrap();
+    assert!(resp.headers().get("x-request-id").is_some());
+    let resp = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("X-Request-Id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers().get("x-request-id").unwrap(), "abc-123");
+    let unknown = app.request(Method::GET, "/nope", "x").send().await.unwrap();
+    assert_problem(unknown, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn no_card_number_or_cvv_reaches_the_database() {
+    let app = spawn_app().await;
+    let id = app.paid("privacy").await;
+    assert_eq!(app.purchase("privacy", &id).await.status(), 200);
+    let dump = std::process::Command::new("pg_dump")
+        .arg("--data-only")
+        .arg(&app.database_url)
+        .output()
+        .expect("pg_dump runs");
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(text.contains("0011"), "the dump should hold last4");
+    assert!(!text.contains(TEST_CARD), "card number in the database");
+    assert!(!text.contains("\"cvv\""), "cvv in the database");
+}
