@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "checkout-gateway", version, about = "A payments-grade gateway in front of the Ticketmaster Partner API")]
+#[command(
+    name = "checkout-gateway",
+    version,
+    about = "A payments-grade gateway in front of the Ticketmaster Partner API"
+)]
 pub struct Cli {
     /// One more configuration file, applied after config/{base,APP_ENV}.toml.
     #[arg(long, global = true)]

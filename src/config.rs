@@ -310,7 +310,10 @@ impl Settings {
 }
 
 /// The file on disk if present, else the compiled-in copy.
-fn layer(path: &Path, embedded: &'static str) -> config::File<config::FileSourceString, config::FileFormat> {
+fn layer(
+    path: &Path,
+    embedded: &'static str,
+) -> config::File<config::FileSourceString, config::FileFormat> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|_| embedded.to_owned());
     config::File::from_str(&text, config::FileFormat::Toml)
 }
@@ -342,7 +345,8 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         other => {
             let url = Url::parse(other)
                 .map_err(|e| ConfigError::invalid("upstream.base_url", e.to_string()))?;
-            let allowed = url.scheme() == "https" || (url.scheme() == "http" && env == AppEnv::Local);
+            let allowed =
+                url.scheme() == "https" || (url.scheme() == "http" && env == AppEnv::Local);
             if !allowed {
                 return Err(ConfigError::invalid(
                     "upstream.base_url",
@@ -369,12 +373,16 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         return Err(ConfigError::invalid("sweeper.interval_secs", "must be > 0"));
     }
     if !(raw.sandbox.poll_wait_secs.is_finite() && raw.sandbox.poll_wait_secs >= 0.0) {
-        return Err(ConfigError::invalid("sandbox.poll_wait_secs", "must be ≥ 0"));
+        return Err(ConfigError::invalid(
+            "sandbox.poll_wait_secs",
+            "must be ≥ 0",
+        ));
     }
     let webhook_url = match raw.unredeemed.webhook_url.trim() {
         "" => None,
         s => Some(
-            Url::parse(s).map_err(|e| ConfigError::invalid("unredeemed.webhook_url", e.to_string()))?,
+            Url::parse(s)
+                .map_err(|e| ConfigError::invalid("unredeemed.webhook_url", e.to_string()))?,
         ),
     };
     if raw.unredeemed.schedule.split_whitespace().count() != 6 {
@@ -419,14 +427,18 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         sandbox: raw.sandbox,
         log: raw.log,
     };
-    if settings.auth.jwt_hs256_secret.is_none() && settings.auth.jwt_rs256_public_key_pem.is_none() {
+    if settings.auth.jwt_hs256_secret.is_none() && settings.auth.jwt_rs256_public_key_pem.is_none()
+    {
         return Err(ConfigError::invalid(
             "auth.jwt_hs256_secret",
             "set it (or auth.jwt_rs256_public_key_pem): no user token could be verified",
         ));
     }
     if settings.source_account_key.expose_secret().is_empty() {
-        return Err(ConfigError::invalid("security.source_account_key", "must be set"));
+        return Err(ConfigError::invalid(
+            "security.source_account_key",
+            "must be set",
+        ));
     }
     if env == AppEnv::Production {
         production_rules(&settings)?;
@@ -437,19 +449,34 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
 fn production_rules(s: &Settings) -> Result<(), ConfigError> {
     let is_dev = |secret: &SecretString| DEV_SECRETS.contains(&secret.expose_secret());
     if s.auth.jwt_hs256_secret.as_ref().is_some_and(is_dev) {
-        return Err(ConfigError::invalid("auth.jwt_hs256_secret", "a dev secret in production"));
+        return Err(ConfigError::invalid(
+            "auth.jwt_hs256_secret",
+            "a dev secret in production",
+        ));
     }
     if is_dev(&s.source_account_key) {
-        return Err(ConfigError::invalid("security.source_account_key", "a dev secret in production"));
+        return Err(ConfigError::invalid(
+            "security.source_account_key",
+            "a dev secret in production",
+        ));
     }
     if is_dev(&s.upstream.apikey) {
-        return Err(ConfigError::invalid("upstream.apikey", "the sandbox key in production"));
+        return Err(ConfigError::invalid(
+            "upstream.apikey",
+            "the sandbox key in production",
+        ));
     }
     if s.upstream.target == UpstreamTarget::Sandbox {
-        return Err(ConfigError::invalid("upstream.base_url", "the sandbox in production"));
+        return Err(ConfigError::invalid(
+            "upstream.base_url",
+            "the sandbox in production",
+        ));
     }
     if s.database.url.starts_with("sqlite:") {
-        return Err(ConfigError::invalid("database.url", "SQLite in production; use postgres://"));
+        return Err(ConfigError::invalid(
+            "database.url",
+            "SQLite in production; use postgres://",
+        ));
     }
     Ok(())
 }
@@ -480,17 +507,26 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_by_name() {
-        let err = load(&[("http.listne", "127.0.0.1:1")]).unwrap_err().to_string();
+        let err = load(&[("http.listne", "127.0.0.1:1")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listne"), "{err}");
     }
 
     #[test]
     fn invalid_values_name_their_key() {
         let err = load(&[("http.listen", "nope")]).unwrap_err().to_string();
-        assert!(err.contains("http.listen") || err.contains("listen"), "{err}");
-        let err = load(&[("upstream.requests_per_second", "0")]).unwrap_err().to_string();
+        assert!(
+            err.contains("http.listen") || err.contains("listen"),
+            "{err}"
+        );
+        let err = load(&[("upstream.requests_per_second", "0")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("upstream.requests_per_second"), "{err}");
-        let err = load(&[("http.trusted_proxies", "10.0.0.0/8, bogus")]).unwrap_err().to_string();
+        let err = load(&[("http.trusted_proxies", "10.0.0.0/8, bogus")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("http.trusted_proxies"), "{err}");
     }
 
@@ -511,12 +547,18 @@ mod tests {
             ("auth.jwt_hs256_secret", "a-real-secret-of-some-length"),
             ("security.source_account_key", "another-real-secret"),
             ("upstream.apikey", "real-key"),
-            ("upstream.base_url", "https://app.ticketmaster.com/partners/v1"),
+            (
+                "upstream.base_url",
+                "https://app.ticketmaster.com/partners/v1",
+            ),
             ("database.url", "postgres://db/gateway"),
         ];
         assert!(production(&good).is_ok());
         for (key, bad) in [
-            ("auth.jwt_hs256_secret", "dev-only-jwt-secret-not-for-production"),
+            (
+                "auth.jwt_hs256_secret",
+                "dev-only-jwt-secret-not-for-production",
+            ),
             ("security.source_account_key", "dev-only-source-account-key"),
             ("upstream.apikey", "sandbox-apikey"),
             ("upstream.base_url", "sandbox"),

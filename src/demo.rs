@@ -13,7 +13,10 @@ const EVENT_ID: &str = "3F004CBB88958BF9";
 const TICKET_ID: &str = "000002040006";
 
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("checkout-gateway-demo-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "checkout-gateway-demo-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     settings.database.url = format!("sqlite://{}/gateway.db", dir.display());
     settings.upstream.target = UpstreamTarget::Sandbox;
     settings.http.listen = "127.0.0.1:0".parse()?;
@@ -35,7 +38,11 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
             .header("Prefer", "wait=20")
     };
 
-    step("1. Event details", call(reqwest::Method::GET, &format!("/v1/events/{EVENT_ID}"))).await?;
+    step(
+        "1. Event details",
+        call(reqwest::Method::GET, &format!("/v1/events/{EVENT_ID}")),
+    )
+    .await?;
     let page = call(reqwest::Method::GET, "/v1/captcha").send().await?;
     println!(
         "\n== 2. Captcha page: HTTP {}, site key {:?} (the sandbox accepts any fresh token)",
@@ -65,7 +72,14 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         })),
     )
     .await?;
-    step("5. Purchase", call(reqwest::Method::POST, &format!("/v1/checkouts/{id}/purchase"))).await?;
+    step(
+        "5. Purchase",
+        call(
+            reqwest::Method::POST,
+            &format!("/v1/checkouts/{id}/purchase"),
+        ),
+    )
+    .await?;
     step("6. Orders", call(reqwest::Method::GET, "/v1/orders")).await?;
     let _ = std::fs::remove_dir_all(&dir);
     println!("\nDone: one purchase, end to end.");
@@ -76,7 +90,10 @@ async fn step(title: &str, request: reqwest::RequestBuilder) -> anyhow::Result<V
     let resp = request.send().await?;
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
-    println!("\n== {title}: HTTP {status}\n{}", serde_json::to_string_pretty(&body)?);
+    println!(
+        "\n== {title}: HTTP {status}\n{}",
+        serde_json::to_string_pretty(&body)?
+    );
     if !status.is_success() {
         bail!("{title} failed with HTTP {status}");
     }

@@ -24,13 +24,20 @@ async fn main() -> anyhow::Result<()> {
                 },
             )
             .await?;
-            tracing::info!(port = app.port(), admin_port = app.admin_port(), "checkout-gateway listening");
+            tracing::info!(
+                port = app.port(),
+                admin_port = app.admin_port(),
+                "checkout-gateway listening"
+            );
             app.run_until_stopped().await
         }
         Command::Migrate => {
             let store = Store::connect(&settings.database.url).await?;
             store.migrate().await?;
-            println!("migrations applied to {}", redact_url(&settings.database.url));
+            println!(
+                "migrations applied to {}",
+                redact_url(&settings.database.url)
+            );
             Ok(())
         }
         Command::Sandbox {
@@ -40,7 +47,11 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let config = sandbox::SandboxConfig {
                 apikey: settings.upstream.apikey.expose_secret().to_owned(),
-                client_secret: settings.upstream.client_secret.as_ref().map(|s| s.expose_secret().to_owned()),
+                client_secret: settings
+                    .upstream
+                    .client_secret
+                    .as_ref()
+                    .map(|s| s.expose_secret().to_owned()),
                 force_polling,
                 requests_per_second,
                 ..sandbox::SandboxConfig::default()
@@ -54,7 +65,8 @@ async fn main() -> anyhow::Result<()> {
                 .jwt_hs256_secret
                 .as_ref()
                 .context("auth.jwt_hs256_secret is not set")?;
-            let token = checkout_gateway::http::auth::issue_token(secret, &user, ttl).map_err(anyhow::Error::msg)?;
+            let token = checkout_gateway::http::auth::issue_token(secret, &user, ttl)
+                .map_err(anyhow::Error::msg)?;
             println!("{token}");
             Ok(())
         }

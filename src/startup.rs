@@ -49,8 +49,13 @@ impl Application {
             UpstreamTarget::Sandbox => {
                 let listener = TcpListener::bind("127.0.0.1:0")?;
                 let config = SandboxConfig {
-                    apikey: secrecy::ExposeSecret::expose_secret(&settings.upstream.apikey).to_owned(),
-                    client_secret: settings.upstream.client_secret.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
+                    apikey: secrecy::ExposeSecret::expose_secret(&settings.upstream.apikey)
+                        .to_owned(),
+                    client_secret: settings
+                        .upstream
+                        .client_secret
+                        .as_ref()
+                        .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
                     force_polling: settings.sandbox.force_polling,
                     poll_wait_secs: settings.sandbox.poll_wait_secs,
                     hold_secs: settings.sandbox.hold_secs,
@@ -84,7 +89,11 @@ impl Application {
             shared_clock,
             ServiceConfig {
                 lease: Duration::from_secs(settings.checkout.lease_secs),
-                replica_id: format!("{}-{}", hostname(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+                replica_id: format!(
+                    "{}-{}",
+                    hostname(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                ),
                 source_account_key: settings.source_account_key.clone(),
             },
         );
@@ -175,13 +184,14 @@ fn hostname() -> String {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}

@@ -142,12 +142,22 @@ impl EventInfo {
         }
         let mut errors = Vec::new();
         if tickets.is_empty() {
-            errors.push(FieldError::new("tickets", "at least one ticket type is required"));
+            errors.push(FieldError::new(
+                "tickets",
+                "at least one ticket type is required",
+            ));
         }
         let mut total = 0u32;
         for (i, t) in tickets.iter().enumerate() {
-            let Some(tt) = self.ticket_types.iter().find(|tt| tt.ticket_id == t.ticket_id) else {
-                errors.push(FieldError::new(format!("tickets[{i}].ticket_id"), "unknown ticket type"));
+            let Some(tt) = self
+                .ticket_types
+                .iter()
+                .find(|tt| tt.ticket_id == t.ticket_id)
+            else {
+                errors.push(FieldError::new(
+                    format!("tickets[{i}].ticket_id"),
+                    "unknown ticket type",
+                ));
                 continue;
             };
             total = total.saturating_add(t.quantity);
@@ -166,7 +176,10 @@ impl EventInfo {
         if let Some(max) = self.max_tickets
             && total > max
         {
-            errors.push(FieldError::new("tickets", format!("at most {max} tickets per order")));
+            errors.push(FieldError::new(
+                "tickets",
+                format!("at most {max} tickets per order"),
+            ));
         }
         if errors.is_empty() {
             Ok(())
@@ -272,7 +285,11 @@ impl EventCatalog {
             .map(|(_, info)| info.clone())
     }
 
-    pub async fn get(&self, api: &PartnerApi, event_id: &str) -> Result<Arc<EventInfo>, CheckoutError> {
+    pub async fn get(
+        &self,
+        api: &PartnerApi,
+        event_id: &str,
+    ) -> Result<Arc<EventInfo>, CheckoutError> {
         if let Some(info) = self.cached(event_id) {
             return Ok(info);
         }
@@ -289,9 +306,10 @@ impl EventCatalog {
             crate::upstream::FailureKind::CartGone => CheckoutError::NotFound,
             _ => CheckoutError::from(e),
         })?;
-        let info = Arc::new(EventInfo::from_wire(wire).map_err(|reason| {
-            CheckoutError::refused(ErrorCode::UpstreamUnavailable, reason)
-        })?);
+        let info =
+            Arc::new(EventInfo::from_wire(wire).map_err(|reason| {
+                CheckoutError::refused(ErrorCode::UpstreamUnavailable, reason)
+            })?);
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())

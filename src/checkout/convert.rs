@@ -41,7 +41,12 @@ pub fn lines(cart: &wire::Cart) -> Vec<TicketLine> {
 pub fn totals(cart: &wire::Cart, fallback_currency: &str) -> Totals {
     let mut face = Cents(0);
     let mut fees = Cents(0);
-    for charge in cart.items.iter().flat_map(|i| &i.tickets).flat_map(|t| &t.charges) {
+    for charge in cart
+        .items
+        .iter()
+        .flat_map(|i| &i.tickets)
+        .flat_map(|t| &t.charges)
+    {
         let amount = Cents::from_decimal(charge.price * f64::from(charge.quantity));
         if charge.kind == "face_value" {
             face.0 += amount.0;
@@ -73,7 +78,9 @@ mod tests {
 
     fn cart() -> wire::Cart {
         let fixture = include_str!("../../tests/fixtures/upstream/cart.json");
-        serde_json::from_str::<wire::CartResponse>(fixture).unwrap().cart
+        serde_json::from_str::<wire::CartResponse>(fixture)
+            .unwrap()
+            .cart
     }
 
     #[test]

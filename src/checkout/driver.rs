@@ -32,7 +32,12 @@ enum Next {
 impl CheckoutService {
     /// Drive `checkout` (whose lease `owner` holds) in the background until its operation
     /// settles. `captcha` is only known to the request that created the checkout.
-    pub(super) fn spawn_driver(self: &Arc<Self>, checkout: Checkout, owner: String, captcha: Option<String>) {
+    pub(super) fn spawn_driver(
+        self: &Arc<Self>,
+        checkout: Checkout,
+        owner: String,
+        captcha: Option<String>,
+    ) {
         let service = self.clone();
         tokio::spawn(async move {
             let id = checkout.id;
@@ -41,12 +46,18 @@ impl CheckoutService {
         });
     }
 
-    async fn drive(self: &Arc<Self>, mut checkout: Checkout, owner: &str, mut captcha: Option<String>) {
+    async fn drive(
+        self: &Arc<Self>,
+        mut checkout: Checkout,
+        owner: &str,
+        mut captcha: Option<String>,
+    ) {
         let mut transient = 0;
         loop {
             let step = match (checkout.state, checkout.operation) {
                 (CheckoutState::Reserving, Some(Operation::Reserve)) => {
-                    self.step_reserve(&mut checkout, owner, captcha.take()).await
+                    self.step_reserve(&mut checkout, owner, captcha.take())
+                        .await
                 }
                 (CheckoutState::Purchasing, Some(Operation::Purchase)) => {
                     self.step_purchase(&mut checkout, owner).await
@@ -118,7 +129,11 @@ impl CheckoutService {
             let Some(token) = captcha else {
                 // Resumed before the cart was opened: the captcha token is gone with the
                 // request that brought it, and nothing is held upstream.
-                let f = failure(ErrorCode::CaptchaInvalid, "the checkout was interrupted before its cart opened; start again", None);
+                let f = failure(
+                    ErrorCode::CaptchaInvalid,
+                    "the checkout was interrupted before its cart opened; start again",
+                    None,
+                );
                 self.fail(checkout, owner, f).await;
                 return Ok(Next::Stop);
             };
@@ -163,9 +178,11 @@ impl CheckoutService {
                 checkout.hold_expires_at = Some(self.now() + TimeDelta::seconds(hold));
                 checkout.poll = None;
                 checkout.operation = None;
-                self.apply(checkout, CheckoutEvent::Reserved).map_err(StepError::store)?;
+                self.apply(checkout, CheckoutEvent::Reserved)
+                    .map_err(StepError::store)?;
                 if checkout.release_requested {
-                    self.apply(checkout, CheckoutEvent::ReleaseRequested).map_err(StepError::store)?;
+                    self.apply(checkout, CheckoutEvent::ReleaseRequested)
+                        .map_err(StepError::store)?;
                     checkout.operation = Some(Operation::Release);
                 }
                 self.save(checkout, owner).await.map_err(StepError::store)?;
@@ -202,8 +219,10 @@ impl CheckoutService {
                 // The purchase may have happened: never send it again. Reconciliation
                 // (polling, order lookup) decides; until then partners see `purchasing`.
                 tracing::warn!(checkout_id = %checkout.id, error = %e, "purchase outcome unknown");
-                self.apply(checkout, CheckoutEvent::PurchaseOutcomeLost).map_err(StepError::store)?;
-                checkout.failure = Some(failure(ErrorCode::UpstreamUnavailable, e.to_string(), None));
+                self.apply(checkout, CheckoutEvent::PurchaseOutcomeLost)
+                    .map_err(StepError::store)?;
+                checkout.failure =
+                    Some(failure(ErrorCode::UpstreamUnavailable, e.to_string(), None));
                 self.save(checkout, owner).await.map_err(StepError::store)?;
                 Ok(Next::Stop)
             }
@@ -232,7 +251,8 @@ impl CheckoutService {
             source_account_id: self.source_account_id(&checkout.user_id),
             created_at: self.now(),
         };
-        self.apply(checkout, CheckoutEvent::Purchased).map_err(StepError::store)?;
+        self.apply(checkout, CheckoutEvent::Purchased)
+            .map_err(StepError::store)?;
         checkout.order_id = Some(order.id);
         checkout.operation = None;
         checkout.poll = None;
@@ -262,7 +282,11 @@ impl CheckoutService {
             Err(e) if e.kind() == FailureKind::CartGone => self.released(checkout, owner).await,
             Err(e) if is_transient(&e) => Err(StepError::Transient(e.to_string())),
             Err(e) => {
-                let f = failure(ErrorCode::from_upstream(e.kind()), e.to_string(), e.upstream_code());
+                let f = failure(
+                    ErrorCode::from_upstream(e.kind()),
+                    e.to_string(),
+                    e.upstream_code(),
+                );
                 self.fail(checkout, owner, f).await;
                 Ok(Next::Stop)
             }
@@ -270,7 +294,8 @@ impl CheckoutService {
     }
 
     async fn released(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
-        self.apply(checkout, CheckoutEvent::ReleaseCompleted).map_err(StepError::store)?;
+        self.apply(checkout, CheckoutEvent::ReleaseCompleted)
+            .map_err(StepError::store)?;
         checkout.operation = None;
         checkout.poll = None;
         self.save(checkout, owner).await.map_err(StepError::store)?;
@@ -278,16 +303,26 @@ impl CheckoutService {
     }
 
     /// A definite upstream refusal ends the operation; transient trouble is retried.
-    async fn upstream_failed(&self, checkout: &mut Checkout, owner: &str, e: UpstreamError) -> Result<Next, StepError> {
+    async fn upstream_failed(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+        e: UpstreamError,
+    ) -> Result<Next, StepError> {
         if is_transient(&e) && checkout.poll.is_some() {
             // A poll is a safe read: try it again.
             return Err(StepError::Transient(e.to_string()));
         }
-        if is_transient(&e) && checkout.operation == Some(Operation::Reserve) && !e.outcome_unknown() {
+        if is_transient(&e)
+            && checkout.operation == Some(Operation::Reserve)
+            && !e.outcome_unknown()
+        {
             return Err(StepError::Transient(e.to_string()));
         }
         let code = match e.kind() {
-            FailureKind::CartGone if checkout.state == CheckoutState::Reserving => ErrorCode::UpstreamUnavailable,
+            FailureKind::CartGone if checkout.state == CheckoutState::Reserving => {
+                ErrorCode::UpstreamUnavailable
+            }
             kind => ErrorCode::from_upstream(kind),
         };
         let f = failure(code, e.to_string(), e.upstream_code());
@@ -356,10 +391,17 @@ impl StepError {
 }
 
 fn is_transient(e: &UpstreamError) -> bool {
-    matches!(e.kind(), FailureKind::Unavailable | FailureKind::Conflict | FailureKind::RateLimited)
+    matches!(
+        e.kind(),
+        FailureKind::Unavailable | FailureKind::Conflict | FailureKind::RateLimited
+    )
 }
 
-fn failure(code: ErrorCode, message: impl Into<String>, upstream_code: Option<i64>) -> CheckoutFailure {
+fn failure(
+    code: ErrorCode,
+    message: impl Into<String>,
+    upstream_code: Option<i64>,
+) -> CheckoutFailure {
     CheckoutFailure {
         code: code.as_str().to_owned(),
         message: message.into(),

@@ -76,9 +76,7 @@ impl ErrorCode {
         match self {
             Self::Unauthorized => 401,
             Self::NotFound => 404,
-            Self::ValidationFailed
-            | Self::CaptchaInvalid
-            | Self::IdempotencyKeyReused => 422,
+            Self::ValidationFailed | Self::CaptchaInvalid | Self::IdempotencyKeyReused => 422,
             Self::EventNotTransactable
             | Self::SoldOut
             | Self::InvalidState

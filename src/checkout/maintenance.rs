@@ -63,7 +63,10 @@ fn local(tz: Tz, date: chrono::NaiveDate, hour: u32) -> Option<DateTime<Utc>> {
     let naive = date.and_time(NaiveTime::from_hms_opt(hour % 24, 0, 0)?);
     tz.from_local_datetime(&naive)
         .earliest()
-        .or_else(|| tz.from_local_datetime(&(naive + Duration::hours(1))).earliest())
+        .or_else(|| {
+            tz.from_local_datetime(&(naive + Duration::hours(1)))
+                .earliest()
+        })
         .map(|t| t.with_timezone(&Utc))
 }
 

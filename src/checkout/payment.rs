@@ -59,7 +59,8 @@ impl CheckoutService {
         let Some(mut leased) = self.lease_when_free(id, &owner, PAYMENT_LEASE_WAIT).await? else {
             return Err(CheckoutError::Refused(Refusal {
                 code: ErrorCode::InvalidState,
-                message: "another operation on this checkout is running; retry when it settles".into(),
+                message: "another operation on this checkout is running; retry when it settles"
+                    .into(),
                 upstream_code: None,
                 checkout_id: Some(id),
                 retry_after: Some(1),
@@ -133,17 +134,26 @@ impl CheckoutService {
         checkout: &Checkout,
         input: &PaymentInput,
     ) -> Result<(), UpstreamError> {
-        let cart_id = checkout.cart_id.clone().ok_or(UpstreamError::Status { status: 404 })?;
+        let cart_id = checkout
+            .cart_id
+            .clone()
+            .ok_or(UpstreamError::Status { status: 404 })?;
         let encryptor = self.encryptor(ctx, &cart_id).await?;
-        let reply = match self.add_payment(ctx, checkout, &cart_id, &encryptor, input).await {
+        let reply = match self
+            .add_payment(ctx, checkout, &cart_id, &encryptor, input)
+            .await
+        {
             Err(e) if is_key_refusal(&e) => {
                 // Upstream may have rotated its certificate before the 24 h ran out.
-                self.certificates.invalidate(encryptor.certificate_id()).await;
+                self.certificates
+                    .invalidate(encryptor.certificate_id())
+                    .await;
                 let fresh = self.encryptor(ctx, &cart_id).await?;
                 if fresh.certificate_id() == encryptor.certificate_id() {
                     return Err(e);
                 }
-                self.add_payment(ctx, checkout, &cart_id, &fresh, input).await
+                self.add_payment(ctx, checkout, &cart_id, &fresh, input)
+                    .await
             }
             other => other,
         }?;
@@ -154,7 +164,10 @@ impl CheckoutService {
                 Reply::Done(_) => return Ok(()),
                 Reply::Poll(ticket) => {
                     tokio::time::sleep(ticket.wait).await;
-                    reply = self.api.poll::<wire::CartResponse>(ctx, &ticket.url).await?;
+                    reply = self
+                        .api
+                        .poll::<wire::CartResponse>(ctx, &ticket.url)
+                        .await?;
                 }
             }
         }
@@ -163,7 +176,11 @@ impl CheckoutService {
         })
     }
 
-    async fn encryptor(&self, ctx: &CallContext, cart_id: &str) -> Result<Arc<PaymentEncryptor>, UpstreamError> {
+    async fn encryptor(
+        &self,
+        ctx: &CallContext,
+        cart_id: &str,
+    ) -> Result<Arc<PaymentEncryptor>, UpstreamError> {
         self.certificates
             .get_or_fetch(self.now(), || self.api.certificate(ctx, cart_id))
             .await
@@ -182,7 +199,11 @@ impl CheckoutService {
             .map_err(|e| UpstreamError::Decode {
                 reason: format!("payment certificate unusable: {e}"),
             })?;
-        let amount = checkout.totals.as_ref().map(|t| t.grand).unwrap_or_default();
+        let amount = checkout
+            .totals
+            .as_ref()
+            .map(|t| t.grand)
+            .unwrap_or_default();
         let billing = &input.billing;
         let request = wire::PaymentRequest {
             cart_id: cart_id.to_owned(),
@@ -217,11 +238,21 @@ impl From<crate::payment_crypto::CryptoError> for UpstreamError {
 fn check_payable(state: CheckoutState) -> Result<(), CheckoutError> {
     match state {
         CheckoutState::Reserved | CheckoutState::PaymentAccepted => Ok(()),
-        state => Err(CheckoutError::InvalidState { state, action: "pay" }),
+        state => Err(CheckoutError::InvalidState {
+            state,
+            action: "pay",
+        }),
     }
 }
 
 /// Upstream refuses an unknown `encryption_key` as invalid input (10002, HTTP 400).
 fn is_key_refusal(e: &UpstreamError) -> bool {
-    matches!(e, UpstreamError::Api { code: 10002, status: 400, .. })
+    matches!(
+        e,
+        UpstreamError::Api {
+            code: 10002,
+            status: 400,
+            ..
+        }
+    )
 }

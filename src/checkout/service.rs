@@ -103,7 +103,10 @@ impl CheckoutService {
     }
 
     pub async fn captcha(&self, who: &Requester) -> Result<CaptchaPage, CheckoutError> {
-        Ok(self.api.captcha(&self.context(who, Priority::Reserve)).await?)
+        Ok(self
+            .api
+            .captcha(&self.context(who, Priority::Reserve))
+            .await?)
     }
 
     // ------------------------------------------------------------ create
@@ -168,7 +171,11 @@ impl CheckoutService {
         self.wait_settled(id, wait).await
     }
 
-    pub(super) async fn owned(&self, user: &UserId, id: CheckoutId) -> Result<Checkout, CheckoutError> {
+    pub(super) async fn owned(
+        &self,
+        user: &UserId,
+        id: CheckoutId,
+    ) -> Result<Checkout, CheckoutError> {
         self.store
             .checkouts
             .get_for_user(id, user)
@@ -267,7 +274,7 @@ impl CheckoutService {
             };
         }
         if checkout.state == CheckoutState::Releasing {
-            return Ok(self.wait_settled(id, wait).await?);
+            return self.wait_settled(id, wait).await;
         }
         if matches!(
             checkout.state,
@@ -300,7 +307,7 @@ impl CheckoutService {
                 leased.poll = None;
                 self.save(&mut leased, &owner).await?;
                 self.spawn_driver(leased, owner, None);
-                Ok(self.wait_settled(id, wait).await?)
+                self.wait_settled(id, wait).await
             }
             CheckoutState::Purchased => {
                 self.unlease(id, &owner).await;
@@ -361,7 +368,11 @@ impl CheckoutService {
     }
 
     pub(super) fn lease_owner(&self) -> String {
-        format!("{}/{}", self.config.replica_id, uuid::Uuid::new_v4().simple())
+        format!(
+            "{}/{}",
+            self.config.replica_id,
+            uuid::Uuid::new_v4().simple()
+        )
     }
 
     pub(super) fn lease_span(&self) -> TimeDelta {
@@ -438,9 +449,16 @@ impl CheckoutService {
     }
 
     /// Persist under the lease (renewing it, and covering a poll's wait) and wake waiters.
-    pub(super) async fn save(&self, checkout: &mut Checkout, owner: &str) -> Result<(), CheckoutError> {
+    pub(super) async fn save(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+    ) -> Result<(), CheckoutError> {
         let now = self.now();
-        let poll_until = checkout.poll.as_ref().map(|p| p.not_before + self.lease_span());
+        let poll_until = checkout
+            .poll
+            .as_ref()
+            .map(|p| p.not_before + self.lease_span());
         let until = (now + self.lease_span()).max(poll_until.unwrap_or(now));
         // The lease lives exactly as long as an operation: the write that settles one also
         // frees the checkout, so no request ever finds a settled checkout still leased.
@@ -462,7 +480,11 @@ impl CheckoutService {
 
     /// The hold ran out: record it and let the driver delete the cart upstream anyway (the
     /// hold may outlive our clock's idea of it).
-    pub(super) async fn expire(self: &Arc<Self>, mut leased: Checkout, owner: &str) -> CheckoutError {
+    pub(super) async fn expire(
+        self: &Arc<Self>,
+        mut leased: Checkout,
+        owner: &str,
+    ) -> CheckoutError {
         let id = leased.id;
         if self.apply(&mut leased, CheckoutEvent::HoldExpired).is_ok() {
             leased.operation = None;
@@ -511,7 +533,11 @@ impl CheckoutService {
     }
 
     /// Wait until the checkout is no longer pending, or `wait` ran out; return it as it is.
-    pub async fn wait_settled(&self, id: CheckoutId, wait: Duration) -> Result<Checkout, CheckoutError> {
+    pub async fn wait_settled(
+        &self,
+        id: CheckoutId,
+        wait: Duration,
+    ) -> Result<Checkout, CheckoutError> {
         let deadline = tokio::time::Instant::now() + wait;
         let notify = self.waiters.handle(id);
         loop {
@@ -554,7 +580,10 @@ fn failure_as_error(checkout: Checkout) -> Result<Checkout, CheckoutError> {
         message: failure.message,
         upstream_code: failure.upstream_code,
         checkout_id: Some(checkout.id),
-        retry_after: matches!(code, ErrorCode::UpstreamUnavailable | ErrorCode::RateLimited)
-            .then_some(5),
+        retry_after: matches!(
+            code,
+            ErrorCode::UpstreamUnavailable | ErrorCode::RateLimited
+        )
+        .then_some(5),
     }))
 }

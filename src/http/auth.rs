@@ -46,13 +46,20 @@ impl JwtVerifier {
         let alg = jsonwebtoken::decode_header(token)
             .map_err(|_| ApiError::unauthorized("the bearer token is not a JWT"))?
             .alg;
-        for (key, validation) in self.keys.iter().filter(|(_, v)| v.algorithms.contains(&alg)) {
+        for (key, validation) in self
+            .keys
+            .iter()
+            .filter(|(_, v)| v.algorithms.contains(&alg))
+        {
             if let Ok(data) = decode::<Claims>(token, key, validation) {
-                return UserId::parse(&data.claims.sub)
-                    .ok_or_else(|| ApiError::unauthorized("the token's subject is not a valid user id"));
+                return UserId::parse(&data.claims.sub).ok_or_else(|| {
+                    ApiError::unauthorized("the token's subject is not a valid user id")
+                });
             }
         }
-        Err(ApiError::unauthorized("the bearer token is invalid or expired"))
+        Err(ApiError::unauthorized(
+            "the bearer token is invalid or expired",
+        ))
     }
 }
 

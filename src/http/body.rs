@@ -12,7 +12,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
         let field = if path == "." { "body".to_owned() } else { path };
         // serde's message for a wrong type can quote the value: keep only the category.
         let message = match e.inner().classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "not valid JSON".to_owned(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "not valid JSON".to_owned()
+            }
             _ => redact(&e.inner().to_string()),
         };
         ApiError::field(&field, message)
@@ -59,9 +61,16 @@ mod tests {
 
     #[test]
     fn names_the_nested_field_and_hides_values() {
-        let err = parse_json::<Outer>(&Bytes::from_static(br#"{"inner":{"n":"4588883206000011"}}"#)).unwrap_err();
+        let err = parse_json::<Outer>(&Bytes::from_static(
+            br#"{"inner":{"n":"4588883206000011"}}"#,
+        ))
+        .unwrap_err();
         assert_eq!(err.errors[0].field, "inner.n");
-        assert!(!err.errors[0].message.contains("4588"), "{}", err.errors[0].message);
+        assert!(
+            !err.errors[0].message.contains("4588"),
+            "{}",
+            err.errors[0].message
+        );
     }
 
     #[test]

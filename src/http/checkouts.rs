@@ -6,10 +6,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::auth::AuthUser;
 use super::body::parse_json;
 use super::client_ip::client_ip;
-use super::dto::{AddressBody, BillingBody, CheckoutBody, CreateCheckoutRequest, PaymentRequestBody};
+use super::dto::{
+    AddressBody, BillingBody, CheckoutBody, CreateCheckoutRequest, PaymentRequestBody,
+};
 use super::problem::ApiError;
 use super::state::AppState;
-use crate::checkout::billing::{BillingAddress, Country, Email, NonEmpty, Phone, PostalCode, Region};
+use crate::checkout::billing::{
+    BillingAddress, Country, Email, NonEmpty, Phone, PostalCode, Region,
+};
 use crate::checkout::card::{ExpiryMonth, ExpiryYear};
 use crate::checkout::catalog::parse_event_id;
 use crate::checkout::error::FieldError;
@@ -43,7 +47,11 @@ async fn render(state: &AppState, checkout: &Checkout) -> Result<CheckoutBody, A
 }
 
 /// 200/201 when settled, 202 with `Location` and `Retry-After` while pending.
-async fn respond(state: &AppState, checkout: &Checkout, settled_status: u16) -> Result<HttpResponse, ApiError> {
+async fn respond(
+    state: &AppState,
+    checkout: &Checkout,
+    settled_status: u16,
+) -> Result<HttpResponse, ApiError> {
     let body = render(state, checkout).await?;
     if checkout.state.is_pending() {
         return Ok(HttpResponse::Accepted()
@@ -51,7 +59,8 @@ async fn respond(state: &AppState, checkout: &Checkout, settled_status: u16) -> 
             .insert_header((header::RETRY_AFTER, 1))
             .json(body));
     }
-    let status = actix_web::http::StatusCode::from_u16(settled_status).unwrap_or(actix_web::http::StatusCode::OK);
+    let status = actix_web::http::StatusCode::from_u16(settled_status)
+        .unwrap_or(actix_web::http::StatusCode::OK);
     let mut resp = HttpResponse::build(status);
     if status == actix_web::http::StatusCode::CREATED {
         resp.insert_header((header::LOCATION, format!("/v1/checkouts/{}", checkout.id)));
@@ -76,7 +85,10 @@ async fn create(
 fn parse_new_checkout(body: CreateCheckoutRequest) -> Result<NewCheckout, ApiError> {
     let mut errors = Vec::new();
     if parse_event_id(&body.event_id).is_none() {
-        errors.push(FieldError::new("event_id", "must be an alphanumeric event id"));
+        errors.push(FieldError::new(
+            "event_id",
+            "must be an alphanumeric event id",
+        ));
     }
     let captcha_token = body.captcha_token.unwrap_or_default().trim().to_owned();
     if captcha_token.is_empty() {
@@ -86,12 +98,21 @@ fn parse_new_checkout(body: CreateCheckoutRequest) -> Result<NewCheckout, ApiErr
         ));
     }
     if body.tickets.is_empty() {
-        errors.push(FieldError::new("tickets", "at least one ticket type is required"));
+        errors.push(FieldError::new(
+            "tickets",
+            "at least one ticket type is required",
+        ));
     }
     let mut tickets = Vec::new();
     for (i, t) in body.tickets.into_iter().enumerate() {
-        if t.ticket_id.is_empty() || t.ticket_id.len() > 32 || !t.ticket_id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            errors.push(FieldError::new(format!("tickets[{i}].ticket_id"), "must be an alphanumeric ticket id"));
+        if t.ticket_id.is_empty()
+            || t.ticket_id.len() > 32
+            || !t.ticket_id.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            errors.push(FieldError::new(
+                format!("tickets[{i}].ticket_id"),
+                "must be an alphanumeric ticket id",
+            ));
         }
         match u32::try_from(t.quantity) {
             Ok(q) if q > 0 => tickets.push(TicketRequest {
@@ -99,7 +120,10 @@ fn parse_new_checkout(body: CreateCheckoutRequest) -> Result<NewCheckout, ApiErr
                 quantity: q,
                 price_level_id: t.price_level_id,
             }),
-            _ => errors.push(FieldError::new(format!("tickets[{i}].quantity"), "must be greater than 0")),
+            _ => errors.push(FieldError::new(
+                format!("tickets[{i}].quantity"),
+                "must be greater than 0",
+            )),
         }
     }
     if !errors.is_empty() {
@@ -161,10 +185,19 @@ fn optional(s: &Option<String>) -> Option<&str> {
 
 fn parse_address(f: &mut Fields, a: &AddressBody) -> Option<BillingAddress> {
     let line1 = f.take("billing.address.line1", NonEmpty::parse(&a.line1));
-    let line2 = f.take("billing.address.line2", NonEmpty::parse_optional(optional(&a.line2)));
-    let unit = f.take("billing.address.unit", NonEmpty::parse_optional(optional(&a.unit)));
+    let line2 = f.take(
+        "billing.address.line2",
+        NonEmpty::parse_optional(optional(&a.line2)),
+    );
+    let unit = f.take(
+        "billing.address.unit",
+        NonEmpty::parse_optional(optional(&a.unit)),
+    );
     let city = f.take("billing.address.city", NonEmpty::parse(&a.city));
-    let postal_code = f.take("billing.address.postal_code", PostalCode::parse(&a.postal_code));
+    let postal_code = f.take(
+        "billing.address.postal_code",
+        PostalCode::parse(&a.postal_code),
+    );
     let country = f.take("billing.address.country", Country::parse(&a.country))?;
     let region = f.take("billing.address.region", Region::parse(&a.region, country));
     Some(BillingAddress {
@@ -205,15 +238,17 @@ fn parse_payment(body: PaymentRequestBody) -> Result<PaymentInput, ApiError> {
     let year = f.take("card.expire_year", year);
     let billing = parse_billing(&mut f, &body.billing);
     match (month, year, billing) {
-        (Some(expire_month), Some(expire_year), Some(billing)) if f.errors.is_empty() => Ok(PaymentInput {
-            card: CardInput {
-                number: body.card.number,
-                cvv: body.card.cvv,
-                expire_month,
-                expire_year,
-            },
-            billing,
-        }),
+        (Some(expire_month), Some(expire_year), Some(billing)) if f.errors.is_empty() => {
+            Ok(PaymentInput {
+                card: CardInput {
+                    number: body.card.number,
+                    cvv: body.card.cvv,
+                    expire_month,
+                    expire_year,
+                },
+                billing,
+            })
+        }
         _ => Err(ApiError::validation(f.errors)),
     }
 }

@@ -54,16 +54,26 @@ mod tests {
     #[test]
     fn untrusted_peers_are_taken_as_is() {
         let trusted = vec!["10.0.0.0/8".parse().unwrap()];
-        assert_eq!(resolve(Some(ip("203.0.113.9")), Some("1.2.3.4"), &trusted), Some(ip("203.0.113.9")));
+        assert_eq!(
+            resolve(Some(ip("203.0.113.9")), Some("1.2.3.4"), &trusted),
+            Some(ip("203.0.113.9"))
+        );
     }
 
     #[test]
     fn trusted_proxies_reveal_the_first_untrusted_hop() {
         let trusted = vec!["10.0.0.0/8".parse().unwrap()];
         assert_eq!(
-            resolve(Some(ip("10.0.0.2")), Some("6.6.6.6, 198.51.100.7, 10.0.0.3"), &trusted),
+            resolve(
+                Some(ip("10.0.0.2")),
+                Some("6.6.6.6, 198.51.100.7, 10.0.0.3"),
+                &trusted
+            ),
             Some(ip("198.51.100.7"))
         );
-        assert_eq!(resolve(Some(ip("10.0.0.2")), None, &trusted), Some(ip("10.0.0.2")));
+        assert_eq!(
+            resolve(Some(ip("10.0.0.2")), None, &trusted),
+            Some(ip("10.0.0.2"))
+        );
     }
 }

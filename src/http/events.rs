@@ -14,13 +14,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/captcha", web::get().to(captcha));
 }
 
-async fn event(state: web::Data<AppState>, _user: AuthUser, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn event(
+    state: web::Data<AppState>,
+    _user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let event_id = parse_event_id(&path).ok_or_else(ApiError::not_found)?;
     let view = state.service.event(event_id).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
-async fn captcha(req: HttpRequest, state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+async fn captcha(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
     let who = Requester {
         user: user.0,
         client_ip: client_ip(&req, &state.trusted_proxies),

@@ -17,7 +17,9 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.service.store.admin.ready().await {
         Ok(true) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Ok(false) => HttpResponse::ServiceUnavailable().json(json!({"status": "migrations pending"})),
+        Ok(false) => {
+            HttpResponse::ServiceUnavailable().json(json!({"status": "migrations pending"}))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             HttpResponse::ServiceUnavailable().json(json!({"status": "database unreachable"}))

@@ -31,9 +31,16 @@ fn decode_cursor(s: &str) -> Option<OrderCursor> {
     })
 }
 
-async fn list(state: web::Data<AppState>, user: AuthUser, query: web::Query<OrdersQuery>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<OrdersQuery>,
+) -> Result<HttpResponse, ApiError> {
     let before = match query.cursor.as_deref() {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::field("cursor", "not a cursor this API issued"))?),
+        Some(c) => Some(
+            decode_cursor(c)
+                .ok_or_else(|| ApiError::field("cursor", "not a cursor this API issued"))?,
+        ),
         None => None,
     };
     let limit = query.limit.unwrap_or(20);
@@ -47,7 +54,11 @@ async fn list(state: web::Data<AppState>, user: AuthUser, query: web::Query<Orde
     }))
 }
 
-async fn get(state: web::Data<AppState>, user: AuthUser, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn get(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id: OrderId = path.parse().map_err(|_| ApiError::not_found())?;
     let order = state.service.order(&user.0, id).await?;
     Ok(HttpResponse::Ok().json(OrderBody::from(&order)))

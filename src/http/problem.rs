@@ -89,7 +89,9 @@ impl From<CheckoutError> for ApiError {
         match e {
             CheckoutError::NotFound => Self::not_found(),
             CheckoutError::Validation(errors) => Self::validation(errors),
-            e @ CheckoutError::InvalidState { .. } => Self::new(ErrorCode::InvalidState, e.to_string()),
+            e @ CheckoutError::InvalidState { .. } => {
+                Self::new(ErrorCode::InvalidState, e.to_string())
+            }
             CheckoutError::Refused(Refusal {
                 code,
                 message,
@@ -105,7 +107,10 @@ impl From<CheckoutError> for ApiError {
             CheckoutError::Store(e) => {
                 // The detail stays generic: storage errors can carry internal names.
                 tracing::error!(error = %e, "storage failure");
-                Self::new(ErrorCode::Internal, "internal error; nothing was changed by this request")
+                Self::new(
+                    ErrorCode::Internal,
+                    "internal error; nothing was changed by this request",
+                )
             }
         }
     }
@@ -118,7 +123,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let body = ProblemBody {
-            kind: format!("https://checkout-gateway.dev/problems/{}", self.code.as_str()),
+            kind: format!(
+                "https://checkout-gateway.dev/problems/{}",
+                self.code.as_str()
+            ),
             title: self.code.title(),
             status: self.code.status(),
             detail: self.detail.clone(),
@@ -137,7 +145,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         let retry = self.retry_after.or(match self.code {
-            ErrorCode::MaintenanceWindow | ErrorCode::RateLimited | ErrorCode::UpstreamUnavailable => Some(5),
+            ErrorCode::MaintenanceWindow
+            | ErrorCode::RateLimited
+            | ErrorCode::UpstreamUnavailable => Some(5),
             _ => None,
         });
         if let Some(secs) = retry {
@@ -151,16 +161,25 @@ impl ResponseError for ApiError {
 }
 
 /// Malformed JSON in any extractor becomes `validation_failed`, never a plain-text 400.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::field("body", format!("not valid JSON: {err}")).into()
 }
 
 /// Unparseable path segments (e.g. a malformed id) are 404s.
-pub fn path_error(_err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn path_error(
+    _err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::not_found().into()
 }
 
 /// Bad query strings name the parameter.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::field("query", err.to_string()).into()
 }

@@ -105,15 +105,27 @@ mod tests {
         let cache = TokenCache::default();
         let calls = Arc::new(AtomicU32::new(0));
         let ttl = Duration::from_secs(3600);
-        let first = cache.get_or_refresh(|| fetch(calls.clone(), ttl)).await.unwrap();
+        let first = cache
+            .get_or_refresh(|| fetch(calls.clone(), ttl))
+            .await
+            .unwrap();
         tokio::time::advance(ttl - REFRESH_MARGIN - Duration::from_secs(1)).await;
-        let same = cache.get_or_refresh(|| fetch(calls.clone(), ttl)).await.unwrap();
+        let same = cache
+            .get_or_refresh(|| fetch(calls.clone(), ttl))
+            .await
+            .unwrap();
         assert_eq!(same.expose_secret(), first.expose_secret());
         tokio::time::advance(Duration::from_secs(2)).await;
-        let second = cache.get_or_refresh(|| fetch(calls.clone(), ttl)).await.unwrap();
+        let second = cache
+            .get_or_refresh(|| fetch(calls.clone(), ttl))
+            .await
+            .unwrap();
         assert_eq!(second.expose_secret(), "t1");
         cache.invalidate(&second).await;
-        let third = cache.get_or_refresh(|| fetch(calls.clone(), ttl)).await.unwrap();
+        let third = cache
+            .get_or_refresh(|| fetch(calls.clone(), ttl))
+            .await
+            .unwrap();
         assert_eq!(third.expose_secret(), "t2");
     }
 }

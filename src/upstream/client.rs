@@ -102,7 +102,10 @@ enum Target<'a> {
 }
 
 impl PartnerApi {
-    pub fn new(settings: UpstreamSettings, limiter: Arc<QuotaLimiter>) -> Result<Self, UpstreamError> {
+    pub fn new(
+        settings: UpstreamSettings,
+        limiter: Arc<QuotaLimiter>,
+    ) -> Result<Self, UpstreamError> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(Duration::from_secs(5))
@@ -135,14 +138,22 @@ impl PartnerApi {
     pub async fn event(&self, event_id: &str) -> Result<wire::EventResponse, UpstreamError> {
         let path = format!("event/{}", encode_segment(event_id));
         let ex = self
-            .send(Call::<()>::get(Target::Path(&path), None, Priority::Refresh))
+            .send(Call::<()>::get(
+                Target::Path(&path),
+                None,
+                Priority::Refresh,
+            ))
             .await?;
         decode_done(ex)
     }
 
     pub async fn captcha(&self, ctx: &CallContext) -> Result<CaptchaPage, UpstreamError> {
         let ex = self
-            .send(Call::<()>::get(Target::Path("captcha"), Some(ctx), ctx.priority))
+            .send(Call::<()>::get(
+                Target::Path("captcha"),
+                Some(ctx),
+                ctx.priority,
+            ))
             .await?;
         // The site key travels in a header the exchange does not keep; the page carries it too.
         let html = String::from_utf8_lossy(&ex.body).into_owned();
@@ -246,7 +257,11 @@ impl PartnerApi {
     ) -> Result<Reply<T>, UpstreamError> {
         let target = self.polling_target(url)?;
         let ex = self
-            .send(Call::<()>::get(Target::Absolute(target), Some(ctx), ctx.priority))
+            .send(Call::<()>::get(
+                Target::Absolute(target),
+                Some(ctx),
+                ctx.priority,
+            ))
             .await?;
         decode_reply(ex)
     }
@@ -306,7 +321,10 @@ impl PartnerApi {
         url
     }
 
-    async fn send<B: Serialize + ?Sized>(&self, call: Call<'_, B>) -> Result<Exchange, UpstreamError> {
+    async fn send<B: Serialize + ?Sized>(
+        &self,
+        call: Call<'_, B>,
+    ) -> Result<Exchange, UpstreamError> {
         let mut rate_limited = 0;
         let mut token_retried = false;
         loop {
@@ -643,12 +661,25 @@ mod tests {
             StatusCode::BAD_REQUEST,
             br#"{"error":{"message":"Payment Not Accepted","code":20122,"http_code":400,"severity":"ERROR"}}"#,
         );
-        assert!(matches!(e, UpstreamError::Api { code: 20122, status: 400, .. }));
+        assert!(matches!(
+            e,
+            UpstreamError::Api {
+                code: 20122,
+                status: 400,
+                ..
+            }
+        ));
         let f = error_from(
             StatusCode::UNAUTHORIZED,
             br#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
         );
-        assert!(matches!(f, UpstreamError::Fault { code: FaultCode::InvalidApiKey, .. }));
+        assert!(matches!(
+            f,
+            UpstreamError::Fault {
+                code: FaultCode::InvalidApiKey,
+                ..
+            }
+        ));
         assert!(matches!(
             error_from(StatusCode::SERVICE_UNAVAILABLE, b"<html>"),
             UpstreamError::Status { status: 503 }
@@ -688,8 +719,17 @@ mod tests {
     #[test]
     fn polling_urls_elsewhere_are_refused() {
         let api = api("https://app.example/partners/v1");
-        assert!(api.polling_target("https://evil.example/partners/v1/polling/1").is_err());
-        assert!(api.polling_target("http://app.example/partners/v1/polling/1").is_err());
-        assert!(api.polling_target("https://app.example/partners/v1/polling/1?apikey=key").is_ok());
+        assert!(
+            api.polling_target("https://evil.example/partners/v1/polling/1")
+                .is_err()
+        );
+        assert!(
+            api.polling_target("http://app.example/partners/v1/polling/1")
+                .is_err()
+        );
+        assert!(
+            api.polling_target("https://app.example/partners/v1/polling/1?apikey=key")
+                .is_ok()
+        );
     }
 }

@@ -174,7 +174,10 @@ mod tests {
     #[test]
     fn faults_map_to_kinds() {
         let fault = |code| UpstreamError::Fault { status: 401, code };
-        assert_eq!(fault(FaultCode::InvalidApiKey).kind(), FailureKind::Misconfigured);
+        assert_eq!(
+            fault(FaultCode::InvalidApiKey).kind(),
+            FailureKind::Misconfigured
+        );
         assert_eq!(
             FaultCode::parse("policies.ratelimit.QuotaViolation"),
             FaultCode::QuotaViolation

@@ -14,6 +14,9 @@ pub mod error;
 pub mod quota;
 pub mod wire;
 
-pub use client::{CallContext, CaptchaPage, Deleted, PartnerApi, PollTicket, Reply, UnredeemedQuery, UpstreamSettings};
+pub use client::{
+    CallContext, CaptchaPage, Deleted, PartnerApi, PollTicket, Reply, UnredeemedQuery,
+    UpstreamSettings,
+};
 pub use error::{FailureKind, UpstreamError};
 pub use quota::{Priority, QuotaLimiter};

@@ -35,12 +35,28 @@ async fn a_whole_purchase_through_the_gateway() {
     assert_eq!(bought["state"], "purchased");
     let order_id = bought["order"]["order_id"].as_str().unwrap().to_owned();
     assert!(order_id.starts_with("ord_"));
-    assert!(bought["order"]["redemption_url"].as_str().unwrap().starts_with("https://"));
+    assert!(
+        bought["order"]["redemption_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
     assert_eq!(bought["order"]["grand_total"], bought["totals"]["grand"]);
 
-    let orders: Value = app.request(Method::GET, "/v1/orders", "alice").send().await.unwrap().json().await.unwrap();
+    let orders: Value = app
+        .request(Method::GET, "/v1/orders", "alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(orders["orders"][0]["order_id"], order_id.as_str());
-    let order = app.request(Method::GET, &format!("/v1/orders/{order_id}"), "alice").send().await.unwrap();
+    let order = app
+        .request(Method::GET, &format!("/v1/orders/{order_id}"), "alice")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(order.status(), 200);
     let stats = app.sandbox.stats();
     assert_eq!(stats.orders, 1);
@@ -49,7 +65,11 @@ async fn a_whole_purchase_through_the_gateway() {
 
 #[tokio::test]
 async fn forced_polling_is_followed_without_early_or_stale_polls() {
-    let app = spawn_app_with(&[("sandbox.force_polling", "true"), ("upstream.force_polling", "true")]).await;
+    let app = spawn_app_with(&[
+        ("sandbox.force_polling", "true"),
+        ("upstream.force_polling", "true"),
+    ])
+    .await;
     let id = app.paid("bob").await;
     let bought = app.purchase("bob", &id).await;
     assert_eq!(bought.status(), 200);
@@ -64,23 +84,42 @@ async fn forced_polling_is_followed_without_early_or_stale_polls() {
 
 #[tokio::test]
 async fn a_short_wait_answers_202_and_the_checkout_settles_later() {
-    let app = spawn_app_with(&[("sandbox.force_polling", "true"), ("sandbox.poll_wait_secs", "1")]).await;
+    let app = spawn_app_with(&[
+        ("sandbox.force_polling", "true"),
+        ("sandbox.poll_wait_secs", "1"),
+    ])
+    .await;
     let resp = app
         .client
         .post(format!("{}/v1/checkouts", app.address))
         .bearer_auth(token_for("carol"))
         .header("Prefer", "wait=0")
-        .json(&serde_json::json!({"event_id": EVENT, "captcha_token": fresh_captcha(),
-            "tickets": [{"ticket_id": TICKET, "quantity": 1}]}))
+        .json(
+            &serde_json::json!({"event_id": EVENT, "captcha_token": fresh_captcha(),
+            "tickets": [{"ticket_id": TICKET, "quantity": 1}]}),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 202);
-    let location = resp.headers().get("location").unwrap().to_str().unwrap().to_owned();
+    let location = resp
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(resp.headers().get("retry-after").is_some());
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["state"], "reserving");
-    let settled: Value = app.request(Method::GET, &location, "carol").send().await.unwrap().json().await.unwrap();
+    let settled: Value = app
+        .request(Method::GET, &location, "carol")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(settled["state"], "reserved");
 }
 
@@ -98,7 +137,11 @@ async fn concurrent_purchases_send_one_purchase_and_agree_on_the_order() {
     }
     assert_eq!(orders.len(), 1, "{orders:?}");
     let stats = app.sandbox.stats();
-    assert_eq!(stats.purchase_calls_by_cart.values().sum::<u32>(), 1, "{stats:?}");
+    assert_eq!(
+        stats.purchase_calls_by_cart.values().sum::<u32>(),
+        1,
+        "{stats:?}"
+    );
     assert_eq!(stats.concurrent_update_violations, 0);
 }
 
@@ -109,11 +152,22 @@ async fn delete_releases_the_hold_and_is_idempotent() {
     let held = app.sandbox.stats().seats_held;
     assert!(held >= 2);
     for _ in 0..2 {
-        let resp = app.request(Method::DELETE, &format!("/v1/checkouts/{id}"), "erin").send().await.unwrap();
+        let resp = app
+            .request(Method::DELETE, &format!("/v1/checkouts/{id}"), "erin")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 204);
     }
     assert_eq!(app.sandbox.stats().seats_held, held - 2);
-    let body: Value = app.request(Method::GET, &format!("/v1/checkouts/{id}"), "erin").send().await.unwrap().json().await.unwrap();
+    let body: Value = app
+        .request(Method::GET, &format!("/v1/checkouts/{id}"), "erin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["state"], "released");
 }
 

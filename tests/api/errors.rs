@@ -9,11 +9,33 @@ use crate::helpers::*;
 async fn unauthorized_without_or_with_a_bad_or_expired_token() {
     let app = spawn_app().await;
     let url = format!("{}/v1/orders", app.address);
-    assert_problem(app.client.get(&url).send().await.unwrap(), 401, "unauthorized").await;
-    let bad = app.client.get(&url).bearer_auth("not-a-jwt").send().await.unwrap();
+    assert_problem(
+        app.client.get(&url).send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    let bad = app
+        .client
+        .get(&url)
+        .bearer_auth("not-a-jwt")
+        .send()
+        .await
+        .unwrap();
     assert_problem(bad, 401, "unauthorized").await;
-    let expired = checkout_gateway::http::auth::issue_token(&secrecy::SecretString::from(JWT_SECRET), "u", -3600).unwrap();
-    let resp = app.client.get(&url).bearer_auth(expired).send().await.unwrap();
+    let expired = checkout_gateway::http::auth::issue_token(
+        &secrecy::SecretString::from(JWT_SECRET),
+        "u",
+        -3600,
+    )
+    .unwrap();
+    let resp = app
+        .client
+        .get(&url)
+        .bearer_auth(expired)
+        .send()
+        .await
+        .unwrap();
     assert_problem(resp, 401, "unauthorized").await;
 }
 
@@ -21,20 +43,46 @@ async fn unauthorized_without_or_with_a_bad_or_expired_token() {
 async fn not_found_for_unknown_malformed_and_other_users_checkouts() {
     let app = spawn_app().await;
     let id = app.reserved("owner").await;
-    let other = app.request(Method::GET, &format!("/v1/checkouts/{id}"), "intruder").send().await.unwrap();
+    let other = app
+        .request(Method::GET, &format!("/v1/checkouts/{id}"), "intruder")
+        .send()
+        .await
+        .unwrap();
     assert_problem(other, 404, "not_found").await;
-    let malformed = app.request(Method::GET, "/v1/checkouts/chk_nope", "owner").send().await.unwrap();
+    let malformed = app
+        .request(Method::GET, "/v1/checkouts/chk_nope", "owner")
+        .send()
+        .await
+        .unwrap();
     assert_problem(malformed, 404, "not_found").await;
-    let unknown_event = app.request(Method::GET, "/v1/events/FFFF000000000000", "owner").send().await.unwrap();
+    let unknown_event = app
+        .request(Method::GET, "/v1/events/FFFF000000000000", "owner")
+        .send()
+        .await
+        .unwrap();
     assert_problem(unknown_event, 404, "not_found").await;
-    let order = app.request(Method::GET, "/v1/orders/ord_00000000000000000000000000000000", "owner").send().await.unwrap();
+    let order = app
+        .request(
+            Method::GET,
+            "/v1/orders/ord_00000000000000000000000000000000",
+            "owner",
+        )
+        .send()
+        .await
+        .unwrap();
     assert_problem(order, 404, "not_found").await;
 }
 
 #[tokio::test]
 async fn validation_failed_names_the_field() {
     let app = spawn_app().await;
-    let broken = app.request(Method::POST, "/v1/checkouts", "v").body("{").header("content-type", "application/json").send().await.unwrap();
+    let broken = app
+        .request(Method::POST, "/v1/checkouts", "v")
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_problem(broken, 422, "validation_failed").await;
     let zero = app
         .request(Method::POST, "/v1/checkouts", "v")
@@ -52,12 +100,25 @@ async fn validation_failed_names_the_field() {
     let mut payment = payment_body("4588883206000012", "123");
     payment["card"]["expire_month"] = json!(13);
     payment["billing"]["address"]["country"] = json!("FR");
-    let resp = app.request(Method::PUT, &format!("/v1/checkouts/{id}/payment"), "v").json(&payment).send().await.unwrap();
+    let resp = app
+        .request(Method::PUT, &format!("/v1/checkouts/{id}/payment"), "v")
+        .json(&payment)
+        .send()
+        .await
+        .unwrap();
     let body = assert_problem(resp, 422, "validation_failed").await;
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert!(fields.contains(&"card.number"), "{fields:?}");
     let text = body.to_string();
-    assert!(!text.contains("4588883206000012"), "card number echoed: {text}");
+    assert!(
+        !text.contains("4588883206000012"),
+        "card number echoed: {text}"
+    );
 }
 
 #[tokio::test]
@@ -65,35 +126,81 @@ async fn captcha_invalid_when_missing_reused_or_wrong() {
     let app = spawn_app().await;
     let token = fresh_captcha();
     let body = json!({"event_id": EVENT, "captcha_token": token, "tickets": [{"ticket_id": TICKET, "quantity": 1}]});
-    let first = app.request(Method::POST, "/v1/checkouts", "c").json(&body).send().await.unwrap();
+    let first = app
+        .request(Method::POST, "/v1/checkouts", "c")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), 201);
-    let reused = app.request(Method::POST, "/v1/checkouts", "c").json(&body).send().await.unwrap();
+    let reused = app
+        .request(Method::POST, "/v1/checkouts", "c")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let problem = assert_problem(reused, 422, "captcha_invalid").await;
     assert_eq!(problem["upstream_code"], 10031);
     assert!(problem["checkout_id"].as_str().unwrap().starts_with("chk_"));
     let wrong = json!({"event_id": EVENT, "captcha_token": "invalid-token", "tickets": [{"ticket_id": TICKET, "quantity": 1}]});
-    let resp = app.request(Method::POST, "/v1/checkouts", "c").json(&wrong).send().await.unwrap();
+    let resp = app
+        .request(Method::POST, "/v1/checkouts", "c")
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
     assert_problem(resp, 422, "captcha_invalid").await;
     let missing = json!({"event_id": EVENT, "tickets": [{"ticket_id": TICKET, "quantity": 1}]});
-    let resp = app.request(Method::POST, "/v1/checkouts", "c").json(&missing).send().await.unwrap();
+    let resp = app
+        .request(Method::POST, "/v1/checkouts", "c")
+        .json(&missing)
+        .send()
+        .await
+        .unwrap();
     assert_problem(resp, 422, "captcha_invalid").await;
 }
 
 #[tokio::test]
 async fn event_not_transactable() {
     let app = spawn_app().await;
-    let event: Value = app.request(Method::GET, &format!("/v1/events/{NOT_TRANSACTABLE_EVENT}"), "n").send().await.unwrap().json().await.unwrap();
+    let event: Value = app
+        .request(
+            Method::GET,
+            &format!("/v1/events/{NOT_TRANSACTABLE_EVENT}"),
+            "n",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(event["transactable"], false);
-    let ticket = event["ticket_types"][0]["ticket_id"].as_str().unwrap().to_owned();
-    let resp = app.create_checkout("n", NOT_TRANSACTABLE_EVENT, &ticket, 1).await;
+    let ticket = event["ticket_types"][0]["ticket_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .create_checkout("n", NOT_TRANSACTABLE_EVENT, &ticket, 1)
+        .await;
     assert_problem(resp, 409, "event_not_transactable").await;
 }
 
 #[tokio::test]
 async fn sold_out_when_the_inventory_is_gone() {
     let app = spawn_app().await;
-    let event: Value = app.request(Method::GET, &format!("/v1/events/{TINY_EVENT}"), "s").send().await.unwrap().json().await.unwrap();
-    let ticket = event["ticket_types"][0]["ticket_id"].as_str().unwrap().to_owned();
+    let event: Value = app
+        .request(Method::GET, &format!("/v1/events/{TINY_EVENT}"), "s")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket = event["ticket_types"][0]["ticket_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let first = app.create_checkout("s", TINY_EVENT, &ticket, 2).await;
     assert_eq!(first.status(), 201);
     let second = app.create_checkout("s2", TINY_EVENT, &ticket, 2).await;
@@ -109,7 +216,11 @@ async fn invalid_state_for_purchase_before_payment_and_delete_after_purchase() {
     let pay_ok = app.pay("i", &id, TEST_CARD, "123").await;
     assert_eq!(pay_ok.status(), 200);
     assert_eq!(app.purchase("i", &id).await.status(), 200);
-    let del = app.request(Method::DELETE, &format!("/v1/checkouts/{id}"), "i").send().await.unwrap();
+    let del = app
+        .request(Method::DELETE, &format!("/v1/checkouts/{id}"), "i")
+        .send()
+        .await
+        .unwrap();
     assert_problem(del, 409, "invalid_state").await;
     let pay_again = app.pay("i", &id, TEST_CARD, "123").await;
     assert_problem(pay_again, 409, "invalid_state").await;
@@ -122,7 +233,14 @@ async fn hold_expired_after_the_hold_runs_out() {
     app.advance(300);
     let resp = app.pay("h", &id, TEST_CARD, "123").await;
     assert_problem(resp, 410, "hold_expired").await;
-    let body: Value = app.request(Method::GET, &format!("/v1/checkouts/{id}"), "h").send().await.unwrap().json().await.unwrap();
+    let body: Value = app
+        .request(Method::GET, &format!("/v1/checkouts/{id}"), "h")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["state"], "expired");
 }
 
@@ -130,9 +248,19 @@ async fn hold_expired_after_the_hold_runs_out() {
 async fn payment_declined_and_invalid_security_code() {
     let app = spawn_app().await;
     let id = app.reserved("p").await;
-    let declined = assert_problem(app.pay("p", &id, "4000000000000002", "123").await, 402, "payment_declined").await;
+    let declined = assert_problem(
+        app.pay("p", &id, "4000000000000002", "123").await,
+        402,
+        "payment_declined",
+    )
+    .await;
     assert_eq!(declined["upstream_code"], 20122);
-    let cvv = assert_problem(app.pay("p", &id, TEST_CARD, "999").await, 402, "invalid_security_code").await;
+    let cvv = assert_problem(
+        app.pay("p", &id, TEST_CARD, "999").await,
+        402,
+        "invalid_security_code",
+    )
+    .await;
     assert_eq!(cvv["upstream_code"], 20152);
 }
 
@@ -140,14 +268,30 @@ async fn payment_declined_and_invalid_security_code() {
 async fn maintenance_window_refuses_up_front_with_retry_after() {
     let app = spawn_app().await;
     // 02:30 in Los Angeles (PST, UTC-8) on a winter night.
-    let tz_now = chrono::DateTime::parse_from_rfc3339("2027-01-15T10:30:00Z").unwrap().with_timezone(&chrono::Utc);
+    let tz_now = chrono::DateTime::parse_from_rfc3339("2027-01-15T10:30:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
     app.clock.set(tz_now);
     let before = app.sandbox.stats().requests;
     let resp = app.create_checkout("m", EVENT, TICKET, 1).await;
-    let retry = resp.headers().get("retry-after").unwrap().to_str().unwrap().parse::<u64>().unwrap();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
     assert!(retry > 0 && retry <= 1800, "{retry}");
     assert_problem(resp, 503, "maintenance_window").await;
-    let event: Value = app.request(Method::GET, &format!("/v1/events/{EVENT}"), "m").send().await.unwrap().json().await.unwrap();
+    let event: Value = app
+        .request(Method::GET, &format!("/v1/events/{EVENT}"), "m")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(event["maintenance"]["in_window"], true);
     // Only the event details were fetched: no ticketing call was spent.
     assert!(app.sandbox.stats().requests <= before + 1);

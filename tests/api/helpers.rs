@@ -98,7 +98,13 @@ impl TestApp {
             .header("Prefer", "wait=20")
     }
 
-    pub async fn create_checkout(&self, user: &str, event: &str, ticket: &str, quantity: u32) -> Response {
+    pub async fn create_checkout(
+        &self,
+        user: &str,
+        event: &str,
+        ticket: &str,
+        quantity: u32,
+    ) -> Response {
         self.request(Method::POST, "/v1/checkouts", user)
             .json(&json!({
                 "event_id": event,
@@ -156,7 +162,10 @@ pub async fn assert_problem(resp: Response, status: u16, code: &str) -> Value {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    assert!(content_type.starts_with("application/problem+json"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "{content_type}"
+    );
     let body: Value = resp.json().await.expect("json problem");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status);

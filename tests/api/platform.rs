@@ -8,7 +8,12 @@ use crate::helpers::*;
 async fn health_and_readiness() {
     let app = spawn_app().await;
     for path in ["/healthz", "/readyz"] {
-        let resp = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        let resp = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
     }
 }
@@ -16,7 +21,12 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
-    let resp = app.client.get(format!("{}/v1/orders", app.address)).send().await.unwrap();
+    let resp = app
+        .client
+        .get(format!("{}/v1/orders", app.address))
+        .send()
+        .await
+        .unwrap();
     assert!(resp.headers().get("x-request-id").is_some());
     let resp = app
         .client
@@ -40,7 +50,11 @@ async fn no_card_number_or_cvv_reaches_the_database() {
         .arg(&app.database_url)
         .output()
         .expect("pg_dump runs");
-    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
     let text = String::from_utf8_lossy(&dump.stdout);
     assert!(text.contains("0011"), "the dump should hold last4");
     assert!(!text.contains(TEST_CARD), "card number in the database");
