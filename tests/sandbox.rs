@@ -1,0 +1,20 @@
+//! The sandbox as a black box over real HTTP, and the recorded upstream fixtures that pin both
+//! the wire types and the sandbox.
+//!
+//! # Layout
+//! - `support`: harness (spawn on port 0, request builder, shapes, card encryption).
+//! - `fixtures`: fixtures ⇄ wire types, sandbox answers ⇄ fixture shapes.
+//! - `flow`: captcha, reserve rules, polling, one update at a time, holds, delete, encoding.
+//! - `payment`: certificate, payment, rotation, exactly-once purchase.
+//! - `limits`: quota, OAuth, maintenance window, unredeemed orders.
+
+#[path = "sandbox/fixtures.rs"]
+mod fixtures;
+#[path = "sandbox/flow.rs"]
+mod flow;
+#[path = "sandbox/limits.rs"]
+mod limits;
+#[path = "sandbox/payment.rs"]
+mod payment;
+#[path = "sandbox/support.rs"]
+mod support;
