@@ -9,7 +9,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
+        // "." is the root; "?" is where a syntax error left no path.
+        let field = if path == "." || path == "?" {
+            "body".to_owned()
+        } else {
+            path
+        };
         // serde's message for a wrong type can quote the value: keep only the category.
         let message = match e.inner().classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
