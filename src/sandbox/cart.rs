@@ -132,8 +132,9 @@ fn build_cart(
     inv: &Inventory,
     seats: &[usize],
 ) -> (wire::Cart, i64) {
-    let first = inv.position(seats[0]);
-    let last = inv.position(seats[seats.len() - 1]);
+    // `Inventory::hold` never returns an empty block; the defaults only keep this total.
+    let first = inv.position(seats.first().copied().unwrap_or_default());
+    let last = inv.position(seats.last().copied().unwrap_or_default());
     let merchandise: i64 = lines
         .iter()
         .map(|(t, q)| t.face_cents * i64::from(*q))
