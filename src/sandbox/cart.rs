@@ -49,8 +49,10 @@ pub async fn captcha(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
 
 /// Any non-empty token is valid once; tokens starting with `invalid` never are.
 fn open_session(state: &mut State, body: &[u8]) -> Outcome<Reply> {
-    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let token = value.get("token").and_then(|t| t.as_str()).unwrap_or("");
+    // No body, no `token`, or an empty one: all "missing".
+    let solution: wire::CaptchaSolution =
+        serde_json::from_slice(body).map_err(|_| reply::captcha_missing())?;
+    let token = solution.token.as_str();
     if token.trim().is_empty() {
         return Err(reply::captcha_missing());
     }
@@ -132,8 +134,9 @@ fn build_cart(
     inv: &Inventory,
     seats: &[usize],
 ) -> (wire::Cart, i64) {
-    let first = inv.position(seats[0]);
-    let last = inv.position(seats[seats.len() - 1]);
+    // `Inventory::hold` never returns an empty block; the defaults only keep this total.
+    let first = inv.position(seats.first().copied().unwrap_or_default());
+    let last = inv.position(seats.last().copied().unwrap_or_default());
     let merchandise: i64 = lines
         .iter()
         .map(|(t, q)| t.face_cents * i64::from(*q))

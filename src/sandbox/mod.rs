@@ -15,7 +15,8 @@
 //!   `purchase`: purchase and unredeemed orders. `oauth`: access tokens.
 //! - `polling`: deferred answers, newest-url tracking, early/stale poll counting.
 //! - `state`: the one `Mutex`-protected state, seat inventory, carts, orders.
-//! - `catalog`: the fixed events. `certificate`: key, X.509 certificate, field decryption.
+//! - `catalog`: event, ticket and seat-layout types; `events`: the fixed events.
+//!   `certificate`: key, X.509 certificate, field decryption.
 //! - `reply`: answers and every error body. `ids`: generated identifiers. `admin`: `/_sandbox/`.
 //!
 //! # Conventions where the docs are silent
@@ -28,6 +29,7 @@ mod admin;
 mod cart;
 pub mod catalog;
 mod certificate;
+mod events;
 mod gate;
 mod ids;
 mod oauth;
