@@ -194,11 +194,7 @@ impl CheckoutService {
         encryptor: &PaymentEncryptor,
         input: &PaymentInput,
     ) -> Result<Reply<wire::CartResponse>, UpstreamError> {
-        let fields = encryptor
-            .encrypt_card(&input.card.number, &input.card.cvv)
-            .map_err(|e| UpstreamError::Decode {
-                reason: format!("payment certificate unusable: {e}"),
-            })?;
+        let fields = encryptor.encrypt_card(&input.card.number, &input.card.cvv)?;
         let amount = checkout
             .totals
             .as_ref()
@@ -227,6 +223,7 @@ impl CheckoutService {
     }
 }
 
+/// A certificate that cannot encrypt is upstream's fault: it answers like a bad response.
 impl From<crate::payment_crypto::CryptoError> for UpstreamError {
     fn from(e: crate::payment_crypto::CryptoError) -> Self {
         UpstreamError::Decode {

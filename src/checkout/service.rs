@@ -195,18 +195,8 @@ impl CheckoutService {
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
         let checkout = self.owned(&who.user, id).await?;
-        match checkout.state {
-            CheckoutState::Purchased => return Ok(checkout),
-            CheckoutState::Purchasing | CheckoutState::PurchaseUnknown => {
-                return failure_as_error(self.wait_settled(id, wait).await?);
-            }
-            CheckoutState::PaymentAccepted => {}
-            state => {
-                return Err(CheckoutError::InvalidState {
-                    state,
-                    action: "purchase",
-                });
-            }
+        if checkout.state != CheckoutState::PaymentAccepted {
+            return self.purchase_not_sent(checkout, wait).await;
         }
         let info = self.catalog.get(&self.api, &checkout.event_id).await?;
         self.refuse_in_maintenance(&info)?;
@@ -217,7 +207,7 @@ impl CheckoutService {
         };
         if leased.state != CheckoutState::PaymentAccepted {
             self.unlease(id, &owner).await;
-            return self.purchase_settled_elsewhere(leased, wait).await;
+            return self.purchase_not_sent(leased, wait).await;
         }
         if self.hold_ran_out(&leased) {
             return Err(self.expire(leased, &owner).await);
@@ -236,7 +226,9 @@ impl CheckoutService {
         failure_as_error(self.wait_settled(id, wait).await?)
     }
 
-    async fn purchase_settled_elsewhere(
+    /// The answer to a purchase request that will not send one: the checkout is not (or no
+    /// longer) in `payment_accepted`, so it is purchased, being purchased, or cannot be.
+    async fn purchase_not_sent(
         &self,
         current: Checkout,
         wait: Duration,
@@ -400,25 +392,12 @@ impl CheckoutService {
         owner: &str,
         wait: Duration,
     ) -> Result<Option<Checkout>, CheckoutError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        let notify = self.waiters.handle(id);
-        loop {
-            let woken = notify.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            if let Some(leased) = self.lease(id, owner).await? {
-                return Ok(Some(leased));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
-            }
-            // Another replica's release is not announced here: re-try every 100 ms.
-            let recheck = tokio::time::Instant::now() + Duration::from_millis(100);
-            tokio::select! {
-                _ = woken => {}
-                _ = tokio::time::sleep_until(recheck.min(deadline)) => {}
-            }
-        }
+        let leased = self
+            .retry_until(id, wait, async || {
+                Ok(self.lease(id, owner).await?.ok_or(()))
+            })
+            .await?;
+        Ok(leased.ok())
     }
 
     /// Give the lease back; a failure only delays the next owner until the lease runs out.
@@ -503,15 +482,13 @@ impl CheckoutService {
             }
         }
         self.unlease(id, owner).await;
-        let mut refusal = Refusal {
+        CheckoutError::Refused(Refusal {
             code: ErrorCode::HoldExpired,
             message: "the hold on the tickets ran out".into(),
             upstream_code: None,
             checkout_id: Some(id),
             retry_after: None,
-        };
-        refusal.checkout_id = Some(id);
-        CheckoutError::Refused(refusal)
+        })
     }
 
     pub(super) fn refuse_in_maintenance(&self, info: &EventInfo) -> Result<(), CheckoutError> {
@@ -538,23 +515,45 @@ impl CheckoutService {
         id: CheckoutId,
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
+        let outcome = self
+            .retry_until(id, wait, async || {
+                let current = self
+                    .store
+                    .checkouts
+                    .get(id)
+                    .await?
+                    .ok_or(CheckoutError::NotFound)?;
+                Ok(if current.state.is_pending() {
+                    Err(current)
+                } else {
+                    Ok(current)
+                })
+            })
+            .await?;
+        Ok(outcome.unwrap_or_else(|pending| pending))
+    }
+
+    /// Run `attempt` until it succeeds (`Ok(Ok(_))`) or `wait` runs out (then its last
+    /// `Ok(Err(_))`). It is re-run when this replica writes the checkout, and every 100 ms
+    /// for writes by other replicas, which are not announced here.
+    async fn retry_until<T, U>(
+        &self,
+        id: CheckoutId,
+        wait: Duration,
+        mut attempt: impl AsyncFnMut() -> Result<Result<T, U>, CheckoutError>,
+    ) -> Result<Result<T, U>, CheckoutError> {
         let deadline = tokio::time::Instant::now() + wait;
-        let notify = self.waiters.handle(id);
+        let subscription = self.waiters.subscribe(id);
         loop {
-            let woken = notify.notified();
+            // Registered before the attempt, so a wake-up between the two is not lost.
+            let woken = subscription.notify().notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let current = self
-                .store
-                .checkouts
-                .get(id)
-                .await?
-                .ok_or(CheckoutError::NotFound)?;
-            if !current.state.is_pending() || tokio::time::Instant::now() >= deadline {
-                return Ok(current);
+            let outcome = attempt().await?;
+            if outcome.is_ok() || tokio::time::Instant::now() >= deadline {
+                return Ok(outcome);
             }
-            // Writes by other replicas are not announced here: re-read every 250 ms.
-            let recheck = tokio::time::Instant::now() + Duration::from_millis(250);
+            let recheck = tokio::time::Instant::now() + Duration::from_millis(100);
             tokio::select! {
                 _ = woken => {}
                 _ = tokio::time::sleep_until(recheck.min(deadline)) => {}

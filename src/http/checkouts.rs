@@ -41,6 +41,16 @@ fn checkout_id(raw: &str) -> Result<CheckoutId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 
+/// The checkout a mutating request names and who asks (a malformed id is a 404).
+fn target(
+    req: &HttpRequest,
+    state: &AppState,
+    user: AuthUser,
+    path: &str,
+) -> Result<(CheckoutId, Requester), ApiError> {
+    Ok((checkout_id(path)?, requester(req, state, user)))
+}
+
 async fn render(state: &AppState, checkout: &Checkout) -> Result<CheckoutBody, ApiError> {
     let order = state.service.order_of(checkout).await?;
     Ok(CheckoutBody::new(checkout, order.as_ref()))
@@ -156,11 +166,10 @@ async fn pay(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = checkout_id(&path)?;
+    let (id, who) = target(&req, &state, user, &path)?;
     let parsed: PaymentRequestBody = parse_json(&body)?;
     drop(body);
     let input = parse_payment(parsed)?;
-    let who = requester(&req, &state, user);
     let checkout = state.service.pay(&who, id, input).await?;
     respond(&state, &checkout, 200).await
 }
@@ -259,8 +268,7 @@ async fn purchase(
     user: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = checkout_id(&path)?;
-    let who = requester(&req, &state, user);
+    let (id, who) = target(&req, &state, user, &path)?;
     let wait = state.wait(&req, state.max_wait);
     let checkout = state.service.purchase(&who, id, wait).await?;
     respond(&state, &checkout, 200).await
@@ -272,8 +280,7 @@ async fn release(
     user: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = checkout_id(&path)?;
-    let who = requester(&req, &state, user);
+    let (id, who) = target(&req, &state, user, &path)?;
     let wait = state.wait(&req, state.max_wait);
     let checkout = state.service.release(&who, id, wait).await?;
     if checkout.state.is_final() {

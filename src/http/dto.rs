@@ -211,6 +211,3 @@ pub struct OrdersQuery {
     #[serde(default)]
     pub limit: Option<u32>,
 }
-
-#[derive(Debug, Deserialize)]
-pub struct WaitQuery {}

@@ -78,9 +78,10 @@ pub struct PartnerApi {
     quota_available: AtomicI64,
 }
 
-/// A finished exchange whose faults were already handled (token retry, 429 pause).
+/// One request and its answer, read whole.
 struct Exchange {
     status: StatusCode,
+    headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
 }
 
@@ -155,12 +156,17 @@ impl PartnerApi {
                 ctx.priority,
             ))
             .await?;
-        // The site key travels in a header the exchange does not keep; the page carries it too.
-        let html = String::from_utf8_lossy(&ex.body).into_owned();
         if !ex.status.is_success() {
             return Err(error_from(ex.status, &ex.body));
         }
-        let site_key = extract_site_key(&html);
+        let html = String::from_utf8_lossy(&ex.body).into_owned();
+        // The docs put the site key in a header; the page carries it too.
+        let site_key = ex
+            .headers
+            .get("x-tm-captcha-v2-sitekey")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| extract_site_key(&html));
         Ok(CaptchaPage { html, site_key })
     }
 
@@ -354,7 +360,7 @@ impl PartnerApi {
                         return Err(UpstreamError::RateLimited { reset_at: reset });
                     }
                 }
-                _ => return Ok(ex.into_exchange()),
+                _ => return Ok(ex),
             }
         }
     }
@@ -363,7 +369,7 @@ impl PartnerApi {
         &self,
         call: &Call<'_, B>,
         bearer: Option<&SecretString>,
-    ) -> Result<RawExchange, UpstreamError> {
+    ) -> Result<Exchange, UpstreamError> {
         let url = self.url_for(&call.target, call.query);
         let op = call.operation_name();
         let mut req = self
@@ -399,7 +405,7 @@ impl PartnerApi {
         if let Some(available) = header_i64(&headers, "rate-limit-available") {
             self.quota_available.store(available, Ordering::Relaxed);
         }
-        Ok(RawExchange {
+        Ok(Exchange {
             status,
             headers,
             body,
@@ -501,23 +507,10 @@ impl<'a, B: Serialize + ?Sized> Call<'a, B> {
     }
 }
 
-struct RawExchange {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl RawExchange {
+impl Exchange {
     /// `Rate-Limit-Reset` is epoch milliseconds.
     fn reset_at(&self) -> Option<DateTime<Utc>> {
         header_i64(&self.headers, "rate-limit-reset").and_then(DateTime::from_timestamp_millis)
-    }
-
-    fn into_exchange(self) -> Exchange {
-        Exchange {
-            status: self.status,
-            body: self.body,
-        }
     }
 }
 
@@ -528,7 +521,7 @@ fn header_i64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn classify_fault(ex: &RawExchange) -> Option<FaultCode> {
+fn classify_fault(ex: &Exchange) -> Option<FaultCode> {
     serde_json::from_slice::<wire::FaultBody>(&ex.body)
         .ok()
         .map(|f| FaultCode::parse(&f.fault.detail.errorcode))
@@ -618,6 +611,7 @@ mod tests {
     fn ex(status: u16, body: &str) -> Exchange {
         Exchange {
             status: StatusCode::from_u16(status).unwrap(),
+            headers: Default::default(),
             body: body.as_bytes().to_vec(),
         }
     }

@@ -8,14 +8,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn a_whole_purchase_through_the_gateway() {
     let app = spawn_app().await;
-    let event: Value = app
-        .request(Method::GET, &format!("/v1/events/{EVENT}"), "alice")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let event = app.get_json(&format!("/v1/events/{EVENT}"), "alice").await;
     assert_eq!(event["transactable"], true);
     assert_eq!(event["timezone"], "America/Los_Angeles");
     assert_eq!(event["ticket_types"][0]["ticket_id"], TICKET);
@@ -43,14 +36,7 @@ async fn a_whole_purchase_through_the_gateway() {
     );
     assert_eq!(bought["order"]["grand_total"], bought["totals"]["grand"]);
 
-    let orders: Value = app
-        .request(Method::GET, "/v1/orders", "alice")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = app.get_json("/v1/orders", "alice").await;
     assert_eq!(orders["orders"][0]["order_id"], order_id.as_str());
     let order = app
         .request(Method::GET, &format!("/v1/orders/{order_id}"), "alice")
@@ -112,14 +98,7 @@ async fn a_short_wait_answers_202_and_the_checkout_settles_later() {
     assert!(resp.headers().get("retry-after").is_some());
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["state"], "reserving");
-    let settled: Value = app
-        .request(Method::GET, &location, "carol")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settled = app.get_json(&location, "carol").await;
     assert_eq!(settled["state"], "reserved");
 }
 
@@ -160,14 +139,7 @@ async fn delete_releases_the_hold_and_is_idempotent() {
         assert_eq!(resp.status(), 204);
     }
     assert_eq!(app.sandbox.stats().seats_held, held - 2);
-    let body: Value = app
-        .request(Method::GET, &format!("/v1/checkouts/{id}"), "erin")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.get_json(&format!("/v1/checkouts/{id}"), "erin").await;
     assert_eq!(body["state"], "released");
 }
 

@@ -189,14 +189,7 @@ async fn event_not_transactable() {
 #[tokio::test]
 async fn sold_out_when_the_inventory_is_gone() {
     let app = spawn_app().await;
-    let event: Value = app
-        .request(Method::GET, &format!("/v1/events/{TINY_EVENT}"), "s")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let event = app.get_json(&format!("/v1/events/{TINY_EVENT}"), "s").await;
     let ticket = event["ticket_types"][0]["ticket_id"]
         .as_str()
         .unwrap()
@@ -233,14 +226,7 @@ async fn hold_expired_after_the_hold_runs_out() {
     app.advance(300);
     let resp = app.pay("h", &id, TEST_CARD, "123").await;
     assert_problem(resp, 410, "hold_expired").await;
-    let body: Value = app
-        .request(Method::GET, &format!("/v1/checkouts/{id}"), "h")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.get_json(&format!("/v1/checkouts/{id}"), "h").await;
     assert_eq!(body["state"], "expired");
 }
 
@@ -284,14 +270,7 @@ async fn maintenance_window_refuses_up_front_with_retry_after() {
         .unwrap();
     assert!(retry > 0 && retry <= 1800, "{retry}");
     assert_problem(resp, 503, "maintenance_window").await;
-    let event: Value = app
-        .request(Method::GET, &format!("/v1/events/{EVENT}"), "m")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let event = app.get_json(&format!("/v1/events/{EVENT}"), "m").await;
     assert_eq!(event["maintenance"]["in_window"], true);
     // Only the event details were fetched: no ticketing call was spent.
     assert!(app.sandbox.stats().requests <= before + 1);

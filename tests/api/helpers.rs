@@ -98,6 +98,17 @@ impl TestApp {
             .header("Prefer", "wait=20")
     }
 
+    /// GET `path` as `user` and read the JSON body.
+    pub async fn get_json(&self, path: &str, user: &str) -> Value {
+        self.request(Method::GET, path, user)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json body")
+    }
+
     pub async fn create_checkout(
         &self,
         user: &str,
