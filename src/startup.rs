@@ -56,6 +56,8 @@ impl Application {
                         .client_secret
                         .as_ref()
                         .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
+                    // A gateway configured for OAuth gets a sandbox that insists on it.
+                    require_oauth: settings.upstream.client_secret.is_some(),
                     force_polling: settings.sandbox.force_polling,
                     poll_wait_secs: settings.sandbox.poll_wait_secs,
                     hold_secs: settings.sandbox.hold_secs,

@@ -44,7 +44,7 @@ async fn a_whole_purchase_through_the_gateway() {
         .await
         .unwrap();
     assert_eq!(order.status(), 200);
-    let stats = app.sandbox.stats();
+    let stats = app.sandbox().stats();
     assert_eq!(stats.orders, 1);
     assert_eq!(stats.concurrent_update_violations, 0);
 }
@@ -61,7 +61,7 @@ async fn forced_polling_is_followed_without_early_or_stale_polls() {
     assert_eq!(bought.status(), 200);
     let bought: Value = bought.json().await.unwrap();
     assert_eq!(bought["state"], "purchased");
-    let stats = app.sandbox.stats();
+    let stats = app.sandbox().stats();
     assert_eq!(stats.early_polls, 0, "{stats:?}");
     assert_eq!(stats.stale_polls, 0, "{stats:?}");
     assert_eq!(stats.concurrent_update_violations, 0, "{stats:?}");
@@ -115,7 +115,7 @@ async fn concurrent_purchases_send_one_purchase_and_agree_on_the_order() {
         orders.insert(body["order"]["order_id"].as_str().unwrap().to_owned());
     }
     assert_eq!(orders.len(), 1, "{orders:?}");
-    let stats = app.sandbox.stats();
+    let stats = app.sandbox().stats();
     assert_eq!(
         stats.purchase_calls_by_cart.values().sum::<u32>(),
         1,
@@ -128,7 +128,7 @@ async fn concurrent_purchases_send_one_purchase_and_agree_on_the_order() {
 async fn delete_releases_the_hold_and_is_idempotent() {
     let app = spawn_app().await;
     let id = app.reserved("erin").await;
-    let held = app.sandbox.stats().seats_held;
+    let held = app.sandbox().stats().seats_held;
     assert!(held >= 2);
     for _ in 0..2 {
         let resp = app
@@ -138,7 +138,7 @@ async fn delete_releases_the_hold_and_is_idempotent() {
             .unwrap();
         assert_eq!(resp.status(), 204);
     }
-    assert_eq!(app.sandbox.stats().seats_held, held - 2);
+    assert_eq!(app.sandbox().stats().seats_held, held - 2);
     let body = app.get_json(&format!("/v1/checkouts/{id}"), "erin").await;
     assert_eq!(body["state"], "released");
 }

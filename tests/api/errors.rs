@@ -258,7 +258,7 @@ async fn maintenance_window_refuses_up_front_with_retry_after() {
         .unwrap()
         .with_timezone(&chrono::Utc);
     app.clock.set(tz_now);
-    let before = app.sandbox.stats().requests;
+    let before = app.sandbox().stats().requests;
     let resp = app.create_checkout("m", EVENT, TICKET, 1).await;
     let retry = resp
         .headers()
@@ -273,5 +273,5 @@ async fn maintenance_window_refuses_up_front_with_retry_after() {
     let event = app.get_json(&format!("/v1/events/{EVENT}"), "m").await;
     assert_eq!(event["maintenance"]["in_window"], true);
     // Only the event details were fetched: no ticketing call was spent.
-    assert!(app.sandbox.stats().requests <= before + 1);
+    assert!(app.sandbox().stats().requests <= before + 1);
 }

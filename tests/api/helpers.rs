@@ -27,7 +27,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: OffsetClock,
     pub database_url: String,
-    pub sandbox: SandboxHandle,
+    /// The in-process sandbox, unless the app was pointed at another upstream.
+    pub upstream_sandbox: Option<SandboxHandle>,
     #[allow(dead_code)]
     pub service: Arc<CheckoutService>,
 }
@@ -61,7 +62,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         client: reqwest::Client::new(),
         clock,
         database_url,
-        sandbox: sandbox.expect("in-process sandbox"),
+        upstream_sandbox: sandbox,
         service,
     }
 }
@@ -91,6 +92,12 @@ pub fn payment_body(card: &str, cvv: &str) -> Value {
 }
 
 impl TestApp {
+    pub fn sandbox(&self) -> &SandboxHandle {
+        self.upstream_sandbox
+            .as_ref()
+            .expect("the app runs the in-process sandbox")
+    }
+
     pub fn request(&self, method: Method, path: &str, user: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}{path}", self.address))
