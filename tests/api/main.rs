@@ -6,3 +6,4 @@ mod helpers;
 mod checkouts;
 mod errors;
 mod platform;
+mod upstream;

@@ -1,0 +1,64 @@
+//! Logs of a whole purchase at `trace` level, with OAuth on, hold no secret: not the card
+//! number, not the user's JWT, not the apikey, not the OAuth client secret. A binary of its
+//! own because the tracing subscriber is process-global.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use checkout_gateway::config::LogFormat;
+use helpers::*;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const APIKEY: &str = "log-test-apikey-7f3a9c";
+const CLIENT_SECRET: &str = "log-test-client-secret-19be";
+
+#[tokio::test]
+async fn a_traced_purchase_logs_no_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    checkout_gateway::telemetry::init(LogFormat::Json, "trace", move || writer.clone());
+    let app = spawn_app_with(&[
+        ("upstream.apikey", APIKEY),
+        ("upstream.client_secret", CLIENT_SECRET),
+        ("sandbox.force_polling", "true"),
+    ])
+    .await;
+    let id = app.paid("logged-user").await;
+    assert_eq!(app.purchase("logged-user", &id).await.status(), 200);
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("checkout transition"),
+        "trace logs were not captured"
+    );
+    // Dependencies log at trace too (the HTTP client sees every URL and header).
+    assert!(
+        logs.contains("reqwest") && logs.contains("hyper"),
+        "dependency traces missing"
+    );
+    let user_token = token_for("logged-user");
+    for (what, secret) in [
+        ("card number", TEST_CARD),
+        ("user JWT", user_token.as_str()),
+        ("apikey", APIKEY),
+        ("client secret", CLIENT_SECRET),
+    ] {
+        assert!(!logs.contains(secret), "the {what} reached the logs");
+    }
+}
