@@ -20,6 +20,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod ids;
+pub mod jobs;
 pub mod payment_crypto;
 pub mod sandbox;
 pub mod startup;

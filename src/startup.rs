@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, middleware::from_fn, web};
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::checkout::catalog::EventCatalog;
@@ -15,6 +16,7 @@ use crate::checkout::service::{CheckoutService, ServiceConfig};
 use crate::clock::{OffsetClock, SharedClock};
 use crate::config::{Settings, UpstreamTarget};
 use crate::http::{self, auth::JwtVerifier, state::AppState};
+use crate::jobs::worker::{self, WorkerConfig};
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::store::Store;
 use crate::upstream::{PartnerApi, QuotaLimiter, UpstreamSettings};
@@ -34,6 +36,8 @@ pub struct Application {
     pub service: Arc<CheckoutService>,
     /// The in-process sandbox, when `upstream.base_url = sandbox`.
     pub sandbox: Option<SandboxHandle>,
+    worker: WorkerConfig,
+    shutdown: CancellationToken,
 }
 
 impl Application {
@@ -135,6 +139,11 @@ impl Application {
         .workers(1)
         .disable_signals()
         .run();
+        let worker = WorkerConfig {
+            interval: Duration::from_secs(settings.sweeper.interval_secs),
+            abandon_after: Duration::from_secs(settings.checkout.abandon_after_secs),
+            batch: 100,
+        };
         Ok(Self {
             public_port,
             admin_port,
@@ -142,6 +151,8 @@ impl Application {
             admin,
             service,
             sandbox,
+            worker,
+            shutdown: CancellationToken::new(),
         })
     }
 
@@ -159,8 +170,15 @@ impl Application {
         let admin = self.admin.handle();
         let public_task = tokio::spawn(self.public);
         let admin_task = tokio::spawn(self.admin);
+        let worker_task = tokio::spawn(worker::run(
+            self.service.clone(),
+            self.worker.clone(),
+            self.shutdown.clone(),
+        ));
         shutdown_signal().await;
         tracing::info!("shutting down: draining requests");
+        self.shutdown.cancel();
+        let _ = worker_task.await;
         admin.stop(true).await;
         public.stop(true).await;
         let _ = public_task.await;
@@ -175,6 +193,11 @@ impl Application {
     pub fn spawn(self) -> (Arc<CheckoutService>, Option<SandboxHandle>) {
         tokio::spawn(self.public);
         tokio::spawn(self.admin);
+        tokio::spawn(worker::run(
+            self.service.clone(),
+            self.worker.clone(),
+            self.shutdown.clone(),
+        ));
         (self.service, self.sandbox)
     }
 }

@@ -21,8 +21,11 @@ use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, 
 /// retried this many times with backoff before the step fails.
 const TRANSIENT_RETRIES: u32 = 4;
 
+/// Polls followed within one request before giving up on an answer.
+pub(super) const MAX_POLLS: u32 = 30;
+
 /// What one step decided.
-enum Next {
+pub(super) enum Next {
     /// Go on driving (state or poll changed and was saved).
     Continue,
     /// Nothing more to do under this lease.
@@ -41,7 +44,9 @@ impl CheckoutService {
         let service = self.clone();
         tokio::spawn(async move {
             let id = checkout.id;
+            let heartbeat = service.heartbeat(id, owner.clone());
             service.drive(checkout, &owner, captcha).await;
+            drop(heartbeat);
             service.unlease(id, &owner).await;
         });
     }
@@ -62,6 +67,9 @@ impl CheckoutService {
                 (CheckoutState::Purchasing, Some(Operation::Purchase)) => {
                     self.step_purchase(&mut checkout, owner).await
                 }
+                (CheckoutState::PurchaseUnknown, Some(Operation::Purchase)) => {
+                    self.step_reconcile(&mut checkout, owner).await
+                }
                 (CheckoutState::Releasing, Some(Operation::Release)) => {
                     self.step_release(&mut checkout, owner).await
                 }
@@ -75,6 +83,20 @@ impl CheckoutService {
                     let backoff = backoff(transient);
                     tracing::warn!(checkout_id = %checkout.id, %reason, ?backoff, "upstream step will be retried");
                     tokio::time::sleep(backoff).await;
+                }
+                Err(StepError::Transient(reason))
+                    if checkout.state == CheckoutState::Purchasing =>
+                {
+                    // Polls of a sent purchase kept failing: its outcome is unknown, and
+                    // failing it here could leave a charged user without an order.
+                    transient = 0;
+                    if let Err(e) = self
+                        .purchase_outcome_lost(&mut checkout, owner, reason)
+                        .await
+                    {
+                        tracing::error!(checkout_id = %checkout.id, error = %e, "driver stopped");
+                        return;
+                    }
                 }
                 Err(StepError::Transient(reason)) => {
                     let failure = failure(ErrorCode::UpstreamUnavailable, reason, None);
@@ -209,41 +231,74 @@ impl CheckoutService {
                 self.api.purchase(&ctx, &request).await
             }
         };
+        let sent_now = checkout.poll.is_none();
         match reply {
             Ok(Reply::Poll(ticket)) => self.remember_poll(checkout, owner, ticket).await,
             Ok(Reply::Done(resp)) => {
-                self.record_order(checkout, resp).await?;
+                self.record_order(checkout, Sale::Confirmed(resp)).await?;
                 Ok(Next::Stop)
             }
-            Err(e) if e.outcome_unknown() => {
+            // A poll is a read: trouble with it is retried, the purchase itself stands.
+            Err(e) if !sent_now && is_transient(&e) => Err(StepError::Transient(e.to_string())),
+            Err(e) if sent_now && e.outcome_unknown() => {
                 // The purchase may have happened: never send it again. Reconciliation
-                // (polling, order lookup) decides; until then partners see `purchasing`.
-                tracing::warn!(checkout_id = %checkout.id, error = %e, "purchase outcome unknown");
-                self.apply(checkout, CheckoutEvent::PurchaseOutcomeLost)
+                // (order lookup, cart release) decides; partners see `purchasing` meanwhile.
+                self.purchase_outcome_lost(checkout, owner, e.to_string())
+                    .await
                     .map_err(StepError::store)?;
-                checkout.failure =
-                    Some(failure(ErrorCode::UpstreamUnavailable, e.to_string(), None));
-                self.save(checkout, owner).await.map_err(StepError::store)?;
-                Ok(Next::Stop)
+                Ok(Next::Continue)
             }
             Err(e) => self.upstream_failed(checkout, owner, e).await,
         }
     }
 
-    async fn record_order(
+    pub(super) async fn purchase_outcome_lost(
         &self,
         checkout: &mut Checkout,
-        resp: wire::PurchaseResponse,
+        owner: &str,
+        reason: String,
+    ) -> Result<(), super::error::CheckoutError> {
+        tracing::warn!(checkout_id = %checkout.id, %reason, "purchase outcome unknown");
+        self.apply(checkout, CheckoutEvent::PurchaseOutcomeLost)?;
+        checkout.poll = None;
+        checkout.failure = Some(failure(ErrorCode::UpstreamUnavailable, reason, None));
+        self.save(checkout, owner).await
+    }
+
+    pub(super) async fn record_order(
+        &self,
+        checkout: &mut Checkout,
+        sale: Sale,
     ) -> Result<(), StepError> {
+        let (order_token, redemption_url, app_url, grand_total) = match sale {
+            Sale::Confirmed(resp) => (
+                resp.order_token,
+                resp.redemption_url,
+                resp.tm_app_url,
+                super::model::Cents::from_decimal(resp.grand_total),
+            ),
+            // Upstream's order listing carries no redemption links: Ticketmaster's email
+            // does. The total is the checkout's own.
+            Sale::Found(found) => (
+                found.order_token,
+                String::new(),
+                String::new(),
+                checkout
+                    .totals
+                    .as_ref()
+                    .map(|t| t.grand)
+                    .unwrap_or_default(),
+            ),
+        };
         let order = Order {
             id: OrderId::new(),
             checkout_id: checkout.id,
             user_id: checkout.user_id.clone(),
             event_id: checkout.event_id.clone(),
-            order_token: resp.order_token,
-            redemption_url: resp.redemption_url,
-            app_url: resp.tm_app_url,
-            grand_total: super::model::Cents::from_decimal(resp.grand_total),
+            order_token,
+            redemption_url,
+            app_url,
+            grand_total,
             currency: checkout
                 .totals
                 .as_ref()
@@ -350,22 +405,32 @@ impl CheckoutService {
         }
     }
 
-    /// Best-effort cart deletion (following polls) so no hold outlives a dead checkout.
+    /// Best-effort cart deletion so no hold outlives a dead checkout.
     pub(super) async fn delete_cart_quietly(&self, ctx: &CallContext, cart_id: &str) {
-        let mut reply = self.api.delete_cart(ctx, cart_id).await;
-        for _ in 0..10 {
+        if let Err(e) = self.delete_cart_to_the_end(ctx, cart_id).await {
+            tracing::warn!(error = %e, "could not delete a cart upstream");
+        }
+    }
+
+    /// `DELETE /cart`, following its polls to the final answer.
+    pub(super) async fn delete_cart_to_the_end(
+        &self,
+        ctx: &CallContext,
+        cart_id: &str,
+    ) -> Result<(), UpstreamError> {
+        let mut reply = self.api.delete_cart(ctx, cart_id).await?;
+        for _ in 0..MAX_POLLS {
             match reply {
-                Ok(Reply::Poll(ticket)) => {
+                Reply::Done(_) => return Ok(()),
+                Reply::Poll(ticket) => {
                     tokio::time::sleep(ticket.wait).await;
-                    reply = self.api.poll(ctx, &ticket.url).await;
-                }
-                Ok(Reply::Done(_)) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not delete a cart upstream");
-                    return;
+                    reply = self.api.poll(ctx, &ticket.url).await?;
                 }
             }
         }
+        Err(UpstreamError::Decode {
+            reason: "the cart deletion kept polling".into(),
+        })
     }
 }
 
@@ -379,25 +444,33 @@ impl CallContext {
     }
 }
 
-enum StepError {
+/// How a purchase became known.
+pub(super) enum Sale {
+    /// Upstream's answer to the purchase.
+    Confirmed(wire::PurchaseResponse),
+    /// Found among upstream's orders during reconciliation.
+    Found(wire::UnredeemedOrder),
+}
+
+pub(super) enum StepError {
     Transient(String),
     Store(String),
 }
 
 impl StepError {
-    fn store(e: impl std::fmt::Display) -> Self {
+    pub(super) fn store(e: impl std::fmt::Display) -> Self {
         Self::Store(e.to_string())
     }
 }
 
-fn is_transient(e: &UpstreamError) -> bool {
+pub(super) fn is_transient(e: &UpstreamError) -> bool {
     matches!(
         e.kind(),
         FailureKind::Unavailable | FailureKind::Conflict | FailureKind::RateLimited
     )
 }
 
-fn failure(
+pub(super) fn failure(
     code: ErrorCode,
     message: impl Into<String>,
     upstream_code: Option<i64>,
@@ -410,7 +483,7 @@ fn failure(
 }
 
 /// Exponential backoff with jitter: 250 ms, 500 ms, 1 s, 2 s … (± 25 %).
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     let base = 250u64 << attempt.min(6);
     let jitter = uuid::Uuid::new_v4().as_u128() as u64 % (base / 2 + 1);
     Duration::from_millis(base - base / 4 + jitter)

@@ -159,7 +159,7 @@ impl CheckoutService {
         }?;
         let mut reply = reply;
         // The docs say payment does not poll; if upstream polls anyway, follow it here.
-        for _ in 0..30 {
+        for _ in 0..super::driver::MAX_POLLS {
             match reply {
                 Reply::Done(_) => return Ok(()),
                 Reply::Poll(ticket) => {

@@ -75,6 +75,15 @@ pub trait CheckoutStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Checkout>>;
 
+    /// Extend the lease to `until` if `owner` still holds it (a heartbeat while an upstream
+    /// call runs). Leaves `version` alone. `false` when the lease was lost.
+    async fn renew_lease(
+        &self,
+        id: CheckoutId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
     /// Give the lease back if `owner` still holds it (no version bump needed by callers:
     /// it is bumped here like any write).
     async fn release_lease(&self, id: CheckoutId, owner: &str) -> StoreResult<()>;

@@ -44,6 +44,11 @@ pub const TRY_LEASE: &str = "UPDATE checkouts SET lease_owner = $2, lease_until 
      WHERE id = $1 AND (lease_owner IS NULL OR lease_until < $4 OR lease_owner = $2) \
      RETURNING *";
 
+/// Extend a lease its owner still holds. No version bump: the row's data does not change, so
+/// the owner's next optimistic write still matches.
+pub const RENEW_LEASE: &str =
+    "UPDATE checkouts SET lease_until = $3 WHERE id = $1 AND lease_owner = $2";
+
 pub const RELEASE_LEASE: &str = "UPDATE checkouts SET lease_owner = NULL, lease_until = NULL, \
      version = version + 1 WHERE id = $1 AND lease_owner = $2";
 

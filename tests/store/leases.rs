@@ -15,6 +15,7 @@ crate::conformance!(crate::migrated =>
     try_lease_renews_for_its_owner_and_refuses_others,
     an_expired_lease_lets_another_owner_in,
     release_lease_frees_only_the_owners_lease,
+    renew_lease_extends_only_the_owners_lease_and_keeps_the_version,
     due_for_work_selects_what_needs_a_worker_oldest_first,
     due_for_work_respects_the_limit,
 );
@@ -117,6 +118,45 @@ async fn an_expired_lease_lets_another_owner_in(store: Store) {
         .try_lease(id, "a", at(30_000), at(10_002))
         .await;
     assert_eq!(back.expect("lease a again"), None);
+}
+
+async fn renew_lease_extends_only_the_owners_lease_and_keeps_the_version(store: Store) {
+    let checkout = bare_checkout("alice");
+    store.checkouts.insert(&checkout).await.expect("insert");
+    let id = checkout.id;
+    store
+        .checkouts
+        .try_lease(id, "a", at(10_000), at(0))
+        .await
+        .expect("lease");
+    let version = store
+        .checkouts
+        .get(id)
+        .await
+        .expect("get")
+        .expect("stored")
+        .version;
+
+    let renewed = store.checkouts.renew_lease(id, "a", at(50_000)).await;
+    assert!(renewed.expect("renew by a"));
+    let refused = store.checkouts.renew_lease(id, "b", at(90_000)).await;
+    assert!(!refused.expect("renew by b"));
+
+    let stored = store.checkouts.get(id).await.expect("get").expect("stored");
+    assert_eq!(
+        stored.lease,
+        Some(Lease {
+            owner: "a".into(),
+            until: at(50_000)
+        })
+    );
+    assert_eq!(stored.version, version, "a heartbeat changes no data");
+    // Another owner still cannot take it before the renewed expiry.
+    let early = store
+        .checkouts
+        .try_lease(id, "b", at(60_000), at(40_000))
+        .await;
+    assert_eq!(early.expect("try b"), None);
 }
 
 async fn release_lease_frees_only_the_owners_lease(store: Store) {

@@ -74,6 +74,21 @@ macro_rules! impl_checkout_store {
                     .await
             }
 
+            async fn renew_lease(
+                &self,
+                id: $crate::ids::CheckoutId,
+                owner: &str,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query($crate::store::sql::RENEW_LEASE)
+                    .bind(id.to_string())
+                    .bind(owner)
+                    .bind($crate::clock::to_millis(until))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn release_lease(
                 &self,
                 id: $crate::ids::CheckoutId,

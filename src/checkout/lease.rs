@@ -1,0 +1,146 @@
+//! Leases: one worker at a time owns a checkout's upstream conversation. A lease is taken
+//! with one conditional update, kept alive by a heartbeat while upstream calls run, and ends
+//! in the write that settles the operation (or is handed back). Requests that find a
+//! checkout leased wait for it here instead of calling upstream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+
+use super::error::CheckoutError;
+use super::model::Checkout;
+use super::service::CheckoutService;
+use crate::ids::CheckoutId;
+
+/// Renews a lease every third of its length until dropped.
+pub(super) struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl CheckoutService {
+    /// Keep `owner`'s lease on `id` alive while a long upstream exchange runs, so a slow
+    /// answer never lets a second worker in. Stops by itself once the lease is gone.
+    pub(super) fn heartbeat(self: &Arc<Self>, id: CheckoutId, owner: String) -> Heartbeat {
+        let service = self.clone();
+        let every = self.config.lease / 3;
+        Heartbeat(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let until = service.now() + service.lease_span();
+                match service.store.checkouts.renew_lease(id, &owner, until).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(checkout_id = %id, error = %e, "lease heartbeat failed")
+                    }
+                }
+            }
+        }))
+    }
+
+    pub(super) fn lease_owner(&self) -> String {
+        format!(
+            "{}/{}",
+            self.config.replica_id,
+            uuid::Uuid::new_v4().simple()
+        )
+    }
+
+    pub(super) fn lease_span(&self) -> TimeDelta {
+        TimeDelta::from_std(self.config.lease).unwrap_or(TimeDelta::seconds(30))
+    }
+
+    pub(super) async fn lease(
+        &self,
+        id: CheckoutId,
+        owner: &str,
+    ) -> Result<Option<Checkout>, CheckoutError> {
+        let now = self.now();
+        Ok(self
+            .store
+            .checkouts
+            .try_lease(id, owner, now + self.lease_span(), now)
+            .await?)
+    }
+
+    /// Take the lease, waiting (up to `wait`) while another worker holds it. `None` when it
+    /// stayed taken for the whole wait.
+    pub(super) async fn lease_when_free(
+        &self,
+        id: CheckoutId,
+        owner: &str,
+        wait: Duration,
+    ) -> Result<Option<Checkout>, CheckoutError> {
+        let leased = self
+            .retry_until(id, wait, async || {
+                Ok(self.lease(id, owner).await?.ok_or(()))
+            })
+            .await?;
+        Ok(leased.ok())
+    }
+
+    /// Give the lease back; a failure only delays the next owner until the lease runs out.
+    pub(super) async fn unlease(&self, id: CheckoutId, owner: &str) {
+        if let Err(e) = self.store.checkouts.release_lease(id, owner).await {
+            tracing::warn!(checkout_id = %id, error = %e, "could not hand back a lease");
+        }
+        self.waiters.wake(id);
+    }
+
+    /// Wait until the checkout is no longer pending, or `wait` ran out; return it as it is.
+    pub async fn wait_settled(
+        &self,
+        id: CheckoutId,
+        wait: Duration,
+    ) -> Result<Checkout, CheckoutError> {
+        let outcome = self
+            .retry_until(id, wait, async || {
+                let current = self
+                    .store
+                    .checkouts
+                    .get(id)
+                    .await?
+                    .ok_or(CheckoutError::NotFound)?;
+                Ok(if current.state.is_pending() {
+                    Err(current)
+                } else {
+                    Ok(current)
+                })
+            })
+            .await?;
+        Ok(outcome.unwrap_or_else(|pending| pending))
+    }
+
+    /// Run `attempt` until it succeeds (`Ok(Ok(_))`) or `wait` runs out (then its last
+    /// `Ok(Err(_))`). It is re-run when this replica writes the checkout, and every 100 ms
+    /// for writes by other replicas, which are not announced here.
+    async fn retry_until<T, U>(
+        &self,
+        id: CheckoutId,
+        wait: Duration,
+        mut attempt: impl AsyncFnMut() -> Result<Result<T, U>, CheckoutError>,
+    ) -> Result<Result<T, U>, CheckoutError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let subscription = self.waiters.subscribe(id);
+        loop {
+            // Registered before the attempt, so a wake-up between the two is not lost.
+            let woken = subscription.notify().notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let outcome = attempt().await?;
+            if outcome.is_ok() || tokio::time::Instant::now() >= deadline {
+                return Ok(outcome);
+            }
+            let recheck = tokio::time::Instant::now() + Duration::from_millis(100);
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep_until(recheck.min(deadline)) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Taking over checkouts that need a worker: a replica died mid-operation (its lease ran
+//! out), a hold expired, or the user walked away. Called by the background worker of every
+//! replica; the lease makes sure each checkout is handled by exactly one.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::driver::failure;
+use super::error::{CheckoutError, ErrorCode};
+use super::model::Operation;
+use super::service::CheckoutService;
+use super::state::{CheckoutEvent, CheckoutState};
+use crate::ids::CheckoutId;
+
+/// What [`CheckoutService::resume`] did (for logs and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// Another worker holds it.
+    Busy,
+    /// An interrupted operation is being continued (polling, release, reconciliation).
+    Continued,
+    /// An operation that cannot be continued was ended (`failed`, or payment undone).
+    Ended,
+    /// The hold ran out: `expired`, cart deleted.
+    Expired,
+    /// Abandoned: the release started.
+    Releasing,
+    /// Nothing to do.
+    Idle,
+}
+
+impl CheckoutService {
+    /// Take `id` over if nobody holds it and decide what it needs. Checkouts untouched since
+    /// `abandoned_before` that still hold seats are released.
+    pub async fn resume(
+        self: &Arc<Self>,
+        id: CheckoutId,
+        abandoned_before: DateTime<Utc>,
+    ) -> Result<Resumed, CheckoutError> {
+        let owner = self.lease_owner();
+        let Some(mut checkout) = self.lease(id, &owner).await? else {
+            return Ok(Resumed::Busy);
+        };
+        let resumed = match checkout.state {
+            CheckoutState::Reserving if checkout.poll.is_some() => Resumed::Continued,
+            CheckoutState::Reserving => {
+                // Whether the reserve reached upstream is unknown and re-sending it could
+                // double the seats: give the cart back and let the user start again.
+                let f = failure(
+                    ErrorCode::UpstreamUnavailable,
+                    "the reservation was interrupted; please start again",
+                    None,
+                );
+                self.fail(&mut checkout, &owner, f).await;
+                Resumed::Ended
+            }
+            CheckoutState::Paying => {
+                // The card is gone with the request that carried it: the user sends it again.
+                self.apply(&mut checkout, CheckoutEvent::PaymentDeclined)?;
+                checkout.operation = None;
+                checkout.failure = Some(failure(
+                    ErrorCode::UpstreamUnavailable,
+                    "the payment was interrupted; please send it again",
+                    None,
+                ));
+                self.save(&mut checkout, &owner).await?;
+                Resumed::Ended
+            }
+            CheckoutState::Purchasing if checkout.poll.is_none() => {
+                // Sent or not, nobody knows: reconcile, never re-send.
+                self.purchase_outcome_lost(
+                    &mut checkout,
+                    &owner,
+                    "the worker sending the purchase stopped".into(),
+                )
+                .await?;
+                Resumed::Continued
+            }
+            CheckoutState::Purchasing
+            | CheckoutState::PurchaseUnknown
+            | CheckoutState::Releasing => Resumed::Continued,
+            CheckoutState::Reserved | CheckoutState::PaymentAccepted
+                if self.hold_ran_out(&checkout) =>
+            {
+                let _expired = self.expire(checkout, &owner).await;
+                return Ok(Resumed::Expired);
+            }
+            CheckoutState::Reserved | CheckoutState::PaymentAccepted
+                if checkout.updated_at < abandoned_before =>
+            {
+                self.apply(&mut checkout, CheckoutEvent::ReleaseRequested)?;
+                checkout.operation = Some(Operation::Release);
+                checkout.poll = None;
+                self.save(&mut checkout, &owner).await?;
+                Resumed::Releasing
+            }
+            _ => Resumed::Idle,
+        };
+        if matches!(resumed, Resumed::Continued | Resumed::Releasing) {
+            tracing::info!(checkout_id = %id, ?resumed, state = checkout.state.as_str(), "checkout taken over");
+            self.spawn_driver(checkout, owner, None);
+        } else {
+            self.unlease(id, &owner).await;
+        }
+        Ok(resumed)
+    }
+}
