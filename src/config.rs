@@ -119,6 +119,7 @@ struct Raw {
     security: RawSecurity,
     checkout: CheckoutSettings,
     sweeper: SweeperSettings,
+    idempotency: IdempotencySettings,
     unredeemed: RawUnredeemed,
     sandbox: SandboxSettings,
     log: LogSettings,
@@ -186,6 +187,12 @@ pub struct SweeperSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    pub ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawUnredeemed {
     schedule: String,
     webhook_url: String,
@@ -225,6 +232,7 @@ pub struct Settings {
     pub source_account_key: SecretString,
     pub checkout: CheckoutSettings,
     pub sweeper: SweeperSettings,
+    pub idempotency: IdempotencySettings,
     pub unredeemed: UnredeemedSettings,
     pub sandbox: SandboxSettings,
     pub log: LogSettings,
@@ -369,6 +377,12 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
     if raw.checkout.lease_secs < 2 {
         return Err(ConfigError::invalid("checkout.lease_secs", "must be ≥ 2"));
     }
+    if !(60..=7 * 86_400).contains(&raw.idempotency.ttl_secs) {
+        return Err(ConfigError::invalid(
+            "idempotency.ttl_secs",
+            "between 60 s and 7 days",
+        ));
+    }
     if raw.sweeper.interval_secs == 0 {
         return Err(ConfigError::invalid("sweeper.interval_secs", "must be > 0"));
     }
@@ -420,6 +434,7 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         source_account_key: raw.security.source_account_key,
         checkout: raw.checkout,
         sweeper: raw.sweeper,
+        idempotency: raw.idempotency,
         unredeemed: UnredeemedSettings {
             schedule: raw.unredeemed.schedule,
             webhook_url,

@@ -9,6 +9,7 @@ use super::client_ip::client_ip;
 use super::dto::{
     AddressBody, BillingBody, CheckoutBody, CreateCheckoutRequest, PaymentRequestBody,
 };
+use super::idempotency;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::checkout::billing::{
@@ -84,12 +85,16 @@ async fn create(
     user: AuthUser,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let parsed: CreateCheckoutRequest = parse_json(&body)?;
-    let new = parse_new_checkout(parsed)?;
-    let who = requester(&req, &state, user);
-    let wait = state.wait(&req, state.max_wait);
-    let checkout = state.service.create(&who, new, wait).await?;
-    respond(&state, &checkout, 201).await
+    let user_id = user.0.clone();
+    let run = async {
+        let parsed: CreateCheckoutRequest = parse_json(&body)?;
+        let new = parse_new_checkout(parsed)?;
+        let who = requester(&req, &state, user);
+        let wait = state.wait(&req, state.max_wait);
+        let checkout = state.service.create(&who, new, wait).await?;
+        respond(&state, &checkout, 201).await
+    };
+    idempotency::once(&req, &state, &user_id, &body, run).await
 }
 
 fn parse_new_checkout(body: CreateCheckoutRequest) -> Result<NewCheckout, ApiError> {
@@ -167,11 +172,14 @@ async fn pay(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (id, who) = target(&req, &state, user, &path)?;
-    let parsed: PaymentRequestBody = parse_json(&body)?;
-    drop(body);
-    let input = parse_payment(parsed)?;
-    let checkout = state.service.pay(&who, id, input).await?;
-    respond(&state, &checkout, 200).await
+    let user_id = who.user.clone();
+    let run = async {
+        let parsed: PaymentRequestBody = parse_json(&body)?;
+        let input = parse_payment(parsed)?;
+        let checkout = state.service.pay(&who, id, input).await?;
+        respond(&state, &checkout, 200).await
+    };
+    idempotency::once(&req, &state, &user_id, &body, run).await
 }
 
 /// Collects every field error of a body instead of stopping at the first.
@@ -270,8 +278,11 @@ async fn purchase(
 ) -> Result<HttpResponse, ApiError> {
     let (id, who) = target(&req, &state, user, &path)?;
     let wait = state.wait(&req, state.max_wait);
-    let checkout = state.service.purchase(&who, id, wait).await?;
-    respond(&state, &checkout, 200).await
+    let run = async {
+        let checkout = state.service.purchase(&who, id, wait).await?;
+        respond(&state, &checkout, 200).await
+    };
+    idempotency::once(&req, &state, &who.user, &[], run).await
 }
 
 async fn release(
@@ -282,13 +293,12 @@ async fn release(
 ) -> Result<HttpResponse, ApiError> {
     let (id, who) = target(&req, &state, user, &path)?;
     let wait = state.wait(&req, state.max_wait);
-    let checkout = state.service.release(&who, id, wait).await?;
-    if checkout.state.is_final() {
-        return Ok(HttpResponse::NoContent().finish());
-    }
-    let body = render(&state, &checkout).await?;
-    Ok(HttpResponse::Accepted()
-        .insert_header((header::LOCATION, format!("/v1/checkouts/{}", checkout.id)))
-        .insert_header((header::RETRY_AFTER, 1))
-        .json(body))
+    let run = async {
+        let checkout = state.service.release(&who, id, wait).await?;
+        if checkout.state.is_final() {
+            return Ok(HttpResponse::NoContent().finish());
+        }
+        respond(&state, &checkout, 202).await
+    };
+    idempotency::once(&req, &state, &who.user, &[], run).await
 }

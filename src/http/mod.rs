@@ -15,6 +15,7 @@ pub mod client_ip;
 pub mod dto;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod orders;
 pub mod problem;
 pub mod state;

@@ -14,6 +14,10 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpNet>,
     /// Cap on `Prefer: wait`, also the wait of mutating calls that send none.
     pub max_wait: Duration,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_ttl: chrono::TimeDelta,
+    /// Keys the request fingerprints stored with idempotency keys.
+    pub fingerprint_key: secrecy::SecretString,
 }
 
 impl AppState {

@@ -31,6 +31,7 @@ pub struct SweepReport {
     pub released: usize,
     pub busy: usize,
     pub errors: usize,
+    pub keys_purged: u64,
 }
 
 /// Run passes until `shutdown` is cancelled.
@@ -41,7 +42,7 @@ pub async fn run(service: Arc<CheckoutService>, config: WorkerConfig, shutdown: 
             _ = tokio::time::sleep(config.interval) => {}
         }
         let report = sweep_once(&service, &config).await;
-        if report.due > 0 {
+        if report.due > 0 || report.keys_purged > 0 {
             tracing::info!(?report, "sweeper pass");
         }
     }
@@ -68,6 +69,13 @@ pub async fn sweep_once(service: &Arc<CheckoutService>, config: &WorkerConfig) -
         }
     };
     report.due = due.len();
+    match service.store.idempotency.purge_expired(now).await {
+        Ok(purged) => report.keys_purged = purged,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not purge expired idempotency keys");
+            report.errors += 1;
+        }
+    }
     for id in due {
         match service.resume(id, abandoned_before).await {
             Ok(Resumed::Continued) => report.continued += 1,

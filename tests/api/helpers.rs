@@ -116,6 +116,19 @@ impl TestApp {
             .expect("json body")
     }
 
+    /// Re-read the checkout until it is in `state`, for at most 15 s; returns it.
+    pub async fn wait_for_state(&self, id: &str, user: &str, state: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let body = self.get_json(&format!("/v1/checkouts/{id}"), user).await;
+            if body["state"] == state || std::time::Instant::now() >= deadline {
+                assert_eq!(body["state"], state, "{body}");
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn create_checkout(
         &self,
         user: &str,

@@ -5,5 +5,7 @@ mod helpers;
 
 mod checkouts;
 mod errors;
+mod idempotency;
 mod platform;
+mod sweeper;
 mod upstream;

@@ -1,0 +1,170 @@
+//! `Idempotency-Key` on mutating calls: the key, the user and a keyed fingerprint of the
+//! request are stored; a repeat replays the first answer with `Idempotent-Replayed: true`;
+//! the same key with a different request is `idempotency_key_reused`; a repeat while the
+//! first still runs waits for it (bounded by `Prefer: wait`), then `idempotency_key_in_use`.
+//! Answers where nothing happened (validation, auth, refusals before upstream) are not
+//! stored, so the client can correct and retry under the same key.
+
+use std::future::Future;
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
+use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
+use sha2::Sha256;
+
+use super::problem::ApiError;
+use super::state::AppState;
+use crate::checkout::error::ErrorCode;
+use crate::checkout::model::UserId;
+use crate::store::{Begin, IdempotencyKey, StoredResponse};
+
+const HEADER: &str = "idempotency-key";
+
+/// Codes that mean the request changed nothing: their answers are not kept.
+const NOT_STORED: &[ErrorCode] = &[
+    ErrorCode::ValidationFailed,
+    ErrorCode::Unauthorized,
+    ErrorCode::NotFound,
+    ErrorCode::RateLimited,
+    ErrorCode::MaintenanceWindow,
+    ErrorCode::Internal,
+];
+
+/// Run `handler` at most once per (user, key, route); without a key, just run it.
+pub async fn once<F>(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &UserId,
+    body: &[u8],
+    handler: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: Future<Output = Result<HttpResponse, ApiError>>,
+{
+    let Some(key) = key_of(req, user)? else {
+        return handler.await;
+    };
+    let fingerprint = fingerprint(state, req, body);
+    let wait = state.wait(req, state.max_wait);
+    let deadline = tokio::time::Instant::now() + wait;
+    let idempotency = &state.service.store.idempotency;
+    loop {
+        let now = state.service.now();
+        let expires = now + state.idempotency_ttl;
+        match idempotency
+            .begin(&key, &fingerprint, now, expires)
+            .await
+            .map_err(internal)?
+        {
+            Begin::Started => break,
+            Begin::Replay(stored) => return Ok(replay(stored)),
+            Begin::Mismatch => {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyKeyReused,
+                    "this Idempotency-Key was used for a different request",
+                ));
+            }
+            Begin::InProgress if tokio::time::Instant::now() >= deadline => {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyKeyInUse,
+                    "a request with this Idempotency-Key is still running",
+                ));
+            }
+            Begin::InProgress => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let (response, stored) = match handler.await {
+        Ok(resp) => {
+            let (resp, stored) = split(resp).await;
+            (Ok(resp), Some(stored))
+        }
+        Err(e) if NOT_STORED.contains(&e.code) => (Err(e), None),
+        Err(e) => {
+            let (_, stored) = split(actix_web::ResponseError::error_response(&e)).await;
+            (Err(e), Some(stored))
+        }
+    };
+    let result = match &stored {
+        Some(s) => idempotency.complete(&key, s).await,
+        None => idempotency.abandon(&key).await,
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not record an idempotent answer");
+    }
+    response
+}
+
+fn key_of(req: &HttpRequest, user: &UserId) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = req.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| ApiError::field("Idempotency-Key", "1–255 visible ASCII characters"))?;
+    Ok(Some(IdempotencyKey {
+        scope: format!("{} {}", req.method(), req.path()),
+        user: user.clone(),
+        key: key.to_owned(),
+    }))
+}
+
+/// Keyed, so a stored fingerprint reveals nothing about a body (a payment body holds a card).
+fn fingerprint(state: &AppState, req: &HttpRequest, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(state.fingerprint_key.expose_secret().as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(req.method().as_str().as_bytes());
+    mac.update(b" ");
+    mac.update(req.path().as_bytes());
+    mac.update(b"\n");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The response's bytes, and the response rebuilt from them.
+async fn split(resp: HttpResponse) -> (HttpResponse, StoredResponse) {
+    let status = resp.status().as_u16();
+    let (head, body) = resp.into_parts();
+    let bytes = body.try_into_bytes().unwrap_or_default();
+    let stored = StoredResponse {
+        status,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    (head.set_body(BoxBody::new(bytes)), stored)
+}
+
+fn replay(stored: StoredResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut resp = HttpResponse::build(status);
+    let problem = stored.body.contains("\"code\"") && !status.is_success();
+    resp.insert_header((
+        header::CONTENT_TYPE,
+        if problem {
+            "application/problem+json"
+        } else {
+            "application/json"
+        },
+    ));
+    resp.insert_header(("Idempotent-Replayed", HeaderValue::from_static("true")));
+    // A created or still-running checkout points at itself, as the first answer did.
+    if matches!(stored.status, 201 | 202)
+        && let Some(id) = serde_json::from_str::<serde_json::Value>(&stored.body)
+            .ok()
+            .and_then(|b| b["id"].as_str().map(str::to_owned))
+    {
+        resp.insert_header((header::LOCATION, format!("/v1/checkouts/{id}")));
+    }
+    if status == StatusCode::NO_CONTENT {
+        return resp.finish();
+    }
+    resp.body(stored.body)
+}
+
+fn internal(e: crate::store::StoreError) -> ApiError {
+    ApiError::from(crate::checkout::error::CheckoutError::Store(e))
+}

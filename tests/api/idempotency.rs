@@ -1,0 +1,113 @@
+//! `Idempotency-Key`: replays, reuse with another request, concurrency, and what is not kept.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn create_body(captcha: &str) -> Value {
+    json!({"event_id": EVENT, "captcha_token": captcha, "tickets": [{"ticket_id": TICKET, "quantity": 1}]})
+}
+
+#[tokio::test]
+async fn a_repeated_create_replays_the_first_answer() {
+    let app = spawn_app().await;
+    let body = create_body(&fresh_captcha());
+    let send = || {
+        app.request(Method::POST, "/v1/checkouts", "k")
+            .header("Idempotency-Key", "create-1")
+            .json(&body)
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    // The captcha token is single-use upstream: a second real create would fail.
+    let second = send().await.unwrap();
+    assert_eq!(second.status(), 201);
+    assert_eq!(second.headers().get("idempotent-replayed").unwrap(), "true");
+    assert!(second.headers().get("location").is_some());
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(first["id"], second["id"]);
+}
+
+#[tokio::test]
+async fn the_same_key_for_another_request_is_refused() {
+    let app = spawn_app().await;
+    let send = |body: Value| {
+        app.request(Method::POST, "/v1/checkouts", "k")
+            .header("Idempotency-Key", "create-2")
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        send(create_body(&fresh_captcha())).await.unwrap().status(),
+        201
+    );
+    let other = send(create_body(&fresh_captcha())).await.unwrap();
+    assert_problem(other, 422, "idempotency_key_reused").await;
+}
+
+#[tokio::test]
+async fn validation_failures_are_not_kept() {
+    let app = spawn_app().await;
+    let send = |body: Value| {
+        app.request(Method::POST, "/v1/checkouts", "k")
+            .header("Idempotency-Key", "create-3")
+            .json(&body)
+            .send()
+    };
+    let mut bad = create_body(&fresh_captcha());
+    bad["tickets"][0]["quantity"] = json!(0);
+    assert_problem(send(bad).await.unwrap(), 422, "validation_failed").await;
+    // Corrected under the same key: runs for real (the key was not spent).
+    assert_eq!(
+        send(create_body(&fresh_captcha())).await.unwrap().status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_key_is_a_validation_error() {
+    let app = spawn_app().await;
+    let resp = app
+        .request(Method::POST, "/v1/checkouts", "k")
+        .header("Idempotency-Key", "x".repeat(300))
+        .json(&create_body(&fresh_captcha()))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(resp, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "Idempotency-Key");
+}
+
+#[tokio::test]
+async fn concurrent_purchases_with_one_key_send_one_purchase() {
+    let app = spawn_app().await;
+    let id = app.paid("kp").await;
+    let path = format!("/v1/checkouts/{id}/purchase");
+    let requests = (0..20).map(|_| {
+        app.request(Method::POST, &path, "kp")
+            .header("Idempotency-Key", "buy-once")
+            .send()
+    });
+    let responses = futures::future::join_all(requests).await;
+    let mut orders = std::collections::HashSet::new();
+    let mut replayed = 0;
+    for resp in responses {
+        let resp = resp.unwrap();
+        assert_eq!(resp.status(), 200);
+        replayed += usize::from(resp.headers().get("idempotent-replayed").is_some());
+        let body: Value = resp.json().await.unwrap();
+        orders.insert(body["order"]["order_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(replayed, 19);
+    let stats = app.sandbox().stats();
+    assert_eq!(
+        stats.purchase_calls_by_cart.values().sum::<u32>(),
+        1,
+        "{stats:?}"
+    );
+}
