@@ -6,6 +6,7 @@
 //! 2. after a few lookups, the cart is deleted: a cart upstream lets us delete was not
 //!    purchased and now never can be — the checkout is `failed` with that reason. A cart
 //!    that refuses deletion (purchased, or a purchase still running) keeps us looking.
+//!
 //! When neither settles it, the checkout stays `purchase_unknown` and the resumer takes it
 //! up again when the lease runs out: it is never lost and never bought twice.
 
