@@ -4,7 +4,6 @@
 //! polling URL if this one dies.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::TimeDelta;
 use serde::de::DeserializeOwned;
@@ -15,6 +14,7 @@ use super::model::{Checkout, CheckoutFailure, Operation, Order, PendingPoll};
 use super::service::CheckoutService;
 use super::state::{CheckoutEvent, CheckoutState};
 use crate::ids::OrderId;
+use crate::upstream::backoff::backoff;
 use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, wire};
 
 /// Transient upstream trouble (5xx on a safe step, a 409 from a cart still busy upstream) is
@@ -480,11 +480,4 @@ pub(super) fn failure(
         message: message.into(),
         upstream_code,
     }
-}
-
-/// Exponential backoff with jitter: 250 ms, 500 ms, 1 s, 2 s … (± 25 %).
-pub(super) fn backoff(attempt: u32) -> Duration {
-    let base = 250u64 << attempt.min(6);
-    let jitter = uuid::Uuid::new_v4().as_u128() as u64 % (base / 2 + 1);
-    Duration::from_millis(base - base / 4 + jitter)
 }

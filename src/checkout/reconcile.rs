@@ -13,11 +13,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::driver::{Next, Sale, StepError, backoff, failure};
+use super::driver::{Next, Sale, StepError, failure};
 use super::error::ErrorCode;
 use super::model::Checkout;
 use super::service::CheckoutService;
 use super::state::CheckoutEvent;
+use crate::upstream::backoff::backoff;
 use crate::upstream::{CallContext, Priority, UnredeemedQuery, UpstreamError, wire};
 
 /// Order lookups per reconciliation round (with backoff between them).

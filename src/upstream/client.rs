@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -16,8 +16,14 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use url::Url;
 
 use super::auth::{BearerToken, TokenCache};
+use super::backoff::backoff;
 use super::error::{FaultCode, UpstreamError};
 use super::quota::{Priority, QuotaLimiter};
+use super::reply::{
+    Exchange, classify_fault, decode_done, decode_reply, error_from, extract_site_key, header_i64,
+    transport_error,
+};
+pub use super::reply::{PollTicket, Reply};
 use super::wire;
 
 /// How the client reaches upstream.
@@ -41,20 +47,6 @@ pub struct CallContext {
     pub priority: Priority,
 }
 
-/// Where an operation stands after one exchange.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply<T> {
-    Done(T),
-    Poll(PollTicket),
-}
-
-/// "Ask `url` again, not before `wait` has passed."
-#[derive(Debug, Clone, PartialEq)]
-pub struct PollTicket {
-    pub url: String,
-    pub wait: Duration,
-}
-
 /// The captcha page to render to the user.
 #[derive(Debug, Clone)]
 pub struct CaptchaPage {
@@ -69,6 +61,9 @@ pub type Deleted = IgnoredAny;
 /// upstream acts, so repeating is safe for every call, purchases included.
 const MAX_RATE_LIMIT_RETRIES: u32 = 3;
 
+/// Retries of a read after a broken exchange or a 5xx.
+const SAFE_RETRIES: u32 = 3;
+
 pub struct PartnerApi {
     http: reqwest::Client,
     settings: UpstreamSettings,
@@ -76,13 +71,6 @@ pub struct PartnerApi {
     limiter: Arc<QuotaLimiter>,
     /// Last `Rate-Limit-Available` upstream reported (-1 = never reported).
     quota_available: AtomicI64,
-}
-
-/// One request and its answer, read whole.
-struct Exchange {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
 }
 
 struct Call<'a, B: Serialize + ?Sized> {
@@ -333,10 +321,26 @@ impl PartnerApi {
     ) -> Result<Exchange, UpstreamError> {
         let mut rate_limited = 0;
         let mut token_retried = false;
+        let mut safe_retries = 0;
         loop {
             let bearer = self.bearer().await?;
             self.limiter.acquire(call.priority).await;
-            let ex = self.exchange(&call, bearer.as_ref()).await?;
+            let ex = match self.exchange(&call, bearer.as_ref()).await {
+                // Reads (event details, certificates, orders, polls) change nothing upstream:
+                // a broken exchange or a 5xx is simply asked again.
+                Err(e) if call.is_read() && safe_retries < SAFE_RETRIES => {
+                    safe_retries += 1;
+                    tracing::debug!(error = %e, "retrying an upstream read");
+                    tokio::time::sleep(backoff(safe_retries)).await;
+                    continue;
+                }
+                other => other?,
+            };
+            if call.is_read() && ex.status.is_server_error() && safe_retries < SAFE_RETRIES {
+                safe_retries += 1;
+                tokio::time::sleep(backoff(safe_retries)).await;
+                continue;
+            }
             match classify_fault(&ex) {
                 Some(FaultCode::InvalidAccessToken) if !token_retried && bearer.is_some() => {
                     // The token was revoked or expired early: one fresh token, one retry.
@@ -489,6 +493,11 @@ impl<'a, B: Serialize + ?Sized> Call<'a, B> {
         }
     }
 
+    /// A GET: safe to repeat.
+    fn is_read(&self) -> bool {
+        self.method == Method::GET
+    }
+
     /// A low-cardinality name for logs and metrics (never the URL: it carries the apikey).
     fn operation_name(&self) -> &'static str {
         match (&self.method, &self.target) {
@@ -507,99 +516,6 @@ impl<'a, B: Serialize + ?Sized> Call<'a, B> {
     }
 }
 
-impl Exchange {
-    /// `Rate-Limit-Reset` is epoch milliseconds.
-    fn reset_at(&self) -> Option<DateTime<Utc>> {
-        header_i64(&self.headers, "rate-limit-reset").and_then(DateTime::from_timestamp_millis)
-    }
-}
-
-fn header_i64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
-fn classify_fault(ex: &Exchange) -> Option<FaultCode> {
-    serde_json::from_slice::<wire::FaultBody>(&ex.body)
-        .ok()
-        .map(|f| FaultCode::parse(&f.fault.detail.errorcode))
-}
-
-fn transport_error(e: reqwest::Error) -> UpstreamError {
-    UpstreamError::Transport {
-        // A refused connection never carried the request; anything later might have.
-        maybe_sent: !e.is_connect(),
-        reason: e.without_url().to_string(),
-    }
-}
-
-/// Turn an error status and body into the most specific typed error.
-fn error_from(status: StatusCode, body: &[u8]) -> UpstreamError {
-    if let Ok(e) = serde_json::from_slice::<wire::ErrorBody>(body) {
-        return UpstreamError::Api {
-            status: status.as_u16(),
-            code: e.error.code,
-            message: e.error.message,
-        };
-    }
-    if let Ok(f) = serde_json::from_slice::<wire::FaultBody>(body) {
-        let code = FaultCode::parse(&f.fault.detail.errorcode);
-        return match code {
-            FaultCode::QuotaViolation => UpstreamError::RateLimited { reset_at: None },
-            code => UpstreamError::Fault {
-                status: status.as_u16(),
-                code,
-            },
-        };
-    }
-    UpstreamError::Status {
-        status: status.as_u16(),
-    }
-}
-
-/// A call the docs mark "Polling: No": a 2xx body is the answer.
-fn decode_done<T: DeserializeOwned>(ex: Exchange) -> Result<T, UpstreamError> {
-    if !ex.status.is_success() {
-        return Err(error_from(ex.status, &ex.body));
-    }
-    serde_json::from_slice(&ex.body).map_err(|e| UpstreamError::Decode {
-        reason: e.to_string(),
-    })
-}
-
-/// A call marked "Polling: Yes", or a poll. Completion is recognised by the body, not the
-/// status: a final answer may come with 200, 202 or 204 (the docs' Poll section).
-fn decode_reply<T: DeserializeOwned>(ex: Exchange) -> Result<Reply<T>, UpstreamError> {
-    if !ex.status.is_success() {
-        return Err(error_from(ex.status, &ex.body));
-    }
-    let body: &[u8] = if ex.body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        &ex.body
-    };
-    if let Ok(poll) = serde_json::from_slice::<wire::PollingResponse>(body) {
-        let wait = Duration::try_from_secs_f64(poll.wait.max(0.0)).unwrap_or(Duration::ZERO);
-        return Ok(Reply::Poll(PollTicket {
-            url: poll.polling_url,
-            wait,
-        }));
-    }
-    serde_json::from_slice(body)
-        .map(Reply::Done)
-        .map_err(|e| UpstreamError::Decode {
-            reason: e.to_string(),
-        })
-}
-
-fn extract_site_key(html: &str) -> Option<String> {
-    let start = html.find("data-sitekey=\"")? + "data-sitekey=\"".len();
-    let len = html[start..].find('"')?;
-    Some(html[start..start + len].to_owned())
-}
-
 fn encode_segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -607,84 +523,6 @@ fn encode_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ex(status: u16, body: &str) -> Exchange {
-        Exchange {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: Default::default(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    #[test]
-    fn a_polling_body_is_a_poll_whatever_the_status() {
-        for status in [200, 202] {
-            let reply: Reply<wire::PurchaseResponse> = decode_reply(ex(
-                status,
-                r#"{"polling_url":"https://x/partners/v1/polling/1","wait":4}"#,
-            ))
-            .unwrap();
-            assert_eq!(
-                reply,
-                Reply::Poll(PollTicket {
-                    url: "https://x/partners/v1/polling/1".into(),
-                    wait: Duration::from_secs(4)
-                })
-            );
-        }
-    }
-
-    #[test]
-    fn decimal_waits_are_accepted() {
-        let reply: Reply<Deleted> =
-            decode_reply(ex(202, r#"{"polling_url":"https://x/p","wait":0.5}"#)).unwrap();
-        assert!(matches!(reply, Reply::Poll(t) if t.wait == Duration::from_millis(500)));
-    }
-
-    #[test]
-    fn an_empty_204_completes_a_delete() {
-        let reply: Reply<Deleted> = decode_reply(ex(204, "")).unwrap();
-        assert!(matches!(reply, Reply::Done(_)));
-        let reply: Reply<Deleted> = decode_reply(ex(202, "{}")).unwrap();
-        assert!(matches!(reply, Reply::Done(_)));
-    }
-
-    #[test]
-    fn error_bodies_become_typed_errors() {
-        let e = error_from(
-            StatusCode::BAD_REQUEST,
-            br#"{"error":{"message":"Payment Not Accepted","code":20122,"http_code":400,"severity":"ERROR"}}"#,
-        );
-        assert!(matches!(
-            e,
-            UpstreamError::Api {
-                code: 20122,
-                status: 400,
-                ..
-            }
-        ));
-        let f = error_from(
-            StatusCode::UNAUTHORIZED,
-            br#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
-        );
-        assert!(matches!(
-            f,
-            UpstreamError::Fault {
-                code: FaultCode::InvalidApiKey,
-                ..
-            }
-        ));
-        assert!(matches!(
-            error_from(StatusCode::SERVICE_UNAVAILABLE, b"<html>"),
-            UpstreamError::Status { status: 503 }
-        ));
-    }
-
-    #[test]
-    fn site_key_is_read_from_the_page() {
-        let html = r#"<div class="g-recaptcha" data-sitekey="c0d60e1f" data-callback="cb"></div>"#;
-        assert_eq!(extract_site_key(html).as_deref(), Some("c0d60e1f"));
-    }
 
     fn api(base: &str) -> PartnerApi {
         PartnerApi::new(

@@ -4,14 +4,17 @@
 //! # Layout
 //! - [`wire`]: request and response bodies exactly as the docs show them.
 //! - [`client`]: [`PartnerApi`], one method per documented call.
-//! - [`auth`]: the OAuth bearer-token cache.
+//! - [`reply`]: answers read into [`Reply`] or a typed error.
+//! - [`auth`]: the OAuth bearer-token cache; [`backoff`]: retry spacing.
 //! - [`quota`]: the limiter every request passes through, with priority lanes.
 //! - [`error`]: [`UpstreamError`] and what each failure means ([`FailureKind`]).
 
 pub mod auth;
+pub mod backoff;
 pub mod client;
 pub mod error;
 pub mod quota;
+pub mod reply;
 pub mod wire;
 
 pub use client::{

@@ -1,0 +1,209 @@
+//! Reading upstream's answers: a final body or "poll this URL after `wait`" ([`Reply`]), or
+//! the most specific typed error for an error body, a fault body or a bare status.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::error::{FaultCode, UpstreamError};
+use super::wire;
+
+/// Where an operation stands after one exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply<T> {
+    Done(T),
+    Poll(PollTicket),
+}
+
+/// "Ask `url` again, not before `wait` has passed."
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollTicket {
+    pub url: String,
+    pub wait: Duration,
+}
+
+/// One request and its answer, read whole.
+pub(super) struct Exchange {
+    pub(super) status: StatusCode,
+    pub(super) headers: reqwest::header::HeaderMap,
+    pub(super) body: Vec<u8>,
+}
+
+impl Exchange {
+    /// `Rate-Limit-Reset` is epoch milliseconds.
+    pub(super) fn reset_at(&self) -> Option<DateTime<Utc>> {
+        header_i64(&self.headers, "rate-limit-reset").and_then(DateTime::from_timestamp_millis)
+    }
+}
+
+pub(super) fn header_i64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+pub(super) fn classify_fault(ex: &Exchange) -> Option<FaultCode> {
+    serde_json::from_slice::<wire::FaultBody>(&ex.body)
+        .ok()
+        .map(|f| FaultCode::parse(&f.fault.detail.errorcode))
+}
+
+pub(super) fn transport_error(e: reqwest::Error) -> UpstreamError {
+    UpstreamError::Transport {
+        // A refused connection never carried the request; anything later might have.
+        maybe_sent: !e.is_connect(),
+        reason: e.without_url().to_string(),
+    }
+}
+
+/// Turn an error status and body into the most specific typed error.
+pub(super) fn error_from(status: StatusCode, body: &[u8]) -> UpstreamError {
+    if let Ok(e) = serde_json::from_slice::<wire::ErrorBody>(body) {
+        return UpstreamError::Api {
+            status: status.as_u16(),
+            code: e.error.code,
+            message: e.error.message,
+        };
+    }
+    if let Ok(f) = serde_json::from_slice::<wire::FaultBody>(body) {
+        let code = FaultCode::parse(&f.fault.detail.errorcode);
+        return match code {
+            FaultCode::QuotaViolation => UpstreamError::RateLimited { reset_at: None },
+            code => UpstreamError::Fault {
+                status: status.as_u16(),
+                code,
+            },
+        };
+    }
+    UpstreamError::Status {
+        status: status.as_u16(),
+    }
+}
+
+/// A call the docs mark "Polling: No": a 2xx body is the answer.
+pub(super) fn decode_done<T: DeserializeOwned>(ex: Exchange) -> Result<T, UpstreamError> {
+    if !ex.status.is_success() {
+        return Err(error_from(ex.status, &ex.body));
+    }
+    serde_json::from_slice(&ex.body).map_err(|e| UpstreamError::Decode {
+        reason: e.to_string(),
+    })
+}
+
+/// A call marked "Polling: Yes", or a poll. Completion is recognised by the body, not the
+/// status: a final answer may come with 200, 202 or 204 (the docs' Poll section).
+pub(super) fn decode_reply<T: DeserializeOwned>(ex: Exchange) -> Result<Reply<T>, UpstreamError> {
+    if !ex.status.is_success() {
+        return Err(error_from(ex.status, &ex.body));
+    }
+    let body: &[u8] = if ex.body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &ex.body
+    };
+    if let Ok(poll) = serde_json::from_slice::<wire::PollingResponse>(body) {
+        let wait = Duration::try_from_secs_f64(poll.wait.max(0.0)).unwrap_or(Duration::ZERO);
+        return Ok(Reply::Poll(PollTicket {
+            url: poll.polling_url,
+            wait,
+        }));
+    }
+    serde_json::from_slice(body)
+        .map(Reply::Done)
+        .map_err(|e| UpstreamError::Decode {
+            reason: e.to_string(),
+        })
+}
+
+pub(super) fn extract_site_key(html: &str) -> Option<String> {
+    let start = html.find("data-sitekey=\"")? + "data-sitekey=\"".len();
+    let len = html[start..].find('"')?;
+    Some(html[start..start + len].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::Deleted;
+
+    fn ex(status: u16, body: &str) -> Exchange {
+        Exchange {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: Default::default(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_polling_body_is_a_poll_whatever_the_status() {
+        for status in [200, 202] {
+            let reply: Reply<wire::PurchaseResponse> = decode_reply(ex(
+                status,
+                r#"{"polling_url":"https://x/partners/v1/polling/1","wait":4}"#,
+            ))
+            .unwrap();
+            assert_eq!(
+                reply,
+                Reply::Poll(PollTicket {
+                    url: "https://x/partners/v1/polling/1".into(),
+                    wait: Duration::from_secs(4)
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn decimal_waits_are_accepted() {
+        let reply: Reply<Deleted> =
+            decode_reply(ex(202, r#"{"polling_url":"https://x/p","wait":0.5}"#)).unwrap();
+        assert!(matches!(reply, Reply::Poll(t) if t.wait == Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn an_empty_204_completes_a_delete() {
+        let reply: Reply<Deleted> = decode_reply(ex(204, "")).unwrap();
+        assert!(matches!(reply, Reply::Done(_)));
+        let reply: Reply<Deleted> = decode_reply(ex(202, "{}")).unwrap();
+        assert!(matches!(reply, Reply::Done(_)));
+    }
+
+    #[test]
+    fn error_bodies_become_typed_errors() {
+        let e = error_from(
+            StatusCode::BAD_REQUEST,
+            br#"{"error":{"message":"Payment Not Accepted","code":20122,"http_code":400,"severity":"ERROR"}}"#,
+        );
+        assert!(matches!(
+            e,
+            UpstreamError::Api {
+                code: 20122,
+                status: 400,
+                ..
+            }
+        ));
+        let f = error_from(
+            StatusCode::UNAUTHORIZED,
+            br#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
+        );
+        assert!(matches!(
+            f,
+            UpstreamError::Fault {
+                code: FaultCode::InvalidApiKey,
+                ..
+            }
+        ));
+        assert!(matches!(
+            error_from(StatusCode::SERVICE_UNAVAILABLE, b"<html>"),
+            UpstreamError::Status { status: 503 }
+        ));
+    }
+
+    #[test]
+    fn site_key_is_read_from_the_page() {
+        let html = r#"<div class="g-recaptcha" data-sitekey="c0d60e1f" data-callback="cb"></div>"#;
+        assert_eq!(extract_site_key(html).as_deref(), Some("c0d60e1f"));
+    }
+}
