@@ -7,5 +7,6 @@ mod checkouts;
 mod errors;
 mod idempotency;
 mod platform;
+mod replicas;
 mod sweeper;
 mod upstream;

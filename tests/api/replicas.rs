@@ -1,0 +1,323 @@
+//! Several `serve` processes on one Postgres, against one sandbox: they share the work
+//! without ever updating a cart twice at once, and when one is killed with SIGKILL the
+//! others (or its restart) finish or release everything it had in flight.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use checkout_gateway::sandbox::{self, SandboxConfig, SandboxHandle};
+use checkout_gateway::store::testing::fresh_postgres_url;
+
+use crate::helpers::*;
+
+/// One `checkout-gateway serve` process.
+struct Replica {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Cluster {
+    database_url: String,
+    upstream: String,
+    sandbox: SandboxHandle,
+    client: reqwest::Client,
+}
+
+impl Cluster {
+    async fn new() -> Self {
+        let config = SandboxConfig {
+            force_polling: true,
+            poll_wait_secs: 0.3,
+            poll_rounds: 2,
+            ..SandboxConfig::default()
+        };
+        let sandbox = sandbox::spawn(config, TcpListener::bind("127.0.0.1:0").unwrap())
+            .await
+            .unwrap();
+        Self {
+            database_url: fresh_postgres_url().await,
+            upstream: sandbox.base_url(),
+            sandbox,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Start a replica and wait until it answers.
+    async fn replica(&self, abandon_after_secs: u64) -> Replica {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_checkout-gateway"))
+            .arg("serve")
+            .env("APP_ENV", "local")
+            .env("APP__DATABASE__URL", &self.database_url)
+            .env("APP__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("APP__ADMIN__LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("APP__UPSTREAM__BASE_URL", &self.upstream)
+            .env("APP__UPSTREAM__REQUESTS_PER_SECOND", "200")
+            .env("APP__CHECKOUT__LEASE_SECS", "2")
+            .env(
+                "APP__CHECKOUT__ABANDON_AFTER_SECS",
+                abandon_after_secs.to_string(),
+            )
+            .env("APP__SWEEPER__INTERVAL_SECS", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let address = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self
+            .client
+            .get(format!("{address}/readyz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "replica did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Replica { child, address }
+    }
+
+    async fn call(
+        &self,
+        replica: &Replica,
+        method: Method,
+        path: &str,
+        user: &str,
+        wait: u32,
+    ) -> (u16, Value) {
+        self.call_with(replica, method, path, user, wait, None)
+            .await
+    }
+
+    async fn call_with(
+        &self,
+        replica: &Replica,
+        method: Method,
+        path: &str,
+        user: &str,
+        wait: u32,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", replica.address))
+            .bearer_auth(token_for(user))
+            .header("Prefer", format!("wait={wait}"));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("replica answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn create(&self, replica: &Replica, user: &str, wait: u32) -> String {
+        let body = json!({"event_id": EVENT, "captcha_token": fresh_captcha(),
+            "tickets": [{"ticket_id": TICKET, "quantity": 1}]});
+        let (status, body) = self
+            .call_with(
+                replica,
+                Method::POST,
+                "/v1/checkouts",
+                user,
+                wait,
+                Some(body),
+            )
+            .await;
+        assert!(status == 201 || status == 202, "{status} {body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn pay(&self, replica: &Replica, user: &str, id: &str) {
+        let (status, body) = self
+            .call_with(
+                replica,
+                Method::PUT,
+                &format!("/v1/checkouts/{id}/payment"),
+                user,
+                20,
+                Some(payment_body(TEST_CARD, "123")),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Re-read until the checkout is in one of `states` (30 s at most).
+    async fn settle(&self, replica: &Replica, user: &str, id: &str, states: &[&str]) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, body) = self
+                .call(
+                    replica,
+                    Method::GET,
+                    &format!("/v1/checkouts/{id}"),
+                    user,
+                    2,
+                )
+                .await;
+            let state = body["state"].as_str().unwrap_or_default().to_owned();
+            if states.contains(&state.as_str()) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "{id} stuck in {state}: {body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn assert_clean_protocol(&self) {
+        let stats = self.sandbox.stats();
+        assert_eq!(stats.concurrent_update_violations, 0, "{stats:?}");
+        assert_eq!(stats.early_polls, 0, "{stats:?}");
+        assert_eq!(stats.stale_polls, 0, "{stats:?}");
+        assert!(
+            stats.purchase_calls_by_cart.values().all(|n| *n == 1),
+            "{stats:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_checkouts_without_overlapping_cart_updates() {
+    let cluster = Cluster::new().await;
+    let replicas = [
+        cluster.replica(600).await,
+        cluster.replica(600).await,
+        cluster.replica(600).await,
+    ];
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let user = format!("user-{i}");
+        // Each step goes to a different replica than the one before.
+        let id = cluster.create(&replicas[i % 3], &user, 0).await;
+        cluster
+            .settle(&replicas[(i + 1) % 3], &user, &id, &["reserved"])
+            .await;
+        cluster.pay(&replicas[(i + 2) % 3], &user, &id).await;
+        ids.push((user, id));
+    }
+    // Purchases fired at every replica at once, for every checkout.
+    let cluster = &cluster;
+    let purchases = ids.iter().flat_map(|(user, id)| {
+        replicas.iter().map(move |r| async move {
+            let path = format!("/v1/checkouts/{id}/purchase");
+            cluster.call(r, Method::POST, &path, user, 20).await
+        })
+    });
+    for (status, body) in futures::future::join_all(purchases).await {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["state"], "purchased");
+    }
+    let stats = cluster.sandbox.stats();
+    assert_eq!(stats.orders, 6);
+    cluster.assert_clean_protocol();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_checkouts_are_swept_by_some_replica() {
+    let cluster = Cluster::new().await;
+    let a = cluster.replica(2).await;
+    let _b = cluster.replica(2).await;
+    let held_before = cluster.sandbox.stats().seats_held;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let user = format!("leaver-{i}");
+        let id = cluster.create(&a, &user, 20).await;
+        ids.push((user, id));
+    }
+    for (user, id) in &ids {
+        cluster.settle(&a, user, id, &["released"]).await;
+    }
+    assert_eq!(cluster.sandbox.stats().seats_held, held_before);
+    cluster.assert_clean_protocol();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_leaves_nothing_unfinished() {
+    let cluster = Cluster::new().await;
+    let survivor = cluster.replica(600).await;
+    for round in 0..2 {
+        let mut doomed = cluster.replica(600).await;
+        // Three checkouts paid and ready, purchased through the doomed replica…
+        let mut buying = Vec::new();
+        for i in 0..3 {
+            let user = format!("buyer-{round}-{i}");
+            let id = cluster.create(&survivor, &user, 20).await;
+            cluster.pay(&survivor, &user, &id).await;
+            buying.push((user, id));
+        }
+        for (user, id) in &buying {
+            let (status, _) = cluster
+                .call(
+                    &doomed,
+                    Method::POST,
+                    &format!("/v1/checkouts/{id}/purchase"),
+                    user,
+                    0,
+                )
+                .await;
+            // Still running (upstream polls twice): the kill lands mid-purchase.
+            assert_eq!(status, 202);
+        }
+        // …and three reservations started on it…
+        let mut reserving = Vec::new();
+        for i in 0..3 {
+            let user = format!("reserver-{round}-{i}");
+            reserving.push((user.clone(), cluster.create(&doomed, &user, 0).await));
+        }
+        // …when it dies without a word.
+        doomed.child.kill().expect("SIGKILL");
+        let _ = doomed.child.wait();
+
+        for (user, id) in &buying {
+            let body = cluster
+                .settle(&survivor, user, id, &["purchased", "failed"])
+                .await;
+            assert_eq!(body["state"], "purchased", "{body}");
+        }
+        for (user, id) in &reserving {
+            let body = cluster
+                .settle(&survivor, user, id, &["reserved", "failed"])
+                .await;
+            if body["state"] == "reserved" {
+                let (status, _) = cluster
+                    .call(
+                        &survivor,
+                        Method::DELETE,
+                        &format!("/v1/checkouts/{id}"),
+                        user,
+                        20,
+                    )
+                    .await;
+                assert_eq!(status, 204);
+            }
+        }
+    }
+    let stats = cluster.sandbox.stats();
+    assert_eq!(stats.orders, 6, "{stats:?}");
+    assert_eq!(
+        stats.seats_held, 0,
+        "a hold outlived its checkout: {stats:?}"
+    );
+    cluster.assert_clean_protocol();
+}
