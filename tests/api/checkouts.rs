@@ -153,3 +153,43 @@ async fn a_declined_card_keeps_the_hold_and_another_card_can_follow() {
     let again = app.pay("fay", &id, TEST_CARD, "123").await;
     assert_eq!(again.status(), 200);
 }
+
+#[tokio::test]
+async fn fifty_mixed_concurrent_calls_never_overlap_upstream() {
+    let app = spawn_app_with(&[
+        ("sandbox.force_polling", "true"),
+        ("sandbox.poll_wait_secs", "0.1"),
+    ])
+    .await;
+    let id = app.reserved("mixed").await;
+    let path = format!("/v1/checkouts/{id}");
+    let calls = (0..50).map(|i| {
+        let req = match i % 5 {
+            0 | 1 => app.request(Method::GET, &path, "mixed"),
+            2 => app
+                .request(Method::PUT, &format!("{path}/payment"), "mixed")
+                .json(&payment_body(TEST_CARD, "123")),
+            3 => app.request(Method::POST, &format!("{path}/purchase"), "mixed"),
+            _ => app.request(Method::DELETE, &path, "mixed"),
+        };
+        req.send()
+    });
+    for resp in futures::future::join_all(calls).await {
+        let status = resp.unwrap().status().as_u16();
+        assert!(status < 500, "a 5xx among the mixed calls: {status}");
+    }
+    let body = app.get_json(&path, "mixed").await;
+    let state = body["state"].as_str().unwrap();
+    assert!(
+        ["purchased", "released", "payment_accepted", "reserved"].contains(&state),
+        "{body}"
+    );
+    let stats = app.sandbox().stats();
+    assert_eq!(stats.concurrent_update_violations, 0, "{stats:?}");
+    assert_eq!(stats.early_polls, 0, "{stats:?}");
+    assert_eq!(stats.stale_polls, 0, "{stats:?}");
+    assert!(
+        stats.purchase_calls_by_cart.values().all(|n| *n <= 1),
+        "{stats:?}"
+    );
+}
