@@ -120,6 +120,7 @@ struct Raw {
     checkout: CheckoutSettings,
     sweeper: SweeperSettings,
     idempotency: IdempotencySettings,
+    maintenance: MaintenanceSettings,
     unredeemed: RawUnredeemed,
     sandbox: SandboxSettings,
     log: LogSettings,
@@ -185,6 +186,14 @@ pub struct SweeperSettings {
     pub interval_secs: u64,
 }
 
+/// The venue's nightly maintenance window, in venue-local hours `[start, end)`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceSettings {
+    pub start_hour: u32,
+    pub end_hour: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdempotencySettings {
@@ -233,6 +242,7 @@ pub struct Settings {
     pub checkout: CheckoutSettings,
     pub sweeper: SweeperSettings,
     pub idempotency: IdempotencySettings,
+    pub maintenance: MaintenanceSettings,
     pub unredeemed: UnredeemedSettings,
     pub sandbox: SandboxSettings,
     pub log: LogSettings,
@@ -383,6 +393,20 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
             "between 60 s and 7 days",
         ));
     }
+    for (key, hour) in [
+        ("maintenance.start_hour", raw.maintenance.start_hour),
+        ("maintenance.end_hour", raw.maintenance.end_hour),
+    ] {
+        if hour > 23 {
+            return Err(ConfigError::invalid(key, "an hour of the day, 0–23"));
+        }
+    }
+    if raw.maintenance.start_hour == raw.maintenance.end_hour {
+        return Err(ConfigError::invalid(
+            "maintenance.end_hour",
+            "must differ from start_hour",
+        ));
+    }
     if raw.sweeper.interval_secs == 0 {
         return Err(ConfigError::invalid("sweeper.interval_secs", "must be > 0"));
     }
@@ -435,6 +459,7 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         checkout: raw.checkout,
         sweeper: raw.sweeper,
         idempotency: raw.idempotency,
+        maintenance: raw.maintenance,
         unredeemed: UnredeemedSettings {
             schedule: raw.unredeemed.schedule,
             webhook_url,
@@ -543,6 +568,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("http.trusted_proxies"), "{err}");
+    }
+
+    #[test]
+    fn maintenance_hours_are_checked() {
+        let err = load(&[("maintenance.start_hour", "24")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("maintenance.start_hour"), "{err}");
+        let err = load(&[("maintenance.end_hour", "2")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("maintenance.end_hour"), "{err}");
+        assert!(
+            load(&[
+                ("maintenance.start_hour", "0"),
+                ("maintenance.end_hour", "2")
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

@@ -62,6 +62,10 @@ impl Application {
                         .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
                     // A gateway configured for OAuth gets a sandbox that insists on it.
                     require_oauth: settings.upstream.client_secret.is_some(),
+                    maintenance: (
+                        settings.maintenance.start_hour,
+                        settings.maintenance.end_hour,
+                    ),
                     force_polling: settings.sandbox.force_polling,
                     poll_wait_secs: settings.sandbox.poll_wait_secs,
                     hold_secs: settings.sandbox.hold_secs,
@@ -86,7 +90,10 @@ impl Application {
         )?);
         let catalog = EventCatalog::new(
             Duration::from_secs(settings.upstream.event_cache_ttl_secs),
-            MaintenanceHours::default(),
+            MaintenanceHours {
+                start: settings.maintenance.start_hour,
+                end: settings.maintenance.end_hour,
+            },
         );
         let service = CheckoutService::new(
             store,

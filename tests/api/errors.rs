@@ -275,3 +275,30 @@ async fn maintenance_window_refuses_up_front_with_retry_after() {
     // Only the event details were fetched: no ticketing call was spent.
     assert!(app.sandbox().stats().requests <= before + 1);
 }
+
+#[tokio::test]
+async fn the_maintenance_window_follows_configuration() {
+    // The docs also describe a 12–2 AM window.
+    let app = spawn_app_with(&[
+        ("maintenance.start_hour", "0"),
+        ("maintenance.end_hour", "2"),
+    ])
+    .await;
+    // 01:30 in Los Angeles (PST): inside 0–2, outside the default 2–3.
+    let at = chrono::DateTime::parse_from_rfc3339("2027-01-15T09:30:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    app.clock.set(at);
+    assert_problem(
+        app.create_checkout("m", EVENT, TICKET, 1).await,
+        503,
+        "maintenance_window",
+    )
+    .await;
+    // 02:30 is outside this window.
+    app.advance(3600);
+    assert_eq!(
+        app.create_checkout("m", EVENT, TICKET, 1).await.status(),
+        201
+    );
+}
