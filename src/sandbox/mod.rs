@@ -18,7 +18,7 @@
 //! - `catalog`: event, ticket and seat-layout types; `events`: the fixed events.
 //!   `certificate`: key, X.509 certificate, field decryption.
 //! - `reply`: answers and every error body. `ids`: generated identifiers. `admin`: `/_sandbox/`.
-//! - `faults`: injected upstream failures ([`Fault`]: status, latency, drop after commit, rate
+//! - `faults` (and `fault_spec`, its text and JSON forms): injected upstream failures ([`Fault`]: status, latency, drop after commit, rate
 //!   limit), planned by [`SandboxConfig::faults`], [`SandboxHandle::inject`] or
 //!   `POST /_sandbox/faults`, applied by the gate.
 //!
@@ -33,6 +33,7 @@ mod cart;
 pub mod catalog;
 mod certificate;
 mod events;
+mod fault_spec;
 mod faults;
 mod gate;
 mod ids;
@@ -53,7 +54,8 @@ use actix_web::{App, HttpServer, web};
 
 use crate::clock::{OffsetClock, SharedClock};
 use certificate::CertState;
-pub use faults::{Fault, FaultError, FaultKind, Operation};
+pub use fault_spec::FaultError;
+pub use faults::{Fault, FaultKind, Operation};
 use state::Shared;
 
 /// How the sandbox behaves. Build with `..SandboxConfig::default()`.

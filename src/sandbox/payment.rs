@@ -29,13 +29,15 @@ pub async fn certificate(req: HttpRequest, shared: web::Data<Shared>) -> HttpRes
         Err(refusal) => return refusal,
     };
     let cart_id = gate::query_param(&req, "cart_id").unwrap_or_default();
-    let state = shared.lock();
-    let reply = if state.carts.contains_key(&cart_id) {
-        Reply::ok(&state.cert.to_wire())
-    } else {
-        reply::cart_not_found()
+    let reply = {
+        // Scoped, not dropped by hand: the lock must be gone before the (maybe delayed) answer.
+        let state = shared.lock();
+        if state.carts.contains_key(&cart_id) {
+            Reply::ok(&state.cert.to_wire())
+        } else {
+            reply::cart_not_found()
+        }
     };
-    drop(state);
     call.respond(reply).await
 }
 
