@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::sandbox::Fault;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "checkout-gateway",
@@ -38,6 +40,11 @@ pub enum Command {
         /// Per-apikey quota (requests per second); unlimited when absent.
         #[arg(long)]
         requests_per_second: Option<f64>,
+        /// Inject a fault, `operation:kind[=value][:count]`, e.g. `purchase:drop_after_commit:1`,
+        /// `any:status=503:3`, `reserve:latency=2000`, `poll:rate_limit=1500:2`. Repeatable; more
+        /// can be added at run time with `POST /_sandbox/faults`.
+        #[arg(long = "fault", value_name = "SPEC")]
+        faults: Vec<Fault>,
     },
     /// Print a partner user JWT signed with the configured HS256 secret.
     Token {

@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             force_polling,
             requests_per_second,
+            faults,
         } => {
             let config = sandbox::SandboxConfig {
                 apikey: settings.upstream.apikey.expose_secret().to_owned(),
@@ -54,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
                     .map(|s| s.expose_secret().to_owned()),
                 force_polling,
                 requests_per_second,
+                faults,
                 ..sandbox::SandboxConfig::default()
             };
             println!("sandbox on http://{listen}/partners/v1");

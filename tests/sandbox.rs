@@ -7,7 +7,10 @@
 //! - `flow`: captcha, reserve rules, polling, one update at a time, holds, delete, encoding.
 //! - `payment`: certificate, payment, rotation, exactly-once purchase.
 //! - `limits`: quota, OAuth, maintenance window, unredeemed orders.
+//! - `faults`: injected upstream failures (status, latency, drop after commit, rate limit).
 
+#[path = "sandbox/faults.rs"]
+mod faults;
 #[path = "sandbox/fixtures.rs"]
 mod fixtures;
 #[path = "sandbox/flow.rs"]

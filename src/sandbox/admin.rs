@@ -1,6 +1,6 @@
 //! Test controls under `/_sandbox/` (no apikey, not counted in stats): set the clock, read the
 //! stats, list orders, rotate the payment certificate, revoke all OAuth tokens, mark an order
-//! redeemed. There is deliberately no endpoint that reveals the private key; tests that need it
+//! redeemed, plan faults (`GET`/`POST`/`DELETE /_sandbox/faults`). There is deliberately no endpoint that reveals the private key; tests that need it
 //! use [`super::SandboxHandle::private_key`].
 
 use actix_web::{HttpResponse, web};
@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::certificate::CertState;
+use super::faults::Fault;
 use super::oauth;
 use super::reply::{self, Reply};
 use super::state::Shared;
@@ -18,7 +19,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/orders").route(web::get().to(orders)))
         .service(web::resource("/certificate/rotate").route(web::post().to(rotate_certificate)))
         .service(web::resource("/oauth/revoke").route(web::post().to(revoke_tokens)))
-        .service(web::resource("/orders/{order_token}/redeem").route(web::post().to(redeem)));
+        .service(web::resource("/orders/{order_token}/redeem").route(web::post().to(redeem)))
+        .service(
+            web::resource("/faults")
+                .route(web::get().to(list_faults))
+                .route(web::post().to(add_fault))
+                .route(web::delete().to(clear_faults)),
+        );
 }
 
 /// `{"advance_secs": N}` (may be fractional or negative) or `{"now": "<rfc3339>"}`.
@@ -118,4 +125,28 @@ async fn redeem(path: web::Path<String>, shared: web::Data<Shared>) -> HttpRespo
         }
         None => reply::not_found("Order not found").into_response(),
     }
+}
+
+/// `{"faults": [...]}`: the active faults in the order they apply, with their remaining counts.
+async fn list_faults(shared: web::Data<Shared>) -> HttpResponse {
+    let faults = shared.lock().faults.active().to_vec();
+    Reply::ok(&serde_json::json!({ "faults": faults })).into_response()
+}
+
+/// Body: one fault in its JSON form, e.g. `{"operation":"purchase","kind":"drop_after_commit",
+/// "count":1}`; answers it back. A bad one is 400 with the reason.
+async fn add_fault(body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    match serde_json::from_slice::<Fault>(&body) {
+        Ok(fault) => {
+            shared.lock().faults.add(fault);
+            Reply::ok(&fault).into_response()
+        }
+        Err(e) => reply::invalid_input(&format!("Invalid fault: {e}")).into_response(),
+    }
+}
+
+/// `{"cleared": N}`.
+async fn clear_faults(shared: web::Data<Shared>) -> HttpResponse {
+    let cleared = shared.lock().faults.clear();
+    Reply::ok(&serde_json::json!({ "cleared": cleared })).into_response()
 }

@@ -8,7 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::TimeDelta;
 
 use super::catalog::{EventDef, TicketDef};
-use super::gate::{self, Access, Call};
+use super::faults::Operation;
+use super::gate::{self, Call};
 use super::ids;
 use super::polling::{Deferred, OpKind};
 use super::reply::{self, Outcome, Reply};
@@ -38,13 +39,14 @@ fn captcha_page() -> String {
 
 /// `GET /captcha`.
 pub async fn captcha(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
-    match gate::admit(&shared, &req, Access::Plain) {
-        Ok(call) => call.respond(
-            Reply::html(captcha_page())
-                .with_header("X-TM-CAPTCHA-V2-SITEKEY", CAPTCHA_SITEKEY.into()),
-        ),
-        Err(refusal) => refusal,
-    }
+    let call = match gate::admit(&shared, &req, Operation::Captcha) {
+        Ok(call) => call,
+        Err(refusal) => return refusal,
+    };
+    call.respond(
+        Reply::html(captcha_page()).with_header("X-TM-CAPTCHA-V2-SITEKEY", CAPTCHA_SITEKEY.into()),
+    )
+    .await
 }
 
 /// Any non-empty token is valid once; tokens starting with `invalid` never are.
@@ -70,12 +72,12 @@ pub async fn post_cart(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let call = match gate::admit(&shared, &req, Access::Ticketing) {
+    let call = match gate::admit(&shared, &req, Operation::OpenCart) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
     let reply = open_session(&mut shared.lock(), &body).unwrap_or_else(|r| r);
-    call.respond(reply)
+    call.respond(reply).await
 }
 
 /// Checks every line of a reserve request against the event's rules.
@@ -276,14 +278,14 @@ pub async fn reserve(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let call = match gate::admit(&shared, &req, Access::Ticketing) {
+    let call = match gate::admit(&shared, &req, Operation::Reserve) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
     let reply = reserve_inner(&shared.into_inner(), &call, &body)
         .await
         .unwrap_or_else(|r| r);
-    call.respond(reply)
+    call.respond(reply).await
 }
 
 fn delete_inner(shared: &Shared, call: &Call, cart_id: Option<String>) -> Outcome<Reply> {
@@ -316,13 +318,13 @@ fn delete_inner(shared: &Shared, call: &Call, cart_id: Option<String>) -> Outcom
 
 /// `DELETE /cart?cart_id=`: allowed while another operation is pending, which it cancels.
 pub async fn delete(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
-    let call = match gate::admit(&shared, &req, Access::Ticketing) {
+    let call = match gate::admit(&shared, &req, Operation::Delete) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
     let reply =
         delete_inner(&shared, &call, gate::query_param(&req, "cart_id")).unwrap_or_else(|r| r);
-    call.respond(reply)
+    call.respond(reply).await
 }
 
 #[cfg(test)]

@@ -1,27 +1,45 @@
 //! Admission of every Partner-API call, in the order an API gateway applies it: apikey, quota
 //! (sliding 1 s window per apikey, `Rate-Limit*` headers on every answer), OAuth bearer token,
-//! then `True-Client-IP` for ticketing and polling calls. Produces the [`Call`] a handler works
-//! with, which also turns the handler's [`Reply`] into the HTTP response (adding the headers).
+//! then `True-Client-IP` for ticketing and polling calls; then the fault plan
+//! ([`super::faults`]). Produces the [`Call`] a handler works with, which also turns the
+//! handler's [`Reply`] into the HTTP response (adding the headers, applying a delay or dropping
+//! the connection when a fault says so).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse};
 
+use super::faults::{self, Effect, FaultKind, Operation};
 use super::reply::{self, Reply};
 use super::state::Shared;
 
 const WINDOW: Duration = Duration::from_secs(1);
 
+/// The `Rate-Limit` of a `rate_limit` fault when the sandbox has no quota configured: the
+/// gateway's default `upstream.requests_per_second`.
+const NOMINAL_LIMIT: f64 = 5.0;
+
 /// Which admission rules apply beyond the apikey and quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+enum Access {
     /// Any call that needs a bearer token when OAuth is required.
     Plain,
     /// Ticketing and polling calls: bearer token and `True-Client-IP`.
     Ticketing,
     /// `POST /oauth/accesstoken` itself: no bearer token.
     TokenEndpoint,
+}
+
+impl Access {
+    fn of(op: Operation) -> Self {
+        use Operation::*;
+        match op {
+            Oauth => Self::TokenEndpoint,
+            OpenCart | Reserve | Payment | Purchase | Delete | Poll => Self::Ticketing,
+            Any | Event | Captcha | Certificate | Unredeemed => Self::Plain,
+        }
+    }
 }
 
 /// Arrivals and admitted requests of the last second (real time: clients pace themselves by
@@ -80,6 +98,21 @@ impl QuotaWindow {
     }
 }
 
+impl RateHeaders {
+    /// The headers of a `rate_limit` fault: nothing available, reset `reset_ms` from now.
+    fn exhausted(limit: f64, reset_ms: u64) -> Self {
+        let reset_ms = i64::try_from(reset_ms).unwrap_or(i64::MAX);
+        Self {
+            limit,
+            available: 0,
+            over: true,
+            reset_epoch_ms: chrono::Utc::now()
+                .timestamp_millis()
+                .saturating_add(reset_ms),
+        }
+    }
+}
+
 /// An admitted call.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -89,10 +122,31 @@ pub struct Call {
     /// Answer polling-enabled calls with 202 this time.
     pub force_polling: bool,
     rate: Option<RateHeaders>,
+    /// A fault that lets the operation happen but changes how it is answered.
+    effect: Option<Effect>,
 }
 
 impl Call {
-    pub fn respond(&self, reply: Reply) -> HttpResponse {
+    /// The HTTP answer to `reply`, late or never when a fault says so.
+    pub async fn respond(&self, reply: Reply) -> HttpResponse {
+        match self.effect {
+            None => self.response(reply),
+            Some(Effect::Delay(delay)) => {
+                tokio::time::sleep(delay).await;
+                self.response(reply)
+            }
+            Some(Effect::DropConnection) => faults::dropped_connection(),
+        }
+    }
+
+    /// True when the answer will not reach the client (`drop_after_commit`): a deferred
+    /// operation must then not wait for polls that can never come.
+    pub fn drops_answer(&self) -> bool {
+        self.effect == Some(Effect::DropConnection)
+    }
+
+    /// `reply` with the `Rate-Limit*` headers, at once: refusals by the gate itself.
+    fn response(&self, reply: Reply) -> HttpResponse {
         let reply = match &self.rate {
             Some(rate) => with_rate_headers(reply, rate),
             None => reply,
@@ -136,8 +190,10 @@ fn origin(req: &HttpRequest) -> String {
     format!("{}://{}{prefix}", info.scheme(), info.host())
 }
 
-/// Applies every admission rule; `Err` is the finished refusal.
-pub fn admit(shared: &Shared, req: &HttpRequest, access: Access) -> Result<Call, HttpResponse> {
+/// Applies every admission rule to a call of `op`, then the fault plan; `Err` is the finished
+/// refusal (or failure, when a fault answers instead of the operation).
+pub fn admit(shared: &Shared, req: &HttpRequest, op: Operation) -> Result<Call, HttpResponse> {
+    let access = Access::of(op);
     let config = &shared.config;
     let now = shared.now();
     let mut state = shared.lock();
@@ -155,16 +211,17 @@ pub fn admit(shared: &Shared, req: &HttpRequest, access: Access) -> Result<Call,
     let rate = config
         .requests_per_second
         .map(|limit| state.quota.admit(instant, limit));
-    let call = Call {
+    let mut call = Call {
         apikey,
         origin: origin(req),
         force_polling: config.force_polling
             || header(req, "X-TM-FORCE-POLLING").is_some_and(|v| v.eq_ignore_ascii_case("true")),
         rate,
+        effect: None,
     };
     if call.rate.as_ref().is_some_and(|r| r.over) {
         state.stats.quota_429s += 1;
-        return Err(call.respond(reply::quota_violation()));
+        return Err(call.response(reply::quota_violation()));
     }
 
     if config.require_oauth && access != Access::TokenEndpoint {
@@ -175,7 +232,7 @@ pub fn admit(shared: &Shared, req: &HttpRequest, access: Access) -> Result<Call,
             .and_then(|t| state.tokens.get(t))
             .is_some_and(|expires| *expires > now);
         if !valid {
-            return Err(call.respond(reply::invalid_access_token()));
+            return Err(call.response(reply::invalid_access_token()));
         }
     }
 
@@ -184,11 +241,30 @@ pub fn admit(shared: &Shared, req: &HttpRequest, access: Access) -> Result<Call,
         && header(req, "True-Client-IP").is_none_or(|v| v.trim().is_empty())
     {
         state.stats.missing_true_client_ip += 1;
-        return Err(call.respond(reply::invalid_input("Missing True-Client-IP header")));
+        return Err(call.response(reply::invalid_input("Missing True-Client-IP header")));
     }
 
     state.expire_holds(now);
-    Ok(call)
+    let Some(kind) = state.faults.take(op) else {
+        return Ok(call);
+    };
+    state.stats.record_fault(op, kind);
+    match kind {
+        FaultKind::Status { status } => Err(call.response(faults::status_reply(status))),
+        FaultKind::RateLimit { reset_ms } => {
+            let limit = config.requests_per_second.unwrap_or(NOMINAL_LIMIT);
+            call.rate = Some(RateHeaders::exhausted(limit, reset_ms));
+            Err(call.response(reply::quota_violation()))
+        }
+        FaultKind::Latency { latency_ms } => {
+            call.effect = Some(Effect::Delay(Duration::from_millis(latency_ms)));
+            Ok(call)
+        }
+        FaultKind::DropAfterCommit => {
+            call.effect = Some(Effect::DropConnection);
+            Ok(call)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@
 //! - `catalog`: event, ticket and seat-layout types; `events`: the fixed events.
 //!   `certificate`: key, X.509 certificate, field decryption.
 //! - `reply`: answers and every error body. `ids`: generated identifiers. `admin`: `/_sandbox/`.
+//! - `faults` (and `fault_spec`, its text and JSON forms): injected upstream failures ([`Fault`]: status, latency, drop after commit, rate
+//!   limit), planned by [`SandboxConfig::faults`], [`SandboxHandle::inject`] or
+//!   `POST /_sandbox/faults`, applied by the gate.
 //!
 //! # Conventions where the docs are silent
 //! See the `//!` docs of each module; the main ones: a raw `+` in a query string decodes to a
@@ -30,6 +33,8 @@ mod cart;
 pub mod catalog;
 mod certificate;
 mod events;
+mod fault_spec;
+mod faults;
 mod gate;
 mod ids;
 mod oauth;
@@ -49,6 +54,8 @@ use actix_web::{App, HttpServer, web};
 
 use crate::clock::{OffsetClock, SharedClock};
 use certificate::CertState;
+pub use fault_spec::FaultError;
+pub use faults::{Fault, FaultKind, Operation};
 use state::Shared;
 
 /// How the sandbox behaves. Build with `..SandboxConfig::default()`.
@@ -86,6 +93,8 @@ pub struct SandboxConfig {
     /// before answering, so that overlapping updates by a client are caught (409) instead of
     /// being serialised silently by the sandbox's lock.
     pub update_latency: Duration,
+    /// Faults planned from the start (see [`Fault`]); more can be injected while running.
+    pub faults: Vec<Fault>,
 }
 
 impl Default for SandboxConfig {
@@ -106,6 +115,7 @@ impl Default for SandboxConfig {
             clock: Arc::new(clock.clone()),
             settable_clock: Some(clock),
             update_latency: Duration::from_millis(20),
+            faults: Vec::new(),
         }
     }
 }
@@ -121,6 +131,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("hold_secs", &self.hold_secs)
             .field("requests_per_second", &self.requests_per_second)
             .field("maintenance", &self.maintenance)
+            .field("faults", &self.faults)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +157,30 @@ pub struct SandboxStats {
     pub carts_deleted: u64,
     /// Most requests (with a valid apikey) that arrived within any sliding second.
     pub max_requests_in_any_second: u64,
+    /// Calls that an injected fault applied to (they are in `requests` too; a `rate_limit`
+    /// fault is not in `quota_429s`).
+    #[serde(default)]
+    pub faults_injected: u64,
+    /// The same calls per fault kind (`status`, `latency`, `drop_after_commit`, `rate_limit`).
+    #[serde(default)]
+    pub faults_by_kind: BTreeMap<String, u64>,
+    /// The same calls per operation called (`purchase`, `poll`, ...), whatever the fault targeted.
+    #[serde(default)]
+    pub faults_by_operation: BTreeMap<String, u64>,
+}
+
+impl SandboxStats {
+    fn record_fault(&mut self, op: Operation, kind: FaultKind) {
+        self.faults_injected += 1;
+        *self
+            .faults_by_kind
+            .entry(kind.name().to_owned())
+            .or_default() += 1;
+        *self
+            .faults_by_operation
+            .entry(op.name().to_owned())
+            .or_default() += 1;
+    }
 }
 
 /// A running sandbox.
@@ -170,6 +205,16 @@ impl SandboxHandle {
     /// The key of the current payment certificate, for tests that decrypt.
     pub fn private_key(&self) -> rsa::RsaPrivateKey {
         self.shared.lock().cert.key.as_ref().clone()
+    }
+
+    /// Adds a fault to the plan, after those already there.
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock().faults.add(fault);
+    }
+
+    /// Removes every planned fault.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
     }
 
     pub async fn stop(self) {

@@ -6,7 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use chrono::TimeDelta;
 
-use super::gate::{self, Access};
+use super::faults::Operation;
+use super::gate;
 use super::ids;
 use super::reply::{self, Outcome, Reply};
 use super::state::Shared;
@@ -78,11 +79,12 @@ pub async fn access_token(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let call = match gate::admit(&shared, &req, Access::TokenEndpoint) {
+    let call = match gate::admit(&shared, &req, Operation::Oauth) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
     call.respond(issue(&shared, &req, &body).unwrap_or_else(|r| r))
+        .await
 }
 
 /// Forgets every token; returns how many there were.

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::certificate::decrypt_field;
-use super::gate::{self, Access};
+use super::faults::Operation;
+use super::gate;
 use super::reply::{self, Outcome, Reply};
 use super::state::{AcceptedPayment, InFlight, Shared};
 use crate::upstream::wire;
@@ -23,19 +24,21 @@ const COUNTRIES: [u16; 5] = [840, 124, 36, 484, 554];
 
 /// `GET /certificate?cart_id=`: the cart must exist (the id must have been url-encoded).
 pub async fn certificate(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
-    let call = match gate::admit(&shared, &req, Access::Plain) {
+    let call = match gate::admit(&shared, &req, Operation::Certificate) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
     let cart_id = gate::query_param(&req, "cart_id").unwrap_or_default();
-    let state = shared.lock();
-    let reply = if state.carts.contains_key(&cart_id) {
-        Reply::ok(&state.cert.to_wire())
-    } else {
-        reply::cart_not_found()
+    let reply = {
+        // Scoped, not dropped by hand: the lock must be gone before the (maybe delayed) answer.
+        let state = shared.lock();
+        if state.carts.contains_key(&cart_id) {
+            Reply::ok(&state.cert.to_wire())
+        } else {
+            reply::cart_not_found()
+        }
     };
-    drop(state);
-    call.respond(reply)
+    call.respond(reply).await
 }
 
 /// `"69.00"` → 6900. At most two decimals, no sign, no exponent.
@@ -172,14 +175,14 @@ pub async fn payment(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let call = match gate::admit(&shared, &req, Access::Ticketing) {
+    let call = match gate::admit(&shared, &req, Operation::Payment) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
     let reply = payment_inner(&shared.into_inner(), &body)
         .await
         .unwrap_or_else(|r| r);
-    call.respond(reply)
+    call.respond(reply).await
 }
 
 #[cfg(test)]

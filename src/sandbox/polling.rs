@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::SandboxConfig;
-use super::gate::{self, Access, Call};
+use super::faults::Operation;
+use super::gate::{self, Call};
 use super::ids;
 use super::reply::{self, Reply};
 use super::state::{Shared, State};
@@ -99,6 +100,12 @@ impl State {
     /// Registers `deferred` and returns the first 202; the cart (if it still exists) stays busy
     /// until the result is delivered or the cart is deleted.
     pub fn defer(&mut self, call: &Call, config: &SandboxConfig, deferred: Deferred) -> Reply {
+        if call.drops_answer() {
+            // `drop_after_commit`: the 202 never reaches the client, so nobody can poll. The
+            // operation's effect already happened; it completes here, and its cart is not left
+            // busy waiting for a poll.
+            return Reply::empty(202);
+        }
         let seq = self.polls.next_seq;
         self.polls.next_seq += 1;
         let (current_id, polling) = self.polls.issue(call, config, seq, &deferred);
@@ -193,14 +200,14 @@ fn final_answer(result: Reply, final_status: u16) -> Reply {
 
 /// `GET /polling/...`: the last path segment is the polling id.
 pub async fn poll(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
-    let call = match gate::admit(&shared, &req, Access::Ticketing) {
+    let call = match gate::admit(&shared, &req, Operation::Poll) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
     let tail = req.match_info().query("tail");
     let id = tail.rsplit('/').next().unwrap_or_default();
     let reply = shared.lock().poll(&shared, &call, id);
-    call.respond(reply)
+    call.respond(reply).await
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::TimeDelta;
 
-use super::gate::{self, Access, Call};
+use super::faults::Operation;
+use super::gate::{self, Call};
 use super::ids;
 use super::polling::{Deferred, OpKind};
 use super::reply::{self, Outcome, Reply};
@@ -101,14 +102,14 @@ pub async fn purchase(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let call = match gate::admit(&shared, &req, Access::Ticketing) {
+    let call = match gate::admit(&shared, &req, Operation::Purchase) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
     let reply = purchase_inner(&shared.into_inner(), &call, &body)
         .await
         .unwrap_or_else(|r| r);
-    call.respond(reply)
+    call.respond(reply).await
 }
 
 /// A non-negative whole number of days from the query, if given.
@@ -158,9 +159,10 @@ fn unredeemed(shared: &Shared, req: &HttpRequest) -> Outcome<Reply> {
 
 /// `GET /orders/unredeemed?days_from_purchase=N|days_before_event=N`.
 pub async fn unredeemed_orders(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
-    let call = match gate::admit(&shared, &req, Access::Plain) {
+    let call = match gate::admit(&shared, &req, Operation::Unredeemed) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
     call.respond(unredeemed(&shared, &req).unwrap_or_else(|r| r))
+        .await
 }

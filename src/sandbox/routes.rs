@@ -3,7 +3,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::gate::{self, Access};
+use super::faults::Operation;
+use super::gate;
 use super::reply::{self, Reply};
 use super::state::Shared;
 use super::{admin, cart, oauth, payment, polling, purchase};
@@ -40,7 +41,7 @@ async fn event(
     path: web::Path<String>,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let call = match gate::admit(&shared, &req, Access::Plain) {
+    let call = match gate::admit(&shared, &req, Operation::Event) {
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
@@ -48,7 +49,7 @@ async fn event(
         Some(event) => Reply::ok(&event.to_wire()),
         None => reply::not_found("Event not found"),
     };
-    call.respond(reply)
+    call.respond(reply).await
 }
 
 async fn unknown_path() -> HttpResponse {

@@ -14,6 +14,7 @@ use super::SandboxConfig;
 use super::SandboxStats;
 use super::catalog::{Catalog, EventDef, SeatLayout};
 use super::certificate::CertState;
+use super::faults::FaultPlan;
 use super::gate::QuotaWindow;
 use super::polling::Polls;
 use super::reply::{self, Outcome};
@@ -157,6 +158,7 @@ pub struct State {
     pub orders: Vec<Order>,
     pub quota: QuotaWindow,
     pub cert: CertState,
+    pub faults: FaultPlan,
     pub stats: SandboxStats,
 }
 
@@ -242,6 +244,7 @@ impl Shared {
             orders: Vec::new(),
             quota: QuotaWindow::default(),
             cert,
+            faults: FaultPlan::new(&config.faults),
             stats: SandboxStats::default(),
         };
         Arc::new(Self {

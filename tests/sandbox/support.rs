@@ -206,6 +206,12 @@ impl Sbx {
     }
 
     pub async fn send(&self, req: Req) -> Resp {
+        let url = self.url_of(&req);
+        self.send_url(req, &url).await
+    }
+
+    /// The base url, path, apikey and encoded query of `req`.
+    fn url_of(&self, req: &Req) -> String {
         let mut url = if req.path.starts_with("http") {
             req.path.clone()
         } else {
@@ -220,11 +226,21 @@ impl Sbx {
             url.push(if url.contains('?') { '&' } else { '?' });
             url.push_str(&params.join("&"));
         }
-        self.send_url(req, &url).await
+        url
     }
 
     /// Sends to `url` exactly as given (no apikey or encoding added).
     pub async fn send_url(&self, req: Req, url: &str) -> Resp {
+        self.try_send_url(req, url).await.unwrap()
+    }
+
+    /// [`Self::send`] that hands back a transport error (e.g. a dropped connection).
+    pub async fn try_send(&self, req: Req) -> Result<Resp, reqwest::Error> {
+        let url = self.url_of(&req);
+        self.try_send_url(req, &url).await
+    }
+
+    async fn try_send_url(&self, req: Req, url: &str) -> Result<Resp, reqwest::Error> {
         let mut b = self.client.request(req.method, url);
         if req.client_ip {
             b = b.header("True-Client-IP", "203.0.113.7");
@@ -246,17 +262,17 @@ impl Sbx {
         if let Some((body, content_type)) = req.raw_body {
             b = b.header("Content-Type", content_type).body(body);
         }
-        let r = b.send().await.unwrap();
+        let r = b.send().await?;
         let status = r.status().as_u16();
         let headers = r.headers().clone();
-        let text = r.text().await.unwrap();
+        let text = r.text().await?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
+        Ok(Resp {
             status,
             headers,
             text,
             body,
-        }
+        })
     }
 
     pub async fn admin(&self, path: &str, body: Value) -> Value {
