@@ -5,6 +5,7 @@ mod helpers;
 
 mod checkouts;
 mod errors;
+mod faults;
 mod idempotency;
 mod platform;
 mod replicas;

@@ -321,3 +321,60 @@ async fn a_killed_replica_leaves_nothing_unfinished() {
     );
     cluster.assert_clean_protocol();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_payment_hands_the_checkout_back_for_a_new_payment() {
+    let cluster = Cluster::new().await;
+    let survivor = cluster.replica(600).await;
+    let mut doomed = cluster.replica(600).await;
+    let user = "payer";
+    let id = cluster.create(&survivor, user, 20).await;
+    cluster.settle(&survivor, user, &id, &["reserved"]).await;
+    // Upstream takes 3 s to answer the payment: the replica dies meanwhile.
+    cluster
+        .sandbox
+        .inject("payment:latency=3000:1".parse().unwrap());
+    let paying = {
+        let (client, url, token) = (
+            cluster.client.clone(),
+            doomed.address.clone(),
+            token_for(user),
+        );
+        let path = format!("{url}/v1/checkouts/{id}/payment");
+        tokio::spawn(async move {
+            client
+                .put(path)
+                .bearer_auth(token)
+                .json(&payment_body(TEST_CARD, "123"))
+                .send()
+                .await
+        })
+    };
+    cluster.settle(&survivor, user, &id, &["paying"]).await;
+    doomed.child.kill().expect("SIGKILL");
+    let _ = doomed.child.wait();
+    assert!(paying.await.unwrap().is_err(), "the dead replica answered");
+
+    // The card died with the request: the checkout is handed back to pay again.
+    let body = cluster.settle(&survivor, user, &id, &["reserved"]).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("payment was interrupted"),
+        "{body}"
+    );
+    cluster.pay(&survivor, user, &id).await;
+    let (status, body) = cluster
+        .call(
+            &survivor,
+            Method::POST,
+            &format!("/v1/checkouts/{id}/purchase"),
+            user,
+            20,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "purchased");
+    cluster.assert_clean_protocol();
+}

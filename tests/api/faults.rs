@@ -1,0 +1,108 @@
+//! Upstream failing for real (the sandbox's fault injection): lost purchase answers are
+//! reconciled, never re-sent; reads are retried; 429s are waited out.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use checkout_gateway::sandbox::Fault;
+
+use crate::helpers::*;
+
+fn fault(spec: &str) -> Fault {
+    spec.parse().expect("fault spec")
+}
+
+#[tokio::test]
+async fn a_lost_purchase_answer_ends_purchased_with_the_order_upstream_made() {
+    let app = spawn_app().await;
+    let id = app.paid("lost").await;
+    app.sandbox().inject(fault("purchase:drop_after_commit:1"));
+    let resp = app.purchase("lost", &id).await;
+    assert!(
+        resp.status() == 200 || resp.status() == 202,
+        "{}",
+        resp.status()
+    );
+    let body = app.wait_for_state(&id, "lost", "purchased").await;
+    let stats = app.sandbox().stats();
+    assert_eq!(
+        stats.purchase_calls_by_cart.values().sum::<u32>(),
+        1,
+        "{stats:?}"
+    );
+    assert_eq!(stats.orders, 1);
+    // The order recorded is the one upstream made.
+    let upstream_orders: Value = app
+        .client
+        .get(format!(
+            "{}/_sandbox/orders",
+            app.sandbox().base_url().trim_end_matches("/partners/v1")
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["order"]["order_token"].as_str().unwrap();
+    assert!(
+        upstream_orders.to_string().contains(token),
+        "{upstream_orders}"
+    );
+}
+
+#[tokio::test]
+async fn a_purchase_refused_with_a_5xx_is_never_resent_and_ends_failed_with_the_hold_released() {
+    let app = spawn_app().await;
+    let held = app.sandbox().stats().seats_held;
+    let id = app.paid("refused").await;
+    app.sandbox().inject(fault("purchase:status=500:1"));
+    let _ = app.purchase("refused", &id).await;
+    let body = app.wait_for_state(&id, "refused", "failed").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was charged"),
+        "{body}"
+    );
+    let stats = app.sandbox().stats();
+    assert_eq!(stats.orders, 0);
+    assert_eq!(
+        stats.purchase_calls_by_cart.values().sum::<u32>(),
+        0,
+        "{stats:?}"
+    );
+    assert_eq!(stats.seats_held, held, "the hold was not released");
+}
+
+#[tokio::test]
+async fn reads_and_polls_are_retried_through_5xx() {
+    let app = spawn_app_with(&[("sandbox.force_polling", "true")]).await;
+    app.sandbox().inject(fault("event:status=503:2"));
+    let event = app
+        .request(Method::GET, &format!("/v1/events/{EVENT}"), "r")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(event.status(), 200);
+    app.sandbox().inject(fault("poll:status=500:2"));
+    app.reserved("r").await;
+    assert!(app.sandbox().stats().faults_injected >= 4);
+}
+
+#[tokio::test]
+async fn a_429_is_waited_out_and_the_purchase_still_happens_once() {
+    let app = spawn_app().await;
+    let id = app.paid("q").await;
+    app.sandbox().inject(fault("purchase:rate_limit=300:1"));
+    let resp = app.purchase("q", &id).await;
+    assert_eq!(resp.status(), 200);
+    let stats = app.sandbox().stats();
+    assert_eq!(
+        stats.purchase_calls_by_cart.values().sum::<u32>(),
+        1,
+        "{stats:?}"
+    );
+    assert_eq!(stats.orders, 1);
+}
