@@ -146,6 +146,17 @@ struct RawAdmin {
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
+    pub keep_idle_connections: bool,
+}
+
+impl DatabaseSettings {
+    pub fn connect_options(&self) -> crate::store::ConnectOptions {
+        crate::store::ConnectOptions {
+            url: self.url.clone(),
+            max_connections: self.max_connections,
+            keep_idle_connections: self.keep_idle_connections,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -379,6 +390,12 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         return Err(ConfigError::invalid(
             "upstream.requests_per_second",
             "must be a number ≥ 1",
+        ));
+    }
+    if raw.database.max_connections == 0 {
+        return Err(ConfigError::invalid(
+            "database.max_connections",
+            "must be > 0",
         ));
     }
     if raw.upstream.timeout_secs == 0 {

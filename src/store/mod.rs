@@ -244,11 +244,38 @@ pub enum Backend {
     Sqlite,
 }
 
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `postgres://…` or `sqlite://PATH` (the file and its folder are created).
+    pub url: String,
+    /// Postgres pool size (SQLite sizes its own pool).
+    pub max_connections: u32,
+    /// Keep connections open between queries (production). Off, a connection is closed as
+    /// soon as it is released: many short-lived instances (tests) then hold none while idle.
+    pub keep_idle_connections: bool,
+}
+
+impl ConnectOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            keep_idle_connections: true,
+        }
+    }
+}
+
 impl Store {
-    /// Connect to `postgres://…` or `sqlite://PATH` (the file and its folder are created).
+    /// Connect with default pool settings.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(&ConnectOptions::new(url)).await
+    }
+
+    pub async fn connect_with(options: &ConnectOptions) -> StoreResult<Self> {
+        let url = options.url.as_str();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            postgres::connect(url).await
+            postgres::connect(options).await
         } else {
             sqlite::connect(url).await
         }

@@ -4,13 +4,9 @@
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::sql_store::sql_store;
-use super::{Backend, Store, StoreResult};
+use super::{Backend, ConnectOptions, Store, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
-
-/// Connections per process: enough for HTTP handlers plus background jobs; every replica
-/// holds its own pool, so this times the replica count must stay under the server's limit.
-const MAX_CONNECTIONS: u32 = 10;
 
 sql_store!(
     PgStore,
@@ -21,10 +17,15 @@ sql_store!(
 );
 
 /// Connect to `postgres://…` (the database must exist; migrations are applied separately).
-pub async fn connect(url: &str) -> StoreResult<Store> {
+/// Every replica holds its own pool: `max_connections` times the replica count must stay
+/// under the server's limit.
+pub async fn connect(options: &ConnectOptions) -> StoreResult<Store> {
+    let keep_idle = options.keep_idle_connections;
     let pool: PgPool = PgPoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
-        .connect(url)
+        .max_connections(options.max_connections)
+        // Without idle connections a pool holds none between queries (see ConnectOptions).
+        .after_release(move |_, _| Box::pin(async move { Ok(keep_idle) }))
+        .connect(&options.url)
         .await?;
     Ok(PgStore { pool }.into_store(Backend::Postgres))
 }

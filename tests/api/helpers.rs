@@ -42,6 +42,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("admin.listen", "127.0.0.1:0"),
         ("sandbox.poll_wait_secs", "0.05"),
         ("upstream.requests_per_second", "200"),
+        // Test apps outlive their tests: they must not hold connections while idle.
+        ("database.max_connections", "4"),
+        ("database.keep_idle_connections", "false"),
     ];
     all.extend_from_slice(overrides);
     let settings = Settings::load(&LoadOptions::local_with(&all)).expect("test settings");
