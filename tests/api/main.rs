@@ -5,4 +5,6 @@ mod helpers;
 
 mod checkouts;
 mod errors;
+mod independent;
 mod platform;
+mod strict_upstream;
