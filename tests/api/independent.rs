@@ -1,8 +1,9 @@
 //! The gateway against `strict_upstream`, an independent Partner-API server that follows the
 //! seed docs literally (always polling, OAuth, `True-Client-IP`, a quota, no concurrent cart
 //! updates): nothing in a purchase, a release or concurrent purchases may rely on sandbox
-//! quirks. The first test checks that the strict server does catch what it counts, so that
-//! the zero counts of the others mean something.
+//! quirks, and two replicas together must stay within the quota. The first two tests check
+//! that the strict server catches what it counts, so the zero counts of the others mean
+//! something.
 
 use std::time::Duration;
 
@@ -24,15 +25,17 @@ fn config(requests_per_second: f64) -> StrictConfig {
     }
 }
 
-async fn gateway_for(strict: &StrictUpstream, requests_per_second: &str) -> TestApp {
+/// A gateway on `strict` configured for the same quota (5/s); `more` adds config keys.
+async fn gateway_for(strict: &StrictUpstream, more: &[(&str, &str)]) -> TestApp {
     let url = strict.base_url();
-    spawn_app_with(&[
-        ("upstream.base_url", &url),
+    let mut keys = vec![
+        ("upstream.base_url", url.as_str()),
         ("upstream.apikey", KEY),
         ("upstream.client_secret", SECRET),
-        ("upstream.requests_per_second", requests_per_second),
-    ])
-    .await
+        ("upstream.requests_per_second", "5"),
+    ];
+    keys.extend_from_slice(more);
+    spawn_app_with(&keys).await
 }
 
 /// Every counted breach is zero and nothing was refused.
@@ -184,7 +187,7 @@ async fn the_strict_server_polls_in_rounds_and_counts_stale_polls() {
 #[tokio::test]
 async fn a_whole_purchase_follows_the_docs_literally() {
     let strict = spawn_strict(config(5.0)).await;
-    let app = gateway_for(&strict, "5").await;
+    let app = gateway_for(&strict, &[]).await;
     let event = app.get_json(&format!("/v1/events/{EVENT}"), "alice").await;
     assert_eq!(event["transactable"], true, "{event}");
     assert_eq!(event["timezone"], strict.time_zone());
@@ -206,7 +209,7 @@ async fn a_whole_purchase_follows_the_docs_literally() {
 #[tokio::test]
 async fn a_released_checkout_deletes_its_cart_upstream() {
     let strict = spawn_strict(config(5.0)).await;
-    let app = gateway_for(&strict, "5").await;
+    let app = gateway_for(&strict, &[]).await;
     let id = app.reserved("erin").await;
     assert_eq!(strict.stats().open_carts, 1);
     let resp = app
@@ -228,7 +231,7 @@ async fn a_released_checkout_deletes_its_cart_upstream() {
 #[tokio::test]
 async fn concurrent_purchases_stay_within_the_quota() {
     let strict = spawn_strict(config(5.0)).await;
-    let app = gateway_for(&strict, "5").await;
+    let app = gateway_for(&strict, &[]).await;
     let users: Vec<String> = (0..5).map(|i| format!("user-{i}")).collect();
     let started = std::time::Instant::now();
     let bought = futures::future::join_all(users.iter().map(|u| buy(&app, u))).await;
@@ -252,5 +255,25 @@ async fn concurrent_purchases_stay_within_the_quota() {
         started.elapsed() >= Duration::from_secs(8),
         "{:?}",
         started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn replicas_together_stay_within_the_quota() {
+    let strict = spawn_strict(config(5.0)).await;
+    let first = gateway_for(&strict, &[]).await;
+    let shared_db = [("database.url", first.database_url.as_str())];
+    let second = gateway_for(&strict, &shared_db).await;
+    let users: Vec<String> = (0..3).map(|i| format!("user-{i}")).collect();
+    let on_first = futures::future::join_all(users.iter().map(|u| buy(&first, u)));
+    let on_second = futures::future::join_all(users.iter().map(|u| buy(&second, u)));
+    tokio::join!(on_first, on_second);
+
+    let stats = strict.stats();
+    assert_clean(&stats);
+    assert_eq!(stats.orders, 6, "{stats:#?}");
+    assert!(
+        stats.purchases_by_cart.values().all(|n| *n == 1),
+        "{stats:#?}"
     );
 }
