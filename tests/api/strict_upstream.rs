@@ -20,10 +20,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderName;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -96,8 +97,9 @@ impl StrictUpstream {
 
     pub fn stats(&self) -> StrictStats {
         let st = self.shared.lock();
+        let open_carts = st.carts.len();
         StrictStats {
-            open_carts: st.carts.len(),
+            open_carts,
             ..st.stats.clone()
         }
     }
@@ -110,57 +112,52 @@ impl StrictUpstream {
 
 pub async fn spawn_strict(config: StrictConfig) -> StrictUpstream {
     assert!(config.polling_rounds >= 2, "at least two polling rounds");
-    let (key, certificate) = tokio::task::spawn_blocking(make_certificate)
-        .await
-        .expect("certificate task");
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let origin = format!("http://{}", listener.local_addr().expect("local addr"));
+    let (key, certificate) = tokio::task::spawn_blocking(make_certificate).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let time_zone = quiet_time_zone();
+    let state = Mutex::default();
     let shared = Arc::new(Shared {
         config,
-        origin: origin.clone(),
+        origin,
         key,
         certificate,
-        time_zone: quiet_time_zone(),
-        state: Mutex::default(),
+        time_zone,
+        state,
     });
     let data = web::Data::from(Arc::clone(&shared));
-    let server = HttpServer::new(move || {
+    let app = move || {
         App::new()
             .app_data(data.clone())
             .default_service(web::to(dispatch))
-    })
-    .workers(2)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .listen(listener)
-    .expect("listen")
-    .run();
-    tokio::spawn(server);
-    StrictUpstream {
-        base_url: format!("{origin}/partners/v1"),
-        shared,
-    }
+    };
+    let server = HttpServer::new(app)
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(1);
+    tokio::spawn(server.listen(listener).unwrap().run());
+    let base_url = format!("{}/partners/v1", shared.origin);
+    StrictUpstream { base_url, shared }
 }
 
 /// An RSA-2048 key (rcgen's aws-lc backend: fast) and its self-signed certificate as PEM with
 /// `\r\n` line ends, like the docs' certificate answer.
 fn make_certificate() -> (RsaPrivateKey, String) {
-    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("rsa key");
-    let key = RsaPrivateKey::from_pkcs8_der(&pair.serialize_der()).expect("pkcs8");
-    let params = rcgen::CertificateParams::new(vec!["paysys.invalid".into()]).expect("params");
-    let pem = params.self_signed(&pair).expect("certificate").pem();
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let key = RsaPrivateKey::from_pkcs8_der(&pair.serialize_der()).unwrap();
+    let params = rcgen::CertificateParams::new(vec!["paysys.invalid".into()]).unwrap();
+    let pem = params.self_signed(&pair).unwrap().pem();
     (key, pem.lines().map(|l| format!("{l}\r\n")).collect())
 }
 
 /// A zone whose local time is not within an hour of the 2–3 AM maintenance window.
 fn quiet_time_zone() -> &'static str {
-    ["America/Los_Angeles", "America/New_York", "Asia/Tokyo"]
-        .into_iter()
-        .find(|zone| {
-            zone.parse::<chrono_tz::Tz>()
-                .is_ok_and(|tz| !(1..=3).contains(&Utc::now().with_timezone(&tz).hour()))
-        })
-        .unwrap_or("America/Los_Angeles")
+    let quiet = |zone: &&str| {
+        let tz: chrono_tz::Tz = zone.parse().unwrap();
+        !(1..=3).contains(&Utc::now().with_timezone(&tz).hour())
+    };
+    let zones = ["America/Los_Angeles", "America/New_York", "Asia/Tokyo"];
+    zones.into_iter().find(quiet).unwrap_or(zones[0])
 }
 
 struct Shared {
@@ -172,13 +169,20 @@ struct Shared {
     state: Mutex<State>,
 }
 
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 #[derive(Default)]
 struct State {
     tokens: HashSet<String>,
+    /// Arrival times of the calls the quota admitted.
     arrivals: VecDeque<Instant>,
     used_captchas: HashSet<String>,
     carts: HashMap<String, Cart>,
-    /// Deferred operations by id; polling ids → their operation.
+    /// Deferred operations by id, and every polling id issued → its operation.
     ops: HashMap<u64, Op>,
     issued: HashMap<String, u64>,
     seq: u64,
@@ -194,46 +198,92 @@ struct Cart {
     pending: Option<u64>,
 }
 
+/// An operation answered through polling.
 struct Op {
     cart_id: String,
+    /// Names the polling url, like the docs' `polling/cart/tickets/PUT/…`.
     path: &'static str,
     newest: String,
     not_before: Instant,
     rounds_left: u32,
+    /// The newest polling answer.
     last: Value,
     /// The original answer; `None` = 204.
     result: Option<Value>,
     delivered: bool,
 }
 
-/// A refusal: status, body and headers.
-struct Refused(u16, Value, Vec<(&'static str, String)>);
-type Answer = Result<HttpResponse, Refused>;
-
-fn error(status: u16, code: i64, message: &str) -> Refused {
-    let body = json!({"error": {"message": message, "code": code, "http_code": status,
-                                "severity": "ERROR"}});
-    Refused(status, body, Vec::new())
+/// What is read from a request before the state is locked.
+struct Incoming {
+    /// When the call arrived: the quota counts arrivals.
+    arrived: Instant,
+    body: Result<Value, serde_json::Error>,
+    /// Decrypted `card.number` and `card.cin` of a payment, when they decrypt.
+    card: (Option<String>, Option<String>),
 }
 
-fn fault(status: u16, faultstring: &str, errorcode: &str) -> Refused {
+/// The payment fields the docs mark Required, as non-empty text.
+const PAYMENT_TEXT: [&str; 11] = [
+    "/payment/first_name",
+    "/payment/last_name",
+    "/payment/home_phone",
+    "/payment/email_address",
+    "/payment/amount",
+    "/payment/address/line1",
+    "/payment/address/city",
+    "/payment/address/region/abbrev",
+    "/payment/address/postal_code",
+    "/payment/card/encryption_key",
+    "/payment/card/postal_code",
+];
+
+/// `country.id`: the docs' appendix (840 US, 124 Canada, 36 Australia, 484 Mexico, 554 NZ).
+const COUNTRIES: [u64; 5] = [840, 124, 36, 484, 554];
+
+/// A refusal: status, body, and `Rate-Limit-Reset` for a 429.
+struct Refused(u16, Value, Option<i64>);
+type Answer = Result<HttpResponse, Refused>;
+
+const BAD_KEY: [&str; 2] = ["Invalid ApiKey", "oauth.v2.InvalidApiKey"];
+const BAD_TOKEN: [&str; 2] = ["Invalid access token", "oauth.v2.InvalidAccessToken"];
+const BAD_CLIENT: [&str; 2] = ["Invalid client credentials", "oauth.v2.InvalidClient"];
+const QUOTA: [&str; 2] = [
+    "Rate limit quota violation",
+    "policies.ratelimit.QuotaViolation",
+];
+
+fn fault(status: u16, [faultstring, errorcode]: [&str; 2]) -> Refused {
     let body = json!({"fault": {"faultstring": faultstring, "detail": {"errorcode": errorcode}}});
-    Refused(status, body, Vec::new())
+    Refused(status, body, None)
+}
+
+fn error(status: u16, code: i64, message: &str) -> Refused {
+    let error = json!({"message": message, "code": code, "http_code": status, "severity": "ERROR"});
+    Refused(status, json!({ "error": error }), None)
 }
 
 fn invalid(what: &str) -> Refused {
     error(400, 10002, &format!("Invalid input data type: {what}"))
 }
 
+fn no_cart() -> Refused {
+    error(404, 10002, "Cart not found")
+}
+
 fn reply(status: u16, body: &Value) -> HttpResponse {
     HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK)).json(body)
 }
 
+/// A non-empty string at `pointer`.
 fn text<'v>(body: &'v Value, pointer: &str) -> Result<&'v str, Refused> {
-    match body.pointer(pointer).and_then(Value::as_str) {
-        Some(s) if !s.trim().is_empty() => Ok(s),
-        _ => Err(invalid(pointer)),
-    }
+    let found = body.pointer(pointer).and_then(Value::as_str);
+    found
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| invalid(pointer))
+}
+
+fn ensure(ok: bool, pointer: &str) -> Result<(), Refused> {
+    if ok { Ok(()) } else { Err(invalid(pointer)) }
 }
 
 fn int(body: &Value, pointer: &str) -> Result<u64, Refused> {
@@ -250,24 +300,10 @@ fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// A whole-dollar amount as the docs write `amount`: "69.00".
-fn dollars(amount: u64) -> String {
-    format!("{amount}.00")
-}
-
-/// What is read from a request before the state is locked.
-struct Incoming {
-    /// When the call arrived: the quota counts arrivals.
-    arrived: Instant,
-    body: Result<Value, serde_json::Error>,
-    /// Decrypted `card.number` and `card.cin` of a payment, when they decrypt.
-    card: (Option<String>, Option<String>),
-}
-
 async fn dispatch(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
     let arrived = Instant::now();
     let path = req.path().strip_prefix("/partners/v1/").unwrap_or("");
-    let query: HashMap<String, String> = url::form_urlencoded::parse(req.query_string().as_bytes())
+    let query = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
     let body = serde_json::from_slice::<Value>(&body);
@@ -276,46 +312,32 @@ async fn dispatch(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
     let card = match (req.method().as_str(), path, &body) {
         ("PUT", "cart/payment", Ok(json)) => {
             let (sh, json) = (shared.clone().into_inner(), json.clone());
-            let reveal = move |field| {
-                let b64 = json.pointer(&format!("/payment/card/{field}"))?.as_str()?;
-                reveal(&sh, b64)
-            };
-            web::block(move || (reveal("number"), reveal("cin")))
-                .await
-                .unwrap_or_default()
+            let field = move |name| reveal(&sh, json.pointer(name)?.as_str()?);
+            let both = move || (field("/payment/card/number"), field("/payment/card/cin"));
+            web::block(both).await.unwrap_or_default()
         }
         _ => (None, None),
     };
+    let mut st = shared.lock();
     let incoming = Incoming {
         arrived,
         body,
         card,
     };
-    let mut st = shared.lock();
     match st.handle(&shared, &req, path, &query, incoming) {
         Ok(resp) => resp,
-        Err(Refused(status, body, headers)) => {
+        Err(Refused(status, body, reset)) => {
             if status != 429 {
-                let line = format!("{} {path} -> {status} {body}", req.method());
-                st.stats.refusals.push(line);
+                let refusal = format!("{} {path} -> {status} {body}", req.method());
+                st.stats.refusals.push(refusal);
             }
             let mut resp = reply(status, &body);
-            for (name, value) in headers {
-                if let Ok(value) = value.parse() {
-                    resp.headers_mut().insert(
-                        actix_web::http::header::HeaderName::from_static(name),
-                        value,
-                    );
-                }
+            if let Some(reset) = reset.and_then(|ms| ms.to_string().parse().ok()) {
+                resp.headers_mut()
+                    .insert(HeaderName::from_static("rate-limit-reset"), reset);
             }
             resp
         }
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -329,7 +351,7 @@ impl State {
         incoming: Incoming,
     ) -> Answer {
         if query.get("apikey") != Some(&sh.config.apikey) {
-            return Err(fault(401, "Invalid ApiKey", "oauth.v2.InvalidApiKey"));
+            return Err(fault(401, BAD_KEY));
         }
         self.admit(incoming.arrived, sh.config.requests_per_second)?;
         let method = req.method().as_str();
@@ -339,11 +361,7 @@ impl State {
         let bearer = header(req, "authorization").and_then(|v| v.strip_prefix("Bearer "));
         if !bearer.is_some_and(|token| self.tokens.contains(token)) {
             self.stats.missing_bearer += 1;
-            return Err(fault(
-                401,
-                "Invalid access token",
-                "oauth.v2.InvalidAccessToken",
-            ));
+            return Err(fault(401, BAD_TOKEN));
         }
         if let ("GET", Some(event_id)) = (method, path.strip_prefix("event/")) {
             return event(sh, event_id);
@@ -362,7 +380,7 @@ impl State {
             ("POST", "cart") => self.open_cart(json()?),
             ("PUT", "cart/tickets") => self.reserve(sh, json()?),
             ("GET", "certificate") => {
-                self.cart(cart_query()?)?;
+                self.carts.get(cart_query()?).ok_or_else(no_cart)?;
                 Ok(reply(200, &json!({"id": CERT_ID, "value": sh.certificate})))
             }
             ("PUT", "cart/payment") => self.payment(json()?, &incoming.card),
@@ -375,7 +393,7 @@ impl State {
 
     /// The quota over a sliding second of arrivals; refused calls do not use it up. Calls
     /// are handled a little out of arrival order, so every admitted arrival less than a
-    /// second away counts, before or after.
+    /// second before this one counts, and any after it.
     fn admit(&mut self, arrived: Instant, rps: f64) -> Result<(), Refused> {
         let second = Duration::from_secs(1);
         self.arrivals
@@ -387,36 +405,33 @@ impl State {
         self.stats.quota_429s += 1;
         let oldest = self.arrivals.iter().min().copied().unwrap_or(arrived);
         let reset = Utc::now() + (oldest + second).saturating_duration_since(Instant::now());
-        let mut refused = fault(
+        Err(Refused(
             429,
-            "Rate limit quota violation",
-            "policies.ratelimit.QuotaViolation",
-        );
-        refused
-            .2
-            .push(("rate-limit-reset", reset.timestamp_millis().to_string()));
-        Err(refused)
+            fault(429, QUOTA).1,
+            Some(reset.timestamp_millis()),
+        ))
     }
 
     fn issue_token(&mut self, sh: &Shared, req: &HttpRequest) -> Answer {
-        let expected = STANDARD.encode(format!("{}:{}", sh.config.apikey, sh.config.client_secret));
+        let StrictConfig {
+            apikey,
+            client_secret,
+            ..
+        } = &sh.config;
+        let expected = STANDARD.encode(format!("{apikey}:{client_secret}"));
         let basic = header(req, "authorization").and_then(|v| v.strip_prefix("Basic "));
         if basic != Some(expected.as_str()) {
-            return Err(fault(
-                401,
-                "Invalid client credentials",
-                "oauth.v2.InvalidClientCredentials",
-            ));
+            return Err(fault(401, BAD_CLIENT));
         }
         let token = uuid::Uuid::new_v4().simple().to_string();
         self.tokens.insert(token.clone());
         self.stats.oauth_tokens_issued += 1;
+        let issued_at = Utc::now().timestamp_millis().to_string();
         Ok(reply(
             200,
             &json!({
-                "issued_at": Utc::now().timestamp_millis().to_string(), "scope": "",
-                "status": "approved", "expires_in": "3599", "token_type": "BearerToken",
-                "client_id": sh.config.apikey, "access_token": token,
+                "issued_at": issued_at, "scope": "", "status": "approved", "expires_in": "3599",
+                "token_type": "BearerToken", "client_id": apikey, "access_token": token,
             }),
         ))
     }
@@ -429,36 +444,23 @@ impl State {
         if !self.used_captchas.insert(token.to_owned()) {
             return Err(error(400, 10031, "Invalid captcha solution."));
         }
-        // 0xfbefff encodes as "++//"; 19 bytes end in "==": every character that needs
+        // 0xfbefff encodes as "++//" and 19 bytes end in "==": every character that needs
         // url-encoding is in every cart id.
         let mut raw = vec![0xfb, 0xef, 0xff];
         raw.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
         let cart_id = STANDARD.encode(raw);
         self.carts.insert(cart_id.clone(), Cart::default());
-        Ok(reply(200, &json!({"cart_id": cart_id})))
+        Ok(reply(200, &json!({ "cart_id": cart_id })))
     }
 
-    fn cart(&mut self, cart_id: &str) -> Result<&mut Cart, Refused> {
-        self.carts
-            .get_mut(cart_id)
-            .ok_or_else(|| error(404, 10002, "Cart not found"))
-    }
-
-    /// The cart for an update: it must exist, be unpurchased, and not be busy (FAQ: the API
-    /// does not support concurrent calls to update the cart).
+    /// The cart for an update: it must exist, be unpurchased and not busy (FAQ: the API does
+    /// not support concurrent calls to update the cart).
     fn cart_to_update(&mut self, body: &Value) -> Result<(String, &mut Cart), Refused> {
         let cart_id = text(body, "/cart_id")?.to_owned();
-        let cart = self
-            .carts
-            .get_mut(&cart_id)
-            .ok_or_else(|| error(404, 10002, "Cart not found"))?;
+        let cart = self.carts.get_mut(&cart_id).ok_or_else(no_cart)?;
         if cart.pending.is_some() {
             self.stats.concurrent_updates += 1;
-            return Err(error(
-                409,
-                10002,
-                "Another update of this cart is in progress",
-            ));
+            return Err(error(409, 10002, "Cart update in progress"));
         }
         if cart.purchased {
             return Err(error(400, 21001, "Invalid reserve request data structure"));
@@ -472,75 +474,56 @@ impl State {
         }
         let tickets = body.pointer("/event/tickets").and_then(Value::as_array);
         let mut quantity = 0;
-        for (i, t) in tickets.into_iter().flatten().enumerate() {
+        for t in tickets.into_iter().flatten() {
             if text(t, "/id")? != TICKET_ID {
                 return Err(error(400, 20052, "No inventory found to match request"));
             }
-            let q = int(t, "/quantity")?;
-            let price_ok = t
-                .get("price")
-                .is_none_or(|p| p.get("id").and_then(Value::as_u64) == Some(0));
-            if q == 0 || !price_ok {
-                return Err(invalid(&format!("/event/tickets/{i}")));
+            // The one price level is id 0; leaving `price` out means best available.
+            let price = t.get("price").map(|p| p.get("id").and_then(Value::as_u64));
+            match (int(t, "/quantity")?, price) {
+                (0, _) | (_, Some(None | Some(1..))) => return Err(invalid("/event/tickets")),
+                (q, _) => quantity += q,
             }
-            quantity += q;
         }
         if !(1..=10).contains(&quantity) {
             return Err(invalid("/event/tickets"));
         }
         let (cart_id, cart) = self.cart_to_update(body)?;
-        cart.quantity = quantity;
-        cart.paid = false;
+        (cart.quantity, cart.paid) = (quantity, false);
         let result = json!({"cart_id": cart_id, "cart": cart_json(quantity, true)});
         Ok(self.defer(sh, &cart_id, "cart/tickets/PUT", Some(result)))
     }
 
+    /// `PUT /cart/payment` (Polling: No), checking what the docs mark Required.
     fn payment(&mut self, body: &Value, card: &(Option<String>, Option<String>)) -> Answer {
-        for field in ["first_name", "last_name", "home_phone", "email_address"] {
-            text(body, &format!("/payment/{field}"))?;
+        for pointer in PAYMENT_TEXT {
+            text(body, pointer)?;
         }
-        for field in ["line1", "city", "region/abbrev", "postal_code"] {
-            text(body, &format!("/payment/address/{field}"))?;
-        }
-        for field in ["encryption_key", "postal_code"] {
-            text(body, &format!("/payment/card/{field}"))?;
-        }
-        if text(body, "/payment/type")? != "CC" {
-            return Err(invalid("/payment/type"));
-        }
-        if !body
-            .pointer("/payment/address/line2")
-            .is_some_and(Value::is_string)
-        {
-            return Err(invalid("/payment/address/line2"));
-        }
-        if ![840, 124, 36, 484, 554].contains(&int(body, "/payment/address/country/id")?) {
-            return Err(invalid("/payment/address/country/id"));
-        }
-        if !(1..=12).contains(&int(body, "/payment/card/expire_month")?) {
-            return Err(invalid("/payment/card/expire_month"));
-        }
+        let line2 = body.pointer("/payment/address/line2");
+        let month = int(body, "/payment/card/expire_month")?;
+        let country = int(body, "/payment/address/country/id")?;
         int(body, "/payment/card/expire_year")?;
-        if text(body, "/payment/card/encryption_key")? != CERT_ID {
-            return Err(invalid("/payment/card/encryption_key"));
-        }
-        let number = card
-            .0
-            .clone()
-            .ok_or_else(|| invalid("/payment/card/number"))?;
-        let cin = card.1.clone().ok_or_else(|| invalid("/payment/card/cin"))?;
+        let key = text(body, "/payment/card/encryption_key")?;
+        ensure(text(body, "/payment/type")? == "CC", "/payment/type")?;
+        ensure(
+            line2.is_some_and(Value::is_string),
+            "/payment/address/line2",
+        )?;
+        ensure(COUNTRIES.contains(&country), "/payment/address/country/id")?;
+        ensure((1..=12).contains(&month), "/payment/card/expire_month")?;
+        ensure(key == CERT_ID, "/payment/card/encryption_key")?;
+        ensure(card.0.is_some(), "/payment/card/number")?;
+        ensure(card.1.is_some(), "/payment/card/cin")?;
         let amount = text(body, "/payment/amount")?.to_owned();
         let (_, cart) = self.cart_to_update(body)?;
         if cart.quantity == 0 {
             return Err(error(400, 10002, "No tickets reserved in this cart"));
         }
-        if amount != dollars(cart.quantity * FACE_VALUE) {
+        let total = format!("{}.00", cart.quantity * FACE_VALUE);
+        if amount != total || card.0.as_deref() != Some(TEST_CARD) {
             return Err(error(400, 20122, "Payment Not Accepted"));
         }
-        if number != TEST_CARD {
-            return Err(error(400, 20122, "Payment Not Accepted"));
-        }
-        if cin != TEST_CVV {
+        if card.1.as_deref() != Some(TEST_CVV) {
             return Err(error(400, 20152, "Please enter a valid security code."));
         }
         cart.paid = true;
@@ -569,8 +552,7 @@ impl State {
         let result = json!({
             "redemption_url": format!("https://myorder.ticketmaster.com/redeem?token={token}"),
             "tm_app_url": format!("ticketmaster:///partners/redeem?token={token}"),
-            "grand_total": grand,
-            "order_token": token,
+            "grand_total": grand, "order_token": token,
         });
         Ok(self.defer(sh, &cart_id, "cart/PUT", Some(result)))
     }
@@ -578,10 +560,7 @@ impl State {
     /// Deleting is allowed at any time ("no longer want to wait through a long, continuing
     /// polling process"); it drops the cart's undelivered operation.
     fn delete(&mut self, sh: &Shared, cart_id: &str) -> Answer {
-        let cart = self
-            .carts
-            .remove(cart_id)
-            .ok_or_else(|| error(404, 10002, "Cart not found"))?;
+        let cart = self.carts.remove(cart_id).ok_or_else(no_cart)?;
         if let Some(op) = cart.pending {
             self.ops.remove(&op);
         }
@@ -589,7 +568,7 @@ impl State {
         Ok(self.defer(sh, cart_id, "cart/DELETE", None))
     }
 
-    /// Registers an operation whose answer comes through polling and returns its first 202.
+    /// Registers an operation answered through polling; returns its first 202.
     fn defer(
         &mut self,
         sh: &Shared,
@@ -603,30 +582,31 @@ impl State {
         if let Some(cart) = self.carts.get_mut(cart_id) {
             cart.pending = Some(op_id);
         }
+        let (not_before, rounds_left) = (Instant::now() + wait(sh), sh.config.polling_rounds - 1);
+        let cart_id = cart_id.to_owned();
+        let response = reply(202, &last);
         let op = Op {
-            cart_id: cart_id.to_owned(),
+            cart_id,
             path,
             newest,
-            not_before: Instant::now() + wait(sh),
-            rounds_left: sh.config.polling_rounds - 1,
-            last: last.clone(),
+            not_before,
+            rounds_left,
+            last,
             result,
             delivered: false,
         };
         self.ops.insert(op_id, op);
-        reply(202, &last)
+        response
     }
 
+    /// A new polling id for `op_id`, and the polling answer that carries it.
     fn issue(&mut self, sh: &Shared, op_id: u64, cart_id: &str, path: &str) -> (String, Value) {
         self.seq += 1;
-        let poll_id = format!("{:016X}{:016X}", op_id, self.seq);
+        let poll_id = format!("{op_id:016X}{:016X}", self.seq);
         self.issued.insert(poll_id.clone(), op_id);
-        let url = format!(
-            "{}/partners/v1/polling/{path}/{poll_id}?apikey={}&cart_id={}",
-            sh.origin,
-            encode(&sh.config.apikey),
-            encode(cart_id)
-        );
+        let (origin, key, cart) = (&sh.origin, encode(&sh.config.apikey), encode(cart_id));
+        let url =
+            format!("{origin}/partners/v1/polling/{path}/{poll_id}?apikey={key}&cart_id={cart}");
         (
             poll_id,
             json!({"polling_url": url, "wait": sh.config.poll_wait_secs}),
@@ -635,14 +615,11 @@ impl State {
 
     fn poll(&mut self, sh: &Shared, path: &str, cart_id: &str) -> Answer {
         let poll_id = path.rsplit('/').next().unwrap_or_default();
-        let op_id = *self
-            .issued
-            .get(poll_id)
-            .ok_or_else(|| error(404, 10002, "Unknown polling url"))?;
-        let Some(mut op) = self.ops.remove(&op_id) else {
-            return Err(error(404, 10002, "The polled operation was cancelled"));
-        };
-        let answer = self.advance(sh, op_id, &mut op, path, cart_id);
+        let unknown = || error(404, 10002, "Unknown polling url");
+        let op_id = *self.issued.get(poll_id).ok_or_else(unknown)?;
+        // No operation: the cart was deleted meanwhile.
+        let mut op = self.ops.remove(&op_id).ok_or_else(unknown)?;
+        let answer = self.advance(sh, op_id, &mut op, (path, poll_id), cart_id);
         self.ops.insert(op_id, op);
         answer
     }
@@ -652,11 +629,10 @@ impl State {
         sh: &Shared,
         op_id: u64,
         op: &mut Op,
-        path: &str,
+        (path, poll_id): (&str, &str),
         cart_id: &str,
     ) -> Answer {
-        let poll_id = path.rsplit('/').next().unwrap_or_default();
-        // The poll must name its operation and cart (url-decoded) as the url handed out.
+        // The poll names its operation and cart (url-decoded) as the url handed out.
         if path != format!("polling/{}/{poll_id}", op.path) || cart_id != op.cart_id {
             return Err(invalid("polling url"));
         }
@@ -678,6 +654,7 @@ impl State {
         if let Some(cart) = self.carts.get_mut(&op.cart_id) {
             cart.pending = None;
         }
+        // The docs' Poll section answers 202 with the original response.
         Ok(match &op.result {
             Some(result) => reply(202, result),
             None => HttpResponse::NoContent().finish(),
@@ -695,14 +672,15 @@ fn reveal(sh: &Shared, b64: &str) -> Option<String> {
     let plain = String::from_utf8(sh.key.decrypt(Pkcs1v15Encrypt, &ciphertext).ok()?).ok()?;
     let (salt, digits) = (plain.get(..16)?, plain.get(16..)?);
     let salted = salt.bytes().all(|b| (0x20..=0x7e).contains(&b));
-    (salted && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.to_owned())
+    let digits_only = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    (salted && digits_only).then(|| digits.to_owned())
 }
 
 /// The docs' reserve answer for `quantity` seats of the one ticket type.
 fn cart_json(quantity: u64, unpaid: bool) -> Value {
     let total = quantity * FACE_VALUE;
-    let charge = |kind: &str, price: u64| json!({"price": price, "quantity": quantity, "tax": 0, "type": kind});
+    let charge =
+        |kind: &str, price| json!({"price": price, "quantity": quantity, "tax": 0, "type": kind});
     json!({
         "hold_time": 299,
         "items": [{
@@ -720,70 +698,45 @@ fn cart_json(quantity: u64, unpaid: bool) -> Value {
     })
 }
 
+/// The docs' Event model: on sale for a month, in a time zone out of its maintenance window.
 fn event(sh: &Shared, event_id: &str) -> Answer {
     if event_id != EVENT_ID {
         return Err(error(404, 10002, "Event not found"));
     }
-    let at =
-        |days: i64| (Utc::now() + TimeDelta::days(days)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let at = |days| (Utc::now() + TimeDelta::days(days)).to_rfc3339_opts(SecondsFormat::Secs, true);
     let date = |days| json!({"format": "datetime", "value": at(days)});
     let price = json!({"amount": FACE_VALUE, "display_amount": FACE_VALUE, "id": 0,
         "price_details": [{"amount": {"amount": FACE_VALUE, "currency": "USD"}, "type": "face_value"}]});
     let bound = json!({"display_amount": FACE_VALUE, "face_value": FACE_VALUE, "fees": 0});
+    let address =
+        json!({"city": "Seattle", "country": {"abbrev": "US"}, "region": {"abbrev": "WA"}});
+    let event = json!({
+        "tickets": [{"description": "GPAS1", "id": TICKET_ID, "prices": [price],
+                     "quantities": {"exact": 0, "limit": 10, "minimum": 1, "multiple": 1}}],
+        "artists": [{"id": 916285, "name": "Seattle Sounders FC", "rank": 1, "single_performer_or_band": false}],
+        "currency_code": "USD",
+        "event_image": {"height": 115, "location": "http://share.livenation.com/images/default_image.jpg", "width": 205},
+        "eventdate": date(30), "facility_fee_rollup": true, "id": EVENT_ID,
+        "name": "Seattle Sounders FC vs. San Jose Earthquakes",
+        "notes": [{"text": "There is a 10 ticket limit per household.", "type": "ticketlimittext"}],
+        "offsale": date(29), "onsale": date(-30),
+        "presales": [{"format": "daterange", "label": "Internet Presale", "value": format!("{}/{}", at(-40), at(-31))}],
+        "price_range": {"description": "Prices subject to change", "max": bound, "min": bound},
+        "promoter": {"id": 494, "name": "PROMOTED BY VENUE"}, "publication": date(-60),
+        "purchase_organization": "TM", "quantities": {"limit": 10}, "service_fee_rollup": false,
+        "statuses": [{"type": "onsale", "value": at(-30)}], "type": {"id": 0},
+        "url": format!("http://ticketmaster.com/event/{EVENT_ID}"),
+        "venue": {"id": 516191, "location": {"address": address, "time_zone": sh.time_zone},
+                  "markets": [{"id": 42, "name": "Greater Seattle Area"}], "name": "CenturyLink Field"}
+    });
     Ok(reply(
         200,
-        &json!({
-            "api_transactable": true,
-            "event": {
-                "tickets": [{"description": "GPAS1", "id": TICKET_ID, "prices": [price],
-                             "quantities": {"exact": 0, "limit": 10, "minimum": 1, "multiple": 1}}],
-                "artists": [{"id": 916285, "name": "Seattle Sounders FC", "rank": 1,
-                             "single_performer_or_band": false}],
-                "currency_code": "USD",
-                "event_image": {"height": 115, "width": 205,
-                                "location": "http://share.livenation.com/images/default_image.jpg"},
-                "eventdate": date(30),
-                "facility_fee_rollup": true,
-                "id": EVENT_ID,
-                "name": "Seattle Sounders FC vs. San Jose Earthquakes",
-                "notes": [{"text": "There is a 10 ticket limit per household.", "type": "ticketlimittext"}],
-                "offsale": date(29),
-                "onsale": date(-30),
-                "presales": [{"format": "daterange", "label": "Internet Presale",
-                              "value": format!("{}/{}", at(-40), at(-31))}],
-                "price_range": {"description": "Prices subject to change", "max": bound, "min": bound},
-                "promoter": {"id": 494, "name": "PROMOTED BY VENUE"},
-                "publication": date(-60),
-                "purchase_organization": "TM",
-                "quantities": {"limit": 10},
-                "service_fee_rollup": false,
-                "statuses": [{"type": "onsale", "value": at(-30)}],
-                "type": {"id": 0},
-                "url": format!("http://ticketmaster.com/event/{EVENT_ID}"),
-                "venue": {
-                    "id": 516191,
-                    "location": {"address": {"city": "Seattle", "country": {"abbrev": "US"},
-                                             "region": {"abbrev": "WA"}},
-                                 "time_zone": sh.time_zone},
-                    "markets": [{"id": 42, "name": "Greater Seattle Area"}],
-                    "name": "CenturyLink Field"
-                }
-            }
-        }),
+        &json!({"api_transactable": true, "event": event}),
     ))
 }
 
-const CAPTCHA_PAGE: &str = r#"<html>
-    <head>
-        <script src="https://www.google.com/recaptcha/api.js"></script>
-        <script>
-        function callback(responseText) {
-            location.href = "ticketmaster-g-recaptcha-response://" + responseText;
-        }
-        </script>
-</head>
-<body>
-    <div class="g-recaptcha" data-sitekey="c0d60e1f4a711b710dc3dbe74fbd449c" data-callback="callback"></div>
-</body>
-</html>
+const CAPTCHA_PAGE: &str = r#"<html><head><script src="https://www.google.com/recaptcha/api.js"></script>
+<script>function callback(responseText) {
+    location.href = "ticketmaster-g-recaptcha-response://" + responseText; }</script></head>
+<body><div class="g-recaptcha" data-sitekey="c0d60e1f4a711b710dc3dbe74fbd449c" data-callback="callback"></div></body></html>
 "#;
