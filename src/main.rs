@@ -32,7 +32,9 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await
         }
         Command::Migrate => {
-            let store = Store::connect(&settings.database.url).await?;
+            let store =
+                Store::connect_with(&settings.database.url, settings.database.max_connections)
+                    .await?;
             store.migrate().await?;
             println!(
                 "migrations applied to {}",

@@ -41,7 +41,8 @@ impl Application {
     pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
         let clock = options.clock.clone().unwrap_or_default();
         let shared_clock: SharedClock = Arc::new(clock.clone());
-        let store = Store::connect(&settings.database.url).await?;
+        let store =
+            Store::connect_with(&settings.database.url, settings.database.max_connections).await?;
         if !options.skip_migrations {
             store.migrate().await?;
         }

@@ -252,13 +252,24 @@ pub enum Backend {
     Sqlite,
 }
 
+/// Pooled connections per process when not configured (`database.max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
 impl Store {
     /// Connect to `postgres://…` or `sqlite://PATH` (the file and its folder are created).
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// [`Store::connect`] with at most `max_connections` pooled connections
+    /// (`database.max_connections`). Every replica holds its own pool, so this times the
+    /// replica count must stay under the server's limit; in-memory SQLite always uses one.
+    pub async fn connect_with(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let max_connections = max_connections.max(1);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            postgres::connect(url).await
+            postgres::connect(url, max_connections).await
         } else {
-            sqlite::connect(url).await
+            sqlite::connect(url, max_connections).await
         }
     }
 

@@ -8,10 +8,6 @@ use super::{Backend, Store, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Connections per process: enough for HTTP handlers plus background jobs; every replica
-/// holds its own pool, so this times the replica count must stay under the server's limit.
-const MAX_CONNECTIONS: u32 = 10;
-
 sql_store!(
     PgStore,
     sqlx::Postgres,
@@ -21,9 +17,9 @@ sql_store!(
 );
 
 /// Connect to `postgres://…` (the database must exist; migrations are applied separately).
-pub async fn connect(url: &str) -> StoreResult<Store> {
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
     let pool: PgPool = PgPoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
+        .max_connections(max_connections)
         .connect(url)
         .await?;
     Ok(PgStore { pool }.into_store(Backend::Postgres))

@@ -74,6 +74,9 @@ pub struct QuotaLimiter {
     capacity: usize,
     log: Mutex<Log>,
     shared: Option<Arc<dyn SharedQuota>>,
+    /// One shared claim at a time per replica: sends are spaced anyway, and the store is
+    /// spared a connection per waiting request.
+    claiming: Mutex<()>,
 }
 
 impl std::fmt::Debug for QuotaLimiter {
@@ -96,6 +99,7 @@ impl QuotaLimiter {
                 paused_until: None,
             }),
             shared: None,
+            claiming: Mutex::new(()),
         }
     }
 
@@ -120,8 +124,11 @@ impl QuotaLimiter {
     async fn acquire_shared(&self, shared: &dyn SharedQuota, priority: Priority) {
         let mut slow = 0;
         loop {
+            let claiming = self.claiming.lock().await;
             let asked = Instant::now();
-            match shared.claim(self.capacity, WINDOW + CLAIM_SLACK).await {
+            let claim = shared.claim(self.capacity, WINDOW + CLAIM_SLACK).await;
+            drop(claiming);
+            match claim {
                 Ok(None) if asked.elapsed() <= CLAIM_SLACK || slow == MAX_SLOW_CLAIMS => return,
                 // Its slot stays spent (stamped too early for this send); claim another.
                 Ok(None) => slow += 1,

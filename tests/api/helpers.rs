@@ -42,6 +42,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("admin.listen", "127.0.0.1:0"),
         ("sandbox.poll_wait_secs", "0.05"),
         ("upstream.requests_per_second", "200"),
+        // Tests run in parallel against one Postgres: small pools keep them under its limit.
+        ("database.max_connections", "3"),
     ];
     all.extend_from_slice(overrides);
     let settings = Settings::load(&LoadOptions::local_with(&all)).expect("test settings");
