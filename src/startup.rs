@@ -18,8 +18,9 @@ use crate::config::{Settings, UpstreamTarget};
 use crate::http::{self, auth::JwtVerifier, state::AppState};
 use crate::jobs::worker::{self, WorkerConfig};
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+use crate::store::QuotaStore;
 use crate::store::Store;
-use crate::upstream::{PartnerApi, QuotaLimiter, UpstreamSettings};
+use crate::upstream::{PartnerApi, QuotaLimiter, SharedQuota, UpstreamSettings};
 
 /// How to start: migrations and an optional clock (tests and the sandbox move time).
 #[derive(Clone, Default)]
@@ -77,7 +78,10 @@ impl Application {
                 (Url::parse(&handle.base_url())?, Some(handle))
             }
         };
-        let limiter = Arc::new(QuotaLimiter::new(settings.upstream.requests_per_second));
+        let limiter = Arc::new(
+            QuotaLimiter::new(settings.upstream.requests_per_second)
+                .shared_with(Arc::new(StoreQuota(store.quota.clone()))),
+        );
         let api = Arc::new(PartnerApi::new(
             UpstreamSettings {
                 base_url,
@@ -208,6 +212,24 @@ impl Application {
             self.shutdown.clone(),
         ));
         (self.service, self.sandbox)
+    }
+}
+
+/// The store's slot log as the limiter's deployment-wide quota. Real time, not the injectable
+/// clock: upstream counts real seconds.
+struct StoreQuota(Arc<dyn QuotaStore>);
+
+#[async_trait::async_trait]
+impl SharedQuota for StoreQuota {
+    async fn claim(&self, capacity: usize, window: Duration) -> Result<Option<Duration>, String> {
+        let now = chrono::Utc::now();
+        let window = chrono::TimeDelta::from_std(window).map_err(|e| e.to_string())?;
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
+        match self.0.claim_send(capacity, now, window).await {
+            Ok(None) => Ok(None),
+            Ok(Some(free_at)) => Ok(Some((free_at - now).to_std().unwrap_or_default())),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::checkout::model::{Checkout, Order, UserId};
 use crate::checkout::state::CheckoutState;
@@ -216,6 +216,22 @@ pub trait IdempotencyStore: Send + Sync {
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// The upstream quota every replica shares: `capacity` send slots, each remembering when it was
+/// last used (times come from the callers' clocks, like everything stored).
+#[async_trait]
+pub trait QuotaStore: Send + Sync {
+    /// Claim a send at `now`: the least recently used of the first `capacity` slots, if it was
+    /// last used at or before `now - window`. `None` when claimed; otherwise when the earliest
+    /// slot frees (try again then). Of concurrent callers each slot goes to at most one, so
+    /// no `window` ever holds more than `capacity` claims, and a free slot is not refused.
+    async fn claim_send(
+        &self,
+        capacity: u32,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
+}
+
 /// Schema and reachability.
 #[async_trait]
 pub trait StoreAdmin: Send + Sync {
@@ -234,6 +250,7 @@ pub struct Store {
     pub orders: Arc<dyn OrderStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub quota: Arc<dyn QuotaStore>,
     pub admin: Arc<dyn StoreAdmin>,
     pub backend: Backend,
 }
@@ -277,7 +294,7 @@ impl Store {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             postgres::connect(options).await
         } else {
-            sqlite::connect(url).await
+            sqlite::connect(url, options.max_connections.max(1)).await
         }
     }
 

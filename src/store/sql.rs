@@ -119,6 +119,24 @@ pub const ABANDON_IDEMPOTENCY: &str = "DELETE FROM idempotency_keys \
 
 pub const PURGE_IDEMPOTENCY: &str = "DELETE FROM idempotency_keys WHERE expires_at <= $1";
 
+// ---- upstream quota --------------------------------------------------------------------------
+
+/// `$1` now, `$2` capacity, `$3` now - window. Takes the least recently used slot below `$2`
+/// if it was last used at or before `$3`. The condition is checked again on the row when it is
+/// written (Postgres re-evaluates it after waiting for a concurrent writer; SQLite has one
+/// writer), so a slot is never taken twice: no affected row means someone else took it.
+pub const CLAIM_QUOTA_SLOT: &str = "UPDATE upstream_quota_slots SET used_at = $1 \
+     WHERE slot = (SELECT slot FROM upstream_quota_slots WHERE slot < $2 AND used_at <= $3 \
+                   ORDER BY used_at, slot LIMIT 1) \
+       AND used_at <= $3";
+
+/// `$1` capacity: how many of its slots exist, and when the least recently used was used.
+pub const QUOTA_SLOTS: &str =
+    "SELECT COUNT(*), MIN(used_at) FROM upstream_quota_slots WHERE slot < $1";
+
+pub const ADD_QUOTA_SLOT: &str = "INSERT INTO upstream_quota_slots (slot, used_at) \
+     VALUES ($1, 0) ON CONFLICT (slot) DO NOTHING";
+
 // ---- admin -----------------------------------------------------------------------------------
 
 pub const PING: &str = "SELECT 1";

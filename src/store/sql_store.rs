@@ -86,6 +86,7 @@ macro_rules! sql_store {
                     orders: this.clone(),
                     accounts: this.clone(),
                     idempotency: this.clone(),
+                    quota: this.clone(),
                     admin: this,
                     backend,
                 }
@@ -111,6 +112,7 @@ macro_rules! sql_store {
         $crate::store::sql_store::impl_checkout_store!($name, $db);
         $crate::store::sql_store::impl_order_store!($name, $db);
         $crate::store::sql_store::impl_account_and_idempotency_store!($name, $db);
+        $crate::store::sql_store::impl_quota_store!($name, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::StoreAdmin for $name {
@@ -147,4 +149,4 @@ mod checkouts;
 mod others;
 
 pub(crate) use checkouts::impl_checkout_store;
-pub(crate) use others::{impl_account_and_idempotency_store, impl_order_store};
+pub(crate) use others::{impl_account_and_idempotency_store, impl_order_store, impl_quota_store};

@@ -16,9 +16,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 /// failing with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Readers run concurrently under WAL; writes queue on the busy timeout.
-const MAX_CONNECTIONS: u32 = 8;
-
 sql_store!(
     SqliteStore,
     sqlx::Sqlite,
@@ -28,8 +25,9 @@ sql_store!(
 );
 
 /// Connect to `sqlite://PATH` (relative paths are relative to the working directory; the file
-/// and its folder are created) or `sqlite::memory:`.
-pub async fn connect(url: &str) -> StoreResult<Store> {
+/// and its folder are created) or `sqlite::memory:`. Readers run concurrently under WAL (up to
+/// `max_connections`); writes queue on the busy timeout.
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
     let options = SqliteConnectOptions::from_str(url)?
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
@@ -57,7 +55,7 @@ pub async fn connect(url: &str) -> StoreResult<Store> {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal);
         SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+            .max_connections(max_connections)
             .connect_with(options)
             .await?
     };

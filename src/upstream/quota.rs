@@ -5,8 +5,13 @@
 //! Upstream's own 429s pause the limiter until the quota resets. Lanes are ordered by
 //! [`Priority`]: when several requests wait, the most important goes first; a waiter that has
 //! waited long is served anyway, so no lane starves forever.
+//!
+//! The quota is the whole deployment's: with a [`SharedQuota`] (the store, wired in at
+//! start-up) every send also claims a slot of the same quota in a log all replicas share, so
+//! replicas together stay under it; the local log only orders this replica's lanes.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -48,11 +53,39 @@ struct Log {
     paused_until: Option<Instant>,
 }
 
-/// Local part of the upstream quota.
-#[derive(Debug)]
+/// A shared claim is stamped when it is asked for, and the send follows its answer: a claim
+/// slower than this (a cold connection, lock waits) is not trusted to stand for its send, and
+/// the shared window is longer by as much, so the margin for network jitter stays whole.
+const CLAIM_SLACK: Duration = Duration::from_millis(25);
+
+/// Slow claims replaced by fresh ones before a send goes with the last (each spends a slot).
+const MAX_SLOW_CLAIMS: u32 = 2;
+
+/// The deployment-wide part of the quota, shared by every replica.
+#[async_trait::async_trait]
+pub trait SharedQuota: Send + Sync {
+    /// Claim one of `capacity` sends of the sliding `window` ending now: `Ok(None)` when
+    /// claimed, `Ok(Some(wait))` to try again after `wait`.
+    async fn claim(&self, capacity: usize, window: Duration) -> Result<Option<Duration>, String>;
+}
+
+/// The upstream quota: this replica's log and lanes, and the deployment's shared part.
 pub struct QuotaLimiter {
     capacity: usize,
     log: Mutex<Log>,
+    shared: Option<Arc<dyn SharedQuota>>,
+    /// One shared claim at a time per replica: sends are spaced anyway, and the store is
+    /// spared a connection per waiting request.
+    claiming: Mutex<()>,
+}
+
+impl std::fmt::Debug for QuotaLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuotaLimiter")
+            .field("capacity", &self.capacity)
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl QuotaLimiter {
@@ -65,12 +98,53 @@ impl QuotaLimiter {
                 sent: VecDeque::with_capacity(capacity),
                 paused_until: None,
             }),
+            shared: None,
+            claiming: Mutex::new(()),
         }
+    }
+
+    /// Count every send against `shared` too: the quota all replicas stay under together.
+    pub fn shared_with(mut self, shared: Arc<dyn SharedQuota>) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Wait for a send slot and claim it. Returns how long the caller waited.
     pub async fn acquire(&self, priority: Priority) -> Duration {
         let started = Instant::now();
+        self.acquire_local(priority).await;
+        if let Some(shared) = &self.shared {
+            self.acquire_shared(shared.as_ref(), priority).await;
+        }
+        started.elapsed()
+    }
+
+    /// Claim a slot in the deployment's log. When the store cannot answer, this replica's own
+    /// limit still applies: purchases go on rather than stop with the database.
+    async fn acquire_shared(&self, shared: &dyn SharedQuota, priority: Priority) {
+        let mut slow = 0;
+        loop {
+            let claiming = self.claiming.lock().await;
+            let asked = Instant::now();
+            let claim = shared.claim(self.capacity, WINDOW + CLAIM_SLACK).await;
+            drop(claiming);
+            match claim {
+                Ok(None) if asked.elapsed() <= CLAIM_SLACK || slow == MAX_SLOW_CLAIMS => return,
+                // Its slot stays spent (stamped too early for this send); claim another.
+                Ok(None) => slow += 1,
+                Ok(Some(wait)) => {
+                    tokio::time::sleep(wait.min(WINDOW) + lane_delay(priority)).await;
+                }
+                Err(reason) => {
+                    tracing::warn!(%reason, "shared upstream quota unavailable; only this replica's share is limited");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// This replica's sliding log and lanes.
+    async fn acquire_local(&self, priority: Priority) {
         loop {
             let wake_at = {
                 let mut log = self.log.lock().await;
@@ -86,15 +160,13 @@ impl QuotaLimiter {
                 match (paused, log.sent.len() < self.capacity) {
                     (None, true) => {
                         log.sent.push_back(now);
-                        return now.duration_since(started);
+                        return;
                     }
                     (Some(until), _) => until,
                     (None, false) => log.sent.front().map_or(now, |t| *t + WINDOW),
                 }
             };
-            // Lower lanes yield a little so higher lanes waking at the same moment go first.
-            let lane_delay = Duration::from_millis(2 * priority as u64);
-            tokio::time::sleep_until(wake_at + lane_delay).await;
+            tokio::time::sleep_until(wake_at + lane_delay(priority)).await;
         }
     }
 
@@ -103,6 +175,11 @@ impl QuotaLimiter {
         let mut log = self.log.lock().await;
         log.paused_until = Some(log.paused_until.map_or(until, |p| p.max(until)));
     }
+}
+
+/// Lower lanes yield a little so higher lanes waking at the same moment go first.
+fn lane_delay(priority: Priority) -> Duration {
+    Duration::from_millis(2 * priority as u64)
 }
 
 #[cfg(test)]
@@ -135,5 +212,85 @@ mod tests {
         limiter.pause_until(until).await;
         limiter.acquire(Priority::Critical).await;
         assert!(Instant::now() >= until);
+    }
+
+    /// Grants after `denials` refusals, each asking for a 100 ms wait; or always fails. The
+    /// first `slow` claims take 50 ms.
+    struct FakeShared {
+        denials: std::sync::Mutex<u32>,
+        broken: bool,
+        slow: std::sync::Mutex<u32>,
+        claims: std::sync::atomic::AtomicU32,
+    }
+
+    fn fake(denials: u32, broken: bool, slow: u32) -> Arc<FakeShared> {
+        Arc::new(FakeShared {
+            denials: std::sync::Mutex::new(denials),
+            broken,
+            slow: std::sync::Mutex::new(slow),
+            claims: Default::default(),
+        })
+    }
+
+    #[async_trait::async_trait]
+    impl SharedQuota for FakeShared {
+        async fn claim(&self, _: usize, _: Duration) -> Result<Option<Duration>, String> {
+            self.claims
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if self.broken {
+                return Err("database down".into());
+            }
+            let slow = {
+                let mut left = self.slow.lock().unwrap();
+                let was = *left;
+                *left = was.saturating_sub(1);
+                was > 0
+            };
+            if slow {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let mut denials = self.denials.lock().unwrap();
+            if *denials == 0 {
+                return Ok(None);
+            }
+            *denials -= 1;
+            Ok(Some(Duration::from_millis(100)))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_send_waits_for_the_shared_quota() {
+        let shared = fake(2, false, 0);
+        let limiter = QuotaLimiter::new(10.0).shared_with(shared.clone());
+        let waited = limiter.acquire(Priority::Critical).await;
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+        assert_eq!(*shared.denials.lock().unwrap(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_the_shared_quota_the_local_limit_still_holds() {
+        let limiter = QuotaLimiter::new(2.0).shared_with(fake(0, true, 0));
+        let started = Instant::now();
+        for _ in 0..3 {
+            limiter.acquire(Priority::Critical).await;
+        }
+        assert!(started.elapsed() >= WINDOW);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_claim_is_replaced_by_a_fresh_one_a_bounded_number_of_times() {
+        let once = fake(0, false, 1);
+        QuotaLimiter::new(10.0)
+            .shared_with(once.clone())
+            .acquire(Priority::Critical)
+            .await;
+        assert_eq!(once.claims.load(std::sync::atomic::Ordering::Relaxed), 2);
+        let always = fake(0, false, u32::MAX);
+        QuotaLimiter::new(10.0)
+            .shared_with(always.clone())
+            .acquire(Priority::Critical)
+            .await;
+        let claims = always.claims.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(claims, 1 + MAX_SLOW_CLAIMS);
     }
 }

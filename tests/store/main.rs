@@ -9,6 +9,7 @@ mod fixtures;
 mod idempotency;
 mod leases;
 mod orders;
+mod quota;
 
 use checkout_gateway::store::Store;
 use checkout_gateway::store::testing::{fresh_postgres_url, fresh_sqlite_url};

@@ -1,6 +1,6 @@
 //! [`OrderStore`](crate::store::OrderStore), [`AccountStore`](crate::store::AccountStore) and
-//! [`IdempotencyStore`](crate::store::IdempotencyStore) for any backend `sql_store!` is
-//! invoked for.
+//! [`IdempotencyStore`](crate::store::IdempotencyStore) and
+//! [`QuotaStore`](crate::store::QuotaStore) for any backend `sql_store!` is invoked for.
 
 /// `impl OrderStore for $name` over `sqlx::Pool<$db>`.
 macro_rules! impl_order_store {
@@ -198,4 +198,56 @@ macro_rules! impl_account_and_idempotency_store {
     };
 }
 
-pub(crate) use {impl_account_and_idempotency_store, impl_order_store};
+/// `impl QuotaStore for $name` over `sqlx::Pool<$db>`.
+macro_rules! impl_quota_store {
+    ($name:ident, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::QuotaStore for $name {
+            async fn claim_send(
+                &self,
+                capacity: u32,
+                now: chrono::DateTime<chrono::Utc>,
+                window: chrono::TimeDelta,
+            ) -> $crate::store::StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+                use $crate::clock::{from_millis, to_millis};
+                use $crate::store::sql;
+                let (now_ms, capacity) = (to_millis(now), i64::from(capacity));
+                // A round fails to claim when the slots are missing (first use, or a larger
+                // quota: they are added) or when a concurrent caller took the slot this one
+                // meant to take (then another is tried). Each loss is someone else's claim,
+                // so `capacity + 2` rounds always end with a claim or a full window.
+                for _ in 0..capacity + 2 {
+                    let claimed = sqlx::query(sql::CLAIM_QUOTA_SLOT)
+                        .bind(now_ms)
+                        .bind(capacity)
+                        .bind(to_millis(now - window))
+                        .execute(&self.pool)
+                        .await?;
+                    if claimed.rows_affected() == 1 {
+                        return Ok(None);
+                    }
+                    let (slots, oldest): (i64, Option<i64>) = sqlx::query_as(sql::QUOTA_SLOTS)
+                        .bind(capacity)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    if slots < capacity {
+                        for slot in 0..capacity {
+                            sqlx::query(sql::ADD_QUOTA_SLOT)
+                                .bind(slot)
+                                .execute(&self.pool)
+                                .await?;
+                        }
+                        continue;
+                    }
+                    let free_at = from_millis(oldest.unwrap_or(now_ms)) + window;
+                    if free_at > now {
+                        return Ok(Some(free_at));
+                    }
+                }
+                Ok(Some(now))
+            }
+        }
+    };
+}
+
+pub(crate) use {impl_account_and_idempotency_store, impl_order_store, impl_quota_store};
