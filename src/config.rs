@@ -146,7 +146,6 @@ struct RawAdmin {
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
-    pub keep_idle_connections: bool,
 }
 
 impl DatabaseSettings {
@@ -154,7 +153,6 @@ impl DatabaseSettings {
         crate::store::ConnectOptions {
             url: self.url.clone(),
             max_connections: self.max_connections,
-            keep_idle_connections: self.keep_idle_connections,
         }
     }
 }

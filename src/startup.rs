@@ -202,16 +202,56 @@ impl Application {
         Ok(())
     }
 
-    /// Serve in the background (tests): the servers run until the runtime ends.
-    pub fn spawn(self) -> (Arc<CheckoutService>, Option<SandboxHandle>) {
-        tokio::spawn(self.public);
-        tokio::spawn(self.admin);
+    /// Serve in the background (tests, the demo) until the returned [`Running`] is dropped.
+    /// The servers are driven by a thread of their own, so they can still be stopped (and
+    /// their database pool closed) after the caller's runtime has gone.
+    pub fn spawn(self) -> Running {
+        let handles = vec![self.public.handle(), self.admin.handle()];
+        let (public, admin) = (self.public, self.admin);
+        let driver = std::thread::Builder::new()
+            .name("gateway-servers".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async {
+                        let _ = tokio::join!(public, admin);
+                    });
+                }
+            });
+        if let Err(e) = driver {
+            tracing::error!(error = %e, "could not start the server thread");
+        }
         tokio::spawn(worker::run(
             self.service.clone(),
             self.worker.clone(),
             self.shutdown.clone(),
         ));
-        (self.service, self.sandbox)
+        Running {
+            service: self.service,
+            sandbox: self.sandbox,
+            handles,
+            shutdown: self.shutdown,
+        }
+    }
+}
+
+/// An application serving in the background; dropping it stops the servers and the worker.
+pub struct Running {
+    pub service: Arc<CheckoutService>,
+    pub sandbox: Option<SandboxHandle>,
+    handles: Vec<actix_web::dev::ServerHandle>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        for handle in &self.handles {
+            // The stop command is sent at once; the server thread carries it out.
+            drop(handle.stop(false));
+        }
     }
 }
 

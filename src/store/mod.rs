@@ -266,11 +266,9 @@ pub enum Backend {
 pub struct ConnectOptions {
     /// `postgres://…` or `sqlite://PATH` (the file and its folder are created).
     pub url: String,
-    /// Postgres pool size (SQLite sizes its own pool).
+    /// Pool size; every replica holds its own pool, so this times the replica count must
+    /// stay under the server's limit.
     pub max_connections: u32,
-    /// Keep connections open between queries (production). Off, a connection is closed as
-    /// soon as it is released: many short-lived instances (tests) then hold none while idle.
-    pub keep_idle_connections: bool,
 }
 
 impl ConnectOptions {
@@ -278,7 +276,6 @@ impl ConnectOptions {
         Self {
             url: url.into(),
             max_connections: 10,
-            keep_idle_connections: true,
         }
     }
 }

@@ -20,11 +20,8 @@ sql_store!(
 /// Every replica holds its own pool: `max_connections` times the replica count must stay
 /// under the server's limit.
 pub async fn connect(options: &ConnectOptions) -> StoreResult<Store> {
-    let keep_idle = options.keep_idle_connections;
     let pool: PgPool = PgPoolOptions::new()
         .max_connections(options.max_connections)
-        // Without idle connections a pool holds none between queries (see ConnectOptions).
-        .after_release(move |_, _| Box::pin(async move { Ok(keep_idle) }))
         .connect(&options.url)
         .await?;
     Ok(PgStore { pool }.into_store(Backend::Postgres))

@@ -12,7 +12,7 @@ use checkout_gateway::clock::OffsetClock;
 use checkout_gateway::config::{LoadOptions, Settings};
 use checkout_gateway::http::auth::issue_token;
 use checkout_gateway::sandbox::SandboxHandle;
-use checkout_gateway::startup::{Application, BuildOptions};
+use checkout_gateway::startup::{Application, BuildOptions, Running};
 use checkout_gateway::store::testing::fresh_postgres_url;
 
 pub const EVENT: &str = "3F004CBB88958BF9";
@@ -27,8 +27,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: OffsetClock,
     pub database_url: String,
-    /// The in-process sandbox, unless the app was pointed at another upstream.
-    pub upstream_sandbox: Option<SandboxHandle>,
+    /// The servers and worker; dropped with the test, which stops them.
+    running: Running,
     #[allow(dead_code)]
     pub service: Arc<CheckoutService>,
 }
@@ -42,9 +42,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("admin.listen", "127.0.0.1:0"),
         ("sandbox.poll_wait_secs", "0.05"),
         ("upstream.requests_per_second", "200"),
-        // Test apps outlive their tests: they must not hold connections while idle.
-        ("database.max_connections", "4"),
-        ("database.keep_idle_connections", "false"),
+        // Tests run in parallel against one Postgres: small pools keep them under its limit.
+        ("database.max_connections", "3"),
     ];
     all.extend_from_slice(overrides);
     let settings = Settings::load(&LoadOptions::local_with(&all)).expect("test settings");
@@ -59,14 +58,14 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     .await
     .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let (service, sandbox) = app.spawn();
+    let running = app.spawn();
     TestApp {
         address,
         client: reqwest::Client::new(),
         clock,
         database_url,
-        upstream_sandbox: sandbox,
-        service,
+        service: running.service.clone(),
+        running,
     }
 }
 
@@ -96,7 +95,8 @@ pub fn payment_body(card: &str, cvv: &str) -> Value {
 
 impl TestApp {
     pub fn sandbox(&self) -> &SandboxHandle {
-        self.upstream_sandbox
+        self.running
+            .sandbox
             .as_ref()
             .expect("the app runs the in-process sandbox")
     }
