@@ -24,6 +24,10 @@ use crate::store::{Begin, IdempotencyKey, StoredResponse};
 
 const HEADER: &str = "idempotency-key";
 
+/// A first request still "in progress" after this long died with its process (requests are
+/// bounded by `Prefer: wait` and upstream timeouts): a repeat takes the key over.
+const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// Codes that mean the request changed nothing: their answers are not kept.
 const NOT_STORED: &[ErrorCode] = &[
     ErrorCode::ValidationFailed,
@@ -69,6 +73,14 @@ where
                 ));
             }
             Begin::InProgress if tokio::time::Instant::now() >= deadline => {
+                let stale_before = now - STALE_AFTER;
+                let reclaimed = idempotency
+                    .reclaim_stale(&key, &fingerprint, now, stale_before)
+                    .await
+                    .map_err(internal)?;
+                if reclaimed {
+                    break;
+                }
                 return Err(ApiError::new(
                     ErrorCode::IdempotencyKeyInUse,
                     "a request with this Idempotency-Key is still running",

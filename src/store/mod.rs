@@ -204,6 +204,17 @@ pub trait IdempotencyStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Begin>;
 
+    /// Take over `key` for the same request (`fingerprint`) when its first request has been
+    /// in progress since before `stale_before`: the process running it died, and the key
+    /// would otherwise answer "in use" until it expires. `true` when taken over.
+    async fn reclaim_stale(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
     /// Store the response of an in-progress key; does nothing if the key is not in progress
     /// any more (abandoned, purged or already complete): the request itself has succeeded.
     async fn complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> StoreResult<()>;

@@ -110,6 +110,12 @@ pub const BEGIN_IDEMPOTENCY: &str = "INSERT INTO idempotency_keys (scope, user_i
 pub const GET_IDEMPOTENCY: &str = "SELECT fingerprint, status, response_status, response_body \
      FROM idempotency_keys WHERE scope = $1 AND user_id = $2 AND key = $3";
 
+/// `$4` fingerprint, `$5` now, `$6` stale_before: take over a key whose first request has been
+/// in progress since before `$6` (its process died), for the same request only.
+pub const RECLAIM_IDEMPOTENCY: &str = "UPDATE idempotency_keys SET created_at = $5 \
+     WHERE scope = $1 AND user_id = $2 AND key = $3 AND status = 'in_progress' \
+     AND fingerprint = $4 AND created_at <= $6";
+
 pub const COMPLETE_IDEMPOTENCY: &str = "UPDATE idempotency_keys SET status = 'done', \
      response_status = $4, response_body = $5 \
      WHERE scope = $1 AND user_id = $2 AND key = $3 AND status = 'in_progress'";

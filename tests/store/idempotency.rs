@@ -16,6 +16,7 @@ crate::conformance!(crate::migrated =>
     an_expired_key_is_replaced_as_if_new,
     abandon_forgets_only_in_progress_keys,
     purge_deletes_expired_keys_only,
+    a_stale_in_progress_key_is_reclaimed_only_by_the_same_request,
 );
 
 fn key(scope: &str, owner: &str, key: &str) -> IdempotencyKey {
@@ -161,4 +162,41 @@ async fn purge_deletes_expired_keys_only(store: Store) {
     assert_eq!(begin(&store, &fresh, "fp", 2_500).await, Begin::InProgress);
     let old = key("create_checkout", "alice", "old-2");
     assert_eq!(begin(&store, &old, "fp", 0).await, Begin::Started);
+}
+
+async fn a_stale_in_progress_key_is_reclaimed_only_by_the_same_request(store: Store) {
+    let k = key("purchase", "alice", "k9");
+    assert_eq!(begin(&store, &k, "fp", 0).await, Begin::Started);
+    let ids = &store.idempotency;
+    // Not stale yet: started at 0, stale only before -1.
+    assert!(
+        !ids.reclaim_stale(&k, "fp", at(10), at(-1))
+            .await
+            .expect("early")
+    );
+    // Another request never takes it over.
+    assert!(
+        !ids.reclaim_stale(&k, "other", at(600_000), at(300_000))
+            .await
+            .expect("other")
+    );
+    // The same request, long after: taken over, and in progress again from now.
+    assert!(
+        ids.reclaim_stale(&k, "fp", at(600_000), at(300_000))
+            .await
+            .expect("reclaim")
+    );
+    assert!(
+        !ids.reclaim_stale(&k, "fp", at(600_001), at(300_000))
+            .await
+            .expect("twice")
+    );
+    assert_eq!(begin(&store, &k, "fp", 600_002).await, Begin::InProgress);
+    // A completed key is never reclaimed.
+    ids.complete(&k, &created()).await.expect("complete");
+    assert!(
+        !ids.reclaim_stale(&k, "fp", at(9_000_000), at(8_000_000))
+            .await
+            .expect("done")
+    );
 }

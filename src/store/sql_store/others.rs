@@ -159,6 +159,24 @@ macro_rules! impl_account_and_idempotency_store {
                 Err($crate::store::StoreError::Conflict)
             }
 
+            async fn reclaim_stale(
+                &self,
+                key: &$crate::store::IdempotencyKey,
+                fingerprint: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                stale_before: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                use $crate::clock::to_millis;
+                use $crate::store::sql_store::bind_key;
+                let done = bind_key!(sqlx::query($crate::store::sql::RECLAIM_IDEMPOTENCY), key)
+                    .bind(fingerprint)
+                    .bind(to_millis(now))
+                    .bind(to_millis(stale_before))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn complete(
                 &self,
                 key: &$crate::store::IdempotencyKey,
