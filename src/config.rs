@@ -121,6 +121,7 @@ struct Raw {
     sweeper: SweeperSettings,
     idempotency: IdempotencySettings,
     maintenance: MaintenanceSettings,
+    admission: AdmissionSettings,
     unredeemed: RawUnredeemed,
     sandbox: SandboxSettings,
     log: LogSettings,
@@ -195,6 +196,16 @@ pub struct SweeperSettings {
     pub interval_secs: u64,
 }
 
+/// Partner-side request rates, per user and per client address (each replica).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionSettings {
+    pub user_requests_per_second: f64,
+    pub user_burst: u32,
+    pub ip_requests_per_second: f64,
+    pub ip_burst: u32,
+}
+
 /// The venue's nightly maintenance window, in venue-local hours `[start, end)`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -252,6 +263,7 @@ pub struct Settings {
     pub sweeper: SweeperSettings,
     pub idempotency: IdempotencySettings,
     pub maintenance: MaintenanceSettings,
+    pub admission: AdmissionSettings,
     pub unredeemed: UnredeemedSettings,
     pub sandbox: SandboxSettings,
     pub log: LogSettings,
@@ -422,6 +434,26 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
             "must differ from start_hour",
         ));
     }
+    let a = &raw.admission;
+    for (key, rate) in [
+        (
+            "admission.user_requests_per_second",
+            a.user_requests_per_second,
+        ),
+        ("admission.ip_requests_per_second", a.ip_requests_per_second),
+    ] {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(ConfigError::invalid(key, "must be a number > 0"));
+        }
+    }
+    for (key, burst) in [
+        ("admission.user_burst", a.user_burst),
+        ("admission.ip_burst", a.ip_burst),
+    ] {
+        if burst == 0 {
+            return Err(ConfigError::invalid(key, "must be ≥ 1"));
+        }
+    }
     if raw.sweeper.interval_secs == 0 {
         return Err(ConfigError::invalid("sweeper.interval_secs", "must be > 0"));
     }
@@ -475,6 +507,7 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         sweeper: raw.sweeper,
         idempotency: raw.idempotency,
         maintenance: raw.maintenance,
+        admission: raw.admission,
         unredeemed: UnredeemedSettings {
             schedule: raw.unredeemed.schedule,
             webhook_url,

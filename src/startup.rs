@@ -15,6 +15,7 @@ use crate::checkout::maintenance::MaintenanceHours;
 use crate::checkout::service::{CheckoutService, ServiceConfig};
 use crate::clock::{OffsetClock, SharedClock};
 use crate::config::{Settings, UpstreamTarget};
+use crate::http::admission::{Admission, Rate};
 use crate::http::{self, auth::JwtVerifier, state::AppState};
 use crate::jobs::worker::{self, WorkerConfig};
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
@@ -119,9 +120,21 @@ impl Application {
             settings.auth.jwt_rs256_public_key_pem.as_deref(),
         )
         .map_err(anyhow::Error::msg)?;
+        let limits = settings.admission;
+        let admission = Admission::new(
+            Rate {
+                per_second: limits.user_requests_per_second,
+                burst: limits.user_burst,
+            },
+            Rate {
+                per_second: limits.ip_requests_per_second,
+                burst: limits.ip_burst,
+            },
+        );
         let state = web::Data::new(AppState {
             service: service.clone(),
             jwt,
+            admission,
             trusted_proxies: settings.http.trusted_proxies.clone(),
             max_wait: Duration::from_secs(settings.http.max_wait_secs),
             idempotency_ttl: chrono::TimeDelta::seconds(settings.idempotency.ttl_secs as i64),

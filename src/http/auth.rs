@@ -113,5 +113,11 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or_else(|| ApiError::unauthorized("the Authorization header is not a Bearer token"))?;
-    state.jwt.verify(token.trim()).map(AuthUser)
+    let user = state.jwt.verify(token.trim())?;
+    let ip = super::client_ip::client_ip(req, &state.trusted_proxies);
+    state
+        .admission
+        .admit(user.as_str(), &ip)
+        .map_err(ApiError::rate_limited)?;
+    Ok(AuthUser(user))
 }

@@ -8,6 +8,7 @@
 //! - [`problem`]: errors as RFC 9457 problem+json.
 //! - [`state`]: what handlers share.
 
+pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod checkouts;

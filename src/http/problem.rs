@@ -39,6 +39,8 @@ pub struct ApiError {
     pub upstream_code: Option<i64>,
     pub checkout_id: Option<String>,
     pub retry_after: Option<u64>,
+    /// The limit that refused the request, for the `RateLimit` header.
+    pub rate_limit: Option<u32>,
 }
 
 impl ApiError {
@@ -50,6 +52,7 @@ impl ApiError {
             upstream_code: None,
             checkout_id: None,
             retry_after: None,
+            rate_limit: None,
         }
     }
 
@@ -71,6 +74,18 @@ impl ApiError {
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthorized, detail)
+    }
+
+    /// Over this user's or this address's share (see `admission`).
+    pub fn rate_limited(refused: super::admission::Refused) -> Self {
+        Self {
+            retry_after: Some(refused.retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            rate_limit: Some(refused.limit),
+            ..Self::new(
+                ErrorCode::RateLimited,
+                "too many requests from this user or address",
+            )
+        }
     }
 
     pub fn not_found() -> Self {
@@ -152,6 +167,13 @@ impl ResponseError for ApiError {
         });
         if let Some(secs) = retry {
             resp.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
+            if let Some(limit) = self.rate_limit {
+                // draft-ietf-httpapi-ratelimit-headers: nothing left until the reset.
+                let value = format!("limit={limit}, remaining=0, reset={secs}");
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    resp.insert_header(("RateLimit", value));
+                }
+            }
         }
         if self.code == ErrorCode::Unauthorized {
             resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

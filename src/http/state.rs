@@ -11,6 +11,8 @@ use crate::checkout::service::CheckoutService;
 pub struct AppState {
     pub service: Arc<CheckoutService>,
     pub jwt: JwtVerifier,
+    /// Per-user and per-address request rates.
+    pub admission: super::admission::Admission,
     pub trusted_proxies: Vec<IpNet>,
     /// Cap on `Prefer: wait`, also the wait of mutating calls that send none.
     pub max_wait: Duration,

@@ -302,3 +302,50 @@ async fn the_maintenance_window_follows_configuration() {
         201
     );
 }
+
+#[tokio::test]
+async fn rate_limited_when_one_user_calls_too_often() {
+    let app = spawn_app_with(&[
+        ("admission.user_requests_per_second", "0.5"),
+        ("admission.user_burst", "2"),
+    ])
+    .await;
+    for _ in 0..2 {
+        let ok = app
+            .request(Method::GET, "/v1/orders", "greedy")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+    }
+    let refused = app
+        .request(Method::GET, "/v1/orders", "greedy")
+        .send()
+        .await
+        .unwrap();
+    let retry = refused
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let rate_limit = refused
+        .headers()
+        .get("ratelimit")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(rate_limit.contains("remaining=0"), "{rate_limit}");
+    assert_problem(refused, 429, "rate_limited").await;
+    // Another user is unaffected.
+    let other = app
+        .request(Method::GET, "/v1/orders", "modest")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+}

@@ -44,6 +44,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("upstream.requests_per_second", "200"),
         // Tests run in parallel against one Postgres: small pools keep them under its limit.
         ("database.max_connections", "3"),
+        // Tests fire many calls per user at once; admission has tests of its own.
+        ("admission.user_burst", "10000"),
+        ("admission.ip_burst", "10000"),
     ];
     all.extend_from_slice(overrides);
     let settings = Settings::load(&LoadOptions::local_with(&all)).expect("test settings");

@@ -69,6 +69,7 @@ impl Cluster {
             .env("APP_ENV", "local")
             .env("APP__DATABASE__URL", &self.database_url)
             .env("APP__DATABASE__MAX_CONNECTIONS", "4")
+            .env("APP__ADMISSION__USER_BURST", "10000")
             .env("APP__HTTP__LISTEN", format!("127.0.0.1:{port}"))
             .env("APP__ADMIN__LISTEN", format!("127.0.0.1:{}", free_port()))
             .env("APP__UPSTREAM__BASE_URL", &self.upstream)
