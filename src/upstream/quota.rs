@@ -14,7 +14,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use std::collections::HashMap;
+
+use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
 /// Upstream work, most important first.
@@ -47,10 +49,42 @@ impl Priority {
 /// Sends are spread so no 1 s window (plus this margin) holds more than the quota allows.
 const WINDOW: Duration = Duration::from_millis(1050);
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Log {
     sent: VecDeque<Instant>,
     paused_until: Option<Instant>,
+    /// Requests waiting for a send, by ticket: their lane and since when.
+    waiting: HashMap<u64, (Priority, Instant)>,
+    next_ticket: u64,
+}
+
+/// A waiter rises one lane for every this long it has waited: no lane starves forever.
+const AGING: Duration = Duration::from_secs(2);
+
+impl Log {
+    /// The waiter that goes next: the highest lane after aging, then the oldest ticket.
+    fn next_up(&self, now: Instant) -> Option<u64> {
+        self.waiting
+            .iter()
+            .min_by_key(|(ticket, (lane, since))| {
+                let risen = (now.duration_since(*since).as_millis() / AGING.as_millis()) as u32;
+                ((*lane as u32).saturating_sub(risen), **ticket)
+            })
+            .map(|(ticket, _)| *ticket)
+    }
+}
+
+/// Takes a waiter out of the queue however its wait ends (a cancelled request included).
+struct Waiting<'a> {
+    limiter: &'a QuotaLimiter,
+    ticket: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.limiter.log().waiting.remove(&self.ticket);
+        self.limiter.freed.notify_waiters();
+    }
 }
 
 /// A shared claim is stamped when it is asked for, and the send follows its answer: a claim
@@ -72,7 +106,10 @@ pub trait SharedQuota: Send + Sync {
 /// The upstream quota: this replica's log and lanes, and the deployment's shared part.
 pub struct QuotaLimiter {
     capacity: usize,
-    log: Mutex<Log>,
+    /// Never held across an await.
+    log: std::sync::Mutex<Log>,
+    /// Wakes waiters when a send is granted or a waiter leaves, so the next one re-checks.
+    freed: Notify,
     shared: Option<Arc<dyn SharedQuota>>,
     /// One shared claim at a time per replica: sends are spaced anyway, and the store is
     /// spared a connection per waiting request.
@@ -94,10 +131,8 @@ impl QuotaLimiter {
         let capacity = (requests_per_second.floor() as usize).max(1);
         Self {
             capacity,
-            log: Mutex::new(Log {
-                sent: VecDeque::with_capacity(capacity),
-                paused_until: None,
-            }),
+            log: std::sync::Mutex::new(Log::default()),
+            freed: Notify::new(),
             shared: None,
             claiming: Mutex::new(()),
         }
@@ -143,11 +178,30 @@ impl QuotaLimiter {
         }
     }
 
-    /// This replica's sliding log and lanes.
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This replica's sliding log and lanes: a free send goes to the waiter of the highest
+    /// lane (after aging), not to whoever wakes first.
     async fn acquire_local(&self, priority: Priority) {
+        let ticket = {
+            let mut log = self.log();
+            let ticket = log.next_ticket;
+            log.next_ticket += 1;
+            log.waiting.insert(ticket, (priority, Instant::now()));
+            ticket
+        };
+        let _waiting = Waiting {
+            limiter: self,
+            ticket,
+        };
         loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
             let wake_at = {
-                let mut log = self.log.lock().await;
+                let mut log = self.log();
                 let now = Instant::now();
                 while log
                     .sent
@@ -157,22 +211,29 @@ impl QuotaLimiter {
                     log.sent.pop_front();
                 }
                 let paused = log.paused_until.filter(|until| *until > now);
-                match (paused, log.sent.len() < self.capacity) {
-                    (None, true) => {
+                let free = log.sent.len() < self.capacity;
+                match paused {
+                    Some(until) => until,
+                    None if free && log.next_up(now) == Some(ticket) => {
                         log.sent.push_back(now);
                         return;
                     }
-                    (Some(until), _) => until,
-                    (None, false) => log.sent.front().map_or(now, |t| *t + WINDOW),
+                    // Someone ahead takes this send; look again when it is taken, or when
+                    // aging may have changed the order.
+                    None if free => now + AGING,
+                    None => log.sent.front().map_or(now, |t| *t + WINDOW),
                 }
             };
-            tokio::time::sleep_until(wake_at + lane_delay(priority)).await;
+            tokio::select! {
+                _ = &mut freed => {}
+                _ = tokio::time::sleep_until(wake_at) => {}
+            }
         }
     }
 
     /// Upstream said the quota is spent: send nothing more until `until`.
     pub async fn pause_until(&self, until: Instant) {
-        let mut log = self.log.lock().await;
+        let mut log = self.log();
         log.paused_until = Some(log.paused_until.map_or(until, |p| p.max(until)));
     }
 }
@@ -185,6 +246,7 @@ fn lane_delay(priority: Priority) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[tokio::test(start_paused = true)]
     async fn never_more_than_capacity_in_a_window() {
@@ -292,5 +354,80 @@ mod tests {
             .await;
         let claims = always.claims.load(std::sync::atomic::Ordering::Relaxed);
         assert_eq!(claims, 1 + MAX_SLOW_CLAIMS);
+    }
+
+    /// Everyone waiting at once on a full window; returns the lanes in the order served.
+    async fn served_order(limiter: Arc<QuotaLimiter>, lanes: &[Priority]) -> Vec<Priority> {
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tasks: Vec<_> = lanes
+            .iter()
+            .map(|lane| {
+                let (limiter, order, lane) = (limiter.clone(), order.clone(), *lane);
+                tokio::spawn(async move {
+                    limiter.acquire(lane).await;
+                    order.lock().unwrap().push(lane);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_saturation_higher_lanes_go_first() {
+        let limiter = Arc::new(QuotaLimiter::new(1.0));
+        limiter.acquire(Priority::Job).await;
+        let lanes = [
+            Priority::Job,
+            Priority::Release,
+            Priority::Job,
+            Priority::Critical,
+            Priority::Reserve,
+        ];
+        let order = served_order(limiter, &lanes).await;
+        assert_eq!(
+            order,
+            [
+                Priority::Critical,
+                Priority::Reserve,
+                Priority::Release,
+                Priority::Job,
+                Priority::Job
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_low_lane_is_not_starved_by_a_stream_of_high_ones() {
+        let limiter = Arc::new(QuotaLimiter::new(1.0));
+        limiter.acquire(Priority::Critical).await;
+        let mut lanes = vec![Priority::Job];
+        lanes.extend([Priority::Critical; 30]);
+        let order = served_order(limiter, &lanes).await;
+        let job_at = order.iter().position(|l| *l == Priority::Job).unwrap();
+        // It rises a lane every 2 s and one send goes per second: served within ~8 sends,
+        // long before the 30 critical ones are through.
+        assert!(job_at <= 10, "the job waited for {job_at} sends");
+        assert!(
+            job_at >= 1,
+            "aging must not beat a fresh higher lane at once"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_waiter_does_not_block_the_queue() {
+        let limiter = Arc::new(QuotaLimiter::new(1.0));
+        limiter.acquire(Priority::Critical).await;
+        let waiter = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.acquire(Priority::Critical).await })
+        };
+        tokio::task::yield_now().await;
+        waiter.abort();
+        let _ = waiter.await;
+        let order = served_order(limiter, &[Priority::Job]).await;
+        assert_eq!(order, [Priority::Job]);
     }
 }
