@@ -73,7 +73,10 @@ impl CheckoutService {
         if self.hold_ran_out(&leased) {
             return Err(self.expire(leased, &owner).await);
         }
+        // Upstream (or the quota) may take longer than a lease: keep it while paying.
+        let heartbeat = self.heartbeat(id, owner.clone());
         let result = self.pay_leased(&mut leased, &owner, &input).await;
+        drop(heartbeat);
         drop(input);
         self.unlease(id, &owner).await;
         result.map(|()| leased)

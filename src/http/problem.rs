@@ -119,6 +119,10 @@ impl From<CheckoutError> for ApiError {
                 retry_after,
                 ..Self::new(code, message)
             },
+            CheckoutError::Store(crate::store::StoreError::Conflict) => Self::new(
+                ErrorCode::InvalidState,
+                "the checkout changed while this request ran; read it and try again",
+            ),
             CheckoutError::Store(e) => {
                 // The detail stays generic: storage errors can carry internal names.
                 tracing::error!(error = %e, "storage failure");

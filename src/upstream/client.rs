@@ -406,14 +406,41 @@ impl PartnerApi {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "upstream call"
         );
-        if let Some(available) = header_i64(&headers, "rate-limit-available") {
-            self.quota_available.store(available, Ordering::Relaxed);
-        }
-        Ok(Exchange {
+        let exchange = Exchange {
             status,
             headers,
             body,
-        })
+        };
+        self.heed_quota_headers(&exchange).await;
+        Ok(exchange)
+    }
+
+    /// Upstream's word on the quota, on every answer: remember what is left, and when it says
+    /// nothing is (`Rate-Limit-Available: 0` or `Rate-Limit-Over: true`, or the
+    /// `Ratelimit-Quota-*` family's remaining count at 0), send nothing more until its reset —
+    /// before a 429 has to say so.
+    async fn heed_quota_headers(&self, ex: &Exchange) {
+        let available = header_i64(&ex.headers, "rate-limit-available")
+            .or_else(|| header_i64(&ex.headers, "ratelimit-quota-remaining"))
+            .or_else(|| header_i64(&ex.headers, "ratelimit-quota-available"));
+        if let Some(available) = available {
+            self.quota_available.store(available, Ordering::Relaxed);
+        }
+        let over = ex
+            .headers
+            .get("rate-limit-over")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let spent = over || available == Some(0);
+        // A 429 is paused by `send` itself.
+        if spent
+            && ex.status != StatusCode::TOO_MANY_REQUESTS
+            && let Some(pause) = ex.reset_at().and_then(|at| (at - Utc::now()).to_std().ok())
+        {
+            self.limiter
+                .pause_until(tokio::time::Instant::now() + pause.min(Duration::from_secs(60)))
+                .await;
+        }
     }
 
     async fn bearer(&self) -> Result<Option<SecretString>, UpstreamError> {

@@ -32,9 +32,12 @@ pub(super) struct Exchange {
 }
 
 impl Exchange {
-    /// `Rate-Limit-Reset` is epoch milliseconds.
+    /// `Rate-Limit-Reset` is epoch milliseconds; `Ratelimit-Quota-Reset` is taken as the same
+    /// when the first is absent.
     pub(super) fn reset_at(&self) -> Option<DateTime<Utc>> {
-        header_i64(&self.headers, "rate-limit-reset").and_then(DateTime::from_timestamp_millis)
+        header_i64(&self.headers, "rate-limit-reset")
+            .or_else(|| header_i64(&self.headers, "ratelimit-quota-reset"))
+            .and_then(DateTime::from_timestamp_millis)
     }
 }
 

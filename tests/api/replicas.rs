@@ -36,6 +36,8 @@ fn free_port() -> u16 {
 }
 
 struct Cluster {
+    /// What the sandbox enforces and every replica is configured with.
+    quota: Option<f64>,
     database_url: String,
     upstream: String,
     sandbox: SandboxHandle,
@@ -44,16 +46,22 @@ struct Cluster {
 
 impl Cluster {
     async fn new() -> Self {
+        Self::with_quota(None).await
+    }
+
+    async fn with_quota(quota: Option<f64>) -> Self {
         let config = SandboxConfig {
             force_polling: true,
             poll_wait_secs: 0.3,
             poll_rounds: 2,
+            requests_per_second: quota,
             ..SandboxConfig::default()
         };
         let sandbox = sandbox::spawn(config, TcpListener::bind("127.0.0.1:0").unwrap())
             .await
             .unwrap();
         Self {
+            quota,
             database_url: fresh_postgres_url().await,
             upstream: sandbox.base_url(),
             sandbox,
@@ -73,7 +81,10 @@ impl Cluster {
             .env("APP__HTTP__LISTEN", format!("127.0.0.1:{port}"))
             .env("APP__ADMIN__LISTEN", format!("127.0.0.1:{}", free_port()))
             .env("APP__UPSTREAM__BASE_URL", &self.upstream)
-            .env("APP__UPSTREAM__REQUESTS_PER_SECOND", "200")
+            .env(
+                "APP__UPSTREAM__REQUESTS_PER_SECOND",
+                self.quota.unwrap_or(200.0).to_string(),
+            )
             .env("APP__CHECKOUT__LEASE_SECS", "2")
             .env(
                 "APP__CHECKOUT__ABANDON_AFTER_SECS",
@@ -392,5 +403,36 @@ async fn a_replica_killed_mid_payment_hands_the_checkout_back_for_a_new_payment(
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"], "purchased");
+    cluster.assert_clean_protocol();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_together_stay_within_the_upstream_quota() {
+    let cluster = Cluster::with_quota(Some(5.0)).await;
+    let replicas = [
+        cluster.replica(600).await,
+        cluster.replica(600).await,
+        cluster.replica(600).await,
+    ];
+    let cluster = &cluster;
+    let buyers = (0..6).map(|i| {
+        let replica = &replicas[i % 3];
+        async move {
+            let user = format!("quota-{i}");
+            let id = cluster.create(replica, &user, 30).await;
+            cluster.settle(replica, &user, &id, &["reserved"]).await;
+            cluster.pay(replica, &user, &id).await;
+            let path = format!("/v1/checkouts/{id}/purchase");
+            cluster.call(replica, Method::POST, &path, &user, 30).await
+        }
+    });
+    for (status, body) in futures::future::join_all(buyers).await {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["state"], "purchased");
+    }
+    let stats = cluster.sandbox.stats();
+    assert_eq!(stats.quota_429s, 0, "{stats:?}");
+    assert!(stats.max_requests_in_any_second <= 5, "{stats:?}");
+    assert_eq!(stats.orders, 6);
     cluster.assert_clean_protocol();
 }
