@@ -55,4 +55,14 @@ pub enum Command {
     },
     /// Start everything in-process (SQLite, sandbox) and walk one purchase through the API.
     Demo,
+    /// The quota benchmark: K users through R in-process replicas against a sandbox enforcing
+    /// Q req/s, and the same users as naive direct clients (the baseline, same run).
+    Bench {
+        #[arg(long, default_value_t = 40)]
+        users: usize,
+        #[arg(long, default_value_t = 3)]
+        replicas: usize,
+        #[arg(long, default_value_t = 10.0)]
+        quota: f64,
+    },
 }

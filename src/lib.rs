@@ -13,6 +13,7 @@
 //! - [`sandbox`]: the built-in Partner-API simulator (also `checkout-gateway sandbox`).
 //! - [`ids`], [`clock`]: typed prefixed ids and an injectable clock.
 
+pub mod bench;
 pub mod checkout;
 pub mod cli;
 pub mod clock;

@@ -73,6 +73,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo => demo::run(settings).await,
+        Command::Bench {
+            users,
+            replicas,
+            quota,
+        } => {
+            let plan = checkout_gateway::bench::BenchPlan {
+                users,
+                replicas,
+                quota,
+            };
+            checkout_gateway::bench::run(settings, plan).await
+        }
     }
 }
 
