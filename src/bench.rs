@@ -91,6 +91,7 @@ pub async fn run(mut settings: Settings, plan: BenchPlan) -> anyhow::Result<()> 
         plan.users, plan.replicas, plan.quota
     );
 
+    claim_cost(&settings).await?;
     let gateway = gateway_run(&settings, &plan, &secret).await?;
     let naive = naive_run(&plan).await?;
     print_table(&plan, &gateway, &naive);
@@ -184,6 +185,38 @@ async fn gateway_purchase(client: &reqwest::Client, base: &str, token: &str) -> 
     .json()
     .await?;
     anyhow::ensure!(bought["state"] == "purchased", "not purchased: {bought}");
+    Ok(())
+}
+
+/// What the deployment-wide quota costs per upstream request: one claim in the database,
+/// against this replica's own limiter alone (the baseline), measured here and now.
+async fn claim_cost(settings: &Settings) -> anyhow::Result<()> {
+    const CLAIMS: u32 = 500;
+    let store = crate::store::Store::connect_with(&settings.database.connect_options()).await?;
+    store.migrate().await?;
+    // A tiny window, so every claim finds a free slot: this times the claim, not waiting.
+    let window = chrono::TimeDelta::microseconds(1);
+    let started = Instant::now();
+    for _ in 0..CLAIMS {
+        store
+            .quota
+            .claim_send(16, chrono::Utc::now(), window)
+            .await?;
+    }
+    let shared = started.elapsed() / CLAIMS;
+    let local = crate::upstream::QuotaLimiter::new(1_000_000.0);
+    let started = Instant::now();
+    for _ in 0..CLAIMS {
+        local.acquire(crate::upstream::Priority::Critical).await;
+    }
+    let alone = started.elapsed() / CLAIMS;
+    println!(
+        "shared quota claim: {} µs per upstream request ({:?} store) vs {} µs for the local limiter alone ({:.0}×)",
+        shared.as_micros(),
+        store.backend,
+        alone.as_micros(),
+        shared.as_secs_f64() / alone.as_secs_f64().max(1e-9)
+    );
     Ok(())
 }
 
