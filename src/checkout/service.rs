@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
+use secrecy::SecretString;
 
 use super::catalog::{EventCatalog, EventInfo, EventView};
 use super::error::{CheckoutError, ErrorCode, Refusal};
@@ -17,6 +15,7 @@ use super::model::{Checkout, CheckoutFailure, Lease, Operation, Order, TicketReq
 use super::state::{CheckoutEvent, CheckoutState, transition};
 use super::waiters::Waiters;
 use crate::clock::SharedClock;
+use crate::digest::keyed_digest;
 use crate::ids::{CheckoutId, OrderId};
 use crate::payment_crypto::CertificateCache;
 use crate::store::{OrderCursor, OrderPage, Store};
@@ -84,12 +83,7 @@ impl CheckoutService {
     /// `source_account_id` for a user: an HMAC of the user id (32 hex characters, like the
     /// docs' example), so upstream never learns the partner's ids and the gateway can map back.
     pub fn source_account_id(&self, user: &UserId) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(
-            self.config.source_account_key.expose_secret().as_bytes(),
-        )
-        .expect("HMAC takes keys of any length");
-        mac.update(user.as_str().as_bytes());
-        let digest = mac.finalize().into_bytes();
+        let digest = keyed_digest(&self.config.source_account_key, &[user.as_str().as_bytes()]);
         hex::encode(&digest[..16])
     }
 

@@ -12,14 +12,12 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
-use hmac::{Hmac, Mac};
-use secrecy::ExposeSecret;
-use sha2::Sha256;
 
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::checkout::error::ErrorCode;
 use crate::checkout::model::UserId;
+use crate::digest::keyed_digest;
 use crate::store::{Begin, IdempotencyKey, StoredResponse};
 
 const HEADER: &str = "idempotency-key";
@@ -128,14 +126,14 @@ fn key_of(req: &HttpRequest, user: &UserId) -> Result<Option<IdempotencyKey>, Ap
 
 /// Keyed, so a stored fingerprint reveals nothing about a body (a payment body holds a card).
 fn fingerprint(state: &AppState, req: &HttpRequest, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(state.fingerprint_key.expose_secret().as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(req.method().as_str().as_bytes());
-    mac.update(b" ");
-    mac.update(req.path().as_bytes());
-    mac.update(b"\n");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    let parts: [&[u8]; 5] = [
+        req.method().as_str().as_bytes(),
+        b" ",
+        req.path().as_bytes(),
+        b"\n",
+        body,
+    ];
+    hex::encode(keyed_digest(&state.fingerprint_key, &parts))
 }
 
 /// The response's bytes, and the response rebuilt from them.
