@@ -23,6 +23,7 @@ pub mod digest;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod metrics;
 pub mod payment_crypto;
 pub mod sandbox;
 pub mod startup;

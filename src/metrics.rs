@@ -1,0 +1,500 @@
+//! What ops sees: every instrument the gateway records, built on the OpenTelemetry SDK and
+//! exported in Prometheus text format on the admin listener's `/metrics`.
+//!
+//! One [`Metrics`] per application (tests run several in one process, so nothing here is
+//! global). Callers record through typed methods whose label values are `&'static str` or
+//! enums: no id, URL or user value can become a label, which keeps cardinality bounded.
+//! Gauges that describe stored state (checkouts by state, dead letters) are refreshed from the
+//! store right before each scrape, so a scrape never shows a stale count.
+//!
+//! The series and their meaning are listed in `docs/metrics.md`.
+
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use prometheus::{Encoder, TextEncoder};
+
+use crate::checkout::state::CheckoutState;
+
+/// Seconds buckets from 5 ms (a cached read) to 5 min (a long upstream queue).
+const SECONDS: [f64; 15] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// How an upstream exchange ended, as a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamOutcome {
+    /// A 2xx answer.
+    Ok,
+    /// A 4xx/5xx other than 429.
+    HttpError,
+    RateLimited,
+    /// No answer: connect, timeout or a broken body.
+    Transport,
+}
+
+impl UpstreamOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::HttpError => "http_error",
+            Self::RateLimited => "rate_limited",
+            Self::Transport => "transport",
+        }
+    }
+}
+
+/// One finished upstream exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamCall {
+    pub operation: &'static str,
+    pub outcome: UpstreamOutcome,
+    /// Upstream's numeric error code, when its body carried one.
+    pub error_code: Option<u32>,
+    pub elapsed: Duration,
+}
+
+/// Why the sweeper gave a hold back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseReason {
+    Abandoned,
+    Expired,
+}
+
+/// Every instrument, and the registry they are exported through.
+pub struct Metrics {
+    registry: prometheus::Registry,
+    provider: SdkMeterProvider,
+    http_duration: Histogram<f64>,
+    upstream_duration: Histogram<f64>,
+    upstream_rate_limited: Counter<u64>,
+    polls: Counter<u64>,
+    poll_wait: Histogram<f64>,
+    quota_wait: Histogram<f64>,
+    quota_remaining: Gauge<i64>,
+    quota_limit: Gauge<f64>,
+    checkouts: Gauge<u64>,
+    transitions: Counter<u64>,
+    reserve_duration: Histogram<f64>,
+    purchase_duration: Histogram<f64>,
+    sweeper_releases: Counter<u64>,
+    sweeper_failures: Counter<u64>,
+    sweeper_backlog: Gauge<u64>,
+    takeovers: Counter<u64>,
+    replays: Counter<u64>,
+    certificate_refreshes: Counter<u64>,
+    token_refreshes: Counter<u64>,
+    jobs: JobInstruments,
+}
+
+/// The scheduled jobs' instruments.
+struct JobInstruments {
+    runs: Counter<u64>,
+    duration: Histogram<f64>,
+    orders_found: Counter<u64>,
+    deliveries: Counter<u64>,
+    dead_letters: Gauge<u64>,
+    oldest_undelivered: Gauge<f64>,
+}
+
+/// How one webhook delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Refused or unanswered; another attempt is scheduled.
+    Failed,
+    /// The retry period ran out.
+    DeadLettered,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = prometheus::Registry::new();
+        let provider = match opentelemetry_prometheus::exporter()
+            .with_registry(registry.clone())
+            .scope_info_enabled(false)
+            .build()
+        {
+            Ok(exporter) => SdkMeterProvider::builder()
+                .with_resource(
+                    Resource::builder()
+                        .with_service_name(env!("CARGO_PKG_NAME"))
+                        .build(),
+                )
+                .with_reader(exporter)
+                .build(),
+            // Only a duplicate registration can fail, and the registry is fresh: record into
+            // a provider without a reader rather than refuse to start.
+            Err(e) => {
+                tracing::error!(error = %e, "metrics exporter unavailable");
+                SdkMeterProvider::builder().build()
+            }
+        };
+        let meter = provider.meter("checkout-gateway");
+        let jobs = JobInstruments::new(&meter);
+        Self {
+            http_duration: seconds(
+                &meter,
+                "http.server.request.duration",
+                "Public API requests",
+            ),
+            upstream_duration: seconds(
+                &meter,
+                "gateway.upstream.request.duration",
+                "Partner API exchanges by operation and outcome",
+            ),
+            upstream_rate_limited: counter(
+                &meter,
+                "gateway.upstream.rate_limited",
+                "429 answers from the Partner API",
+            ),
+            polls: counter(&meter, "gateway.upstream.polls", "Polls of 202 answers"),
+            poll_wait: seconds(
+                &meter,
+                "gateway.upstream.poll.wait",
+                "The wait upstream asked for before a poll",
+            ),
+            quota_wait: seconds(
+                &meter,
+                "gateway.quota.wait",
+                "Time a request waited for an upstream send slot, by lane",
+            ),
+            quota_remaining: meter
+                .i64_gauge("gateway.quota.remaining")
+                .with_description("Upstream's last Rate-Limit-Available (-1 before any)")
+                .build(),
+            quota_limit: meter
+                .f64_gauge("gateway.quota.limit")
+                .with_description("Configured upstream requests per second (whole deployment)")
+                .build(),
+            checkouts: meter
+                .u64_gauge("gateway.checkouts")
+                .with_description("Checkouts by state, read from the store at scrape time")
+                .build(),
+            transitions: counter(
+                &meter,
+                "gateway.checkout.transitions",
+                "Checkout state changes, by the state entered",
+            ),
+            reserve_duration: seconds(
+                &meter,
+                "gateway.checkout.reserve.duration",
+                "From create to reserved",
+            ),
+            purchase_duration: seconds(
+                &meter,
+                "gateway.checkout.purchase.duration",
+                "From create to purchased",
+            ),
+            sweeper_releases: counter(
+                &meter,
+                "gateway.sweeper.releases",
+                "Holds given back by the sweeper, by reason",
+            ),
+            sweeper_failures: counter(&meter, "gateway.sweeper.failures", "Sweeper errors"),
+            sweeper_backlog: meter
+                .u64_gauge("gateway.sweeper.backlog")
+                .with_description("Checkouts due for work at the last sweeper pass")
+                .build(),
+            takeovers: counter(
+                &meter,
+                "gateway.resumer.takeovers",
+                "Operations resumed after their worker's lease lapsed",
+            ),
+            replays: counter(
+                &meter,
+                "gateway.idempotent.replays",
+                "Answers replayed for a repeated Idempotency-Key",
+            ),
+            certificate_refreshes: counter(
+                &meter,
+                "gateway.certificate.refreshes",
+                "Payment certificate fetches",
+            ),
+            token_refreshes: counter(&meter, "gateway.token.refreshes", "OAuth token fetches"),
+            jobs,
+            registry,
+            provider,
+        }
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "could not encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Flush and stop the exporter (at shutdown).
+    pub fn shutdown(&self) {
+        if let Err(e) = self.provider.shutdown() {
+            tracing::debug!(error = %e, "metrics provider shutdown");
+        }
+    }
+
+    // ------------------------------------------------------------ HTTP
+
+    /// One public request; `route` is the matched template (`/v1/checkouts/{id}`).
+    pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        self.http_duration.record(
+            elapsed.as_secs_f64(),
+            &[
+                KeyValue::new("http.request.method", known_method(method)),
+                KeyValue::new("http.route", route.to_owned()),
+                KeyValue::new("http.response.status_code", i64::from(status)),
+            ],
+        );
+    }
+
+    pub fn idempotent_replay(&self) {
+        self.replays.add(1, &[]);
+    }
+
+    // ------------------------------------------------------------ upstream
+
+    pub fn upstream_call(&self, call: UpstreamCall) {
+        let code = call
+            .error_code
+            .map_or_else(|| "none".to_owned(), |c| c.to_string());
+        self.upstream_duration.record(
+            call.elapsed.as_secs_f64(),
+            &[
+                KeyValue::new("operation", call.operation),
+                KeyValue::new("outcome", call.outcome.as_str()),
+                KeyValue::new("error_code", code),
+            ],
+        );
+        if call.outcome == UpstreamOutcome::RateLimited {
+            self.upstream_rate_limited
+                .add(1, &[KeyValue::new("operation", call.operation)]);
+        }
+    }
+
+    /// A poll of `operation`'s 202 answer, after upstream asked to wait `wait`.
+    pub fn poll(&self, operation: &'static str, wait: Duration) {
+        let label = [KeyValue::new("operation", operation)];
+        self.polls.add(1, &label);
+        self.poll_wait.record(wait.as_secs_f64(), &label);
+    }
+
+    pub fn quota_wait(&self, lane: &'static str, waited: Duration) {
+        self.quota_wait
+            .record(waited.as_secs_f64(), &[KeyValue::new("lane", lane)]);
+    }
+
+    /// Upstream's `Rate-Limit-Available` (or -1 when it never said).
+    pub fn quota_remaining(&self, available: i64) {
+        self.quota_remaining.record(available, &[]);
+    }
+
+    pub fn quota_limit(&self, requests_per_second: f64) {
+        self.quota_limit.record(requests_per_second, &[]);
+    }
+
+    pub fn certificate_refreshed(&self) {
+        self.certificate_refreshes.add(1, &[]);
+    }
+
+    pub fn token_refreshed(&self) {
+        self.token_refreshes.add(1, &[]);
+    }
+
+    // ------------------------------------------------------------ checkouts
+
+    pub fn transition(&self, to: CheckoutState) {
+        self.transitions.add(1, &[KeyValue::new("to", to.as_str())]);
+    }
+
+    pub fn reserved_after(&self, elapsed: Duration) {
+        self.reserve_duration.record(elapsed.as_secs_f64(), &[]);
+    }
+
+    pub fn purchased_after(&self, elapsed: Duration) {
+        self.purchase_duration.record(elapsed.as_secs_f64(), &[]);
+    }
+
+    /// Checkouts by state as the store counts them; states with none are reported as 0.
+    pub fn checkouts_by_state(&self, counts: &[(CheckoutState, u64)]) {
+        for state in CheckoutState::ALL {
+            let n = counts
+                .iter()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| *n);
+            self.checkouts
+                .record(n, &[KeyValue::new("state", state.as_str())]);
+        }
+    }
+
+    pub fn takeover(&self) {
+        self.takeovers.add(1, &[]);
+    }
+
+    // ------------------------------------------------------------ sweeper
+
+    pub fn sweeper_release(&self, reason: ReleaseReason) {
+        let reason = match reason {
+            ReleaseReason::Abandoned => "abandoned",
+            ReleaseReason::Expired => "expired",
+        };
+        self.sweeper_releases
+            .add(1, &[KeyValue::new("reason", reason)]);
+    }
+
+    pub fn sweeper_failures(&self, n: u64) {
+        if n > 0 {
+            self.sweeper_failures.add(n, &[]);
+        }
+    }
+
+    pub fn sweeper_backlog(&self, due: u64) {
+        self.sweeper_backlog.record(due, &[]);
+    }
+
+    // ------------------------------------------------------------ jobs
+
+    pub fn job_run(&self, job: &'static str, succeeded: bool, elapsed: Duration) {
+        let outcome = if succeeded { "ok" } else { "failed" };
+        let job_label = KeyValue::new("job", job);
+        self.jobs
+            .runs
+            .add(1, &[job_label.clone(), KeyValue::new("outcome", outcome)]);
+        self.jobs
+            .duration
+            .record(elapsed.as_secs_f64(), &[job_label]);
+    }
+
+    /// Orders a run found: `known` mapped back to a user, `unknown` not.
+    pub fn orders_found(&self, job: &'static str, known: u64, unknown: u64) {
+        for (mapped, n) in [("known", known), ("unknown", unknown)] {
+            self.jobs.orders_found.add(
+                n,
+                &[KeyValue::new("job", job), KeyValue::new("mapped", mapped)],
+            );
+        }
+    }
+
+    pub fn webhook_delivery(&self, outcome: DeliveryOutcome) {
+        let outcome = match outcome {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Failed => "failed",
+            DeliveryOutcome::DeadLettered => "dead_lettered",
+        };
+        self.jobs
+            .deliveries
+            .add(1, &[KeyValue::new("outcome", outcome)]);
+    }
+
+    /// The delivery backlog as the store sees it (refreshed at scrape time).
+    pub fn webhook_backlog(&self, dead_letters: u64, oldest_undelivered: Duration) {
+        self.jobs.dead_letters.record(dead_letters, &[]);
+        self.jobs
+            .oldest_undelivered
+            .record(oldest_undelivered.as_secs_f64(), &[]);
+    }
+}
+
+impl JobInstruments {
+    fn new(meter: &Meter) -> Self {
+        Self {
+            runs: counter(meter, "gateway.job.runs", "Job runs by job and outcome"),
+            duration: seconds(meter, "gateway.job.duration", "Job run time"),
+            orders_found: counter(
+                meter,
+                "gateway.job.orders_found",
+                "Unredeemed orders found, by whether their user is known",
+            ),
+            deliveries: counter(
+                meter,
+                "gateway.webhook.deliveries",
+                "Webhook delivery attempts by outcome",
+            ),
+            dead_letters: meter
+                .u64_gauge("gateway.webhook.dead_letters")
+                .with_description("Webhook deliveries currently dead-lettered")
+                .build(),
+            oldest_undelivered: meter
+                .f64_gauge("gateway.webhook.oldest_undelivered_age")
+                .with_unit("s")
+                .with_description("Age of the oldest pending webhook delivery (0 if none)")
+                .build(),
+        }
+    }
+}
+
+fn seconds(meter: &Meter, name: &'static str, description: &'static str) -> Histogram<f64> {
+    meter
+        .f64_histogram(name)
+        .with_unit("s")
+        .with_description(description)
+        .with_boundaries(SECONDS.to_vec())
+        .build()
+}
+
+fn counter(meter: &Meter, name: &'static str, description: &'static str) -> Counter<u64> {
+    meter
+        .u64_counter(name)
+        .with_description(description)
+        .build()
+}
+
+/// HTTP semconv: methods outside the known set are reported as `_OTHER`, so a client cannot
+/// mint label values.
+fn known_method(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "_OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_are_named_as_documented() {
+        let m = Metrics::new();
+        m.http_request("GET", "/v1/checkouts/{id}", 200, Duration::from_millis(3));
+        m.upstream_call(UpstreamCall {
+            operation: "reserve",
+            outcome: UpstreamOutcome::RateLimited,
+            error_code: Some(10001),
+            elapsed: Duration::from_millis(20),
+        });
+        m.quota_remaining(7);
+        m.checkouts_by_state(&[(CheckoutState::Purchased, 2)]);
+        let text = m.render();
+        for needle in [
+            r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/v1/checkouts/{id}"} 1"#,
+            r#"gateway_upstream_rate_limited_total{operation="reserve"} 1"#,
+            r#"error_code="10001""#,
+            "gateway_quota_remaining 7",
+            r#"gateway_checkouts{state="purchased"} 2"#,
+            r#"gateway_checkouts{state="reserving"} 0"#,
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_methods_do_not_become_labels() {
+        assert_eq!(known_method("BREW"), "_OTHER");
+        assert_eq!(known_method("GET"), "GET");
+    }
+}
