@@ -233,6 +233,8 @@ pub struct SandboxSettings {
     pub poll_wait_secs: f64,
     pub force_polling: bool,
     pub hold_secs: i64,
+    /// The quota the in-process sandbox enforces (with `Rate-Limit*` headers); 0 = none.
+    pub requests_per_second: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -456,6 +458,12 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
     }
     if raw.sweeper.interval_secs == 0 {
         return Err(ConfigError::invalid("sweeper.interval_secs", "must be > 0"));
+    }
+    if !(raw.sandbox.requests_per_second.is_finite() && raw.sandbox.requests_per_second >= 0.0) {
+        return Err(ConfigError::invalid(
+            "sandbox.requests_per_second",
+            "must be ≥ 0 (0 = no quota)",
+        ));
     }
     if !(raw.sandbox.poll_wait_secs.is_finite() && raw.sandbox.poll_wait_secs >= 0.0) {
         return Err(ConfigError::invalid(

@@ -281,11 +281,15 @@ impl Metrics {
         }
     }
 
-    /// A poll of `operation`'s 202 answer, after upstream asked to wait `wait`.
-    pub fn poll(&self, operation: &'static str, wait: Duration) {
-        let label = [KeyValue::new("operation", operation)];
-        self.polls.add(1, &label);
-        self.poll_wait.record(wait.as_secs_f64(), &label);
+    /// A poll of `operation`'s 202 answer is sent.
+    pub fn poll(&self, operation: &'static str) {
+        self.polls.add(1, &[KeyValue::new("operation", operation)]);
+    }
+
+    /// Upstream answered `operation` with 202 and asked to wait `wait` before polling.
+    pub fn poll_wait(&self, operation: &'static str, wait: Duration) {
+        self.poll_wait
+            .record(wait.as_secs_f64(), &[KeyValue::new("operation", operation)]);
     }
 
     pub fn quota_wait(&self, lane: &'static str, waited: Duration) {
@@ -342,13 +346,13 @@ impl Metrics {
 
     // ------------------------------------------------------------ sweeper
 
-    pub fn sweeper_release(&self, reason: ReleaseReason) {
+    pub fn sweeper_releases(&self, reason: ReleaseReason, n: u64) {
         let reason = match reason {
             ReleaseReason::Abandoned => "abandoned",
             ReleaseReason::Expired => "expired",
         };
         self.sweeper_releases
-            .add(1, &[KeyValue::new("reason", reason)]);
+            .add(n, &[KeyValue::new("reason", reason)]);
     }
 
     pub fn sweeper_failures(&self, n: u64) {

@@ -18,6 +18,7 @@ use crate::config::{Settings, UpstreamTarget};
 use crate::http::admission::{Admission, Rate};
 use crate::http::{self, auth::JwtVerifier, state::AppState};
 use crate::jobs::worker::{self, WorkerConfig};
+use crate::metrics::Metrics;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::store::QuotaStore;
 use crate::store::Store;
@@ -71,6 +72,8 @@ impl Application {
                     force_polling: settings.sandbox.force_polling,
                     poll_wait_secs: settings.sandbox.poll_wait_secs,
                     hold_secs: settings.sandbox.hold_secs,
+                    requests_per_second: (settings.sandbox.requests_per_second > 0.0)
+                        .then_some(settings.sandbox.requests_per_second),
                     clock: shared_clock.clone(),
                     settable_clock: Some(clock.clone()),
                     ..SandboxConfig::default()
@@ -79,6 +82,8 @@ impl Application {
                 (Url::parse(&handle.base_url())?, Some(handle))
             }
         };
+        let metrics = Arc::new(Metrics::new());
+        metrics.quota_limit(settings.upstream.requests_per_second);
         let limiter = Arc::new(
             QuotaLimiter::new(settings.upstream.requests_per_second)
                 .shared_with(Arc::new(StoreQuota(store.quota.clone()))),
@@ -92,6 +97,7 @@ impl Application {
                 timeout: Duration::from_secs(settings.upstream.timeout_secs),
             },
             limiter,
+            metrics.clone(),
         )?);
         let catalog = EventCatalog::new(
             Duration::from_secs(settings.upstream.event_cache_ttl_secs),
@@ -142,8 +148,11 @@ impl Application {
         });
         let public_listener = TcpListener::bind(settings.http.listen)?;
         let public_port = public_listener.local_addr()?.port();
+        let public_state = state.clone();
         let public = HttpServer::new(move || {
+            let state = public_state.clone();
             App::new()
+                .wrap(from_fn(http::observe))
                 .wrap(from_fn(http::request_id))
                 .app_data(state.clone())
                 .configure(http::configure)
@@ -155,10 +164,13 @@ impl Application {
         .run();
         let admin_listener = TcpListener::bind(settings.admin.listen)?;
         let admin_port = admin_listener.local_addr()?.port();
-        let admin = HttpServer::new(|| {
+        let admin_state = state.clone();
+        let admin = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(http::request_id))
+                .app_data(admin_state.clone())
                 .route("/healthz", web::get().to(|| async { "ok" }))
+                .configure(http::scrape::routes)
                 .default_service(web::to(http::not_found))
         })
         .listen(admin_listener)?

@@ -118,10 +118,12 @@ impl CheckoutService {
         &self,
         ctx: &CallContext,
         poll: &PendingPoll,
+        of: Operation,
     ) -> Result<Reply<T>, UpstreamError> {
         if let Ok(wait) = (poll.not_before - self.now()).to_std() {
             tokio::time::sleep(wait).await;
         }
+        self.api.metrics().poll(of.as_str());
         self.api.poll(ctx, &poll.url).await
     }
 
@@ -131,6 +133,9 @@ impl CheckoutService {
         owner: &str,
         ticket: crate::upstream::PollTicket,
     ) -> Result<Next, StepError> {
+        if let Some(of) = checkout.operation {
+            self.api.metrics().poll_wait(of.as_str(), ticket.wait);
+        }
         let wait = TimeDelta::from_std(ticket.wait).unwrap_or(TimeDelta::seconds(4));
         checkout.poll = Some(PendingPoll {
             url: ticket.url,
@@ -169,7 +174,10 @@ impl CheckoutService {
             }
         };
         let reply = match &checkout.poll {
-            Some(poll) => self.poll_when_due(&ctx.critical(), poll).await,
+            Some(poll) => {
+                self.poll_when_due(&ctx.critical(), poll, Operation::Reserve)
+                    .await
+            }
             None => {
                 let request = wire::ReserveRequest {
                     cart_id: cart_id.clone(),
@@ -222,7 +230,7 @@ impl CheckoutService {
             return Ok(Next::Stop);
         };
         let reply = match &checkout.poll {
-            Some(poll) => self.poll_when_due(&ctx, poll).await,
+            Some(poll) => self.poll_when_due(&ctx, poll, Operation::Purchase).await,
             None => {
                 let request = wire::PurchaseRequest {
                     cart_id,
@@ -326,7 +334,7 @@ impl CheckoutService {
     async fn step_release(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
         let ctx = self.context_of(checkout, Priority::Release);
         let reply = match (&checkout.poll, checkout.cart_id.clone()) {
-            (Some(poll), _) => self.poll_when_due(&ctx, poll).await,
+            (Some(poll), _) => self.poll_when_due(&ctx, poll, Operation::Release).await,
             (None, Some(cart_id)) => self.api.delete_cart(&ctx, &cart_id).await,
             (None, None) => Ok(Reply::Done(serde::de::IgnoredAny)),
         };

@@ -97,6 +97,10 @@ impl CheckoutService {
             }
             _ => Resumed::Idle,
         };
+        if matches!(resumed, Resumed::Continued | Resumed::Ended) {
+            // An operation another worker started (its lease lapsed) is continued or ended.
+            self.api.metrics().takeover();
+        }
         if matches!(resumed, Resumed::Continued | Resumed::Releasing) {
             tracing::info!(checkout_id = %id, ?resumed, state = checkout.state.as_str(), "checkout taken over");
             self.spawn_driver(checkout, owner, None);

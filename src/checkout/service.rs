@@ -369,6 +369,16 @@ impl CheckoutService {
             "checkout transition"
         );
         checkout.state = to;
+        let metrics = self.api.metrics();
+        metrics.transition(to);
+        let age = (self.now() - checkout.created_at)
+            .to_std()
+            .unwrap_or_default();
+        match to {
+            CheckoutState::Reserved => metrics.reserved_after(age),
+            CheckoutState::Purchased => metrics.purchased_after(age),
+            _ => {}
+        }
         Ok(())
     }
 

@@ -63,7 +63,10 @@ where
             .map_err(internal)?
         {
             Begin::Started => break,
-            Begin::Replay(stored) => return Ok(replay(stored)),
+            Begin::Replay(stored) => {
+                state.service.api.metrics().idempotent_replay();
+                return Ok(replay(stored));
+            }
             Begin::Mismatch => {
                 return Err(ApiError::new(
                     ErrorCode::IdempotencyKeyReused,

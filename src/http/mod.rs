@@ -7,6 +7,8 @@
 //! - [`dto`], [`body`]: wire shapes of the public API and body parsing.
 //! - [`problem`]: errors as RFC 9457 problem+json.
 //! - [`state`]: what handlers share.
+//! - [`scrape`]: `/metrics` for the admin listener.
+//! - [`observe`]: request metrics; [`request_id`]: `X-Request-Id`.
 
 pub mod admission;
 pub mod auth;
@@ -19,6 +21,7 @@ pub mod health;
 pub mod idempotency;
 pub mod orders;
 pub mod problem;
+pub mod scrape;
 pub mod state;
 
 use actix_web::body::MessageBody;
@@ -44,6 +47,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Unknown routes answer problem+json too.
 pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::NotFound, "no such route"))
+}
+
+/// Every public request is timed into `http.server.request.duration`, labelled by the route
+/// template (never the raw path: ids would make every checkout its own series).
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    let metrics = req
+        .app_data::<web::Data<state::AppState>>()
+        .map(|state| state.service.api.metrics().clone());
+    let resp = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        let status = resp.response().status().as_u16();
+        metrics.http_request(method.as_str(), &route, status, started.elapsed());
+    }
+    Ok(resp)
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkout::resume::Resumed;
 use crate::checkout::service::CheckoutService;
+use crate::metrics::{Metrics, ReleaseReason};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -89,5 +90,15 @@ pub async fn sweep_once(service: &Arc<CheckoutService>, config: &WorkerConfig) -
             }
         }
     }
+    report.record(service.api.metrics());
     report
+}
+
+impl SweepReport {
+    fn record(&self, metrics: &Metrics) {
+        metrics.sweeper_backlog(self.due as u64);
+        metrics.sweeper_failures(self.errors as u64);
+        metrics.sweeper_releases(ReleaseReason::Expired, self.expired as u64);
+        metrics.sweeper_releases(ReleaseReason::Abandoned, self.released as u64);
+    }
 }

@@ -25,6 +25,7 @@ use super::reply::{
 };
 pub use super::reply::{PollTicket, Reply};
 use super::wire;
+use crate::metrics::{Metrics, UpstreamCall, UpstreamOutcome};
 
 /// How the client reaches upstream.
 #[derive(Debug, Clone)]
@@ -71,6 +72,7 @@ pub struct PartnerApi {
     limiter: Arc<QuotaLimiter>,
     /// Last `Rate-Limit-Available` upstream reported (-1 = never reported).
     quota_available: AtomicI64,
+    metrics: Arc<Metrics>,
 }
 
 struct Call<'a, B: Serialize + ?Sized> {
@@ -94,6 +96,7 @@ impl PartnerApi {
     pub fn new(
         settings: UpstreamSettings,
         limiter: Arc<QuotaLimiter>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, UpstreamError> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
@@ -110,7 +113,12 @@ impl PartnerApi {
             tokens: TokenCache::default(),
             limiter,
             quota_available: AtomicI64::new(-1),
+            metrics,
         })
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn base_url(&self) -> &Url {
@@ -199,6 +207,7 @@ impl PartnerApi {
                 ..Call::get(Target::Path("certificate"), Some(ctx), ctx.priority)
             })
             .await?;
+        self.metrics.certificate_refreshed();
         decode_done(ex)
     }
 
@@ -324,7 +333,8 @@ impl PartnerApi {
         let mut safe_retries = 0;
         loop {
             let bearer = self.bearer().await?;
-            self.limiter.acquire(call.priority).await;
+            let waited = self.limiter.acquire(call.priority).await;
+            self.metrics.quota_wait(call.priority.as_str(), waited);
             let ex = match self.exchange(&call, bearer.as_ref()).await {
                 // Reads (event details, certificates, orders, polls) change nothing upstream:
                 // a broken exchange or a 5xx is simply asked again.
@@ -396,10 +406,35 @@ impl PartnerApi {
             req = req.json(body);
         }
         let started = std::time::Instant::now();
-        let resp = req.send().await.map_err(transport_error)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(transport_error)?.to_vec();
+        let answered = async {
+            let resp = req.send().await.map_err(transport_error)?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await.map_err(transport_error)?.to_vec();
+            Ok::<_, UpstreamError>((status, headers, body))
+        }
+        .await;
+        let (status, headers, body) = match answered {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.metrics.upstream_call(UpstreamCall {
+                    operation: op,
+                    outcome: UpstreamOutcome::Transport,
+                    error_code: None,
+                    elapsed: started.elapsed(),
+                });
+                return Err(e);
+            }
+        };
+        self.metrics.upstream_call(UpstreamCall {
+            operation: op,
+            outcome: outcome_of(status),
+            error_code: (!status.is_success())
+                .then(|| error_from(status, &body).upstream_code())
+                .flatten()
+                .and_then(|c| u32::try_from(c).ok()),
+            elapsed: started.elapsed(),
+        });
         tracing::debug!(
             upstream.operation = op,
             http.status = status.as_u16(),
@@ -425,6 +460,7 @@ impl PartnerApi {
             .or_else(|| header_i64(&ex.headers, "ratelimit-quota-available"));
         if let Some(available) = available {
             self.quota_available.store(available, Ordering::Relaxed);
+            self.metrics.quota_remaining(available);
         }
         let over = ex
             .headers
@@ -455,7 +491,9 @@ impl PartnerApi {
 
     async fn fetch_token(&self, secret: &SecretString) -> Result<BearerToken, UpstreamError> {
         let url = self.url_for(&Target::Path("oauth/accesstoken"), &[]);
-        self.limiter.acquire(Priority::Critical).await;
+        let waited = self.limiter.acquire(Priority::Critical).await;
+        self.metrics.quota_wait(Priority::Critical.as_str(), waited);
+        self.metrics.token_refreshed();
         let resp = self
             .http
             .post(url)
@@ -543,6 +581,16 @@ impl<'a, B: Serialize + ?Sized> Call<'a, B> {
     }
 }
 
+fn outcome_of(status: StatusCode) -> UpstreamOutcome {
+    if status.is_success() {
+        UpstreamOutcome::Ok
+    } else if status == StatusCode::TOO_MANY_REQUESTS {
+        UpstreamOutcome::RateLimited
+    } else {
+        UpstreamOutcome::HttpError
+    }
+}
+
 fn encode_segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -561,6 +609,7 @@ mod tests {
                 timeout: Duration::from_secs(1),
             },
             Arc::new(QuotaLimiter::new(5.0)),
+            Arc::new(Metrics::new()),
         )
         .unwrap()
     }

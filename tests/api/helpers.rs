@@ -24,6 +24,9 @@ pub const JWT_SECRET: &str = "dev-only-jwt-secret-not-for-production";
 
 pub struct TestApp {
     pub address: String,
+    /// The admin listener: `/metrics`, `/admin/*`.
+    #[allow(dead_code)]
+    pub admin_address: String,
     pub client: reqwest::Client,
     pub clock: OffsetClock,
     pub database_url: String,
@@ -61,9 +64,11 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     .await
     .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     let running = app.spawn();
     TestApp {
         address,
+        admin_address,
         client: reqwest::Client::new(),
         clock,
         database_url,

@@ -1,0 +1,31 @@
+//! `GET /metrics` on the admin listener: gauges that describe stored state are refreshed from
+//! the store, then every series is rendered in Prometheus text format.
+
+use actix_web::{HttpResponse, web};
+
+use super::state::AppState;
+use crate::checkout::state::CheckoutState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let service = &state.service;
+    let metrics = service.api.metrics();
+    match service.store.checkouts.count_by_state().await {
+        Ok(counts) => {
+            let counts: Vec<(CheckoutState, u64)> = counts
+                .into_iter()
+                .map(|(s, n)| (s, u64::try_from(n).unwrap_or(0)))
+                .collect();
+            metrics.checkouts_by_state(&counts);
+        }
+        // A scrape still answers: the other series are live, the gauge keeps its last value.
+        Err(e) => tracing::warn!(error = %e, "could not count checkouts for /metrics"),
+    }
+    metrics.quota_remaining(service.api.quota_available().unwrap_or(-1));
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
+}
