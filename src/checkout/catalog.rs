@@ -277,7 +277,7 @@ impl EventCatalog {
         }
     }
 
-    fn cached(&self, event_id: &str) -> Option<Arc<EventInfo>> {
+    pub fn cached(&self, event_id: &str) -> Option<Arc<EventInfo>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(event_id)

@@ -176,7 +176,8 @@ async fn pay(
     let run = async {
         let parsed: PaymentRequestBody = parse_json(&body)?;
         let input = parse_payment(parsed)?;
-        let checkout = state.service.pay(&who, id, input).await?;
+        let wait = state.wait(&req, state.max_wait);
+        let checkout = state.service.pay(&who, id, input, wait).await?;
         respond(&state, &checkout, 200).await
     };
     idempotency::once(&req, &state, &user_id, &body, run).await

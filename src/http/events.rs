@@ -15,12 +15,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn event(
+    req: HttpRequest,
     state: web::Data<AppState>,
     _user: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let event_id = parse_event_id(&path).ok_or_else(ApiError::not_found)?;
-    let view = state.service.event(event_id).await?;
+    let wait = state.wait(&req, state.max_wait);
+    let view = state.service.event(event_id, wait).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -33,7 +35,10 @@ async fn captcha(
         user: user.0,
         client_ip: client_ip(&req, &state.trusted_proxies),
     };
-    let page = state.service.captcha(&who).await?;
+    let page = state
+        .service
+        .captcha(&who, state.wait(&req, state.max_wait))
+        .await?;
     let mut resp = HttpResponse::Ok();
     resp.content_type("text/html; charset=utf-8");
     if let Some(key) = page.site_key {
