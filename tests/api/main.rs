@@ -8,6 +8,7 @@ mod errors;
 mod faults;
 mod idempotency;
 mod independent;
+mod openapi;
 mod platform;
 mod replicas;
 mod strict_upstream;
