@@ -148,14 +148,17 @@ impl Application {
         });
         let public_listener = TcpListener::bind(settings.http.listen)?;
         let public_port = public_listener.local_addr()?.port();
+        let document = web::Data::new(http::openapi::docs::ApiDocument::new(
+            &http::openapi::document(),
+        )?);
         let public_state = state.clone();
         let public = HttpServer::new(move || {
             let state = public_state.clone();
-            App::new()
-                .wrap(from_fn(http::observe))
+            let (app, _) = http::register(App::new());
+            app.wrap(from_fn(http::observe))
                 .wrap(from_fn(http::request_id))
                 .app_data(state.clone())
-                .configure(http::configure)
+                .app_data(document.clone())
                 .default_service(web::to(http::not_found))
         })
         .listen(public_listener)?

@@ -9,6 +9,7 @@ mod faults;
 mod idempotency;
 mod independent;
 mod metrics;
+mod openapi;
 mod platform;
 mod replicas;
 mod strict_upstream;
