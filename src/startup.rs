@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::store::QuotaStore;
 use crate::store::Store;
-use crate::upstream::{PartnerApi, QuotaLimiter, SharedQuota, UpstreamSettings};
+use crate::upstream::{Budget, PartnerApi, QuotaLimiter, SharedQuota, UpstreamSettings};
 
 /// How to start: migrations and an optional clock (tests and the sandbox move time).
 #[derive(Clone, Default)]
@@ -86,6 +86,7 @@ impl Application {
         metrics.quota_limit(settings.upstream.requests_per_second);
         let limiter = Arc::new(
             QuotaLimiter::new(settings.upstream.requests_per_second)
+                .with_budgets(settings.upstream.budgets())
                 .shared_with(Arc::new(StoreQuota(store.quota.clone()))),
         );
         let api = Arc::new(PartnerApi::new(
@@ -289,11 +290,11 @@ struct StoreQuota(Arc<dyn QuotaStore>);
 
 #[async_trait::async_trait]
 impl SharedQuota for StoreQuota {
-    async fn claim(&self, capacity: usize, window: Duration) -> Result<Option<Duration>, String> {
+    async fn claim(&self, budget: &Budget, window: Duration) -> Result<Option<Duration>, String> {
         let now = chrono::Utc::now();
         let window = chrono::TimeDelta::from_std(window).map_err(|e| e.to_string())?;
-        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
-        match self.0.claim_send(capacity, now, window).await {
+        let capacity = u32::try_from(budget.capacity).unwrap_or(u32::MAX);
+        match self.0.claim_send(budget.name, capacity, now, window).await {
             Ok(None) => Ok(None),
             Ok(Some(free_at)) => Ok(Some((free_at - now).to_std().unwrap_or_default())),
             Err(e) => Err(e.to_string()),
