@@ -24,6 +24,11 @@ use crate::store::QuotaStore;
 use crate::store::Store;
 use crate::upstream::{Budget, PartnerApi, QuotaLimiter, SharedQuota, UpstreamSettings};
 
+/// How long shutdown waits for drivers to reach a point where they can hand back (an upstream
+/// request in flight is awaited, within `upstream.timeout_secs`); below Kubernetes' default
+/// 30 s termination grace.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
 /// How to start: migrations and an optional clock (tests and the sandbox move time).
 #[derive(Clone, Default)]
 pub struct BuildOptions {
@@ -163,7 +168,7 @@ impl Application {
                 .default_service(web::to(http::not_found))
         })
         .listen(public_listener)?
-        .shutdown_timeout(30)
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .disable_signals()
         .run();
         let admin_listener = TcpListener::bind(settings.admin.listen)?;
@@ -218,16 +223,25 @@ impl Application {
             self.shutdown.clone(),
         ));
         shutdown_signal().await;
-        tracing::info!("shutting down: draining requests");
+        tracing::info!("shutting down: handing back checkouts, draining requests");
+        // The sweeper takes nothing new; readiness turns false; drivers hand their checkouts
+        // back at their next persisted point; requests waiting on a checkout answer with
+        // where it stands. Then the listeners drain, and telemetry is flushed last.
+        // (Kubernetes' preStop delay has taken the pod out of the Service by now.)
         self.shutdown.cancel();
         let _ = worker_task.await;
-        admin.stop(true).await;
+        // Hand back before the listeners stop: database connections opened on an HTTP
+        // worker's runtime die with it, and drivers still need them to release their leases.
+        let still_running = self.service.hand_back(SHUTDOWN_GRACE).await;
         public.stop(true).await;
+        admin.stop(true).await;
         let _ = public_task.await;
         let _ = admin_task.await;
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }
+        self.service.api.metrics().shutdown();
+        tracing::info!(still_running, "stopped");
         Ok(())
     }
 

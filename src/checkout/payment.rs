@@ -55,7 +55,9 @@ impl CheckoutService {
         let deadline = tokio::time::Instant::now() + wait;
         let checkout = self.owned(&who.user, id).await?;
         check_payable(checkout.state)?;
-        let info = self.event_info(&checkout.event_id, wait).await?;
+        let info = self
+            .event_info(&checkout.event_id, super::service::prerequisite(wait))
+            .await?;
         self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();
         let Some(mut leased) = self.lease_when_free(id, &owner, PAYMENT_LEASE_WAIT).await? else {
@@ -79,15 +81,18 @@ impl CheckoutService {
         // `Prefer: wait`, the caller gets 202 (`paying`) and the payment still completes. The
         // card lives only in that task's memory and is zeroized when it ends.
         let this = self.clone();
-        let payment = tokio::spawn(async move {
-            // Upstream (or the quota) may take longer than a lease: keep it while paying.
-            let heartbeat = this.heartbeat(id, owner.clone());
-            let result = this.pay_leased(&mut leased, &owner, &input).await;
-            drop(heartbeat);
-            drop(input);
-            this.unlease(id, &owner).await;
-            result.map(|()| leased)
-        });
+        let payment = self.tasks.spawn_on(
+            async move {
+                // Upstream (or the quota) may take longer than a lease: keep it while paying.
+                let heartbeat = this.heartbeat(id, owner.clone());
+                let result = this.pay_leased(&mut leased, &owner, &input).await;
+                drop(heartbeat);
+                drop(input);
+                this.unlease(id, &owner).await;
+                result.map(|()| leased)
+            },
+            &self.runtime,
+        );
         match tokio::time::timeout_at(deadline, payment).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => {

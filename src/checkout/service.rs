@@ -20,6 +20,8 @@ use crate::ids::{CheckoutId, OrderId};
 use crate::payment_crypto::CertificateCache;
 use crate::store::{OrderCursor, OrderPage, Store};
 use crate::upstream::{CallContext, CaptchaPage, PartnerApi, Priority};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How the service behaves; built from `Settings` at start-up.
 #[derive(Debug, Clone)]
@@ -55,6 +57,14 @@ pub struct CheckoutService {
     pub(super) clock: SharedClock,
     pub(super) config: ServiceConfig,
     pub(super) waiters: Waiters,
+    /// Cancelled at shutdown: drivers hand their checkouts back at the next safe point.
+    pub(super) stopping: CancellationToken,
+    /// Drivers and payments running in the background, awaited at shutdown.
+    pub(super) tasks: TaskTracker,
+    /// The runtime that built the service. Background work runs there, not on the HTTP
+    /// worker that happened to start it: a draining worker's runtime stops with it, and
+    /// would take a driver down mid-hand-back.
+    pub(super) runtime: tokio::runtime::Handle,
 }
 
 impl CheckoutService {
@@ -73,7 +83,31 @@ impl CheckoutService {
             clock,
             config,
             waiters: Waiters::default(),
+            stopping: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            runtime: tokio::runtime::Handle::current(),
         })
+    }
+
+    /// Shutdown: stop starting upstream work, let each driver hand its checkout back (the
+    /// lease released, so another replica resumes at once) at its next safe point — never
+    /// while a request to upstream is outstanding — and wait up to `grace` for them.
+    /// Returns how many tasks were still running when `grace` ran out.
+    pub async fn hand_back(&self, grace: Duration) -> usize {
+        self.stopping.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(running = self.tasks.len(), "shutdown grace ran out");
+        }
+        self.tasks.len()
+    }
+
+    /// True once shutdown began (readiness turns false).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.is_cancelled()
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -127,7 +161,9 @@ impl CheckoutService {
         }
         let this = self.clone();
         let id = event_id.to_owned();
-        let fetch = tokio::spawn(async move { this.catalog.get(&this.api, &id).await });
+        let fetch = self
+            .runtime
+            .spawn(async move { this.catalog.get(&this.api, &id).await });
         match tokio::time::timeout(wait, fetch).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => {
@@ -152,7 +188,7 @@ impl CheckoutService {
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
         let deadline = tokio::time::Instant::now() + wait;
-        let info = self.event_info(&new.event_id, wait).await?;
+        let info = self.event_info(&new.event_id, prerequisite(wait)).await?;
         info.check_request(&new.tickets)?;
         self.refuse_in_maintenance(&info)?;
         let now = self.now();
@@ -232,7 +268,9 @@ impl CheckoutService {
             return self.purchase_not_sent(checkout, wait).await;
         }
         let deadline = tokio::time::Instant::now() + wait;
-        let info = self.event_info(&checkout.event_id, wait).await?;
+        let info = self
+            .event_info(&checkout.event_id, prerequisite(wait))
+            .await?;
         self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();
         let Some(mut leased) = self
@@ -531,6 +569,13 @@ fn failure_as_error(checkout: Checkout) -> Result<Checkout, CheckoutError> {
         )
         .then_some(5),
     }))
+}
+
+/// The event lookup a mutating call needs first (its maintenance window) gets a few seconds
+/// even under `Prefer: wait=0`: the short wait is about the operation, which then answers 202,
+/// not a reason to refuse it.
+pub(super) fn prerequisite(wait: Duration) -> Duration {
+    wait.max(Duration::from_secs(5))
 }
 
 /// What is left of a request's wait.

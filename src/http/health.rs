@@ -27,12 +27,18 @@ async fn healthz() -> HttpResponse {
     security(()),
     responses(
         (status = 200, description = "Ready to serve", body = HealthBody, example = json!({"status": "ready"})),
-        (status = 503, description = "Not ready: the database is unreachable or migrations are pending", body = HealthBody,
+        (status = 503, description = "Not ready: shutting down, the database is unreachable, or migrations are pending", body = HealthBody,
             example = json!({"status": "database unreachable"})),
     )
 )]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.service.is_stopping() {
+        // Shutting down: take this replica out of the load balancer first.
+        return HttpResponse::ServiceUnavailable().json(HealthBody {
+            status: "shutting down",
+        });
+    }
     match state.service.store.admin.ready().await {
         Ok(true) => HttpResponse::Ok().json(HealthBody { status: "ready" }),
         Ok(false) => HttpResponse::ServiceUnavailable().json(HealthBody {

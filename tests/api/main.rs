@@ -12,6 +12,7 @@ mod metrics;
 mod openapi;
 mod platform;
 mod replicas;
+mod shutdown;
 mod strict_upstream;
 mod sweeper;
 mod upstream;
