@@ -64,6 +64,16 @@ pub enum ReleaseReason {
     Expired,
 }
 
+impl DeliveryOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
 /// Every instrument, and the registry they are exported through.
 pub struct Metrics {
     registry: prometheus::Registry,
@@ -141,7 +151,7 @@ impl Metrics {
         };
         let meter = provider.meter("checkout-gateway");
         let jobs = JobInstruments::new(&meter);
-        Self {
+        let metrics = Self {
             http_duration: seconds(
                 &meter,
                 "http.server.request.duration",
@@ -224,7 +234,50 @@ impl Metrics {
             jobs,
             registry,
             provider,
+        };
+        metrics.start_at_zero();
+        metrics
+    }
+
+    /// Counters and gauges exist from the first scrape, at 0: `increase()` and alerts see the
+    /// first event as a change, and a missing series means a broken exporter, not "nothing
+    /// happened yet". (Histograms appear with their first observation.)
+    fn start_at_zero(&self) {
+        for counter in [
+            &self.sweeper_failures,
+            &self.takeovers,
+            &self.replays,
+            &self.certificate_refreshes,
+            &self.token_refreshes,
+        ] {
+            counter.add(0, &[]);
         }
+        for reason in [ReleaseReason::Abandoned, ReleaseReason::Expired] {
+            self.sweeper_releases(reason, 0);
+        }
+        self.sweeper_backlog(0);
+        self.quota_remaining(-1);
+        self.checkouts_by_state(&[]);
+        for outcome in ["ok", "failed"] {
+            self.jobs.runs.add(
+                0,
+                &[
+                    KeyValue::new("job_name", "unredeemed"),
+                    KeyValue::new("outcome", outcome),
+                ],
+            );
+        }
+        self.orders_found("unredeemed", 0, 0);
+        for outcome in [
+            DeliveryOutcome::Delivered,
+            DeliveryOutcome::Failed,
+            DeliveryOutcome::DeadLettered,
+        ] {
+            self.jobs
+                .deliveries
+                .add(0, &[KeyValue::new("outcome", outcome.as_str())]);
+        }
+        self.webhook_backlog(0, Duration::ZERO);
     }
 
     /// The Prometheus text exposition of every series.
@@ -369,7 +422,7 @@ impl Metrics {
 
     pub fn job_run(&self, job: &'static str, succeeded: bool, elapsed: Duration) {
         let outcome = if succeeded { "ok" } else { "failed" };
-        let job_label = KeyValue::new("job", job);
+        let job_label = KeyValue::new("job_name", job);
         self.jobs
             .runs
             .add(1, &[job_label.clone(), KeyValue::new("outcome", outcome)]);
@@ -383,20 +436,18 @@ impl Metrics {
         for (mapped, n) in [("known", known), ("unknown", unknown)] {
             self.jobs.orders_found.add(
                 n,
-                &[KeyValue::new("job", job), KeyValue::new("mapped", mapped)],
+                &[
+                    KeyValue::new("job_name", job),
+                    KeyValue::new("mapped", mapped),
+                ],
             );
         }
     }
 
     pub fn webhook_delivery(&self, outcome: DeliveryOutcome) {
-        let outcome = match outcome {
-            DeliveryOutcome::Delivered => "delivered",
-            DeliveryOutcome::Failed => "failed",
-            DeliveryOutcome::DeadLettered => "dead_lettered",
-        };
         self.jobs
             .deliveries
-            .add(1, &[KeyValue::new("outcome", outcome)]);
+            .add(1, &[KeyValue::new("outcome", outcome.as_str())]);
     }
 
     /// The delivery backlog as the store sees it (refreshed at scrape time).

@@ -38,7 +38,11 @@ async fn scrape(app: &TestApp) -> String {
 #[tokio::test]
 async fn a_purchase_moves_the_series() {
     // A sandbox that enforces a quota reports what is left on every answer.
-    let app = spawn_app_with(&[("sandbox.requests_per_second", "1000")]).await;
+    let app = spawn_app_with(&[
+        ("sandbox.requests_per_second", "1000"),
+        ("sandbox.force_polling", "true"),
+    ])
+    .await;
     let before = scrape(&app).await;
     assert_eq!(sample(&before, "gateway_quota_remaining", &[]), Some(-1.0));
     assert_eq!(
@@ -109,7 +113,50 @@ async fn a_purchase_moves_the_series() {
     // No checkout id, user or raw path ever becomes a label.
     assert!(!after.contains(&id), "a checkout id leaked into /metrics");
     assert!(!after.contains("metrics-user"));
+    every_documented_series_is_exported(&after);
     promtool_check(&after);
+}
+
+/// Series that only exist once their event happened (histograms, and counters whose labels
+/// come from the event).
+const AFTER_THEIR_EVENT: [&str; 2] = [
+    "gateway_upstream_rate_limited_total",
+    "gateway_job_duration_seconds",
+];
+
+/// `docs/metrics.md` (which the alert rules and dashboard are checked against) lists nothing
+/// the gateway does not export.
+fn every_documented_series_is_exported(text: &str) {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md"))
+        .expect("docs/metrics.md");
+    let documented: Vec<(&str, &str)> = docs
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.split('|').map(str::trim).skip(1);
+            let name = cells.next()?;
+            let kind = cells.next()?;
+            let is_name = name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            is_name.then_some((name, kind))
+        })
+        .collect();
+    assert!(documented.len() >= 20, "{documented:?}");
+    for (name, kind) in documented {
+        if AFTER_THEIR_EVENT.contains(&name) {
+            continue;
+        }
+        let series = if kind == "histogram" {
+            format!("{name}_count")
+        } else {
+            name.to_owned()
+        };
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{series}{{"))
+                    || l.starts_with(&format!("{series} "))),
+            "{series} is documented but not exported"
+        );
+    }
 }
 
 #[tokio::test]
