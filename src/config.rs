@@ -245,6 +245,15 @@ pub struct SandboxSettings {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+    /// OTLP/HTTP traces endpoint; empty = no trace export.
+    pub otlp_endpoint: String,
+}
+
+impl LogSettings {
+    /// The OTLP endpoint, when configured and a valid URL.
+    pub fn otlp_endpoint(&self) -> Option<Url> {
+        Url::parse(self.otlp_endpoint.trim()).ok()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -482,6 +491,10 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
     }
     if raw.sweeper.interval_secs == 0 {
         return Err(ConfigError::invalid("sweeper.interval_secs", "must be > 0"));
+    }
+    let otlp = raw.log.otlp_endpoint.trim();
+    if !otlp.is_empty() {
+        Url::parse(otlp).map_err(|e| ConfigError::invalid("log.otlp_endpoint", e.to_string()))?;
     }
     if !(raw.sandbox.requests_per_second.is_finite() && raw.sandbox.requests_per_second >= 0.0) {
         return Err(ConfigError::invalid(

@@ -13,7 +13,15 @@ use checkout_gateway::{demo, sandbox, store::Store, telemetry};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(&LoadOptions::from_process_env(cli.config.clone())?)?;
-    telemetry::init(settings.log.format, &settings.log.level, std::io::stderr);
+    let otlp = settings.log.otlp_endpoint();
+    let _telemetry = telemetry::init(
+        &telemetry::TelemetryOptions {
+            format: settings.log.format,
+            level: &settings.log.level,
+            otlp_endpoint: otlp.as_ref(),
+        },
+        std::io::stderr,
+    );
     match cli.command {
         Command::Serve { no_migrate } => {
             let app = Application::build(

@@ -50,6 +50,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
+        register_secrets(&settings);
         let clock = options.clock.clone().unwrap_or_default();
         let shared_clock: SharedClock = Arc::new(clock.clone());
         let store = Store::connect_with(&settings.database.connect_options()).await?;
@@ -313,6 +314,21 @@ impl SharedQuota for StoreQuota {
             Ok(Some(free_at)) => Ok(Some((free_at - now).to_std().unwrap_or_default())),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+/// Every configured secret is masked in log lines from now on (see `telemetry::redact`).
+fn register_secrets(settings: &Settings) {
+    use secrecy::ExposeSecret;
+    let secrets = [
+        Some(&settings.upstream.apikey),
+        settings.upstream.client_secret.as_ref(),
+        settings.auth.jwt_hs256_secret.as_ref(),
+        Some(&settings.source_account_key),
+        settings.admin.token.as_ref(),
+    ];
+    for secret in secrets.into_iter().flatten() {
+        crate::telemetry::redact::register_secret(secret.expose_secret());
     }
 }
 

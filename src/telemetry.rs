@@ -1,25 +1,123 @@
-//! The tracing subscriber: pretty logs locally, JSON in production. Secrets never reach it
-//! by construction (card data lives in redacting secret types, the upstream client logs
-//! operation names rather than URLs, which carry the apikey).
+//! The tracing subscriber: pretty logs locally, JSON in production, and optionally spans
+//! exported over OTLP. Every log line passes the [`redact`] layer on its way to the sink.
+//! Secrets are kept out by construction too (card data lives in redacting secret types; the
+//! upstream client logs operation names rather than URLs, which carry the apikey).
 
+pub mod redact;
+
+use std::io::Write;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use url::Url;
 
 use crate::config::LogFormat;
 
+/// How logs and traces leave the process.
+#[derive(Debug, Clone)]
+pub struct TelemetryOptions<'a> {
+    pub format: LogFormat,
+    /// `RUST_LOG` wins when set.
+    pub level: &'a str,
+    /// OTLP/HTTP traces endpoint (e.g. `http://collector:4318/v1/traces`); `None` = off.
+    pub otlp_endpoint: Option<&'a Url>,
+}
+
+/// Flushes exported spans when dropped (at the end of `main`).
+#[must_use = "dropping the guard flushes and stops trace export"]
+pub struct TelemetryGuard {
+    tracer: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.tracer.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("trace export shutdown: {e}");
+        }
+    }
+}
+
 /// Install the global subscriber once; later calls are no-ops (tests build many apps).
-pub fn init<W>(format: LogFormat, level: &str, writer: W)
+pub fn init<W>(options: &TelemetryOptions<'_>, writer: W) -> TelemetryGuard
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    let result = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+    let filter =
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(options.level));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(Redacting(writer));
+    let fmt = match options.format {
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        LogFormat::Pretty => fmt.compact().boxed(),
     };
+    let tracer =
+        options.otlp_endpoint.and_then(
+            |endpoint| match opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(endpoint.as_str())
+                .build()
+            {
+                Ok(exporter) => Some(
+                    SdkTracerProvider::builder()
+                        .with_batch_exporter(exporter)
+                        .with_resource(
+                            opentelemetry_sdk::Resource::builder()
+                                .with_service_name(env!("CARGO_PKG_NAME"))
+                                .build(),
+                        )
+                        .build(),
+                ),
+                Err(e) => {
+                    eprintln!("OTLP trace export disabled: {e}");
+                    None
+                }
+            },
+        );
+    let otel = tracer.as_ref().map(|provider| {
+        tracing_opentelemetry::layer().with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
+    });
+    // `traceparent` in, W3C trace context throughout.
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
     // Already installed (tests): keep the first.
-    let _ = result;
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    TelemetryGuard { tracer }
+}
+
+/// Hands each formatted event to the sink only after [`redact::redact`].
+struct Redacting<M>(M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redacting<M> {
+    type Writer = RedactingWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter(self.0.make_writer())
+    }
+}
+
+struct RedactingWriter<W>(W);
+
+impl<W: Write> Write for RedactingWriter<W> {
+    /// The formatter writes each event whole, so each call sees a whole line.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = redact::redact(&String::from_utf8_lossy(buf));
+        self.0.write_all(line.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

@@ -32,7 +32,14 @@ const CLIENT_SECRET: &str = "log-test-client-secret-19be";
 async fn a_traced_purchase_logs_no_secret() {
     let captured = Captured::default();
     let writer = captured.clone();
-    checkout_gateway::telemetry::init(LogFormat::Json, "trace", move || writer.clone());
+    let _telemetry = checkout_gateway::telemetry::init(
+        &checkout_gateway::telemetry::TelemetryOptions {
+            format: LogFormat::Json,
+            level: "trace",
+            otlp_endpoint: None,
+        },
+        move || writer.clone(),
+    );
     let app = spawn_app_with(&[
         ("upstream.apikey", APIKEY),
         ("upstream.client_secret", CLIENT_SECRET),

@@ -384,6 +384,20 @@ impl PartnerApi {
         call: &Call<'_, B>,
         bearer: Option<&SecretString>,
     ) -> Result<Exchange, UpstreamError> {
+        let span = tracing::info_span!(
+            "upstream",
+            upstream.operation = call.operation_name(),
+            http.request.method = %call.method,
+            http.response.status_code = tracing::field::Empty,
+        );
+        tracing::Instrument::instrument(self.exchange_in_span(call, bearer), span).await
+    }
+
+    async fn exchange_in_span<B: Serialize + ?Sized>(
+        &self,
+        call: &Call<'_, B>,
+        bearer: Option<&SecretString>,
+    ) -> Result<Exchange, UpstreamError> {
         let url = self.url_for(&call.target, call.query);
         let op = call.operation_name();
         let mut req = self
@@ -435,6 +449,7 @@ impl PartnerApi {
                 .and_then(|c| u32::try_from(c).ok()),
             elapsed: started.elapsed(),
         });
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         tracing::debug!(
             upstream.operation = op,
             http.status = status.as_u16(),
@@ -518,6 +533,7 @@ impl PartnerApi {
             serde_json::from_slice(&body).map_err(|e| UpstreamError::Decode {
                 reason: format!("access token: {e}"),
             })?;
+        crate::telemetry::redact::register_secret(&token.access_token);
         let secs = token.expires_in.trim().parse::<u64>().unwrap_or(3599);
         Ok(BearerToken::new(
             SecretString::from(token.access_token),

@@ -41,6 +41,35 @@ async fn every_response_carries_a_request_id() {
 }
 
 #[tokio::test]
+async fn a_callers_traceparent_becomes_the_request_id() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["x-request-id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    // A malformed one is ignored: the request still gets an id of its own.
+    let resp = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("traceparent", "00-not-a-trace-01")
+        .send()
+        .await
+        .unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+}
+
+#[tokio::test]
 async fn no_card_number_or_cvv_reaches_the_database() {
     let app = spawn_app().await;
     let id = app.paid("privacy").await;

@@ -1,0 +1,172 @@
+//! The last line of defence between the process and its log sink: every formatted log line
+//! passes through [`redact`] before it is written. Secrets are kept out of logs by
+//! construction (secret types, operation names instead of URLs); this catches whatever a
+//! dependency or a future change lets through:
+//! - card numbers: runs of 13–19 digits that pass the Luhn check;
+//! - JWTs (`eyJ….….…`) and `Bearer …` credentials;
+//! - the values registered with [`register_secret`] (apikey, OAuth client secret and tokens,
+//!   signing keys, the admin token).
+
+use std::sync::RwLock;
+
+const MASK: &str = "[REDACTED]";
+/// Tokens rotate (hourly for OAuth): the newest are kept, the list stays bounded.
+const MAX_SECRETS: usize = 64;
+/// Shorter values would redact ordinary words.
+const MIN_SECRET_LEN: usize = 8;
+
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Redact `value` from every log line from now on.
+pub fn register_secret(value: &str) {
+    if value.len() < MIN_SECRET_LEN {
+        return;
+    }
+    let mut secrets = SECRETS.write().unwrap_or_else(|p| p.into_inner());
+    if secrets.iter().any(|s| s == value) {
+        return;
+    }
+    if secrets.len() == MAX_SECRETS {
+        secrets.remove(0);
+    }
+    secrets.push(value.to_owned());
+}
+
+/// `line` with every secret it contains masked.
+pub fn redact(line: &str) -> String {
+    let mut out = mask_bearer(&mask_jwts(&mask_card_numbers(line)));
+    let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
+    for secret in secrets.iter() {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), MASK);
+        }
+    }
+    out
+}
+
+fn mask_card_numbers(line: &str) -> String {
+    let bytes = line.as_bytes();
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let run = &line[start..i];
+            if (13..=19).contains(&run.len()) && luhn_valid(run) {
+                out.push_str(MASK);
+            } else {
+                out.push_str(run);
+            }
+        } else {
+            let ch_len = line[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&line[i..i + ch_len]);
+            i += ch_len;
+        }
+    }
+    out
+}
+
+fn luhn_valid(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+fn is_b64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'='
+}
+
+/// `eyJ` + three base64url segments.
+fn mask_jwts(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("eyJ") {
+        out.push_str(&rest[..at]);
+        let candidate = &rest[at..];
+        let bytes = candidate.as_bytes();
+        let (mut end, mut dots) = (0, 0);
+        while end < bytes.len() && (is_b64url(bytes[end]) || (bytes[end] == b'.' && dots < 2)) {
+            dots += usize::from(bytes[end] == b'.');
+            end += 1;
+        }
+        if dots == 2 {
+            out.push_str(MASK);
+        } else {
+            out.push_str(&candidate[..end]);
+        }
+        rest = &candidate[end.max(3)..];
+        if end < 3 {
+            out.push_str(&candidate[end..3]);
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The credential after `Bearer ` (any case).
+fn mask_bearer(line: &str) -> String {
+    let lower = line.to_ascii_lowercase();
+    let mut out = String::with_capacity(line.len());
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find("bearer ") {
+        let start = from + pos + "bearer ".len();
+        let end = line[start..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
+            .map_or(line.len(), |n| start + n);
+        out.push_str(&line[from..start]);
+        if end > start {
+            out.push_str(MASK);
+        }
+        from = end;
+    }
+    out.push_str(&line[from..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_numbers_are_masked_other_numbers_kept() {
+        let line = "pan=4588883206000011 order=1234567890123 ts=1700000000000";
+        let out = redact(line);
+        assert!(!out.contains("4588883206000011"), "{out}");
+        // Not Luhn-valid, or too short: ids and timestamps stay readable.
+        assert!(out.contains("ts=1700000000000"), "{out}");
+        assert!(out.contains("order=1234567890123"), "{out}");
+    }
+
+    #[test]
+    fn jwts_and_bearer_credentials_are_masked() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl";
+        let out = redact(&format!(r#"{{"token":"{jwt}","h":"Bearer abc.def-ghi"}}"#));
+        assert!(!out.contains(jwt), "{out}");
+        assert!(!out.contains("abc.def-ghi"), "{out}");
+        assert!(out.contains(r#""h":"Bearer [REDACTED]""#), "{out}");
+        assert_eq!(redact("eyJ alone"), "eyJ alone");
+    }
+
+    #[test]
+    fn registered_secrets_are_masked() {
+        register_secret("apikey-registered-in-a-test");
+        register_secret("short");
+        let out = redact("url=https://x/?apikey=apikey-registered-in-a-test short");
+        assert_eq!(out, "url=https://x/?apikey=[REDACTED] short");
+    }
+}
