@@ -264,8 +264,9 @@ pub trait JobStore: Send + Sync {
     /// lease was lost (another replica has taken the run over).
     async fn finish_run(&self, id: RunId, owner: &str, result: &RunResult) -> StoreResult<bool>;
 
-    /// The run with the latest `scheduled_at` of `job`, if any.
-    async fn latest_run(&self, job: JobName) -> StoreResult<Option<JobRun>>;
+    /// The run of `job` the schedule started with the latest `scheduled_at`, if any (manual
+    /// runs do not count: they are not scheduled times).
+    async fn latest_scheduled_run(&self, job: JobName) -> StoreResult<Option<JobRun>>;
 
     /// Runs of `job`, latest scheduled first.
     async fn list_runs(&self, job: JobName, limit: u32) -> StoreResult<Vec<JobRun>>;

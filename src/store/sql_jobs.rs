@@ -30,6 +30,9 @@ pub const FINISH_RUN: &str = "UPDATE job_runs SET status = $3, finished_at = $4,
      known_orders = $5, unknown_orders = $6, error = $7, lease_owner = NULL, lease_until = NULL \
      WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
 
+pub const LATEST_SCHEDULED_RUN: &str = "SELECT * FROM job_runs \
+     WHERE job = $1 AND trigger = 'schedule' ORDER BY scheduled_at DESC LIMIT 1";
+
 /// `$1` job, `$2` limit.
 pub const LIST_RUNS: &str =
     "SELECT * FROM job_runs WHERE job = $1 ORDER BY scheduled_at DESC, id DESC LIMIT $2";

@@ -139,7 +139,7 @@ async fn a_finished_run_is_never_claimed_again(store: Store) {
     assert_eq!(again, None);
     let latest = store
         .jobs
-        .latest_run(JobName::Unredeemed)
+        .latest_scheduled_run(JobName::Unredeemed)
         .await
         .expect("latest")
         .expect("a run");
@@ -201,7 +201,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_cannot_finish(store: S
     assert_ne!(next.id, run.id);
     let latest = store
         .jobs
-        .latest_run(JobName::Unredeemed)
+        .latest_scheduled_run(JobName::Unredeemed)
         .await
         .expect("latest");
     assert_eq!(latest.map(|r| r.id), Some(next.id));

@@ -56,13 +56,12 @@ macro_rules! impl_job_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn latest_run(
+            async fn latest_scheduled_run(
                 &self,
                 job: $crate::jobs::model::JobName,
             ) -> $crate::store::StoreResult<Option<$crate::jobs::model::JobRun>> {
-                let query = sqlx::query_as($crate::store::sql_jobs::LIST_RUNS)
-                    .bind(job.as_str())
-                    .bind(1_i64);
+                let query = sqlx::query_as($crate::store::sql_jobs::LATEST_SCHEDULED_RUN)
+                    .bind(job.as_str());
                 self.fetch_record::<$crate::store::sql_jobs::RunRow, _>(query)
                     .await
             }
