@@ -7,9 +7,11 @@
 //! - [`dto`], [`body`]: wire shapes of the public API and body parsing.
 //! - [`problem`]: errors as RFC 9457 problem+json.
 //! - [`state`]: what handlers share.
-//! - [`scrape`]: `/metrics` for the admin listener.
+//! - [`scrape`]: `/metrics` for the admin listener; [`admin`]: `/admin/*` behind the admin
+//!   token.
 //! - [`observe`]: request metrics; [`request_id`]: `X-Request-Id`.
 
+pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod body;

@@ -9,6 +9,7 @@
 //! - [`webhook`]: Standard Webhooks signing and sending; [`delivery`]: the retrying delivery
 //!   worker with dead letters.
 //! - [`model`]: job runs, findings and webhook deliveries as stored.
+//! - [`report`]: `checkout-gateway jobs unredeemed`.
 //!
 //! [`Jobs`] bundles the unredeemed-orders pieces as the application (server, CLI) holds them.
 
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod delivery;
 pub mod model;
+pub mod report;
 pub mod schedule;
 pub mod scheduler;
 pub mod unredeemed;
