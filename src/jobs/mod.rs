@@ -88,6 +88,7 @@ impl Jobs {
             let scheduler = scheduler::Scheduler {
                 job: self.unredeemed.clone(),
                 schedule: self.settings.schedule.clone(),
+                booted_at: self.unredeemed.service.now(),
             };
             tasks.push(tokio::spawn(scheduler.run(shutdown.clone())));
         }

@@ -20,11 +20,13 @@ const TICK: Duration = Duration::from_secs(1);
 pub struct Scheduler {
     pub job: Arc<UnredeemedJob>,
     pub schedule: CronSchedule,
+    /// When this replica started (see the catch-up rule in [`super::schedule`]).
+    pub booted_at: DateTime<Utc>,
 }
 
 impl Scheduler {
     pub async fn run(self, shutdown: CancellationToken) {
-        let booted_at = self.job.service.now();
+        let booted_at = self.booted_at;
         // The latest scheduled time known to be finished: until the schedule moves past it,
         // there is nothing to ask the store.
         let mut settled: Option<DateTime<Utc>> = None;
