@@ -12,6 +12,7 @@ mod jobs;
 mod metrics;
 mod platform;
 mod receiver;
+mod replica_jobs;
 mod replicas;
 mod strict_upstream;
 mod sweeper;
