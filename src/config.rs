@@ -551,9 +551,15 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
     Ok(settings)
 }
 
-fn unredeemed_settings(env: AppEnv, raw: &RawUnredeemed) -> Result<UnredeemedSettings, ConfigError> {
+fn unredeemed_settings(
+    env: AppEnv,
+    raw: &RawUnredeemed,
+) -> Result<UnredeemedSettings, ConfigError> {
     let zone: chrono_tz::Tz = raw.time_zone.trim().parse().map_err(|_| {
-        ConfigError::invalid("unredeemed.time_zone", "an IANA time zone, e.g. UTC or Europe/Berlin")
+        ConfigError::invalid(
+            "unredeemed.time_zone",
+            "an IANA time zone, e.g. UTC or Europe/Berlin",
+        )
     })?;
     let schedule = CronSchedule::parse(&raw.schedule, zone)
         .map_err(|e| ConfigError::invalid("unredeemed.schedule", e.to_string()))?;
@@ -572,23 +578,33 @@ fn unredeemed_settings(env: AppEnv, raw: &RawUnredeemed) -> Result<UnredeemedSet
         })
         .collect::<Result<Vec<_>, _>>()?;
     if queries.is_empty() {
-        return Err(ConfigError::invalid("unredeemed.queries", "at least one query"));
+        return Err(ConfigError::invalid(
+            "unredeemed.queries",
+            "at least one query",
+        ));
     }
     if raw.lease_secs < 2 {
         return Err(ConfigError::invalid("unredeemed.lease_secs", "must be ≥ 2"));
     }
     if raw.webhook_timeout_secs == 0 {
-        return Err(ConfigError::invalid("unredeemed.webhook_timeout_secs", "must be > 0"));
+        return Err(ConfigError::invalid(
+            "unredeemed.webhook_timeout_secs",
+            "must be > 0",
+        ));
     }
     if raw.retry_initial_ms == 0 {
-        return Err(ConfigError::invalid("unredeemed.retry_initial_ms", "must be > 0"));
+        return Err(ConfigError::invalid(
+            "unredeemed.retry_initial_ms",
+            "must be > 0",
+        ));
     }
     let webhook = match raw.webhook_url.trim() {
         "" => None,
         s => {
             let url = Url::parse(s)
                 .map_err(|e| ConfigError::invalid("unredeemed.webhook_url", e.to_string()))?;
-            let allowed = url.scheme() == "https" || (url.scheme() == "http" && env == AppEnv::Local);
+            let allowed =
+                url.scheme() == "https" || (url.scheme() == "http" && env == AppEnv::Local);
             if !allowed {
                 return Err(ConfigError::invalid(
                     "unredeemed.webhook_url",
@@ -725,9 +741,15 @@ mod tests {
     fn unredeemed_settings_parse_and_name_their_key() {
         let s = load(&[
             ("unredeemed.time_zone", "America/New_York"),
-            ("unredeemed.queries", "days_from_purchase=1, days_before_event=3"),
+            (
+                "unredeemed.queries",
+                "days_from_purchase=1, days_before_event=3",
+            ),
             ("unredeemed.webhook_url", "http://127.0.0.1:1/hook"),
-            ("unredeemed.webhook_secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            (
+                "unredeemed.webhook_secret",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
         ])
         .unwrap();
         assert_eq!(s.unredeemed.schedule.zone(), chrono_tz::America::New_York);

@@ -260,8 +260,18 @@ async fn redrive(
             .map_err(internal)?;
         return Ok(HttpResponse::Ok().json(delivery.as_ref().map(DeliveryBody::from)));
     }
-    match state.service.store.jobs.get_delivery(id).await.map_err(internal)? {
-        None => Err(ApiError::new(ErrorCode::NotFound, "no such webhook delivery")),
+    match state
+        .service
+        .store
+        .jobs
+        .get_delivery(id)
+        .await
+        .map_err(internal)?
+    {
+        None => Err(ApiError::new(
+            ErrorCode::NotFound,
+            "no such webhook delivery",
+        )),
         Some(_) => Err(ApiError::new(
             ErrorCode::InvalidState,
             "only a dead-lettered delivery can be re-driven",

@@ -141,7 +141,10 @@ impl DeliveryWorker {
             .await;
         let now = self.clock.now();
         let (outcome, result) = match sent {
-            Ok(()) => (DeliveryOutcome::Delivered, AttemptResult::Delivered { at: now }),
+            Ok(()) => (
+                DeliveryOutcome::Delivered,
+                AttemptResult::Delivered { at: now },
+            ),
             Err(e) => {
                 let wait = self.policy.delay(delivery.attempts + 1);
                 let next = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);

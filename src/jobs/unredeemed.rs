@@ -53,7 +53,9 @@ pub enum RunRequest {
     /// The schedule reached this time.
     Scheduled(DateTime<Utc>),
     /// Now, by hand; `queries` replaces the configured ones when given.
-    Manual { queries: Option<Vec<UnredeemedQuery>> },
+    Manual {
+        queries: Option<Vec<UnredeemedQuery>>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +96,10 @@ impl RunReport {
 }
 
 mod duration_secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }

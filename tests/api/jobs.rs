@@ -52,7 +52,12 @@ fn users_by_token(orders: &Value) -> Vec<(String, Value)> {
         .as_array()
         .expect("array")
         .iter()
-        .map(|o| (o["order_token"].as_str().unwrap().to_owned(), o["user_id"].clone()))
+        .map(|o| {
+            (
+                o["order_token"].as_str().unwrap().to_owned(),
+                o["user_id"].clone(),
+            )
+        })
         .collect();
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     pairs
@@ -131,12 +136,20 @@ async fn users_are_found_for_both_query_kinds_and_an_unknown_account_is_reported
     )
     .await;
     assert_eq!(report["status"], "succeeded", "{report}");
-    assert_eq!((report["known"].as_u64(), report["unknown"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (report["known"].as_u64(), report["unknown"].as_u64()),
+        (Some(2), Some(1))
+    );
     let found: Vec<(String, Value)> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["order_token"].as_str().unwrap().to_owned(), f["user_id"].clone()))
+        .map(|f| {
+            (
+                f["order_token"].as_str().unwrap().to_owned(),
+                f["user_id"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         sorted(found),
@@ -156,7 +169,12 @@ async fn users_are_found_for_both_query_kinds_and_an_unknown_account_is_reported
     assert_eq!(findings.len(), 1, "{report}");
     assert_eq!(findings[0]["user_id"], "near-user");
     assert_eq!(findings[0]["query"], "days_before_event=3");
-    assert!(findings[0]["order_id"].as_str().unwrap().starts_with("ord_"));
+    assert!(
+        findings[0]["order_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("ord_")
+    );
 
     let runs = store_of(&app)
         .await
@@ -165,7 +183,10 @@ async fn users_are_found_for_both_query_kinds_and_an_unknown_account_is_reported
         .await
         .unwrap();
     assert_eq!(runs.len(), 2);
-    assert!(runs.iter().all(|r| r.trigger == Trigger::Manual && r.status == RunStatus::Succeeded));
+    assert!(
+        runs.iter()
+            .all(|r| r.trigger == Trigger::Manual && r.status == RunStatus::Succeeded)
+    );
     assert_eq!(
         (runs[1].known_orders, runs[1].unknown_orders),
         (2, 1),
@@ -179,7 +200,13 @@ async fn admin_routes_want_the_token_and_are_off_without_one() {
     let url = format!("{}/admin/webhook-deliveries?status=dead", app.admin_address);
     let missing = app.client.get(&url).send().await.unwrap();
     assert_problem(missing, 401, "unauthorized").await;
-    let wrong = app.client.get(&url).bearer_auth("nope").send().await.unwrap();
+    let wrong = app
+        .client
+        .get(&url)
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
     assert_problem(wrong, 401, "unauthorized").await;
     let run = app
         .client
@@ -188,7 +215,13 @@ async fn admin_routes_want_the_token_and_are_off_without_one() {
         .await
         .unwrap();
     assert_problem(run, 401, "unauthorized").await;
-    let ok = app.client.get(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let ok = app
+        .client
+        .get(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
 
     let off = spawn_app().await;
@@ -216,7 +249,11 @@ async fn each_finding_is_delivered_signed_and_once() {
     wait_for(&store, DeliveryStatus::Delivered, 2).await;
 
     let seen = receiver.seen();
-    assert_eq!(seen.len(), 2, "each message once when the receiver answers 200: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        2,
+        "each message once when the receiver answers 200: {seen:?}"
+    );
     assert!(seen.iter().all(|r| r.signature_valid && r.answered == 200));
     let mut delivered: Vec<(String, String)> = seen
         .iter()
@@ -234,13 +271,26 @@ async fn each_finding_is_delivered_signed_and_once() {
     assert_eq!(delivered, expected);
     let body = &seen[0].body;
     assert_eq!(body["type"], "order.unredeemed");
-    assert!(body["data"]["order"]["redemption_url"].is_string(), "{body}");
+    assert!(
+        body["data"]["order"]["redemption_url"].is_string(),
+        "{body}"
+    );
     for r in &seen {
         // Only the user id and the order's public fields: no card data, no email.
-        assert!(!r.raw.contains(&TEST_CARD[12..]) && !r.raw.contains('@'), "{}", r.raw);
+        assert!(
+            !r.raw.contains(&TEST_CARD[12..]) && !r.raw.contains('@'),
+            "{}",
+            r.raw
+        );
     }
     // A further pass sends nothing again.
-    let pass = app.running_jobs().delivery.as_ref().unwrap().deliver_due().await;
+    let pass = app
+        .running_jobs()
+        .delivery
+        .as_ref()
+        .unwrap()
+        .deliver_due()
+        .await;
     assert_eq!(pass.delivered, 0);
     assert_eq!(receiver.seen().len(), 2);
 }
@@ -260,18 +310,29 @@ async fn failures_are_retried_then_dead_lettered_and_a_redrive_delivers() {
         })
         .await;
     let id = receiver.seen()[0].id.clone();
-    assert!(receiver.seen().iter().all(|r| r.id == id), "retries keep the id");
+    assert!(
+        receiver.seen().iter().all(|r| r.id == id),
+        "retries keep the id"
+    );
     receiver.set_mode(Mode::Stall(Duration::from_secs(3)));
     receiver
-        .wait_until("an unanswered attempt", |seen| seen.iter().any(|r| r.answered == 0))
+        .wait_until("an unanswered attempt", |seen| {
+            seen.iter().any(|r| r.answered == 0)
+        })
         .await;
     receiver.set_mode(Mode::Fail);
     let store = store_of(&app).await;
     let timed_out = wait_for_delivery(&store, &id, |d| {
-        d.last_error.as_deref().is_some_and(|e| e.contains("no answer"))
+        d.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no answer"))
     })
     .await;
-    assert_eq!(timed_out.status, DeliveryStatus::Pending, "a timeout is retried");
+    assert_eq!(
+        timed_out.status,
+        DeliveryStatus::Pending,
+        "a timeout is retried"
+    );
 
     // Past the retry period: the next failure dead-letters the message.
     app.advance(61);
@@ -300,14 +361,24 @@ async fn failures_are_retried_then_dead_lettered_and_a_redrive_delivers() {
     assert!(metrics.contains("outcome=\"dead_lettered\""), "{metrics}");
 
     receiver.set_mode(Mode::Accept);
-    let redriven = admin(&app, Method::POST, &format!("/admin/webhook-deliveries/{id}/redrive")).await;
+    let redriven = admin(
+        &app,
+        Method::POST,
+        &format!("/admin/webhook-deliveries/{id}/redrive"),
+    )
+    .await;
     assert_eq!(redriven.status(), 200);
     receiver
         .wait_until("the re-driven message", |_| receiver.accepted(&id) == 1)
         .await;
     let delivered = wait_for_delivery(&store, &id, |d| d.status == DeliveryStatus::Delivered).await;
     assert!(delivered.delivered_at.is_some());
-    let again = admin(&app, Method::POST, &format!("/admin/webhook-deliveries/{id}/redrive")).await;
+    let again = admin(
+        &app,
+        Method::POST,
+        &format!("/admin/webhook-deliveries/{id}/redrive"),
+    )
+    .await;
     assert_problem(again, 409, "invalid_state").await;
 }
 
@@ -334,13 +405,22 @@ async fn a_missed_schedule_is_caught_up_once_when_a_replica_comes_back() {
     let caught_up = runs[0].scheduled_at;
     let latest_due = caught_up.timestamp() - caught_up.timestamp() % 60;
     assert_eq!(caught_up.timestamp(), latest_due);
-    assert!(caught_up - first_time >= chrono::TimeDelta::minutes(10), "{caught_up} vs {first_time}");
+    assert!(
+        caught_up - first_time >= chrono::TimeDelta::minutes(10),
+        "{caught_up} vs {first_time}"
+    );
     // The next minute is one more run: nothing was queued up behind the catch-up.
     back.advance(60);
     let runs = wait_for_runs(&store, 3).await;
     assert_eq!(runs.len(), 3, "{runs:?}");
-    assert_eq!(runs[0].scheduled_at - caught_up, chrono::TimeDelta::minutes(1));
-    assert!(runs.iter().all(|r| r.trigger == Trigger::Schedule && r.attempts == 1));
+    assert_eq!(
+        runs[0].scheduled_at - caught_up,
+        chrono::TimeDelta::minutes(1)
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r.trigger == Trigger::Schedule && r.attempts == 1)
+    );
 }
 
 /// Wait (at most 20 s) until `n` scheduled runs have succeeded; latest first.
@@ -348,7 +428,10 @@ async fn wait_for_runs(store: &Store, n: usize) -> Vec<checkout_gateway::jobs::m
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let runs = store.jobs.list_runs(JobName::Unredeemed, 50).await.unwrap();
-        let done = runs.iter().filter(|r| r.status == RunStatus::Succeeded).count();
+        let done = runs
+            .iter()
+            .filter(|r| r.status == RunStatus::Succeeded)
+            .count();
         if done >= n {
             return runs;
         }
@@ -364,7 +447,10 @@ async fn wait_for(store: &Store, status: DeliveryStatus, n: usize) {
         if found.len() >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "waited for {n} {status:?} deliveries");
+        assert!(
+            Instant::now() < deadline,
+            "waited for {n} {status:?} deliveries"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -381,7 +467,10 @@ async fn wait_for_delivery(
         if done(&delivery) {
             return delivery;
         }
-        assert!(Instant::now() < deadline, "delivery never got there: {delivery:?}");
+        assert!(
+            Instant::now() < deadline,
+            "delivery never got there: {delivery:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

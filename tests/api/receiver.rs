@@ -153,7 +153,11 @@ async fn receive(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) 
         Mode::Fail => 500,
     };
     // A stalled answer comes after the sender gave up: recorded as no answer (0).
-    let answered = if matches!(mode, Mode::Stall(_)) { 0 } else { status };
+    let answered = if matches!(mode, Mode::Stall(_)) {
+        0
+    } else {
+        status
+    };
     shared.seen.lock().unwrap().push(Received {
         id,
         body: serde_json::from_str(&raw).unwrap_or(Value::Null),

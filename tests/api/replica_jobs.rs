@@ -139,12 +139,16 @@ impl Cluster {
         .await
         .unwrap();
         assert_eq!(paid.status(), 200);
-        let bought: Value = call(reqwest::Method::POST, format!("/v1/checkouts/{id}/purchase"), None)
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let bought: Value = call(
+            reqwest::Method::POST,
+            format!("/v1/checkouts/{id}/purchase"),
+            None,
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
         assert_eq!(bought["state"], "purchased", "{bought}");
     }
 
@@ -162,7 +166,11 @@ impl Cluster {
 async fn runs_until(store: &Store, secs: u64, done: impl Fn(&[JobRun]) -> bool) -> Vec<JobRun> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let runs = store.jobs.list_runs(JobName::Unredeemed, 100).await.unwrap();
+        let runs = store
+            .jobs
+            .list_runs(JobName::Unredeemed, 100)
+            .await
+            .unwrap();
         if done(&runs) {
             return runs;
         }
@@ -187,7 +195,10 @@ async fn three_replicas_run_each_scheduled_time_once_and_finish_a_killed_runners
     let after_aging = |r: &&JobRun| r.status == RunStatus::Succeeded && r.started_at > aged;
 
     // Two scheduled times pass with everyone up.
-    let runs = runs_until(&store, 40, |runs| runs.iter().filter(after_aging).count() >= 2).await;
+    let runs = runs_until(&store, 40, |runs| {
+        runs.iter().filter(after_aging).count() >= 2
+    })
+    .await;
     let ok: Vec<&JobRun> = runs.iter().filter(after_aging).collect();
     assert_eq!(
         ok[0].scheduled_at - ok[1].scheduled_at,
@@ -245,7 +256,11 @@ async fn three_replicas_run_each_scheduled_time_once_and_finish_a_killed_runners
         .await;
 
     drop(replicas);
-    let runs = store.jobs.list_runs(JobName::Unredeemed, 100).await.unwrap();
+    let runs = store
+        .jobs
+        .list_runs(JobName::Unredeemed, 100)
+        .await
+        .unwrap();
     let claims = runs.iter().map(|r| r.attempts).sum::<i64>() as u64;
     let calls = cluster.unredeemed_calls();
     // One upstream call per claim: no replica ran a time it did not own. (A replica stopped

@@ -149,9 +149,7 @@ macro_rules! impl_job_store {
                     .map($crate::jobs::model::Delivery::try_from)
                     .collect::<Result<Vec<_>, _>>()?;
                 // RETURNING gives no order: oldest due first, as documented.
-                claimed.sort_by(|a, b| {
-                    (a.next_attempt_at, a.id).cmp(&(b.next_attempt_at, b.id))
-                });
+                claimed.sort_by(|a, b| (a.next_attempt_at, a.id).cmp(&(b.next_attempt_at, b.id)));
                 Ok(claimed)
             }
 
