@@ -200,7 +200,7 @@ async fn claim_cost(settings: &Settings) -> anyhow::Result<()> {
     for _ in 0..CLAIMS {
         store
             .quota
-            .claim_send(16, chrono::Utc::now(), window)
+            .claim_send("second", 16, chrono::Utc::now(), window)
             .await?;
     }
     let shared = started.elapsed() / CLAIMS;

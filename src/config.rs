@@ -172,6 +172,9 @@ struct RawUpstream {
     apikey: SecretString,
     client_secret: SecretString,
     requests_per_second: f64,
+    requests_per_minute: u32,
+    requests_per_hour: u32,
+    requests_per_day: u32,
     force_polling: bool,
     timeout_secs: u64,
     event_cache_ttl_secs: u64,
@@ -314,9 +317,30 @@ pub struct UpstreamConfig {
     pub apikey: SecretString,
     pub client_secret: Option<SecretString>,
     pub requests_per_second: f64,
+    /// Longer quotas of the apikey, if it has them (0 = none).
+    pub requests_per_minute: u32,
+    pub requests_per_hour: u32,
+    pub requests_per_day: u32,
     pub force_polling: bool,
     pub timeout_secs: u64,
     pub event_cache_ttl_secs: u64,
+}
+
+impl UpstreamConfig {
+    /// The per-minute, per-hour and per-day budgets that are configured.
+    pub fn budgets(&self) -> Vec<crate::upstream::Budget> {
+        use crate::upstream::Budget;
+        const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+        [
+            ("minute", self.requests_per_minute, MINUTE),
+            ("hour", self.requests_per_hour, MINUTE * 60),
+            ("day", self.requests_per_day, MINUTE * 60 * 24),
+        ]
+        .into_iter()
+        .filter(|(_, requests, _)| *requests > 0)
+        .map(|(name, requests, span)| Budget::per(name, requests, span))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -514,6 +538,9 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
             apikey: raw.upstream.apikey,
             client_secret: non_empty(raw.upstream.client_secret),
             requests_per_second: rps,
+            requests_per_minute: raw.upstream.requests_per_minute,
+            requests_per_hour: raw.upstream.requests_per_hour,
+            requests_per_day: raw.upstream.requests_per_day,
             force_polling: raw.upstream.force_polling,
             timeout_secs: raw.upstream.timeout_secs,
             event_cache_ttl_secs: raw.upstream.event_cache_ttl_secs,
@@ -785,6 +812,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.upstream.requests_per_second, 4.5);
+        assert!(
+            s.upstream.budgets().is_empty(),
+            "no longer budgets by default"
+        );
         assert_eq!(s.http.trusted_proxies.len(), 2);
     }
 

@@ -24,7 +24,12 @@ use crate::metrics::Metrics;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::store::QuotaStore;
 use crate::store::Store;
-use crate::upstream::{PartnerApi, QuotaLimiter, SharedQuota, UpstreamSettings};
+use crate::upstream::{Budget, PartnerApi, QuotaLimiter, SharedQuota, UpstreamSettings};
+
+/// How long shutdown waits for drivers to reach a point where they can hand back (an upstream
+/// request in flight is awaited, within `upstream.timeout_secs`); below Kubernetes' default
+/// 30 s termination grace.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// How to start: migrations and an optional clock (tests and the sandbox move time).
 #[derive(Clone, Default)]
@@ -90,6 +95,7 @@ impl Application {
         metrics.quota_limit(settings.upstream.requests_per_second);
         let limiter = Arc::new(
             QuotaLimiter::new(settings.upstream.requests_per_second)
+                .with_budgets(settings.upstream.budgets())
                 .shared_with(Arc::new(StoreQuota(store.quota.clone()))),
         );
         let api = Arc::new(PartnerApi::new(
@@ -152,18 +158,21 @@ impl Application {
         });
         let public_listener = TcpListener::bind(settings.http.listen)?;
         let public_port = public_listener.local_addr()?.port();
+        let document = web::Data::new(http::openapi::docs::ApiDocument::new(
+            &http::openapi::document(),
+        )?);
         let public_state = state.clone();
         let public = HttpServer::new(move || {
             let state = public_state.clone();
-            App::new()
-                .wrap(from_fn(http::observe))
+            let (app, _) = http::register(App::new());
+            app.wrap(from_fn(http::observe))
                 .wrap(from_fn(http::request_id))
                 .app_data(state.clone())
-                .configure(http::configure)
+                .app_data(document.clone())
                 .default_service(web::to(http::not_found))
         })
         .listen(public_listener)?
-        .shutdown_timeout(30)
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .disable_signals()
         .run();
         let admin_listener = TcpListener::bind(settings.admin.listen)?;
@@ -228,19 +237,28 @@ impl Application {
         ));
         let job_tasks = self.jobs.spawn(&self.shutdown);
         shutdown_signal().await;
-        tracing::info!("shutting down: draining requests");
+        tracing::info!("shutting down: handing back checkouts, draining requests");
+        // The sweeper takes nothing new; readiness turns false; drivers hand their checkouts
+        // back at their next persisted point; requests waiting on a checkout answer with
+        // where it stands. Then the listeners drain, and telemetry is flushed last.
+        // (Kubernetes' preStop delay has taken the pod out of the Service by now.)
         self.shutdown.cancel();
         let _ = worker_task.await;
         for task in job_tasks {
             let _ = task.await;
         }
-        admin.stop(true).await;
+        // Hand back before the listeners stop: database connections opened on an HTTP
+        // worker's runtime die with it, and drivers still need them to release their leases.
+        let still_running = self.service.hand_back(SHUTDOWN_GRACE).await;
         public.stop(true).await;
+        admin.stop(true).await;
         let _ = public_task.await;
         let _ = admin_task.await;
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }
+        self.service.api.metrics().shutdown();
+        tracing::info!(still_running, "stopped");
         Ok(())
     }
 
@@ -306,11 +324,11 @@ struct StoreQuota(Arc<dyn QuotaStore>);
 
 #[async_trait::async_trait]
 impl SharedQuota for StoreQuota {
-    async fn claim(&self, capacity: usize, window: Duration) -> Result<Option<Duration>, String> {
+    async fn claim(&self, budget: &Budget, window: Duration) -> Result<Option<Duration>, String> {
         let now = chrono::Utc::now();
         let window = chrono::TimeDelta::from_std(window).map_err(|e| e.to_string())?;
-        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
-        match self.0.claim_send(capacity, now, window).await {
+        let capacity = u32::try_from(budget.capacity).unwrap_or(u32::MAX);
+        match self.0.claim_send(budget.name, capacity, now, window).await {
             Ok(None) => Ok(None),
             Ok(Some(free_at)) => Ok(Some((free_at - now).to_std().unwrap_or_default())),
             Err(e) => Err(e.to_string()),

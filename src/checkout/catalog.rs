@@ -202,7 +202,7 @@ impl QuantityRules {
         if q < self.minimum {
             return Some(format!("must be at least {}", self.minimum));
         }
-        if q % self.multiple != 0 {
+        if !q.is_multiple_of(self.multiple) {
             return Some(format!("must be a multiple of {}", self.multiple));
         }
         if self.limit > 0 && q > self.limit {
@@ -277,7 +277,7 @@ impl EventCatalog {
         }
     }
 
-    fn cached(&self, event_id: &str) -> Option<Arc<EventInfo>> {
+    pub fn cached(&self, event_id: &str) -> Option<Arc<EventInfo>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(event_id)

@@ -42,13 +42,16 @@ impl CheckoutService {
         captcha: Option<String>,
     ) {
         let service = self.clone();
-        tokio::spawn(async move {
-            let id = checkout.id;
-            let heartbeat = service.heartbeat(id, owner.clone());
-            service.drive(checkout, &owner, captcha).await;
-            drop(heartbeat);
-            service.unlease(id, &owner).await;
-        });
+        self.tasks.spawn_on(
+            async move {
+                let id = checkout.id;
+                let heartbeat = service.heartbeat(id, owner.clone());
+                service.drive(checkout, &owner, captcha).await;
+                drop(heartbeat);
+                service.unlease(id, &owner).await;
+            },
+            &self.runtime,
+        );
     }
 
     async fn drive(
@@ -59,6 +62,10 @@ impl CheckoutService {
     ) {
         let mut transient = 0;
         loop {
+            if !self.next_step_due(&checkout).await {
+                tracing::info!(checkout_id = %checkout.id, state = checkout.state.as_str(), "shutting down: checkout handed back");
+                return;
+            }
             let step = match (checkout.state, checkout.operation) {
                 (CheckoutState::Reserving, Some(Operation::Reserve)) => {
                     self.step_reserve(&mut checkout, owner, captcha.take())
@@ -110,6 +117,29 @@ impl CheckoutService {
                     return;
                 }
             }
+        }
+    }
+
+    /// Wait until the next step may run (a stored poll's `wait`); false when shutdown asks the
+    /// driver to hand the checkout back instead. Only persisted points are handed back: a
+    /// stored polling URL, a release or a reconciliation, all of which a resumer continues;
+    /// a first request not yet sent runs (it is what turns into a polling URL).
+    async fn next_step_due(&self, checkout: &Checkout) -> bool {
+        let resumable = checkout.poll.is_some()
+            || matches!(
+                checkout.state,
+                CheckoutState::Releasing | CheckoutState::PurchaseUnknown
+            );
+        let due = checkout
+            .poll
+            .as_ref()
+            .and_then(|poll| (poll.not_before - self.now()).to_std().ok());
+        if !resumable {
+            return true;
+        }
+        tokio::select! {
+            _ = self.stopping.cancelled() => false,
+            _ = tokio::time::sleep(due.unwrap_or_default()) => !self.stopping.is_cancelled(),
         }
     }
 

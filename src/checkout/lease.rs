@@ -140,6 +140,9 @@ impl CheckoutService {
             tokio::select! {
                 _ = woken => {}
                 _ = tokio::time::sleep_until(recheck.min(deadline)) => {}
+                // Shutdown: answer with where things stand (202 for pending) instead of
+                // holding the drain up for the rest of a long `Prefer: wait`.
+                _ = self.stopping.cancelled() => return attempt().await,
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Adding payment to a checkout. Card number and CVV live only in [`CardInput`] (secrecy
 //! types, zeroized on drop) from the HTTP extractor to the encryptor; only brand and last4
-//! are kept. Payment does not poll upstream (per the docs), so it runs within the request,
-//! under the checkout's lease.
+//! are kept. Payment does not poll upstream (per the docs); it runs under the checkout's
+//! lease while the request waits, and finishes in the background when the wait runs out.
 
 use std::sync::Arc;
 
@@ -50,10 +50,14 @@ impl CheckoutService {
         who: &Requester,
         id: crate::ids::CheckoutId,
         input: PaymentInput,
+        wait: std::time::Duration,
     ) -> Result<Checkout, CheckoutError> {
+        let deadline = tokio::time::Instant::now() + wait;
         let checkout = self.owned(&who.user, id).await?;
         check_payable(checkout.state)?;
-        let info = self.catalog.get(&self.api, &checkout.event_id).await?;
+        let info = self
+            .event_info(&checkout.event_id, super::service::prerequisite(wait))
+            .await?;
         self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();
         let Some(mut leased) = self.lease_when_free(id, &owner, PAYMENT_LEASE_WAIT).await? else {
@@ -73,13 +77,33 @@ impl CheckoutService {
         if self.hold_ran_out(&leased) {
             return Err(self.expire(leased, &owner).await);
         }
-        // Upstream (or the quota) may take longer than a lease: keep it while paying.
-        let heartbeat = self.heartbeat(id, owner.clone());
-        let result = self.pay_leased(&mut leased, &owner, &input).await;
-        drop(heartbeat);
-        drop(input);
-        self.unlease(id, &owner).await;
-        result.map(|()| leased)
+        // The payment runs in a task of its own: when the quota queue outlasts the caller's
+        // `Prefer: wait`, the caller gets 202 (`paying`) and the payment still completes. The
+        // card lives only in that task's memory and is zeroized when it ends.
+        let this = self.clone();
+        let payment = self.tasks.spawn_on(
+            async move {
+                // Upstream (or the quota) may take longer than a lease: keep it while paying.
+                let heartbeat = this.heartbeat(id, owner.clone());
+                let result = this.pay_leased(&mut leased, &owner, &input).await;
+                drop(heartbeat);
+                drop(input);
+                this.unlease(id, &owner).await;
+                result.map(|()| leased)
+            },
+            &self.runtime,
+        );
+        match tokio::time::timeout_at(deadline, payment).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => {
+                tracing::error!(checkout_id = %id, error = %join, "payment task failed");
+                Err(CheckoutError::refused(
+                    ErrorCode::Internal,
+                    "the payment stopped unexpectedly; read the checkout before retrying",
+                ))
+            }
+            Err(_still_paying) => self.wait_settled(id, std::time::Duration::ZERO).await,
+        }
     }
 
     async fn pay_leased(

@@ -20,6 +20,8 @@ use crate::ids::{CheckoutId, OrderId};
 use crate::payment_crypto::CertificateCache;
 use crate::store::{OrderCursor, OrderPage, Store};
 use crate::upstream::{CallContext, CaptchaPage, PartnerApi, Priority};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How the service behaves; built from `Settings` at start-up.
 #[derive(Debug, Clone)]
@@ -55,6 +57,14 @@ pub struct CheckoutService {
     pub(super) clock: SharedClock,
     pub(super) config: ServiceConfig,
     pub(super) waiters: Waiters,
+    /// Cancelled at shutdown: drivers hand their checkouts back at the next safe point.
+    pub(super) stopping: CancellationToken,
+    /// Drivers and payments running in the background, awaited at shutdown.
+    pub(super) tasks: TaskTracker,
+    /// The runtime that built the service. Background work runs there, not on the HTTP
+    /// worker that happened to start it: a draining worker's runtime stops with it, and
+    /// would take a driver down mid-hand-back.
+    pub(super) runtime: tokio::runtime::Handle,
 }
 
 impl CheckoutService {
@@ -73,7 +83,31 @@ impl CheckoutService {
             clock,
             config,
             waiters: Waiters::default(),
+            stopping: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            runtime: tokio::runtime::Handle::current(),
         })
+    }
+
+    /// Shutdown: stop starting upstream work, let each driver hand its checkout back (the
+    /// lease released, so another replica resumes at once) at its next safe point — never
+    /// while a request to upstream is outstanding — and wait up to `grace` for them.
+    /// Returns how many tasks were still running when `grace` ran out.
+    pub async fn hand_back(&self, grace: Duration) -> usize {
+        self.stopping.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(running = self.tasks.len(), "shutdown grace ran out");
+        }
+        self.tasks.len()
+    }
+
+    /// True once shutdown began (readiness turns false).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.is_cancelled()
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -99,18 +133,58 @@ impl CheckoutService {
 
     // ------------------------------------------------------------ events and captcha
 
-    pub async fn event(&self, event_id: &str) -> Result<EventView, CheckoutError> {
-        let info = self.catalog.get(&self.api, event_id).await?;
+    pub async fn event(
+        self: &Arc<Self>,
+        event_id: &str,
+        wait: Duration,
+    ) -> Result<EventView, CheckoutError> {
+        let info = self.event_info(event_id, wait).await?;
         let now = self.now();
         let window = self.catalog.hours.status(info.timezone, now);
         Ok(EventView::render(&info, now, window))
     }
 
-    pub async fn captcha(&self, who: &Requester) -> Result<CaptchaPage, CheckoutError> {
-        Ok(self
-            .api
-            .captcha(&self.context(who, Priority::Reserve))
-            .await?)
+    pub async fn captcha(
+        &self,
+        who: &Requester,
+        wait: Duration,
+    ) -> Result<CaptchaPage, CheckoutError> {
+        // Nothing is shared or changed upstream: a caller who stops waiting just leaves the
+        // quota queue.
+        let ctx = self.context(who, Priority::Reserve);
+        match tokio::time::timeout(wait, self.api.captcha(&ctx)).await {
+            Ok(page) => Ok(page?),
+            Err(_) => Err(quota_queue_refusal()),
+        }
+    }
+
+    /// Event details (cached), fetched by a task of its own so that a caller whose wait runs
+    /// out while the quota queue is long does not cancel the fetch others share; it answers
+    /// `rate_limited` and finds the details cached when it retries.
+    pub(super) async fn event_info(
+        self: &Arc<Self>,
+        event_id: &str,
+        wait: Duration,
+    ) -> Result<Arc<EventInfo>, CheckoutError> {
+        if let Some(info) = self.catalog.cached(event_id) {
+            return Ok(info);
+        }
+        let this = self.clone();
+        let id = event_id.to_owned();
+        let fetch = self
+            .runtime
+            .spawn(async move { this.catalog.get(&this.api, &id).await });
+        match tokio::time::timeout(wait, fetch).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => {
+                tracing::error!(error = %join, "event fetch task failed");
+                Err(CheckoutError::refused(
+                    ErrorCode::Internal,
+                    "the event could not be read",
+                ))
+            }
+            Err(_) => Err(quota_queue_refusal()),
+        }
     }
 
     // ------------------------------------------------------------ create
@@ -123,7 +197,8 @@ impl CheckoutService {
         new: NewCheckout,
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
-        let info = self.catalog.get(&self.api, &new.event_id).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let info = self.event_info(&new.event_id, prerequisite(wait)).await?;
         info.check_request(&new.tickets)?;
         self.refuse_in_maintenance(&info)?;
         let now = self.now();
@@ -156,7 +231,7 @@ impl CheckoutService {
         self.store.checkouts.insert(&checkout).await?;
         let id = checkout.id;
         self.spawn_driver(checkout, owner, Some(new.captcha_token));
-        let settled = self.wait_settled(id, wait).await?;
+        let settled = self.wait_settled(id, time_left(deadline)).await?;
         failure_as_error(settled)
     }
 
@@ -202,10 +277,16 @@ impl CheckoutService {
         if checkout.state != CheckoutState::PaymentAccepted {
             return self.purchase_not_sent(checkout, wait).await;
         }
-        let info = self.catalog.get(&self.api, &checkout.event_id).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let info = self
+            .event_info(&checkout.event_id, prerequisite(wait))
+            .await?;
         self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();
-        let Some(mut leased) = self.lease_when_free(id, &owner, wait).await? else {
+        let Some(mut leased) = self
+            .lease_when_free(id, &owner, time_left(deadline))
+            .await?
+        else {
             // Someone else is still driving this checkout: answer with where it stands.
             return failure_as_error(self.wait_settled(id, Duration::ZERO).await?);
         };
@@ -227,7 +308,7 @@ impl CheckoutService {
         leased.failure = None;
         self.save(&mut leased, &owner).await?;
         self.spawn_driver(leased, owner, None);
-        failure_as_error(self.wait_settled(id, wait).await?)
+        failure_as_error(self.wait_settled(id, time_left(deadline)).await?)
     }
 
     /// The answer to a purchase request that will not send one: the checkout is not (or no
@@ -498,4 +579,29 @@ fn failure_as_error(checkout: Checkout) -> Result<Checkout, CheckoutError> {
         )
         .then_some(5),
     }))
+}
+
+/// The event lookup a mutating call needs first (its maintenance window) gets a few seconds
+/// even under `Prefer: wait=0`: the short wait is about the operation, which then answers 202,
+/// not a reason to refuse it.
+pub(super) fn prerequisite(wait: Duration) -> Duration {
+    wait.max(Duration::from_secs(5))
+}
+
+/// What is left of a request's wait.
+fn time_left(deadline: tokio::time::Instant) -> Duration {
+    deadline.saturating_duration_since(tokio::time::Instant::now())
+}
+
+/// The caller's wait ran out while its upstream call queued behind the deployment's quota.
+fn quota_queue_refusal() -> CheckoutError {
+    CheckoutError::Refused(Refusal {
+        code: ErrorCode::RateLimited,
+        message: "upstream's quota is saturated and the request waited as long as allowed; \
+                  retry shortly"
+            .into(),
+        upstream_code: None,
+        checkout_id: None,
+        retry_after: Some(1),
+    })
 }

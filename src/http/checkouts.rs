@@ -1,7 +1,7 @@
 //! `/v1/checkouts`: create (reserve), read, pay, purchase, release.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 
 use super::auth::AuthUser;
 use super::body::parse_json;
@@ -10,6 +10,12 @@ use super::dto::{
     AddressBody, BillingBody, CheckoutBody, CreateCheckoutRequest, PaymentRequestBody,
 };
 use super::idempotency;
+use super::openapi::headers::{IdempotencyKey, PreferWait};
+use super::openapi::problems::{
+    CreateCheckoutProblems, PaymentProblems, PurchaseProblems, ReadCheckoutProblems,
+    ReleaseProblems,
+};
+use super::openapi::{Routes, examples};
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::checkout::billing::{
@@ -23,12 +29,13 @@ use crate::checkout::payment::{Billing, CardInput, PaymentInput};
 use crate::checkout::service::{NewCheckout, Requester};
 use crate::ids::CheckoutId;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/checkouts", web::post().to(create))
-        .route("/v1/checkouts/{id}", web::get().to(get))
-        .route("/v1/checkouts/{id}", web::delete().to(release))
-        .route("/v1/checkouts/{id}/payment", web::put().to(pay))
-        .route("/v1/checkouts/{id}/purchase", web::post().to(purchase));
+pub fn routes(routes: &mut Routes) {
+    routes
+        .service(create_checkout)
+        .service(get_checkout)
+        .service(release_checkout)
+        .service(pay_checkout)
+        .service(purchase_checkout);
 }
 
 fn requester(req: &HttpRequest, state: &AppState, user: AuthUser) -> Requester {
@@ -79,7 +86,31 @@ async fn respond(
     Ok(resp.json(body))
 }
 
-async fn create(
+/// Create a checkout: reserve tickets
+///
+/// Creates the upstream cart and reserves the tickets. Answers 201 with the checkout in
+/// `reserved` when that finishes within `Prefer: wait`; 202 with the checkout in `reserving`
+/// otherwise (poll `Location`). A refusal that arrives within the wait answers its problem, with
+/// `checkout_id`.
+#[utoipa::path(
+    tag = "checkouts",
+    params(IdempotencyKey, PreferWait),
+    request_body(content = CreateCheckoutRequest, example = json!(examples::create_checkout())),
+    responses(
+        (status = 201, description = "Reserved", body = CheckoutBody,
+            headers(("Location" = String, description = "The checkout's URL")),
+            example = json!(examples::checkout("reserved"))),
+        (status = 202, description = "Still reserving when the wait ended", body = CheckoutBody,
+            headers(
+                ("Location" = String, description = "The checkout's URL, to read (with `Prefer: wait`) until it settles"),
+                ("Retry-After" = u64, description = "Seconds before reading it again"),
+            ),
+            example = json!(examples::checkout("reserving"))),
+        CreateCheckoutProblems,
+    )
+)]
+#[post("/v1/checkouts")]
+async fn create_checkout(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -151,7 +182,24 @@ fn parse_new_checkout(body: CreateCheckoutRequest) -> Result<NewCheckout, ApiErr
     })
 }
 
-async fn get(
+/// Read a checkout
+///
+/// With `Prefer: wait=N`, waits up to N seconds while the checkout is pending (`reserving`,
+/// `paying`, `purchasing`, `releasing`).
+#[utoipa::path(
+    tag = "checkouts",
+    params(
+        ("id" = String, Path, description = "A `chk_…` id", example = "chk_0190b8f1c2d37a4e9b5f6a7c8d9e0f12"),
+        PreferWait,
+    ),
+    responses(
+        (status = 200, description = "The checkout", body = CheckoutBody,
+            example = json!(examples::checkout("payment_accepted"))),
+        ReadCheckoutProblems,
+    )
+)]
+#[get("/v1/checkouts/{id}")]
+async fn get_checkout(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -164,7 +212,33 @@ async fn get(
     Ok(HttpResponse::Ok().json(body))
 }
 
-async fn pay(
+/// Pay for a checkout
+///
+/// For a checkout in `reserved` (or one whose payment was declined). The amount is the
+/// checkout's own total. The card number and CVV are encrypted for upstream and never stored,
+/// logged or returned; only `brand` and `last4` are kept.
+#[utoipa::path(
+    tag = "checkouts",
+    params(
+        ("id" = String, Path, description = "A `chk_…` id", example = "chk_0190b8f1c2d37a4e9b5f6a7c8d9e0f12"),
+        IdempotencyKey,
+        PreferWait,
+    ),
+    request_body(content = PaymentRequestBody, example = json!(examples::payment())),
+    responses(
+        (status = 200, description = "Payment accepted", body = CheckoutBody,
+            example = json!(examples::checkout("payment_accepted"))),
+        (status = 202, description = "Still paying when the wait ended", body = CheckoutBody,
+            headers(
+                ("Location" = String, description = "The checkout's URL"),
+                ("Retry-After" = u64, description = "Seconds before reading it again"),
+            ),
+            example = json!(examples::checkout("paying"))),
+        PaymentProblems,
+    )
+)]
+#[put("/v1/checkouts/{id}/payment")]
+async fn pay_checkout(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -176,7 +250,8 @@ async fn pay(
     let run = async {
         let parsed: PaymentRequestBody = parse_json(&body)?;
         let input = parse_payment(parsed)?;
-        let checkout = state.service.pay(&who, id, input).await?;
+        let wait = state.wait(&req, state.max_wait);
+        let checkout = state.service.pay(&who, id, input, wait).await?;
         respond(&state, &checkout, 200).await
     };
     idempotency::once(&req, &state, &user_id, &body, run).await
@@ -270,7 +345,32 @@ fn parse_payment(body: PaymentRequestBody) -> Result<PaymentInput, ApiError> {
     }
 }
 
-async fn purchase(
+/// Purchase a checkout
+///
+/// For a checkout in `payment_accepted`. Exactly once: a purchase whose outcome is unknown is
+/// reconciled upstream, never sent again. 200 with the checkout in `purchased` and its `order`;
+/// 202 in `purchasing` when the wait ended first.
+#[utoipa::path(
+    tag = "checkouts",
+    params(
+        ("id" = String, Path, description = "A `chk_…` id", example = "chk_0190b8f1c2d37a4e9b5f6a7c8d9e0f12"),
+        IdempotencyKey,
+        PreferWait,
+    ),
+    responses(
+        (status = 200, description = "Purchased", body = CheckoutBody,
+            example = json!(examples::checkout("purchased"))),
+        (status = 202, description = "Still purchasing when the wait ended", body = CheckoutBody,
+            headers(
+                ("Location" = String, description = "The checkout's URL"),
+                ("Retry-After" = u64, description = "Seconds before reading it again"),
+            ),
+            example = json!(examples::checkout("purchasing"))),
+        PurchaseProblems,
+    )
+)]
+#[post("/v1/checkouts/{id}/purchase")]
+async fn purchase_checkout(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -285,7 +385,30 @@ async fn purchase(
     idempotency::once(&req, &state, &who.user, &[], run).await
 }
 
-async fn release(
+/// Release a checkout
+///
+/// Gives the held tickets back. Idempotent. 204 once released upstream (or when nothing was
+/// held); 202 in `releasing` while the release still runs; `invalid_state` once purchased.
+#[utoipa::path(
+    tag = "checkouts",
+    params(
+        ("id" = String, Path, description = "A `chk_…` id", example = "chk_0190b8f1c2d37a4e9b5f6a7c8d9e0f12"),
+        IdempotencyKey,
+        PreferWait,
+    ),
+    responses(
+        (status = 204, description = "Released (or nothing was held)"),
+        (status = 202, description = "Still releasing when the wait ended", body = CheckoutBody,
+            headers(
+                ("Location" = String, description = "The checkout's URL"),
+                ("Retry-After" = u64, description = "Seconds before reading it again"),
+            ),
+            example = json!(examples::checkout("releasing"))),
+        ReleaseProblems,
+    )
+)]
+#[delete("/v1/checkouts/{id}")]
+async fn release_checkout(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,

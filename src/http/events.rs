@@ -1,30 +1,64 @@
 //! `/v1/events/{id}` and `/v1/captcha`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 
 use super::auth::AuthUser;
 use super::client_ip::client_ip;
+use super::dto::event::EventBody;
+use super::openapi::headers::PreferWait;
+use super::openapi::problems::{CaptchaProblems, EventProblems};
+use super::openapi::{Routes, examples};
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::checkout::catalog::parse_event_id;
 use crate::checkout::service::Requester;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/events/{event_id}", web::get().to(event))
-        .route("/v1/captcha", web::get().to(captcha));
+pub fn routes(routes: &mut Routes) {
+    routes.service(get_event).service(get_captcha);
 }
 
-async fn event(
+/// Read an event
+///
+/// What can be bought and how: ticket types, price levels, quantity rules, whether the event is
+/// transactable and on sale, and the venue's nightly maintenance window. Cached (the TTL is
+/// configuration). An uncached read still queued behind upstream's quota when `Prefer: wait`
+/// runs out answers 429 `rate_limited`; the fetch goes on and the retry finds it cached.
+#[utoipa::path(
+    tag = "events",
+    params(("event_id" = String, Path, description = "The Ticketmaster event id", example = "3F004CBB88958BF9"), PreferWait),
+    responses(
+        (status = 200, description = "The event", body = EventBody, example = json!(examples::event())),
+        EventProblems,
+    )
+)]
+#[get("/v1/events/{event_id}")]
+async fn get_event(
+    req: HttpRequest,
     state: web::Data<AppState>,
     _user: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let event_id = parse_event_id(&path).ok_or_else(ApiError::not_found)?;
-    let view = state.service.event(event_id).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let wait = state.wait(&req, state.max_wait);
+    let view = state.service.event(event_id, wait).await?;
+    Ok(HttpResponse::Ok().json(EventBody::from(view)))
 }
 
-async fn captcha(
+/// The captcha page
+///
+/// An HTML page the app shows the user; solving it yields the `captcha_token` that
+/// `POST /v1/checkouts` needs (one token per checkout).
+#[utoipa::path(
+    tag = "events",
+    params(PreferWait),
+    responses(
+        (status = 200, description = "The captcha page", content_type = "text/html",
+            headers(("X-Captcha-Site-Key" = String, description = "The captcha provider's site key, when there is one"))),
+        CaptchaProblems,
+    )
+)]
+#[get("/v1/captcha")]
+async fn get_captcha(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
@@ -33,7 +67,10 @@ async fn captcha(
         user: user.0,
         client_ip: client_ip(&req, &state.trusted_proxies),
     };
-    let page = state.service.captcha(&who).await?;
+    let page = state
+        .service
+        .captcha(&who, state.wait(&req, state.max_wait))
+        .await?;
     let mut resp = HttpResponse::Ok();
     resp.content_type("text/html; charset=utf-8");
     if let Some(key) = page.site_key {

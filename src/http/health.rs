@@ -1,28 +1,54 @@
 //! `/healthz` (the process answers) and `/readyz` (the database answers and is migrated).
 
-use actix_web::{HttpResponse, web};
-use serde_json::json;
+use actix_web::{HttpResponse, get, web};
 
+use super::dto::HealthBody;
+use super::openapi::Routes;
 use super::state::AppState;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+pub fn routes(routes: &mut Routes) {
+    routes.service(healthz).service(readyz);
 }
 
+/// The process is alive
+#[utoipa::path(
+    tag = "platform",
+    security(()),
+    responses((status = 200, description = "Alive", body = HealthBody, example = json!({"status": "ok"})))
+)]
+#[get("/healthz")]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(HealthBody { status: "ok" })
 }
 
+/// The database answers and is migrated
+#[utoipa::path(
+    tag = "platform",
+    security(()),
+    responses(
+        (status = 200, description = "Ready to serve", body = HealthBody, example = json!({"status": "ready"})),
+        (status = 503, description = "Not ready: shutting down, the database is unreachable, or migrations are pending", body = HealthBody,
+            example = json!({"status": "database unreachable"})),
+    )
+)]
+#[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.service.is_stopping() {
+        // Shutting down: take this replica out of the load balancer first.
+        return HttpResponse::ServiceUnavailable().json(HealthBody {
+            status: "shutting down",
+        });
+    }
     match state.service.store.admin.ready().await {
-        Ok(true) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Ok(false) => {
-            HttpResponse::ServiceUnavailable().json(json!({"status": "migrations pending"}))
-        }
+        Ok(true) => HttpResponse::Ok().json(HealthBody { status: "ready" }),
+        Ok(false) => HttpResponse::ServiceUnavailable().json(HealthBody {
+            status: "migrations pending",
+        }),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "database unreachable"}))
+            HttpResponse::ServiceUnavailable().json(HealthBody {
+                status: "database unreachable",
+            })
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`auth`]: the JWT user extractor; [`client_ip`]: the end user's address.
 //! - [`dto`], [`body`]: wire shapes of the public API and body parsing.
 //! - [`problem`]: errors as RFC 9457 problem+json.
+//! - [`openapi`]: the OpenAPI document, built as routes are registered, and `/docs`.
 //! - [`state`]: what handlers share.
 //! - [`scrape`]: `/metrics` for the admin listener; [`admin`]: `/admin/*` behind the admin
 //!   token.
@@ -21,6 +22,7 @@ pub mod dto;
 pub mod events;
 pub mod health;
 pub mod idempotency;
+pub mod openapi;
 pub mod orders;
 pub mod problem;
 pub mod scrape;
@@ -31,19 +33,43 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::checkout::error::ErrorCode;
+use openapi::Routes;
 use problem::ApiError;
 
-/// Every public route, with JSON/path/query errors as problem+json.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Every public route, each documented as it is registered (see [`openapi::Routes`]), with
+/// JSON/path/query errors as problem+json.
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().error_handler(problem::json_error))
         .app_data(web::PathConfig::default().error_handler(problem::path_error))
-        .app_data(web::QueryConfig::default().error_handler(problem::query_error))
-        .configure(health::routes)
-        .configure(events::routes)
-        .configure(checkouts::routes)
-        .configure(orders::routes);
+        .app_data(web::QueryConfig::default().error_handler(problem::query_error));
+    let mut routes = Routes::new(cfg);
+    health::routes(&mut routes);
+    events::routes(&mut routes);
+    checkouts::routes(&mut routes);
+    orders::routes(&mut routes);
+    openapi::docs::routes(&mut routes);
+}
+
+/// Adds the public routes to `app`, and returns it with the OpenAPI document they make.
+pub fn register<T>(app: actix_web::App<T>) -> (actix_web::App<T>, utoipa::openapi::OpenApi)
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    use utoipa_actix_web::AppExt;
+    let (app, document) = app
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .configure(configure)
+        .split_for_parts();
+    (app, openapi::finish(document))
 }
 
 /// Unknown routes answer problem+json too.

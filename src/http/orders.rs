@@ -1,20 +1,21 @@
 //! `/v1/orders`: the user's orders, newest first, cursor-paginated.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::auth::AuthUser;
 use super::dto::{OrderBody, OrderList, OrdersQuery};
+use super::openapi::problems::{OrderListProblems, OrderProblems};
+use super::openapi::{Routes, examples};
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::clock::{from_millis, to_millis};
 use crate::ids::OrderId;
 use crate::store::OrderCursor;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/orders", web::get().to(list))
-        .route("/v1/orders/{order_id}", web::get().to(get));
+pub fn routes(routes: &mut Routes) {
+    routes.service(list_orders).service(get_order);
 }
 
 /// Cursors are opaque to partners: base64 of `millis:order_id`.
@@ -31,7 +32,19 @@ fn decode_cursor(s: &str) -> Option<OrderCursor> {
     })
 }
 
-async fn list(
+/// List the user's orders
+///
+/// Newest first, cursor-paginated: pass `next_cursor` back as `cursor` until it is null.
+#[utoipa::path(
+    tag = "orders",
+    params(OrdersQuery),
+    responses(
+        (status = 200, description = "One page of orders", body = OrderList, example = json!(examples::order_list())),
+        OrderListProblems,
+    )
+)]
+#[get("/v1/orders")]
+async fn list_orders(
     state: web::Data<AppState>,
     user: AuthUser,
     query: web::Query<OrdersQuery>,
@@ -54,7 +67,17 @@ async fn list(
     }))
 }
 
-async fn get(
+/// Read one order
+#[utoipa::path(
+    tag = "orders",
+    params(("order_id" = String, Path, description = "An `ord_…` id", example = "ord_0190b8f3a1b27c4d8e9f0a1b2c3d4e5f")),
+    responses(
+        (status = 200, description = "The order", body = OrderBody, example = json!(examples::order())),
+        OrderProblems,
+    )
+)]
+#[get("/v1/orders/{order_id}")]
+async fn get_order(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<String>,

@@ -8,25 +8,52 @@ use serde::Serialize;
 
 use crate::checkout::error::{CheckoutError, ErrorCode, FieldError, Refusal};
 
-#[derive(Debug, Serialize)]
-struct ProblemBody<'a> {
+/// The problem+json body. Its schema (`Problem` in the OpenAPI document) is derived from it;
+/// `code` lists every [`ErrorCode`].
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(
+    as = Problem,
+    description = "An RFC 9457 problem: the body of every error answer. `code` is stable; for \
+                   `validation_failed`, `errors` names each invalid field."
+)]
+pub struct ProblemBody {
+    /// A URI naming the problem type; ends with the `code`.
     #[serde(rename = "type")]
+    #[schema(example = "https://checkout-gateway.dev/problems/sold_out")]
     kind: String,
-    title: &'a str,
+    /// A short summary of the problem type; the same for every problem with this `code`.
+    #[schema(example = "No inventory matches the request")]
+    title: &'static str,
+    /// The HTTP status of the response.
+    #[schema(example = 409)]
     status: u16,
+    /// What went wrong with this request, for people.
     detail: String,
-    code: &'a str,
+    /// The stable, machine-readable error code.
+    #[schema(schema_with = crate::http::openapi::problems::code_schema)]
+    code: &'static str,
+    /// The Partner API's own error code, when upstream refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream_code: Option<i64>,
+    /// The checkout the failed operation was about, when one was created.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "chk_0190b8f1c2d37a4e9b5f6a7c8d9e0f12")]
     checkout_id: Option<String>,
+    /// For `validation_failed`: each invalid field with what is wrong with it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     errors: Vec<FieldErrorBody>,
 }
 
-#[derive(Debug, Serialize)]
-struct FieldErrorBody {
+/// One invalid field of a request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldErrorBody {
+    /// The field's JSON path in the request, e.g. `tickets[0].quantity`.
+    #[schema(example = "tickets[0].quantity")]
     field: String,
+    /// What is wrong with it.
+    #[schema(example = "must be greater than 0")]
     message: String,
 }
 
@@ -91,6 +118,30 @@ impl ApiError {
     pub fn not_found() -> Self {
         Self::new(ErrorCode::NotFound, "no such resource")
     }
+
+    /// The problem+json body this error answers with.
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            kind: format!(
+                "https://checkout-gateway.dev/problems/{}",
+                self.code.as_str()
+            ),
+            title: self.code.title(),
+            status: self.code.status(),
+            detail: self.detail.clone(),
+            code: self.code.as_str(),
+            upstream_code: self.upstream_code,
+            checkout_id: self.checkout_id.clone(),
+            errors: self
+                .errors
+                .iter()
+                .map(|e| FieldErrorBody {
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -141,26 +192,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let body = ProblemBody {
-            kind: format!(
-                "https://checkout-gateway.dev/problems/{}",
-                self.code.as_str()
-            ),
-            title: self.code.title(),
-            status: self.code.status(),
-            detail: self.detail.clone(),
-            code: self.code.as_str(),
-            upstream_code: self.upstream_code,
-            checkout_id: self.checkout_id.clone(),
-            errors: self
-                .errors
-                .iter()
-                .map(|e| FieldErrorBody {
-                    field: e.field.clone(),
-                    message: e.message.clone(),
-                })
-                .collect(),
-        };
+        let body = self.body();
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         let retry = self.retry_after.or(match self.code {

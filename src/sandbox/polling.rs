@@ -149,10 +149,10 @@ impl State {
         let Some(op) = self.polls.ops.get_mut(&seq) else {
             return reply::not_found("Polling operation not found");
         };
-        if let Some(event_id) = op.deferred.event_id {
-            if let Err(refusal) = shared.check_maintenance(event_id) {
-                return refusal;
-            }
+        if let Some(event_id) = op.deferred.event_id
+            && let Err(refusal) = shared.check_maintenance(event_id)
+        {
+            return refusal;
         }
         let config = &shared.config;
         if Instant::now() < op.not_before {
@@ -173,10 +173,10 @@ impl State {
         let Some(op) = self.polls.ops.remove(&seq) else {
             return reply::not_found("Polling operation not found");
         };
-        if let Some(cart) = self.carts.get_mut(&op.deferred.cart_id) {
-            if cart.pending_op == Some(seq) {
-                cart.pending_op = None;
-            }
+        if let Some(cart) = self.carts.get_mut(&op.deferred.cart_id)
+            && cart.pending_op == Some(seq)
+        {
+            cart.pending_op = None;
         }
         final_answer(op.deferred.result, config.final_poll_status)
     }

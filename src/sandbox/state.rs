@@ -189,10 +189,10 @@ impl State {
         if cart.order_token.is_some() {
             return;
         }
-        if let Some(r) = cart.reservation.take() {
-            if let Some(inv) = self.inventory.get_mut(r.event_id) {
-                inv.release(&r.seats);
-            }
+        if let Some(r) = cart.reservation.take()
+            && let Some(inv) = self.inventory.get_mut(r.event_id)
+        {
+            inv.release(&r.seats);
         }
         cart.payment = None;
     }

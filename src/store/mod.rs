@@ -232,8 +232,9 @@ pub trait IdempotencyStore: Send + Sync {
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
-/// The upstream quota every replica shares: `capacity` send slots, each remembering when it was
-/// last used (times come from the callers' clocks, like everything stored).
+/// The upstream quota every replica shares: per budget (`second`, `minute`, …) `capacity` send
+/// slots, each remembering when it was last used (times come from the callers' clocks, like
+/// everything stored). Budgets never share slots.
 #[async_trait]
 pub trait QuotaStore: Send + Sync {
     /// Claim a send at `now`: the least recently used of the first `capacity` slots, if it was
@@ -242,6 +243,7 @@ pub trait QuotaStore: Send + Sync {
     /// no `window` ever holds more than `capacity` claims, and a free slot is not refused.
     async fn claim_send(
         &self,
+        budget: &str,
         capacity: u32,
         now: DateTime<Utc>,
         window: TimeDelta,

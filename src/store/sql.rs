@@ -127,21 +127,29 @@ pub const PURGE_IDEMPOTENCY: &str = "DELETE FROM idempotency_keys WHERE expires_
 
 // ---- upstream quota --------------------------------------------------------------------------
 
-/// `$1` now, `$2` capacity, `$3` now - window. Takes the least recently used slot below `$2`
-/// if it was last used at or before `$3`. The condition is checked again on the row when it is
-/// written (Postgres re-evaluates it after waiting for a concurrent writer; SQLite has one
-/// writer), so a slot is never taken twice: no affected row means someone else took it.
+/// `$1` now, `$2` capacity, `$3` now - window, `$4` budget. Takes the budget's least recently
+/// used slot below `$2` if it was last used at or before `$3`. The condition is checked again
+/// on the row when it is written (Postgres re-evaluates it after waiting for a concurrent
+/// writer; SQLite has one writer), so a slot is never taken twice: no affected row means
+/// someone else took it.
 pub const CLAIM_QUOTA_SLOT: &str = "UPDATE upstream_quota_slots SET used_at = $1 \
-     WHERE slot = (SELECT slot FROM upstream_quota_slots WHERE slot < $2 AND used_at <= $3 \
+     WHERE budget = $4 \
+       AND slot = (SELECT slot FROM upstream_quota_slots \
+                   WHERE budget = $4 AND slot < $2 AND used_at <= $3 \
                    ORDER BY used_at, slot LIMIT 1) \
        AND used_at <= $3";
 
-/// `$1` capacity: how many of its slots exist, and when the least recently used was used.
-pub const QUOTA_SLOTS: &str =
-    "SELECT COUNT(*), MIN(used_at) FROM upstream_quota_slots WHERE slot < $1";
+/// `$1` capacity, `$2` budget: how many of its slots exist, and when the least recently used
+/// was used.
+pub const QUOTA_SLOTS: &str = "SELECT COUNT(*), MIN(used_at) FROM upstream_quota_slots \
+     WHERE budget = $2 AND slot < $1";
 
-pub const ADD_QUOTA_SLOT: &str = "INSERT INTO upstream_quota_slots (slot, used_at) \
-     VALUES ($1, 0) ON CONFLICT (slot) DO NOTHING";
+/// `$1` capacity, `$2` budget: every missing slot below `$1`, in one statement (a quota of 200
+/// is one round trip, not 200). `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join.
+pub const ADD_QUOTA_SLOTS: &str = "WITH RECURSIVE n(slot) AS \
+       (SELECT 0 UNION ALL SELECT slot + 1 FROM n WHERE slot + 1 < $1) \
+     INSERT INTO upstream_quota_slots (budget, slot, used_at) \
+     SELECT $2, slot, 0 FROM n WHERE true ON CONFLICT (budget, slot) DO NOTHING";
 
 // ---- admin -----------------------------------------------------------------------------------
 

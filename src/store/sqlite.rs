@@ -42,14 +42,14 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
             .connect_with(options)
             .await?
     } else {
-        if let Some(dir) = options.get_filename().parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Database(sqlx::Error::Configuration(
-                        format!("creating {}: {e}", dir.display()).into(),
-                    ))
-                })?;
-            }
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Database(sqlx::Error::Configuration(
+                    format!("creating {}: {e}", dir.display()).into(),
+                ))
+            })?;
         }
         let options = options
             .create_if_missing(true)

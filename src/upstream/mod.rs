@@ -22,4 +22,4 @@ pub use client::{
     UpstreamSettings,
 };
 pub use error::{FailureKind, UpstreamError};
-pub use quota::{Priority, QuotaLimiter, SharedQuota};
+pub use quota::{Budget, Priority, QuotaLimiter, SharedQuota};

@@ -47,11 +47,52 @@ impl Priority {
 }
 
 /// Sends are spread so no 1 s window (plus this margin) holds more than the quota allows.
-const WINDOW: Duration = Duration::from_millis(1050);
+/// Upstream counts arrivals, not departures: every window gets a margin for network jitter.
+const JITTER: Duration = Duration::from_millis(50);
+const WINDOW: Duration = Duration::from_millis(1000).checked_add(JITTER).unwrap();
+
+/// One limit of the apikey's quota: at most `capacity` sends in any sliding `window`. The
+/// docs and FAQ describe per-second, per-minute and per-day quotas; each configured one is a
+/// budget, and a send needs room in all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Names the budget's slots in the shared store (`second`, `minute`, `hour`, `day`).
+    pub name: &'static str,
+    pub capacity: usize,
+    pub window: Duration,
+    /// How late a shared claim may be stamped before the send: the stamp counts from when the
+    /// claim was asked, so every stored window is this much longer than the send window.
+    claim_slack: Duration,
+}
+
+impl Budget {
+    /// A decimal quota such as 4.5 allows 4 in every window: never more than the quota.
+    pub fn per_second(requests: f64) -> Self {
+        Self {
+            name: "second",
+            capacity: (requests.floor() as usize).max(1),
+            window: WINDOW,
+            claim_slack: CLAIM_SLACK,
+        }
+    }
+
+    /// `requests` per `span` (a minute, hour or day), named for the store. A second of slack
+    /// is nothing against a minute, and spares a slot that a slow claim would otherwise waste
+    /// for the whole span.
+    pub fn per(name: &'static str, requests: u32, span: Duration) -> Self {
+        Self {
+            name,
+            capacity: (requests as usize).max(1),
+            window: span + JITTER,
+            claim_slack: Duration::from_secs(1),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Log {
-    sent: VecDeque<Instant>,
+    /// Send times, one log per budget (same order as `QuotaLimiter::budgets`).
+    sent: Vec<VecDeque<Instant>>,
     paused_until: Option<Instant>,
     /// Requests waiting for a send, by ticket: their lane and since when.
     waiting: HashMap<u64, (Priority, Instant)>,
@@ -98,14 +139,16 @@ const MAX_SLOW_CLAIMS: u32 = 2;
 /// The deployment-wide part of the quota, shared by every replica.
 #[async_trait::async_trait]
 pub trait SharedQuota: Send + Sync {
-    /// Claim one of `capacity` sends of the sliding `window` ending now: `Ok(None)` when
-    /// claimed, `Ok(Some(wait))` to try again after `wait`.
-    async fn claim(&self, capacity: usize, window: Duration) -> Result<Option<Duration>, String>;
+    /// Claim one of `budget.capacity` sends of the sliding `window` ending now (the budget's
+    /// own window plus a claim margin): `Ok(None)` when claimed, `Ok(Some(wait))` to try again
+    /// after `wait`.
+    async fn claim(&self, budget: &Budget, window: Duration) -> Result<Option<Duration>, String>;
 }
 
 /// The upstream quota: this replica's log and lanes, and the deployment's shared part.
 pub struct QuotaLimiter {
-    capacity: usize,
+    /// Per second first; then any per-minute/hour/day budgets.
+    budgets: Vec<Budget>,
     /// Never held across an await.
     log: std::sync::Mutex<Log>,
     /// Wakes waiters when a send is granted or a waiter leaves, so the next one re-checks.
@@ -119,7 +162,7 @@ pub struct QuotaLimiter {
 impl std::fmt::Debug for QuotaLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QuotaLimiter")
-            .field("capacity", &self.capacity)
+            .field("budgets", &self.budgets)
             .field("shared", &self.shared.is_some())
             .finish_non_exhaustive()
     }
@@ -127,15 +170,25 @@ impl std::fmt::Debug for QuotaLimiter {
 
 impl QuotaLimiter {
     pub fn new(requests_per_second: f64) -> Self {
-        // A decimal quota such as 4.5 allows 4 in every window: never more than the quota.
-        let capacity = (requests_per_second.floor() as usize).max(1);
         Self {
-            capacity,
-            log: std::sync::Mutex::new(Log::default()),
+            budgets: vec![Budget::per_second(requests_per_second)],
+            log: std::sync::Mutex::new(Log {
+                sent: vec![VecDeque::new()],
+                ..Log::default()
+            }),
             freed: Notify::new(),
             shared: None,
             claiming: Mutex::new(()),
         }
+    }
+
+    /// Longer budgets (per minute, hour, day) on top of the per-second quota.
+    pub fn with_budgets(mut self, budgets: impl IntoIterator<Item = Budget>) -> Self {
+        for budget in budgets {
+            self.budgets.push(budget);
+            self.log().sent.push(VecDeque::new());
+        }
+        self
     }
 
     /// Count every send against `shared` too: the quota all replicas stay under together.
@@ -157,22 +210,32 @@ impl QuotaLimiter {
     /// Claim a slot in the deployment's log. When the store cannot answer, this replica's own
     /// limit still applies: purchases go on rather than stop with the database.
     async fn acquire_shared(&self, shared: &dyn SharedQuota, priority: Priority) {
-        let mut slow = 0;
-        loop {
-            let claiming = self.claiming.lock().await;
-            let asked = Instant::now();
-            let claim = shared.claim(self.capacity, WINDOW + CLAIM_SLACK).await;
-            drop(claiming);
-            match claim {
-                Ok(None) if asked.elapsed() <= CLAIM_SLACK || slow == MAX_SLOW_CLAIMS => return,
-                // Its slot stays spent (stamped too early for this send); claim another.
-                Ok(None) => slow += 1,
-                Ok(Some(wait)) => {
-                    tokio::time::sleep(wait.min(WINDOW) + lane_delay(priority)).await;
-                }
-                Err(reason) => {
-                    tracing::warn!(%reason, "shared upstream quota unavailable; only this replica's share is limited");
-                    return;
+        // A slot claimed in one budget while a later one is full stays spent: the
+        // deployment may send a little less than it could, never more.
+        for budget in &self.budgets {
+            let mut slow = 0;
+            loop {
+                let claiming = self.claiming.lock().await;
+                let asked = Instant::now();
+                let claim = shared
+                    .claim(budget, budget.window + budget.claim_slack)
+                    .await;
+                drop(claiming);
+                match claim {
+                    Ok(None)
+                        if asked.elapsed() <= budget.claim_slack || slow == MAX_SLOW_CLAIMS =>
+                    {
+                        break;
+                    }
+                    // Its slot stays spent (stamped too early for this send); claim another.
+                    Ok(None) => slow += 1,
+                    Ok(Some(wait)) => {
+                        tokio::time::sleep(wait.min(budget.window) + lane_delay(priority)).await;
+                    }
+                    Err(reason) => {
+                        tracing::warn!(%reason, "shared upstream quota unavailable; only this replica's share is limited");
+                        return;
+                    }
                 }
             }
         }
@@ -203,25 +266,33 @@ impl QuotaLimiter {
             let wake_at = {
                 let mut log = self.log();
                 let now = Instant::now();
-                while log
-                    .sent
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= WINDOW)
-                {
-                    log.sent.pop_front();
+                // When the fullest budget next has room; `None` when all have room now.
+                let mut full_until: Option<Instant> = None;
+                for (budget, sent) in self.budgets.iter().zip(log.sent.iter_mut()) {
+                    while sent
+                        .front()
+                        .is_some_and(|t| now.duration_since(*t) >= budget.window)
+                    {
+                        sent.pop_front();
+                    }
+                    if sent.len() >= budget.capacity {
+                        let room_at = sent.front().map_or(now, |t| *t + budget.window);
+                        full_until = full_until.max(Some(room_at));
+                    }
                 }
                 let paused = log.paused_until.filter(|until| *until > now);
-                let free = log.sent.len() < self.capacity;
-                match paused {
-                    Some(until) => until,
-                    None if free && log.next_up(now) == Some(ticket) => {
-                        log.sent.push_back(now);
+                match (paused, full_until) {
+                    (Some(until), _) => until,
+                    (None, None) if log.next_up(now) == Some(ticket) => {
+                        for sent in &mut log.sent {
+                            sent.push_back(now);
+                        }
                         return;
                     }
                     // Someone ahead takes this send; look again when it is taken, or when
                     // aging may have changed the order.
-                    None if free => now + AGING,
-                    None => log.sent.front().map_or(now, |t| *t + WINDOW),
+                    (None, None) => now + AGING,
+                    (None, Some(room_at)) => room_at,
                 }
             };
             tokio::select! {
@@ -268,6 +339,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_per_minute_budget_holds_under_a_generous_per_second_quota() {
+        let minute = Budget::per("minute", 5, Duration::from_secs(60));
+        let limiter = QuotaLimiter::new(100.0).with_budgets([minute]);
+        let start = Instant::now();
+        for _ in 0..5 {
+            limiter.acquire(Priority::Critical).await;
+        }
+        assert!(
+            Instant::now() - start < Duration::from_secs(1),
+            "the first five flow"
+        );
+        limiter.acquire(Priority::Critical).await;
+        assert!(
+            Instant::now() - start >= minute.window,
+            "the sixth waits for the minute"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_pause_holds_every_lane() {
         let limiter = QuotaLimiter::new(10.0);
         let until = Instant::now() + Duration::from_secs(5);
@@ -296,7 +386,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl SharedQuota for FakeShared {
-        async fn claim(&self, _: usize, _: Duration) -> Result<Option<Duration>, String> {
+        async fn claim(&self, _: &Budget, _: Duration) -> Result<Option<Duration>, String> {
             self.claims
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if self.broken {

@@ -106,3 +106,58 @@ async fn a_429_is_waited_out_and_the_purchase_still_happens_once() {
     );
     assert_eq!(stats.orders, 1);
 }
+
+/// The quota queue outlasts `Prefer: wait`: the payment answers 202 `paying` at once and
+/// still completes in the background, without a second payment call.
+#[tokio::test]
+async fn a_payment_stuck_behind_the_quota_answers_202_and_completes() {
+    let app = spawn_app().await;
+    let id = app.reserved("slow-pay").await;
+    // Upstream says "over quota for 3 s": the gateway pauses its sends until then.
+    app.sandbox().inject(fault("payment:rate_limit=3000:1"));
+    let resp = app
+        .client
+        .put(format!("{}/v1/checkouts/{id}/payment", app.address))
+        .bearer_auth(token_for("slow-pay"))
+        .header("Prefer", "wait=0.5")
+        .json(&payment_body(TEST_CARD, "123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    assert_eq!(resp.headers()["location"], format!("/v1/checkouts/{id}"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["state"], "paying");
+    let done = app
+        .wait_for_state(&id, "slow-pay", "payment_accepted")
+        .await;
+    assert_eq!(done["payment"]["last4"], "0011");
+}
+
+/// An uncached event read whose fetch waits behind the quota answers 429 `rate_limited` with
+/// `Retry-After` instead of hanging; the fetch goes on, and the retry finds it cached.
+#[tokio::test]
+async fn an_event_read_stuck_behind_the_quota_answers_429_and_the_fetch_goes_on() {
+    let app = spawn_app().await;
+    app.sandbox().inject(fault("event:rate_limit=3000:1"));
+    let resp = app
+        .client
+        .get(format!("{}/v1/events/{EVENT}", app.address))
+        .bearer_auth(token_for("reader"))
+        .header("Prefer", "wait=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_problem(resp, 429, "rate_limited").await;
+    let requests_after_refusal = app.sandbox().stats().requests;
+    // Without a Prefer header the read waits (up to http.max_wait_secs) for the shared fetch.
+    let resp = app
+        .request(Method::GET, &format!("/v1/events/{EVENT}"), "reader")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // One retried fetch served both readers: the 429'd call plus one more at most.
+    assert!(app.sandbox().stats().requests <= requests_after_refusal + 1);
+}

@@ -15,9 +15,9 @@ use checkout_gateway::store::testing::fresh_postgres_url;
 use crate::helpers::*;
 
 /// One `checkout-gateway serve` process.
-struct Replica {
-    child: Child,
-    address: String,
+pub(crate) struct Replica {
+    pub(crate) child: Child,
+    pub(crate) address: String,
 }
 
 impl Drop for Replica {
@@ -35,12 +35,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Cluster {
+pub(crate) struct Cluster {
     /// What the sandbox enforces and every replica is configured with.
     quota: Option<f64>,
-    database_url: String,
+    pub(crate) database_url: String,
     upstream: String,
-    sandbox: SandboxHandle,
+    pub(crate) sandbox: SandboxHandle,
     client: reqwest::Client,
 }
 
@@ -50,13 +50,18 @@ impl Cluster {
     }
 
     async fn with_quota(quota: Option<f64>) -> Self {
-        let config = SandboxConfig {
+        Self::with_sandbox(SandboxConfig {
             force_polling: true,
             poll_wait_secs: 0.3,
             poll_rounds: 2,
             requests_per_second: quota,
             ..SandboxConfig::default()
-        };
+        })
+        .await
+    }
+
+    pub(crate) async fn with_sandbox(config: SandboxConfig) -> Self {
+        let quota = config.requests_per_second;
         let sandbox = sandbox::spawn(config, TcpListener::bind("127.0.0.1:0").unwrap())
             .await
             .unwrap();
@@ -71,6 +76,13 @@ impl Cluster {
 
     /// Start a replica and wait until it answers.
     async fn replica(&self, abandon_after_secs: u64) -> Replica {
+        let abandon = abandon_after_secs.to_string();
+        self.replica_with(&[("APP__CHECKOUT__ABANDON_AFTER_SECS", &abandon)])
+            .await
+    }
+
+    /// A replica with `env` on top of the cluster's settings (2 s leases, 1 s sweeps).
+    pub(crate) async fn replica_with(&self, env: &[(&str, &str)]) -> Replica {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_checkout-gateway"))
             .arg("serve")
@@ -86,14 +98,19 @@ impl Cluster {
                 self.quota.unwrap_or(200.0).to_string(),
             )
             .env("APP__CHECKOUT__LEASE_SECS", "2")
-            .env(
-                "APP__CHECKOUT__ABANDON_AFTER_SECS",
-                abandon_after_secs.to_string(),
-            )
             .env("APP__SWEEPER__INTERVAL_SECS", "1")
-            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .env(
+                "RUST_LOG",
+                std::env::var("REPLICA_LOGS").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // `REPLICA_LOGS=1` shows the replicas' logs when a test needs explaining.
+            .stderr(if std::env::var_os("REPLICA_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("serve starts");
         let address = format!("http://127.0.0.1:{port}");
@@ -111,7 +128,7 @@ impl Cluster {
         Replica { child, address }
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         replica: &Replica,
         method: Method,
@@ -123,7 +140,7 @@ impl Cluster {
             .await
     }
 
-    async fn call_with(
+    pub(crate) async fn call_with(
         &self,
         replica: &Replica,
         method: Method,
@@ -145,7 +162,7 @@ impl Cluster {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn create(&self, replica: &Replica, user: &str, wait: u32) -> String {
+    pub(crate) async fn create(&self, replica: &Replica, user: &str, wait: u32) -> String {
         let body = json!({"event_id": EVENT, "captcha_token": fresh_captcha(),
             "tickets": [{"ticket_id": TICKET, "quantity": 1}]});
         let (status, body) = self
@@ -162,7 +179,7 @@ impl Cluster {
         body["id"].as_str().unwrap().to_owned()
     }
 
-    async fn pay(&self, replica: &Replica, user: &str, id: &str) {
+    pub(crate) async fn pay(&self, replica: &Replica, user: &str, id: &str) {
         let (status, body) = self
             .call_with(
                 replica,
@@ -177,7 +194,13 @@ impl Cluster {
     }
 
     /// Re-read until the checkout is in one of `states` (30 s at most).
-    async fn settle(&self, replica: &Replica, user: &str, id: &str, states: &[&str]) -> Value {
+    pub(crate) async fn settle(
+        &self,
+        replica: &Replica,
+        user: &str,
+        id: &str,
+        states: &[&str],
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let (_, body) = self
@@ -198,7 +221,7 @@ impl Cluster {
         }
     }
 
-    fn assert_clean_protocol(&self) {
+    pub(crate) fn assert_clean_protocol(&self) {
         let stats = self.sandbox.stats();
         assert_eq!(stats.concurrent_update_violations, 0, "{stats:?}");
         assert_eq!(stats.early_polls, 0, "{stats:?}");

@@ -87,3 +87,42 @@ async fn rs256_user_tokens_are_accepted_when_configured() {
         .unwrap();
     assert_eq!(hs256.status(), 200, "HS256 keeps working beside RS256");
 }
+
+/// A per-minute budget holds on top of a generous per-second quota: once it is spent, further
+/// work queues (the create answers 202 `reserving`) and upstream sees no more requests.
+#[tokio::test]
+async fn a_per_minute_budget_caps_upstream_requests() {
+    let app = spawn_app_with(&[("upstream.requests_per_minute", "6")]).await;
+    // The event read takes one of the six and leaves the details cached for the creates.
+    let event = app
+        .get_json(&format!("/v1/events/{EVENT}"), "budget-a")
+        .await;
+    assert_eq!(event["event_id"], EVENT);
+    let mut states = Vec::new();
+    for user in ["budget-a", "budget-b", "budget-c"] {
+        let resp = app
+            .client
+            .post(format!("{}/v1/checkouts", app.address))
+            .bearer_auth(token_for(user))
+            .header("Prefer", "wait=1")
+            .json(&serde_json::json!({
+                "event_id": EVENT,
+                "captcha_token": fresh_captcha(),
+                "tickets": [{"ticket_id": TICKET, "quantity": 1}]
+            }))
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        states.push(body["state"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(
+        states.iter().any(|s| s == "reserving"),
+        "some work must queue: {states:?}"
+    );
+    assert!(
+        app.sandbox().stats().requests <= 6,
+        "{:?}",
+        app.sandbox().stats()
+    );
+}

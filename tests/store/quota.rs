@@ -10,14 +10,25 @@ crate::conformance!(crate::migrated =>
     no_window_holds_more_claims_than_slots,
     concurrent_claims_take_each_slot_once,
     a_larger_capacity_adds_slots,
+    budgets_have_slots_of_their_own,
 );
 
 const WINDOW: TimeDelta = TimeDelta::milliseconds(1000);
 
 async fn claim(store: &Store, capacity: u32, ms: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+    claim_in(store, "second", capacity, ms, WINDOW).await
+}
+
+async fn claim_in(
+    store: &Store,
+    budget: &str,
+    capacity: u32,
+    ms: i64,
+    window: TimeDelta,
+) -> Option<chrono::DateTime<chrono::Utc>> {
     store
         .quota
-        .claim_send(capacity, at(ms), WINDOW)
+        .claim_send(budget, capacity, at(ms), window)
         .await
         .expect("claim")
 }
@@ -52,4 +63,20 @@ async fn a_larger_capacity_adds_slots(store: Store) {
     assert!(claim(&store, 1, 1).await.is_some());
     assert_eq!(claim(&store, 2, 2).await, None);
     assert!(claim(&store, 2, 3).await.is_some());
+}
+
+async fn budgets_have_slots_of_their_own(store: Store) {
+    let minute = TimeDelta::seconds(60);
+    // The per-second budget's slots are all spent...
+    assert_eq!(claim(&store, 1, 0).await, None);
+    assert!(claim(&store, 1, 10).await.is_some());
+    // ...and the per-minute budget still has its own.
+    assert_eq!(claim_in(&store, "minute", 2, 10, minute).await, None);
+    assert_eq!(claim_in(&store, "minute", 2, 2000, minute).await, None);
+    // Two in the minute: the third waits for the first minute slot, long after the second's.
+    assert_eq!(
+        claim_in(&store, "minute", 2, 3000, minute).await,
+        Some(at(60_010))
+    );
+    assert_eq!(claim(&store, 1, 3000).await, None);
 }

@@ -223,6 +223,7 @@ macro_rules! impl_quota_store {
         impl $crate::store::QuotaStore for $name {
             async fn claim_send(
                 &self,
+                budget: &str,
                 capacity: u32,
                 now: chrono::DateTime<chrono::Utc>,
                 window: chrono::TimeDelta,
@@ -239,6 +240,7 @@ macro_rules! impl_quota_store {
                         .bind(now_ms)
                         .bind(capacity)
                         .bind(to_millis(now - window))
+                        .bind(budget)
                         .execute(&self.pool)
                         .await?;
                     if claimed.rows_affected() == 1 {
@@ -246,15 +248,15 @@ macro_rules! impl_quota_store {
                     }
                     let (slots, oldest): (i64, Option<i64>) = sqlx::query_as(sql::QUOTA_SLOTS)
                         .bind(capacity)
+                        .bind(budget)
                         .fetch_one(&self.pool)
                         .await?;
                     if slots < capacity {
-                        for slot in 0..capacity {
-                            sqlx::query(sql::ADD_QUOTA_SLOT)
-                                .bind(slot)
-                                .execute(&self.pool)
-                                .await?;
-                        }
+                        sqlx::query(sql::ADD_QUOTA_SLOTS)
+                            .bind(capacity)
+                            .bind(budget)
+                            .execute(&self.pool)
+                            .await?;
                         continue;
                     }
                     let free_at = from_millis(oldest.unwrap_or(now_ms)) + window;

@@ -1,0 +1,341 @@
+//! `/openapi.json` and `/docs`: the document is OpenAPI 3.1, lists exactly the routes the app
+//! serves (and the app serves each as documented, token or not), documents every error code and
+//! each operation's problems and headers, and the Swagger UI page loads only same-origin files.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use checkout_gateway::checkout::error::ErrorCode;
+
+use crate::helpers::*;
+
+/// Every public route. Routes are registered only with their `#[utoipa::path]` (see
+/// `http::openapi::Routes`), so this list is also what the app serves: a route added or
+/// removed must change it.
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/{file}"),
+    ("GET", "/v1/events/{event_id}"),
+    ("GET", "/v1/captcha"),
+    ("POST", "/v1/checkouts"),
+    ("GET", "/v1/checkouts/{id}"),
+    ("DELETE", "/v1/checkouts/{id}"),
+    ("PUT", "/v1/checkouts/{id}/payment"),
+    ("POST", "/v1/checkouts/{id}/purchase"),
+    ("GET", "/v1/orders"),
+    ("GET", "/v1/orders/{order_id}"),
+];
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+
+async fn document(app: &TestApp) -> Value {
+    let resp = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    resp.json().await.expect("the document is JSON")
+}
+
+/// Each (method, path template, operation) of the document.
+fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            out.push((method.to_uppercase(), path.clone(), op));
+        }
+    }
+    out
+}
+
+/// A concrete path for a template: every `{param}` gets a value that parses where it must.
+fn concrete(template: &str) -> String {
+    template
+        .replace("{event_id}", EVENT)
+        .replace("{id}", "chk_00000000000000000000000000000000")
+        .replace("{order_id}", "ord_00000000000000000000000000000000")
+        .replace("{file}", "index.html")
+}
+
+fn secured(doc: &Value, op: &Value) -> bool {
+    let security = op.get("security").unwrap_or(&doc["security"]);
+    let requirements = security.as_array().cloned().unwrap_or_default();
+    // `{}` among the requirements means no credentials are needed.
+    !requirements.is_empty() && requirements.iter().all(|r| r != &serde_json::json!({}))
+}
+
+async fn is_no_such_route(resp: reqwest::Response) -> (bool, u16) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    (
+        status == 404 && body["code"] == "not_found" && body["detail"] == "no such route",
+        status,
+    )
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_and_lists_exactly_the_public_routes() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let version = doc["openapi"].as_str().expect("openapi version");
+    assert!(version.starts_with("3.1"), "{version}");
+    let documented: BTreeSet<(String, String)> = operations(&doc)
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect();
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented, expected);
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer_jwt"],
+        serde_json::json!({
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": doc["components"]["securitySchemes"]["bearer_jwt"]["description"]
+        })
+    );
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served_and_secured_as_documented() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    for (method, template, op) in operations(&doc) {
+        let path = concrete(&template);
+        let url = format!("{}{path}", app.address);
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let anonymous = app
+            .client
+            .request(method.clone(), &url)
+            .send()
+            .await
+            .unwrap();
+        if secured(&doc, op) {
+            assert_problem(anonymous, 401, "unauthorized").await;
+        } else {
+            let (missing, status) = is_no_such_route(anonymous).await;
+            assert!(!missing && status != 401, "{method} {path}: {status}");
+        }
+        let authenticated = app
+            .request(method.clone(), &path, "openapi-probe")
+            .send()
+            .await
+            .unwrap();
+        let (missing, status) = is_no_such_route(authenticated).await;
+        assert!(
+            !missing,
+            "{method} {path} is documented but not served ({status})"
+        );
+    }
+    // No method the document leaves out is served on a documented path.
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            if item.get(method.to_lowercase()).is_some() {
+                continue;
+            }
+            let path = concrete(template);
+            let resp = app
+                .request(Method::from_bytes(method.as_bytes()).unwrap(), &path, "u")
+                .send()
+                .await
+                .unwrap();
+            let (missing, status) = is_no_such_route(resp).await;
+            assert!(
+                missing,
+                "{method} {path} is served ({status}) but not documented"
+            );
+        }
+    }
+}
+
+/// Status → the problem codes its examples show.
+fn problem_examples(op: &Value) -> Vec<(u16, String)> {
+    let mut out = Vec::new();
+    for (status, resp) in op["responses"].as_object().unwrap() {
+        let Some(examples) = resp["content"]["application/problem+json"]["examples"].as_object()
+        else {
+            continue;
+        };
+        for (code, example) in examples {
+            assert_eq!(example["value"]["code"], code.as_str(), "{example}");
+            out.push((status.parse().unwrap(), code.clone()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_error_code_and_every_operations_problems_and_headers_are_documented() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let all_codes: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    let problem = &doc["components"]["schemas"]["Problem"];
+    let enumerated: BTreeSet<&str> = problem["properties"]["code"]["enum"]
+        .as_array()
+        .expect("Problem.code is an enum")
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(enumerated, all_codes);
+    for member in ["type", "title", "status", "detail", "code"] {
+        assert!(
+            problem["required"]
+                .as_array()
+                .unwrap()
+                .contains(&member.into())
+        );
+    }
+    let field_error = &doc["components"]["schemas"]["FieldError"]["properties"];
+    assert!(field_error["field"].is_object() && field_error["message"].is_object());
+
+    let mut shown_codes = BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        let at = format!("{method} {path}");
+        let responses = op["responses"].as_object().unwrap();
+        for (status, resp) in responses {
+            assert!(resp["headers"]["X-Request-Id"].is_object(), "{at} {status}");
+            let status: u16 = status.parse().unwrap();
+            if status >= 400 && path != "/readyz" {
+                assert_eq!(
+                    resp["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{at} {status}"
+                );
+            }
+            if status == 429 || (status == 503 && path != "/readyz") {
+                assert!(resp["headers"]["Retry-After"].is_object(), "{at} {status}");
+            }
+            if status == 429 {
+                assert!(resp["headers"]["RateLimit"].is_object(), "{at}");
+            }
+            // Every JSON body has an example.
+            if let Some(json) = resp["content"].get("application/json") {
+                assert!(
+                    json.get("example").is_some(),
+                    "{at} {status} has no example"
+                );
+            }
+        }
+        if let Some(body) = op.get("requestBody") {
+            let json = &body["content"]["application/json"];
+            assert!(
+                json.get("example").is_some(),
+                "{at}: request without example"
+            );
+        }
+        let examples = problem_examples(op);
+        for (status, code) in &examples {
+            let code = ErrorCode::parse(code).expect("a real code");
+            assert_eq!(code.status(), *status, "{at}: {code:?} under {status}");
+            shown_codes.insert(code.as_str());
+        }
+        if secured(&doc, op) {
+            for code in ["unauthorized", "rate_limited", "internal"] {
+                assert!(
+                    examples.iter().any(|(_, c)| c == code),
+                    "{at} does not document {code}"
+                );
+            }
+        }
+        let params: Vec<&str> = op["parameters"]
+            .as_array()
+            .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
+            .unwrap_or_default();
+        let mutating = matches!(method.as_str(), "POST" | "PUT" | "DELETE");
+        assert_eq!(
+            params.contains(&"Idempotency-Key"),
+            mutating,
+            "{at}: Idempotency-Key on mutating calls only"
+        );
+        if mutating {
+            for (status, resp) in responses {
+                assert!(
+                    resp["headers"]["Idempotent-Replayed"].is_object(),
+                    "{at} {status}"
+                );
+            }
+            assert!(params.contains(&"Prefer"), "{at} takes Prefer: wait");
+            assert!(
+                responses.contains_key("202"),
+                "{at} documents its 202 answer"
+            );
+        }
+    }
+    assert_eq!(
+        shown_codes, all_codes,
+        "every code has an example somewhere"
+    );
+}
+
+#[tokio::test]
+async fn docs_serve_swagger_ui_from_this_origin_only() {
+    let app = spawn_app().await;
+    for path in ["/docs", "/docs/"] {
+        let resp = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(resp.url().path().ends_with("/docs/"), "{}", resp.url());
+        let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/html"), "{content_type}");
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("swagger-ui"), "{html}");
+        let assets = referenced_assets(&html);
+        assert!(assets.iter().any(|a| a.ends_with(".js")), "{assets:?}");
+        for asset in &assets {
+            assert!(
+                !asset.starts_with("http:")
+                    && !asset.starts_with("https:")
+                    && !asset.starts_with("//"),
+                "{asset} is not same-origin"
+            );
+            let url = format!("{}/docs/{}", app.address, asset.trim_start_matches("./"));
+            let resp = app.client.get(&url).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{url}");
+        }
+    }
+    let initializer = app
+        .client
+        .get(format!("{}/docs/swagger-initializer.js", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(initializer.contains("\"/openapi.json\""), "{initializer}");
+    assert!(
+        initializer.contains("\"validatorUrl\": \"none\""),
+        "{initializer}"
+    );
+}
+
+/// The `src` and `href` values in a page.
+fn referenced_assets(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for (i, _) in html.match_indices(attr) {
+            let rest = &html[i + attr.len()..];
+            if let Some(end) = rest.find('"') {
+                out.push(rest[..end].to_owned());
+            }
+        }
+    }
+    out
+}
