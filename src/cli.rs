@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `sandbox`, `token`, `demo`.
+//! The command line: `serve`, `migrate`, `jobs`, `sandbox`, `token`, `demo`, `bench`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +46,11 @@ pub enum Command {
         #[arg(long = "fault", value_name = "SPEC")]
         faults: Vec<Fault>,
     },
+    /// Run a background job once, now.
+    Jobs {
+        #[command(subcommand)]
+        job: JobCommand,
+    },
     /// Print a partner user JWT signed with the configured HS256 secret.
     Token {
         #[arg(long)]
@@ -64,5 +69,20 @@ pub enum Command {
         replicas: usize,
         #[arg(long, default_value_t = 10.0)]
         quota: f64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Run the unredeemed-orders job once (the configured queries, or the one given), queue
+    /// its webhooks and attempt them once, and print what it found.
+    Unredeemed {
+        #[arg(long, conflicts_with = "days_before_event")]
+        days_from_purchase: Option<u32>,
+        #[arg(long)]
+        days_before_event: Option<u32>,
+        /// Print the run report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -5,11 +5,18 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
+
+use crate::jobs::delivery::RetryPolicy;
+use crate::jobs::schedule::CronSchedule;
+use crate::jobs::unredeemed::parse_query;
+use crate::jobs::webhook::{WebhookSecret, WebhookTarget};
+use crate::upstream::UnredeemedQuery;
 
 const BASE: &str = include_str!("../config/base.toml");
 const LOCAL: &str = include_str!("../config/local.toml");
@@ -226,8 +233,17 @@ pub struct IdempotencySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUnredeemed {
+    enabled: bool,
     schedule: String,
+    time_zone: String,
+    queries: String,
+    lease_secs: u64,
     webhook_url: String,
+    webhook_secret: SecretString,
+    webhook_timeout_secs: u64,
+    retry_initial_ms: u64,
+    retry_max_secs: u64,
+    retry_for_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -342,10 +358,18 @@ pub struct AuthSettings {
     pub jwt_rs256_public_key_pem: Option<String>,
 }
 
+/// The unredeemed-orders job and its webhook.
 #[derive(Debug, Clone)]
 pub struct UnredeemedSettings {
-    pub schedule: String,
-    pub webhook_url: Option<Url>,
+    /// `false`: the schedule never fires (manual runs still work).
+    pub enabled: bool,
+    pub schedule: CronSchedule,
+    pub queries: Vec<UnredeemedQuery>,
+    /// How long a run's claim holds without renewal (a dead runner's run is taken over then).
+    pub lease: Duration,
+    /// `None`: findings are recorded and reported, not delivered.
+    pub webhook: Option<WebhookTarget>,
+    pub retry: RetryPolicy,
 }
 
 impl Settings {
@@ -508,19 +532,7 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
             "must be ≥ 0",
         ));
     }
-    let webhook_url = match raw.unredeemed.webhook_url.trim() {
-        "" => None,
-        s => Some(
-            Url::parse(s)
-                .map_err(|e| ConfigError::invalid("unredeemed.webhook_url", e.to_string()))?,
-        ),
-    };
-    if raw.unredeemed.schedule.split_whitespace().count() != 6 {
-        return Err(ConfigError::invalid(
-            "unredeemed.schedule",
-            "a cron expression with six fields (sec min hour day month weekday)",
-        ));
-    }
+    let unredeemed = unredeemed_settings(env, &raw.unredeemed)?;
     let rs256 = Some(raw.auth.jwt_rs256_public_key_pem.trim().to_owned()).filter(|s| !s.is_empty());
     let settings = Settings {
         env,
@@ -556,10 +568,7 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         idempotency: raw.idempotency,
         maintenance: raw.maintenance,
         admission: raw.admission,
-        unredeemed: UnredeemedSettings {
-            schedule: raw.unredeemed.schedule,
-            webhook_url,
-        },
+        unredeemed,
         sandbox: raw.sandbox,
         log: raw.log,
     };
@@ -580,6 +589,89 @@ fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         production_rules(&settings)?;
     }
     Ok(settings)
+}
+
+fn unredeemed_settings(
+    env: AppEnv,
+    raw: &RawUnredeemed,
+) -> Result<UnredeemedSettings, ConfigError> {
+    let zone: chrono_tz::Tz = raw.time_zone.trim().parse().map_err(|_| {
+        ConfigError::invalid(
+            "unredeemed.time_zone",
+            "an IANA time zone, e.g. UTC or Europe/Berlin",
+        )
+    })?;
+    let schedule = CronSchedule::parse(&raw.schedule, zone)
+        .map_err(|e| ConfigError::invalid("unredeemed.schedule", e.to_string()))?;
+    let queries = raw
+        .queries
+        .split(',')
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| {
+            parse_query(q).ok_or_else(|| {
+                ConfigError::invalid(
+                    "unredeemed.queries",
+                    format!("`{q}` is not days_from_purchase=N or days_before_event=N"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if queries.is_empty() {
+        return Err(ConfigError::invalid(
+            "unredeemed.queries",
+            "at least one query",
+        ));
+    }
+    if raw.lease_secs < 2 {
+        return Err(ConfigError::invalid("unredeemed.lease_secs", "must be ≥ 2"));
+    }
+    if raw.webhook_timeout_secs == 0 {
+        return Err(ConfigError::invalid(
+            "unredeemed.webhook_timeout_secs",
+            "must be > 0",
+        ));
+    }
+    if raw.retry_initial_ms == 0 {
+        return Err(ConfigError::invalid(
+            "unredeemed.retry_initial_ms",
+            "must be > 0",
+        ));
+    }
+    let webhook = match raw.webhook_url.trim() {
+        "" => None,
+        s => {
+            let url = Url::parse(s)
+                .map_err(|e| ConfigError::invalid("unredeemed.webhook_url", e.to_string()))?;
+            let allowed =
+                url.scheme() == "https" || (url.scheme() == "http" && env == AppEnv::Local);
+            if !allowed {
+                return Err(ConfigError::invalid(
+                    "unredeemed.webhook_url",
+                    "must be https (plain http only outside production)",
+                ));
+            }
+            let secret = WebhookSecret::parse(raw.webhook_secret.expose_secret())
+                .map_err(|e| ConfigError::invalid("unredeemed.webhook_secret", e.to_string()))?;
+            Some(WebhookTarget {
+                url,
+                secret,
+                timeout: Duration::from_secs(raw.webhook_timeout_secs),
+            })
+        }
+    };
+    Ok(UnredeemedSettings {
+        enabled: raw.enabled,
+        schedule,
+        queries,
+        lease: Duration::from_secs(raw.lease_secs),
+        webhook,
+        retry: RetryPolicy {
+            initial: Duration::from_millis(raw.retry_initial_ms),
+            max: Duration::from_secs(raw.retry_max_secs.max(1)),
+            retry_for: Duration::from_secs(raw.retry_for_secs),
+        },
+    })
 }
 
 fn production_rules(s: &Settings) -> Result<(), ConfigError> {
@@ -683,6 +775,46 @@ mod tests {
             ])
             .is_ok()
         );
+    }
+
+    #[test]
+    fn unredeemed_settings_parse_and_name_their_key() {
+        let s = load(&[
+            ("unredeemed.time_zone", "America/New_York"),
+            (
+                "unredeemed.queries",
+                "days_from_purchase=1, days_before_event=3",
+            ),
+            ("unredeemed.webhook_url", "http://127.0.0.1:1/hook"),
+            (
+                "unredeemed.webhook_secret",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.unredeemed.schedule.zone(), chrono_tz::America::New_York);
+        assert_eq!(
+            s.unredeemed.queries,
+            [
+                UnredeemedQuery::DaysFromPurchase(1),
+                UnredeemedQuery::DaysBeforeEvent(3)
+            ]
+        );
+        assert!(s.unredeemed.webhook.is_some());
+        for (key, bad) in [
+            ("unredeemed.schedule", "0 9 * * *"),
+            ("unredeemed.time_zone", "Mars/Olympus"),
+            ("unredeemed.queries", "weeks=2"),
+            ("unredeemed.webhook_url", "not a url"),
+        ] {
+            let err = load(&[(key, bad)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}={bad}: {err}");
+        }
+        // A webhook without a (valid) secret could not be verified by its receiver.
+        let err = load(&[("unredeemed.webhook_url", "http://127.0.0.1:1/hook")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unredeemed.webhook_secret"), "{err}");
     }
 
     #[test]

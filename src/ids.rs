@@ -80,6 +80,14 @@ prefixed_id!(
     /// An order the gateway recorded after a successful purchase.
     OrderId, "ord_", "order"
 );
+prefixed_id!(
+    /// One run of a scheduled job (scheduled or started by hand).
+    RunId, "run_", "run"
+);
+prefixed_id!(
+    /// A webhook message; also its `webhook-id`, which receivers deduplicate by.
+    DeliveryId, "msg_", "webhook delivery"
+);
 
 #[cfg(test)]
 mod tests {

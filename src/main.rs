@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use secrecy::ExposeSecret;
 
-use checkout_gateway::cli::{Cli, Command};
+use checkout_gateway::cli::{Cli, Command, JobCommand};
 use checkout_gateway::config::{LoadOptions, Settings};
 use checkout_gateway::startup::{Application, BuildOptions};
 use checkout_gateway::{demo, sandbox, store::Store, telemetry};
@@ -68,6 +68,21 @@ async fn main() -> anyhow::Result<()> {
             };
             println!("sandbox on http://{listen}/partners/v1");
             Ok(sandbox::run_standalone(config, listen).await?)
+        }
+        Command::Jobs {
+            job:
+                JobCommand::Unredeemed {
+                    days_from_purchase,
+                    days_before_event,
+                    json,
+                },
+        } => {
+            use checkout_gateway::upstream::UnredeemedQuery;
+            let query = days_from_purchase
+                .map(UnredeemedQuery::DaysFromPurchase)
+                .or(days_before_event.map(UnredeemedQuery::DaysBeforeEvent));
+            let request = checkout_gateway::jobs::report::CliRun { query, json };
+            checkout_gateway::jobs::report::run(settings, request).await
         }
         Command::Token { user, ttl } => {
             let secret = settings

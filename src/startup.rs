@@ -15,8 +15,10 @@ use crate::checkout::maintenance::MaintenanceHours;
 use crate::checkout::service::{CheckoutService, ServiceConfig};
 use crate::clock::{OffsetClock, SharedClock};
 use crate::config::{Settings, UpstreamTarget};
+use crate::http::admin::AdminState;
 use crate::http::admission::{Admission, Rate};
 use crate::http::{self, auth::JwtVerifier, state::AppState};
+use crate::jobs::Jobs;
 use crate::jobs::worker::{self, WorkerConfig};
 use crate::metrics::Metrics;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
@@ -45,6 +47,8 @@ pub struct Application {
     /// The in-process sandbox, when `upstream.base_url = sandbox`.
     pub sandbox: Option<SandboxHandle>,
     worker: WorkerConfig,
+    /// The unredeemed-orders scheduler and webhook delivery.
+    pub jobs: Jobs,
     shutdown: CancellationToken,
 }
 
@@ -174,11 +178,19 @@ impl Application {
         .run();
         let admin_listener = TcpListener::bind(settings.admin.listen)?;
         let admin_port = admin_listener.local_addr()?.port();
+        let jobs = Jobs::build(service.clone(), &settings.unredeemed, service.replica_id())?;
         let admin_state = state.clone();
+        let admin_api = web::Data::new(AdminState {
+            token: settings.admin.token.clone(),
+            service: service.clone(),
+            jobs: jobs.clone(),
+        });
         let admin = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(http::request_id))
                 .app_data(admin_state.clone())
+                .app_data(admin_api.clone())
+                .configure(http::admin::routes)
                 .route("/healthz", web::get().to(|| async { "ok" }))
                 .configure(http::scrape::routes)
                 .default_service(web::to(http::not_found))
@@ -200,6 +212,7 @@ impl Application {
             service,
             sandbox,
             worker,
+            jobs,
             shutdown: CancellationToken::new(),
         })
     }
@@ -223,6 +236,7 @@ impl Application {
             self.worker.clone(),
             self.shutdown.clone(),
         ));
+        let job_tasks = self.jobs.spawn(&self.shutdown);
         shutdown_signal().await;
         tracing::info!("shutting down: handing back checkouts, draining requests");
         // The sweeper takes nothing new; readiness turns false; drivers hand their checkouts
@@ -231,6 +245,9 @@ impl Application {
         // (Kubernetes' preStop delay has taken the pod out of the Service by now.)
         self.shutdown.cancel();
         let _ = worker_task.await;
+        for task in job_tasks {
+            let _ = task.await;
+        }
         // Hand back before the listeners stop: database connections opened on an HTTP
         // worker's runtime die with it, and drivers still need them to release their leases.
         let still_running = self.service.hand_back(SHUTDOWN_GRACE).await;
@@ -272,8 +289,10 @@ impl Application {
             self.worker.clone(),
             self.shutdown.clone(),
         ));
+        self.jobs.spawn(&self.shutdown);
         Running {
             service: self.service,
+            jobs: self.jobs,
             sandbox: self.sandbox,
             handles,
             shutdown: self.shutdown,
@@ -284,6 +303,7 @@ impl Application {
 /// An application serving in the background; dropping it stops the servers and the worker.
 pub struct Running {
     pub service: Arc<CheckoutService>,
+    pub jobs: Jobs,
     pub sandbox: Option<SandboxHandle>,
     handles: Vec<actix_web::dev::ServerHandle>,
     shutdown: CancellationToken,

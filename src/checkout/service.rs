@@ -114,6 +114,16 @@ impl CheckoutService {
         self.clock.now()
     }
 
+    /// The clock everything here runs on (jobs share it).
+    pub fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+
+    /// Who this process is in leases.
+    pub fn replica_id(&self) -> &str {
+        &self.config.replica_id
+    }
+
     /// `source_account_id` for a user: an HMAC of the user id (32 hex characters, like the
     /// docs' example), so upstream never learns the partner's ids and the gateway can map back.
     pub fn source_account_id(&self, user: &UserId) -> String {

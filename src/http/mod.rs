@@ -8,9 +8,11 @@
 //! - [`problem`]: errors as RFC 9457 problem+json.
 //! - [`openapi`]: the OpenAPI document, built as routes are registered, and `/docs`.
 //! - [`state`]: what handlers share.
-//! - [`scrape`]: `/metrics` for the admin listener.
+//! - [`scrape`]: `/metrics` for the admin listener; [`admin`]: `/admin/*` behind the admin
+//!   token.
 //! - [`observe`]: request metrics; [`request_id`]: `X-Request-Id`.
 
+pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod body;

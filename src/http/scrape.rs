@@ -24,6 +24,16 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         // A scrape still answers: the other series are live, the gauge keeps its last value.
         Err(e) => tracing::warn!(error = %e, "could not count checkouts for /metrics"),
     }
+    match service.store.jobs.delivery_backlog().await {
+        Ok(backlog) => {
+            let age = backlog
+                .oldest_pending
+                .and_then(|t| (service.now() - t).to_std().ok())
+                .unwrap_or_default();
+            metrics.webhook_backlog(backlog.dead, age);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the webhook backlog for /metrics"),
+    }
     metrics.quota_remaining(service.api.quota_available().unwrap_or(-1));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

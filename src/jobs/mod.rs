@@ -3,5 +3,98 @@
 //! # Layout
 //! - [`worker`]: the sweeper and resumer — takes over checkouts whose worker died, releases
 //!   abandoned carts and expired holds.
+//! - [`unredeemed`]: the unredeemed-orders job (one run: query upstream, map back to users,
+//!   record, queue webhooks); [`schedule`]: cron times and the catch-up rule;
+//!   [`scheduler`]: the loop that claims scheduled runs.
+//! - [`webhook`]: Standard Webhooks signing and sending; [`delivery`]: the retrying delivery
+//!   worker with dead letters.
+//! - [`model`]: job runs, findings and webhook deliveries as stored.
+//! - [`report`]: `checkout-gateway jobs unredeemed`.
+//!
+//! [`Jobs`] bundles the unredeemed-orders pieces as the application (server, CLI) holds them.
 
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub mod delivery;
+pub mod model;
+pub mod report;
+pub mod schedule;
+pub mod scheduler;
+pub mod unredeemed;
+pub mod webhook;
 pub mod worker;
+
+use crate::checkout::service::CheckoutService;
+use crate::config::UnredeemedSettings;
+use delivery::DeliveryWorker;
+use unredeemed::{UnredeemedConfig, UnredeemedJob};
+use webhook::WebhookSender;
+
+/// The unredeemed-orders job, its delivery worker (when a webhook is configured) and its
+/// schedule.
+#[derive(Clone)]
+pub struct Jobs {
+    pub unredeemed: Arc<UnredeemedJob>,
+    pub delivery: Option<Arc<DeliveryWorker>>,
+    pub settings: UnredeemedSettings,
+}
+
+impl Jobs {
+    /// `owner` names this process in run and delivery leases.
+    pub fn build(
+        service: Arc<CheckoutService>,
+        settings: &UnredeemedSettings,
+        owner: &str,
+    ) -> Result<Self, reqwest::Error> {
+        let wake = Arc::new(Notify::new());
+        let delivery = match &settings.webhook {
+            Some(target) => Some(Arc::new(DeliveryWorker {
+                store: service.store.jobs.clone(),
+                sender: WebhookSender::new(target.clone())?,
+                policy: settings.retry,
+                clock: service.clock(),
+                owner: owner.to_owned(),
+                metrics: service.api.metrics().clone(),
+                wake: wake.clone(),
+                batch: 50,
+            })),
+            None => None,
+        };
+        let unredeemed = Arc::new(UnredeemedJob {
+            service,
+            config: UnredeemedConfig {
+                queries: settings.queries.clone(),
+                lease: settings.lease,
+                owner: owner.to_owned(),
+                delivery: settings.webhook.as_ref().map(|_| settings.retry),
+            },
+            wake_delivery: wake,
+        });
+        Ok(Self {
+            unredeemed,
+            delivery,
+            settings: settings.clone(),
+        })
+    }
+
+    /// Start the scheduler (when enabled) and the delivery worker (when a webhook is set) on
+    /// the current runtime, until `shutdown`.
+    pub fn spawn(&self, shutdown: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if self.settings.enabled {
+            let scheduler = scheduler::Scheduler {
+                job: self.unredeemed.clone(),
+                schedule: self.settings.schedule.clone(),
+                booted_at: self.unredeemed.service.now(),
+            };
+            tasks.push(tokio::spawn(scheduler.run(shutdown.clone())));
+        }
+        if let Some(delivery) = &self.delivery {
+            tasks.push(tokio::spawn(delivery.clone().run(shutdown.clone())));
+        }
+        tasks
+    }
+}

@@ -198,6 +198,11 @@ pub fn admit(shared: &Shared, req: &HttpRequest, op: Operation) -> Result<Call, 
     let now = shared.now();
     let mut state = shared.lock();
     state.stats.requests += 1;
+    *state
+        .stats
+        .requests_by_operation
+        .entry(op.name().to_owned())
+        .or_default() += 1;
 
     let apikey = query_param(req, "apikey").unwrap_or_default();
     if apikey != config.apikey {

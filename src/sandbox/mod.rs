@@ -141,6 +141,9 @@ impl std::fmt::Debug for SandboxConfig {
 pub struct SandboxStats {
     /// Partner-API requests received (admin calls excluded).
     pub requests: u64,
+    /// The same requests per operation (`unredeemed`, `purchase`, ...).
+    #[serde(default)]
+    pub requests_by_operation: BTreeMap<String, u64>,
     pub quota_429s: u64,
     /// `PUT /cart` calls (committed purchases) per cart id, whatever their outcome.
     pub purchase_calls_by_cart: BTreeMap<String, u32>,

@@ -20,10 +20,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::checkout::model::{Checkout, Order, UserId};
 use crate::checkout::state::CheckoutState;
-use crate::ids::{CheckoutId, OrderId};
+use crate::ids::{CheckoutId, DeliveryId, OrderId, RunId};
+use crate::jobs::model::{
+    AttemptResult, Delivery, DeliveryBacklog, DeliveryClaim, DeliveryStatus, Finding, JobName,
+    JobRun, RunClaim, RunResult,
+};
 
 pub mod postgres;
 mod sql;
+mod sql_jobs;
 mod sql_store;
 pub mod sqlite;
 #[doc(hidden)]
@@ -245,6 +250,74 @@ pub trait QuotaStore: Send + Sync {
     ) -> StoreResult<Option<DateTime<Utc>>>;
 }
 
+/// Scheduled-job runs, their findings and webhook deliveries (see [`crate::jobs::model`]).
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Start (or take over) the run of `claim.job` at `claim.scheduled_at`: one conditional
+    /// insert, so of concurrent claimers exactly one gets the run. `None` when the run exists
+    /// and is finished, or running under a lease that holds at `claim.now` (`until < now` has
+    /// run out). A takeover keeps the run's id and counts one more attempt.
+    async fn claim_run(&self, claim: &RunClaim) -> StoreResult<Option<JobRun>>;
+
+    /// Extend the lease if `owner` still holds the running run; `false` when it was lost.
+    async fn renew_run(&self, id: RunId, owner: &str, until: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Record the end of a run `owner` still holds (the lease is dropped); `false` when the
+    /// lease was lost (another replica has taken the run over).
+    async fn finish_run(&self, id: RunId, owner: &str, result: &RunResult) -> StoreResult<bool>;
+
+    /// The run of `job` the schedule started with the latest `scheduled_at`, if any (manual
+    /// runs do not count: they are not scheduled times).
+    async fn latest_scheduled_run(&self, job: JobName) -> StoreResult<Option<JobRun>>;
+
+    /// Runs of `job`, latest scheduled first.
+    async fn list_runs(&self, job: JobName, limit: u32) -> StoreResult<Vec<JobRun>>;
+
+    /// Store a finding and, for a deliverable one, its webhook message, in one transaction.
+    /// Idempotent per (run, order): a run taken over records the same orders again harmlessly,
+    /// and the message keeps its first id (the receiver deduplicates by it).
+    async fn record_finding(
+        &self,
+        finding: &Finding,
+        delivery: Option<&Delivery>,
+    ) -> StoreResult<()>;
+
+    /// A run's findings, by order token.
+    async fn findings(&self, run: RunId) -> StoreResult<Vec<Finding>>;
+
+    /// Lease due pending deliveries (oldest due first); each goes to at most one claimer.
+    async fn claim_deliveries(&self, claim: &DeliveryClaim) -> StoreResult<Vec<Delivery>>;
+
+    /// Record an attempt on a delivery `owner` leased; `false` when the lease was lost.
+    async fn finish_attempt(
+        &self,
+        id: DeliveryId,
+        owner: &str,
+        result: &AttemptResult,
+    ) -> StoreResult<bool>;
+
+    async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>>;
+
+    /// Deliveries in `status`, newest first.
+    async fn list_deliveries(
+        &self,
+        status: DeliveryStatus,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    /// Send a dead-lettered delivery again from `now`, with a new retry period ending at
+    /// `dead_after`. `false` when it is not dead-lettered (unknown, pending or delivered).
+    async fn redrive(
+        &self,
+        id: DeliveryId,
+        now: DateTime<Utc>,
+        dead_after: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// How many deliveries are dead-lettered and when the oldest pending one was created.
+    async fn delivery_backlog(&self) -> StoreResult<DeliveryBacklog>;
+}
+
 /// Schema and reachability.
 #[async_trait]
 pub trait StoreAdmin: Send + Sync {
@@ -264,6 +337,7 @@ pub struct Store {
     pub accounts: Arc<dyn AccountStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub quota: Arc<dyn QuotaStore>,
+    pub jobs: Arc<dyn JobStore>,
     pub admin: Arc<dyn StoreAdmin>,
     pub backend: Backend,
 }

@@ -87,6 +87,7 @@ macro_rules! sql_store {
                     accounts: this.clone(),
                     idempotency: this.clone(),
                     quota: this.clone(),
+                    jobs: this.clone(),
                     admin: this,
                     backend,
                 }
@@ -113,6 +114,7 @@ macro_rules! sql_store {
         $crate::store::sql_store::impl_order_store!($name, $db);
         $crate::store::sql_store::impl_account_and_idempotency_store!($name, $db);
         $crate::store::sql_store::impl_quota_store!($name, $db);
+        $crate::store::sql_store::impl_job_store!($name, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::StoreAdmin for $name {
@@ -146,7 +148,9 @@ macro_rules! sql_store {
 pub(crate) use {bind_checkout, bind_key, bind_order, sql_store};
 
 mod checkouts;
+mod jobs;
 mod others;
 
 pub(crate) use checkouts::impl_checkout_store;
+pub(crate) use jobs::impl_job_store;
 pub(crate) use others::{impl_account_and_idempotency_store, impl_order_store, impl_quota_store};

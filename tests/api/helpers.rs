@@ -50,6 +50,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         // Tests fire many calls per user at once; admission has tests of its own.
         ("admission.user_burst", "10000"),
         ("admission.ip_burst", "10000"),
+        // The unredeemed-orders schedule only where a test asks for it (tests/api/jobs.rs):
+        // a test clock moved past 09:00 must not start a job in someone else's test.
+        ("unredeemed.enabled", "false"),
     ];
     all.extend_from_slice(overrides);
     let settings = Settings::load(&LoadOptions::local_with(&all)).expect("test settings");
@@ -102,6 +105,12 @@ pub fn payment_body(card: &str, cvv: &str) -> Value {
 }
 
 impl TestApp {
+    /// The app's unredeemed-orders job and delivery worker.
+    #[allow(dead_code)]
+    pub fn running_jobs(&self) -> &checkout_gateway::jobs::Jobs {
+        &self.running.jobs
+    }
+
     pub fn sandbox(&self) -> &SandboxHandle {
         self.running
             .sandbox

@@ -7,6 +7,7 @@ mod admin;
 mod checkouts;
 mod fixtures;
 mod idempotency;
+mod jobs;
 mod leases;
 mod orders;
 mod quota;

@@ -1,0 +1,452 @@
+//! The unredeemed-orders job: for each configured query, ask upstream
+//! (`GET /orders/unredeemed`, job lane of the quota) which orders were never redeemed, map each
+//! `source_account_id` back to the partner's user and to the gateway's own order, record the
+//! findings under the run, and queue one signed webhook message per (run, order) whose user is
+//! known. Orders whose account maps to no user are recorded and reported, never dropped, and
+//! not sent (there is no user to remind).
+//!
+//! Upstream's docs describe no paging for this endpoint (one `data` array), so one call per
+//! query is the whole answer.
+//!
+//! A run is claimed in the store first (see [`crate::store::JobStore::claim_run`]) and its
+//! lease renewed while it works, so one replica runs each scheduled time; a replica that dies
+//! mid-run loses the lease and another runs the same time again. Recording is idempotent per
+//! (run, order), so the second try neither duplicates findings nor messages.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use super::delivery::RetryPolicy;
+use super::model::{
+    Delivery, DeliveryStatus, Finding, JobName, JobRun, RunClaim, RunResult, RunStatus, Trigger,
+};
+use crate::checkout::model::{Order, UserId};
+use crate::checkout::service::CheckoutService;
+use crate::clock::from_millis;
+use crate::ids::{DeliveryId, RunId};
+use crate::metrics::Metrics;
+use crate::store::StoreError;
+use crate::upstream::{UnredeemedQuery, UpstreamError, wire};
+
+const JOB: JobName = JobName::Unredeemed;
+
+#[derive(Debug, Clone)]
+pub struct UnredeemedConfig {
+    /// Asked in order on every run.
+    pub queries: Vec<UnredeemedQuery>,
+    /// How long a run's claim holds without renewal.
+    pub lease: Duration,
+    /// Who this replica is, in leases.
+    pub owner: String,
+    /// `Some` when a webhook is configured: known findings are queued for delivery.
+    pub delivery: Option<RetryPolicy>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub enum RunRequest {
+    /// The schedule reached this time.
+    Scheduled(DateTime<Utc>),
+    /// Now, by hand; `queries` replaces the configured ones when given.
+    Manual {
+        queries: Option<Vec<UnredeemedQuery>>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("upstream: {0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// How one run went: everything its metrics and its report are made from.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: RunId,
+    pub scheduled_at: DateTime<Utc>,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    pub findings: Vec<Finding>,
+    pub known: u64,
+    pub unknown: u64,
+    /// Webhook messages queued by this run.
+    pub queued: u64,
+    #[serde(with = "duration_secs")]
+    pub duration: Duration,
+    pub error: Option<String>,
+}
+
+impl RunReport {
+    /// Count this run in the job metrics (the only place runs are counted).
+    pub fn record(&self, metrics: &Metrics) {
+        metrics.job_run(
+            JOB.as_str(),
+            self.status == RunStatus::Succeeded,
+            self.duration,
+        );
+        metrics.orders_found(JOB.as_str(), self.known, self.unknown);
+    }
+}
+
+mod duration_secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+/// An upstream order joined to the gateway's records (the admin API's live view).
+#[derive(Debug, Clone, Serialize)]
+pub struct MappedOrder {
+    pub order_token: String,
+    pub source_account_id: String,
+    pub user_id: Option<UserId>,
+    pub order_id: Option<String>,
+    pub event_id: String,
+    pub purchased_at: DateTime<Utc>,
+    pub event_starts_at: DateTime<Utc>,
+    pub email_status: i64,
+}
+
+/// The webhook body (a Standard Webhooks style envelope): the partner's user id and the
+/// order's public fields; nothing else about the purchase.
+#[derive(Debug, Serialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    timestamp: DateTime<Utc>,
+    data: Payload<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct Payload<'a> {
+    user_id: &'a str,
+    run_id: String,
+    scheduled_at: DateTime<Utc>,
+    query: &'a str,
+    order_token: &'a str,
+    event_id: &'a str,
+    purchased_at: DateTime<Utc>,
+    event_starts_at: DateTime<Utc>,
+    email_status: &'static str,
+    order: Option<OrderFields<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct OrderFields<'a> {
+    order_id: String,
+    redemption_url: &'a str,
+    app_url: &'a str,
+    grand_total: f64,
+    currency: &'a str,
+}
+
+pub struct UnredeemedJob {
+    pub service: Arc<CheckoutService>,
+    pub config: UnredeemedConfig,
+    /// Woken after a run queued messages.
+    pub wake_delivery: Arc<Notify>,
+}
+
+impl UnredeemedJob {
+    /// Claim and run. `Ok(None)` when another replica has (or had) this run.
+    pub async fn run(&self, request: RunRequest) -> Result<Option<RunReport>, JobError> {
+        let now = self.service.now();
+        let (scheduled_at, trigger, queries) = match request {
+            RunRequest::Scheduled(at) => (at, Trigger::Schedule, self.config.queries.clone()),
+            RunRequest::Manual { queries } => (
+                now,
+                Trigger::Manual,
+                queries.unwrap_or_else(|| self.config.queries.clone()),
+            ),
+        };
+        let claim = RunClaim {
+            id: RunId::new(),
+            job: JOB,
+            scheduled_at,
+            trigger,
+            owner: self.config.owner.clone(),
+            lease_until: now + self.lease(),
+            now,
+        };
+        let Some(run) = self.service.store.jobs.claim_run(&claim).await? else {
+            return Ok(None);
+        };
+        tracing::info!(run_id = %run.id, %scheduled_at, attempts = run.attempts, "unredeemed-orders run started");
+        let started = Instant::now();
+        let heartbeat = self.heartbeat(run.id);
+        let collected = self.collect(&run, &queries).await;
+        heartbeat.abort();
+        let (findings, error) = match collected {
+            Ok(findings) => (findings, None),
+            Err((findings, e)) => (findings, Some(e.to_string())),
+        };
+        let known = findings.iter().filter(|f| f.user_id.is_some()).count() as u64;
+        let report = RunReport {
+            run_id: run.id,
+            scheduled_at: run.scheduled_at,
+            trigger: run.trigger,
+            status: if error.is_none() {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::Failed
+            },
+            known,
+            unknown: findings.len() as u64 - known,
+            queued: if self.config.delivery.is_some() {
+                known
+            } else {
+                0
+            },
+            findings,
+            duration: started.elapsed(),
+            error,
+        };
+        let result = RunResult {
+            status: report.status,
+            known_orders: report.known as i64,
+            unknown_orders: report.unknown as i64,
+            error: report.error.clone(),
+            finished_at: self.service.now(),
+        };
+        if !self
+            .service
+            .store
+            .jobs
+            .finish_run(run.id, &self.config.owner, &result)
+            .await?
+        {
+            // Another replica took the run over (this one was too slow to renew): it records
+            // the outcome; this report is not counted twice.
+            tracing::warn!(run_id = %run.id, "lost the run's lease before finishing");
+            return Ok(None);
+        }
+        report.record(self.service.api.metrics());
+        if report.queued > 0 {
+            self.wake_delivery.notify_one();
+        }
+        tracing::info!(run_id = %run.id, known = report.known, unknown = report.unknown, status = ?report.status, "unredeemed-orders run finished");
+        Ok(Some(report))
+    }
+
+    /// Upstream's unredeemed orders for `query`, joined to users and orders; nothing recorded.
+    pub async fn lookup(&self, query: UnredeemedQuery) -> Result<Vec<MappedOrder>, JobError> {
+        let listed = self.service.api.unredeemed_orders(query).await?;
+        let mut mapped = Vec::with_capacity(listed.data.len());
+        for order in listed.data {
+            let (user, ours) = self.map(&order).await?;
+            mapped.push(MappedOrder {
+                order_id: ours.map(|o| o.id.to_string()),
+                user_id: user,
+                order_token: order.order_token,
+                source_account_id: order.order_source_account_id,
+                event_id: order.event_id,
+                purchased_at: from_millis(order.purchase_date_time),
+                event_starts_at: from_millis(order.event_date_time),
+                email_status: i64::from(order.email_status),
+            });
+        }
+        Ok(mapped)
+    }
+
+    fn lease(&self) -> TimeDelta {
+        TimeDelta::from_std(self.config.lease).unwrap_or(TimeDelta::MAX)
+    }
+
+    /// Renew the run's lease every third of its length while the run works.
+    fn heartbeat(&self, run: RunId) -> tokio::task::JoinHandle<()> {
+        let (service, owner, lease) = (
+            self.service.clone(),
+            self.config.owner.clone(),
+            self.config.lease,
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let until = service.now() + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
+                match service.store.jobs.renew_run(run, &owner, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(run_id = %run, "run lease lost");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(run_id = %run, error = %e, "could not renew a run"),
+                }
+            }
+        })
+    }
+
+    /// Ask every query and record what it finds; on an error, what was recorded so far.
+    async fn collect(
+        &self,
+        run: &JobRun,
+        queries: &[UnredeemedQuery],
+    ) -> Result<Vec<Finding>, (Vec<Finding>, JobError)> {
+        let mut findings = Vec::new();
+        let mut seen = HashSet::new();
+        for query in queries {
+            let listed = match self.service.api.unredeemed_orders(*query).await {
+                Ok(listed) => listed,
+                Err(e) => return Err((findings, e.into())),
+            };
+            for order in listed.data {
+                // One finding per order per run, from the first query that lists it.
+                if !seen.insert(order.order_token.clone()) {
+                    continue;
+                }
+                match self.record(run, *query, order).await {
+                    Ok(finding) => findings.push(finding),
+                    Err(e) => return Err((findings, e)),
+                }
+            }
+        }
+        Ok(findings)
+    }
+
+    async fn record(
+        &self,
+        run: &JobRun,
+        query: UnredeemedQuery,
+        order: wire::UnredeemedOrder,
+    ) -> Result<Finding, JobError> {
+        let (user, ours) = self.map(&order).await?;
+        let now = self.service.now();
+        let finding = Finding {
+            run_id: run.id,
+            order_token: order.order_token,
+            query: query_text(query),
+            source_account_id: order.order_source_account_id,
+            user_id: user,
+            order_id: ours.as_ref().map(|o| o.id),
+            event_id: order.event_id,
+            purchased_at: from_millis(order.purchase_date_time),
+            event_starts_at: from_millis(order.event_date_time),
+            email_status: i64::from(order.email_status),
+            recorded_at: now,
+        };
+        let delivery = match (&self.config.delivery, &finding.user_id) {
+            (Some(policy), Some(user)) => Some(Delivery {
+                id: DeliveryId::new(),
+                run_id: run.id,
+                order_token: finding.order_token.clone(),
+                payload: payload(&finding, user, ours.as_ref(), run, now),
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                next_attempt_at: now,
+                dead_after: policy.dead_after(now),
+                lease: None,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+                delivered_at: None,
+            }),
+            _ => None,
+        };
+        self.service
+            .store
+            .jobs
+            .record_finding(&finding, delivery.as_ref())
+            .await?;
+        Ok(finding)
+    }
+
+    /// The user behind an order's `source_account_id` (else the user of the gateway's own
+    /// order with that token), and that order.
+    async fn map(
+        &self,
+        order: &wire::UnredeemedOrder,
+    ) -> Result<(Option<UserId>, Option<Order>), StoreError> {
+        let store = &self.service.store;
+        let user = store
+            .accounts
+            .user_for(&order.order_source_account_id)
+            .await?;
+        let ours = store.orders.find_by_token(&order.order_token).await?;
+        let user = user.or_else(|| ours.as_ref().map(|o| o.user_id.clone()));
+        Ok((user, ours))
+    }
+}
+
+/// `days_from_purchase=N` / `days_before_event=N`: how queries are written in config, the
+/// findings and the payload.
+pub fn query_text(query: UnredeemedQuery) -> String {
+    match query {
+        UnredeemedQuery::DaysFromPurchase(n) => format!("days_from_purchase={n}"),
+        UnredeemedQuery::DaysBeforeEvent(n) => format!("days_before_event={n}"),
+    }
+}
+
+/// Parse one query as [`query_text`] writes it.
+pub fn parse_query(text: &str) -> Option<UnredeemedQuery> {
+    let (name, days) = text.trim().split_once('=')?;
+    let days: u32 = days.trim().parse().ok()?;
+    match name.trim() {
+        "days_from_purchase" => Some(UnredeemedQuery::DaysFromPurchase(days)),
+        "days_before_event" => Some(UnredeemedQuery::DaysBeforeEvent(days)),
+        _ => None,
+    }
+}
+
+fn payload(
+    finding: &Finding,
+    user: &UserId,
+    order: Option<&Order>,
+    run: &JobRun,
+    now: DateTime<Utc>,
+) -> String {
+    let envelope = Envelope {
+        kind: "order.unredeemed",
+        timestamp: now,
+        data: Payload {
+            user_id: user.as_str(),
+            run_id: run.id.to_string(),
+            scheduled_at: run.scheduled_at,
+            query: &finding.query,
+            order_token: &finding.order_token,
+            event_id: &finding.event_id,
+            purchased_at: finding.purchased_at,
+            event_starts_at: finding.event_starts_at,
+            email_status: match finding.email_status {
+                1 => "sent",
+                2 => "bounced",
+                3 => "spam",
+                _ => "unknown",
+            },
+            order: order.map(|o| OrderFields {
+                order_id: o.id.to_string(),
+                redemption_url: &o.redemption_url,
+                app_url: &o.app_url,
+                grand_total: o.grand_total.as_decimal(),
+                currency: &o.currency,
+            }),
+        },
+    };
+    // Plain data with string keys: serialising cannot fail.
+    serde_json::to_string(&envelope).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_round_trip_through_their_text() {
+        for q in [
+            UnredeemedQuery::DaysFromPurchase(1),
+            UnredeemedQuery::DaysBeforeEvent(3),
+        ] {
+            assert_eq!(parse_query(&query_text(q)), Some(q));
+        }
+        assert_eq!(parse_query("days_before_event=-1"), None);
+        assert_eq!(parse_query("weeks=1"), None);
+    }
+}
