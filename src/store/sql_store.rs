@@ -108,6 +108,24 @@ macro_rules! sql_store {
                     .map(Record::try_from)
                     .transpose()
             }
+
+            /// Extend `owner`'s lease on row `id` to `until` with `sql` (`$1` id, `$2`
+            /// owner, `$3` until): true when the lease was still `owner`'s.
+            async fn renew(
+                &self,
+                sql: &'static str,
+                id: String,
+                owner: &str,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(sql)
+                    .bind(id)
+                    .bind(owner)
+                    .bind($crate::clock::to_millis(until))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
         }
 
         $crate::store::sql_store::impl_checkout_store!($name, $db);

@@ -9,6 +9,8 @@
 
 use std::sync::RwLock;
 
+use crate::checkout::card::luhn_valid;
+
 const MASK: &str = "[REDACTED]";
 /// Tokens rotate (hourly for OAuth): the newest are kept, the list stays bounded.
 const MAX_SECRETS: usize = 64;
@@ -67,24 +69,6 @@ fn mask_card_numbers(line: &str) -> String {
         }
     }
     out
-}
-
-fn luhn_valid(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let doubled = d * 2;
-                if doubled > 9 { doubled - 9 } else { doubled }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
 }
 
 fn is_b64url(b: u8) -> bool {

@@ -12,6 +12,7 @@ mod jobs;
 mod metrics;
 mod openapi;
 mod platform;
+mod process;
 mod receiver;
 mod replica_jobs;
 mod replicas;

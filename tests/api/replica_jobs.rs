@@ -3,7 +3,6 @@
 //! whose replica is killed mid-run is taken over and completed once.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,27 +16,8 @@ use checkout_gateway::store::Store;
 use checkout_gateway::store::testing::fresh_postgres_url;
 
 use crate::helpers::*;
+use crate::process::{Replica, serve};
 use crate::receiver::{Receiver, SECRET};
-
-struct Replica {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Cluster {
     database_url: String,
@@ -69,41 +49,20 @@ impl Cluster {
 
     /// `serve` as `replica-{n}` (its run leases are owned by `replica-{n}-…`).
     async fn replica(&self, n: usize) -> Replica {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_checkout-gateway"))
-            .arg("serve")
-            .env("APP_ENV", "local")
-            .env("HOSTNAME", format!("replica-{n}"))
-            .env("APP__DATABASE__URL", &self.database_url)
-            .env("APP__DATABASE__MAX_CONNECTIONS", "4")
-            .env("APP__HTTP__LISTEN", format!("127.0.0.1:{port}"))
-            .env("APP__ADMIN__LISTEN", format!("127.0.0.1:{}", free_port()))
-            .env("APP__UPSTREAM__BASE_URL", self.sandbox.base_url())
-            .env("APP__UPSTREAM__REQUESTS_PER_SECOND", "200")
-            .env("APP__UNREDEEMED__SCHEDULE", "*/10 * * * * *")
-            .env("APP__UNREDEEMED__QUERIES", "days_from_purchase=1")
-            .env("APP__UNREDEEMED__LEASE_SECS", "2")
-            .env("APP__UNREDEEMED__WEBHOOK_URL", &self.receiver.url)
-            .env("APP__UNREDEEMED__WEBHOOK_SECRET", SECRET)
-            .env("APP__UNREDEEMED__RETRY_INITIAL_MS", "200")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve starts");
-        let address = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self
-            .client
-            .get(format!("{address}/readyz"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "replica did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Replica { child, address }
+        serve(&[
+            ("HOSTNAME", format!("replica-{n}")),
+            ("APP__DATABASE__URL", self.database_url.clone()),
+            ("APP__DATABASE__MAX_CONNECTIONS", "4".into()),
+            ("APP__UPSTREAM__BASE_URL", self.sandbox.base_url()),
+            ("APP__UPSTREAM__REQUESTS_PER_SECOND", "200".into()),
+            ("APP__UNREDEEMED__SCHEDULE", "*/10 * * * * *".into()),
+            ("APP__UNREDEEMED__QUERIES", "days_from_purchase=1".into()),
+            ("APP__UNREDEEMED__LEASE_SECS", "2".into()),
+            ("APP__UNREDEEMED__WEBHOOK_URL", self.receiver.url.clone()),
+            ("APP__UNREDEEMED__WEBHOOK_SECRET", SECRET.into()),
+            ("APP__UNREDEEMED__RETRY_INITIAL_MS", "200".into()),
+        ])
+        .await
     }
 
     /// A purchase through `replica`; a day later upstream lists it as unredeemed.

@@ -3,7 +3,6 @@
 //! others (or its restart) finish or release everything it had in flight.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -13,27 +12,7 @@ use checkout_gateway::sandbox::{self, SandboxConfig, SandboxHandle};
 use checkout_gateway::store::testing::fresh_postgres_url;
 
 use crate::helpers::*;
-
-/// One `checkout-gateway serve` process.
-pub(crate) struct Replica {
-    pub(crate) child: Child,
-    pub(crate) address: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::process::{Replica, serve};
 
 pub(crate) struct Cluster {
     /// What the sandbox enforces and every replica is configured with.
@@ -83,49 +62,18 @@ impl Cluster {
 
     /// A replica with `env` on top of the cluster's settings (2 s leases, 1 s sweeps).
     pub(crate) async fn replica_with(&self, env: &[(&str, &str)]) -> Replica {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_checkout-gateway"))
-            .arg("serve")
-            .env("APP_ENV", "local")
-            .env("APP__DATABASE__URL", &self.database_url)
-            .env("APP__DATABASE__MAX_CONNECTIONS", "4")
-            .env("APP__ADMISSION__USER_BURST", "10000")
-            .env("APP__HTTP__LISTEN", format!("127.0.0.1:{port}"))
-            .env("APP__ADMIN__LISTEN", format!("127.0.0.1:{}", free_port()))
-            .env("APP__UPSTREAM__BASE_URL", &self.upstream)
-            .env(
-                "APP__UPSTREAM__REQUESTS_PER_SECOND",
-                self.quota.unwrap_or(200.0).to_string(),
-            )
-            .env("APP__CHECKOUT__LEASE_SECS", "2")
-            .env("APP__SWEEPER__INTERVAL_SECS", "1")
-            .envs(env.iter().copied())
-            .env(
-                "RUST_LOG",
-                std::env::var("REPLICA_LOGS").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
-            // `REPLICA_LOGS=1` shows the replicas' logs when a test needs explaining.
-            .stderr(if std::env::var_os("REPLICA_LOGS").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .expect("serve starts");
-        let address = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self
-            .client
-            .get(format!("{address}/readyz"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "replica did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Replica { child, address }
+        let quota = self.quota.unwrap_or(200.0).to_string();
+        let mut all = vec![
+            ("APP__DATABASE__URL", self.database_url.clone()),
+            ("APP__DATABASE__MAX_CONNECTIONS", "4".into()),
+            ("APP__ADMISSION__USER_BURST", "10000".into()),
+            ("APP__UPSTREAM__BASE_URL", self.upstream.clone()),
+            ("APP__UPSTREAM__REQUESTS_PER_SECOND", quota),
+            ("APP__CHECKOUT__LEASE_SECS", "2".into()),
+            ("APP__SWEEPER__INTERVAL_SECS", "1".into()),
+        ];
+        all.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        serve(&all).await
     }
 
     pub(crate) async fn call(

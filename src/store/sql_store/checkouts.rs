@@ -80,13 +80,13 @@ macro_rules! impl_checkout_store {
                 owner: &str,
                 until: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query($crate::store::sql::RENEW_LEASE)
-                    .bind(id.to_string())
-                    .bind(owner)
-                    .bind($crate::clock::to_millis(until))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                self.renew(
+                    $crate::store::sql::RENEW_LEASE,
+                    id.to_string(),
+                    owner,
+                    until,
+                )
+                .await
             }
 
             async fn release_lease(

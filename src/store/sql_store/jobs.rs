@@ -28,13 +28,13 @@ macro_rules! impl_job_store {
                 owner: &str,
                 until: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query($crate::store::sql_jobs::RENEW_RUN)
-                    .bind(id.to_string())
-                    .bind(owner)
-                    .bind($crate::clock::to_millis(until))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                self.renew(
+                    $crate::store::sql_jobs::RENEW_RUN,
+                    id.to_string(),
+                    owner,
+                    until,
+                )
+                .await
             }
 
             async fn finish_run(
