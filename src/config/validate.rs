@@ -1,0 +1,293 @@
+//! From the raw layered configuration to [`Settings`]: every value checked, with the key
+//! named in the error; production's extra rules.
+
+use super::*;
+
+pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
+    let trusted_proxies = raw
+        .http
+        .trusted_proxies
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    ConfigError::invalid("http.trusted_proxies", format!("`{s}` is not a CIDR"))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if raw.http.max_wait_secs > 120 {
+        return Err(ConfigError::invalid("http.max_wait_secs", "at most 120"));
+    }
+    let target = match raw.upstream.base_url.trim() {
+        "sandbox" => UpstreamTarget::Sandbox,
+        other => {
+            let url = Url::parse(other)
+                .map_err(|e| ConfigError::invalid("upstream.base_url", e.to_string()))?;
+            let allowed =
+                url.scheme() == "https" || (url.scheme() == "http" && env == AppEnv::Local);
+            if !allowed {
+                return Err(ConfigError::invalid(
+                    "upstream.base_url",
+                    "must be https (plain http only outside production)",
+                ));
+            }
+            UpstreamTarget::Remote(url)
+        }
+    };
+    let rps = raw.upstream.requests_per_second;
+    if !(rps.is_finite() && rps >= 1.0) {
+        return Err(ConfigError::invalid(
+            "upstream.requests_per_second",
+            "must be a number ≥ 1",
+        ));
+    }
+    if raw.database.max_connections == 0 {
+        return Err(ConfigError::invalid(
+            "database.max_connections",
+            "must be > 0",
+        ));
+    }
+    if raw.upstream.timeout_secs == 0 {
+        return Err(ConfigError::invalid("upstream.timeout_secs", "must be > 0"));
+    }
+    if raw.checkout.lease_secs < 2 {
+        return Err(ConfigError::invalid("checkout.lease_secs", "must be ≥ 2"));
+    }
+    if !(60..=7 * 86_400).contains(&raw.idempotency.ttl_secs) {
+        return Err(ConfigError::invalid(
+            "idempotency.ttl_secs",
+            "between 60 s and 7 days",
+        ));
+    }
+    for (key, hour) in [
+        ("maintenance.start_hour", raw.maintenance.start_hour),
+        ("maintenance.end_hour", raw.maintenance.end_hour),
+    ] {
+        if hour > 23 {
+            return Err(ConfigError::invalid(key, "an hour of the day, 0–23"));
+        }
+    }
+    if raw.maintenance.start_hour == raw.maintenance.end_hour {
+        return Err(ConfigError::invalid(
+            "maintenance.end_hour",
+            "must differ from start_hour",
+        ));
+    }
+    let a = &raw.admission;
+    for (key, rate) in [
+        (
+            "admission.user_requests_per_second",
+            a.user_requests_per_second,
+        ),
+        ("admission.ip_requests_per_second", a.ip_requests_per_second),
+    ] {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(ConfigError::invalid(key, "must be a number > 0"));
+        }
+    }
+    for (key, burst) in [
+        ("admission.user_burst", a.user_burst),
+        ("admission.ip_burst", a.ip_burst),
+    ] {
+        if burst == 0 {
+            return Err(ConfigError::invalid(key, "must be ≥ 1"));
+        }
+    }
+    if raw.sweeper.interval_secs == 0 {
+        return Err(ConfigError::invalid("sweeper.interval_secs", "must be > 0"));
+    }
+    let otlp = raw.log.otlp_endpoint.trim();
+    if !otlp.is_empty() {
+        Url::parse(otlp).map_err(|e| ConfigError::invalid("log.otlp_endpoint", e.to_string()))?;
+    }
+    if !(raw.sandbox.requests_per_second.is_finite() && raw.sandbox.requests_per_second >= 0.0) {
+        return Err(ConfigError::invalid(
+            "sandbox.requests_per_second",
+            "must be ≥ 0 (0 = no quota)",
+        ));
+    }
+    if !(raw.sandbox.poll_wait_secs.is_finite() && raw.sandbox.poll_wait_secs >= 0.0) {
+        return Err(ConfigError::invalid(
+            "sandbox.poll_wait_secs",
+            "must be ≥ 0",
+        ));
+    }
+    let unredeemed = unredeemed_settings(env, &raw.unredeemed)?;
+    let rs256 = Some(raw.auth.jwt_rs256_public_key_pem.trim().to_owned()).filter(|s| !s.is_empty());
+    let settings = Settings {
+        env,
+        http: HttpSettings {
+            listen: raw.http.listen,
+            trusted_proxies,
+            max_wait_secs: raw.http.max_wait_secs,
+        },
+        admin: AdminSettings {
+            listen: raw.admin.listen,
+            token: non_empty(raw.admin.token),
+        },
+        database: raw.database,
+        upstream: UpstreamConfig {
+            target,
+            apikey: raw.upstream.apikey,
+            client_secret: non_empty(raw.upstream.client_secret),
+            requests_per_second: rps,
+            requests_per_minute: raw.upstream.requests_per_minute,
+            requests_per_hour: raw.upstream.requests_per_hour,
+            requests_per_day: raw.upstream.requests_per_day,
+            force_polling: raw.upstream.force_polling,
+            timeout_secs: raw.upstream.timeout_secs,
+            event_cache_ttl_secs: raw.upstream.event_cache_ttl_secs,
+        },
+        auth: AuthSettings {
+            jwt_hs256_secret: non_empty(raw.auth.jwt_hs256_secret),
+            jwt_rs256_public_key_pem: rs256,
+        },
+        source_account_key: raw.security.source_account_key,
+        checkout: raw.checkout,
+        sweeper: raw.sweeper,
+        idempotency: raw.idempotency,
+        maintenance: raw.maintenance,
+        admission: raw.admission,
+        unredeemed,
+        sandbox: raw.sandbox,
+        log: raw.log,
+    };
+    if settings.auth.jwt_hs256_secret.is_none() && settings.auth.jwt_rs256_public_key_pem.is_none()
+    {
+        return Err(ConfigError::invalid(
+            "auth.jwt_hs256_secret",
+            "set it (or auth.jwt_rs256_public_key_pem): no user token could be verified",
+        ));
+    }
+    if settings.source_account_key.expose_secret().is_empty() {
+        return Err(ConfigError::invalid(
+            "security.source_account_key",
+            "must be set",
+        ));
+    }
+    if env == AppEnv::Production {
+        production_rules(&settings)?;
+    }
+    Ok(settings)
+}
+
+fn unredeemed_settings(
+    env: AppEnv,
+    raw: &RawUnredeemed,
+) -> Result<UnredeemedSettings, ConfigError> {
+    let zone: chrono_tz::Tz = raw.time_zone.trim().parse().map_err(|_| {
+        ConfigError::invalid(
+            "unredeemed.time_zone",
+            "an IANA time zone, e.g. UTC or Europe/Berlin",
+        )
+    })?;
+    let schedule = CronSchedule::parse(&raw.schedule, zone)
+        .map_err(|e| ConfigError::invalid("unredeemed.schedule", e.to_string()))?;
+    let queries = raw
+        .queries
+        .split(',')
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| {
+            parse_query(q).ok_or_else(|| {
+                ConfigError::invalid(
+                    "unredeemed.queries",
+                    format!("`{q}` is not days_from_purchase=N or days_before_event=N"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if queries.is_empty() {
+        return Err(ConfigError::invalid(
+            "unredeemed.queries",
+            "at least one query",
+        ));
+    }
+    if raw.lease_secs < 2 {
+        return Err(ConfigError::invalid("unredeemed.lease_secs", "must be ≥ 2"));
+    }
+    if raw.webhook_timeout_secs == 0 {
+        return Err(ConfigError::invalid(
+            "unredeemed.webhook_timeout_secs",
+            "must be > 0",
+        ));
+    }
+    if raw.retry_initial_ms == 0 {
+        return Err(ConfigError::invalid(
+            "unredeemed.retry_initial_ms",
+            "must be > 0",
+        ));
+    }
+    let webhook = match raw.webhook_url.trim() {
+        "" => None,
+        s => {
+            let url = Url::parse(s)
+                .map_err(|e| ConfigError::invalid("unredeemed.webhook_url", e.to_string()))?;
+            let allowed =
+                url.scheme() == "https" || (url.scheme() == "http" && env == AppEnv::Local);
+            if !allowed {
+                return Err(ConfigError::invalid(
+                    "unredeemed.webhook_url",
+                    "must be https (plain http only outside production)",
+                ));
+            }
+            let secret = WebhookSecret::parse(raw.webhook_secret.expose_secret())
+                .map_err(|e| ConfigError::invalid("unredeemed.webhook_secret", e.to_string()))?;
+            Some(WebhookTarget {
+                url,
+                secret,
+                timeout: Duration::from_secs(raw.webhook_timeout_secs),
+            })
+        }
+    };
+    Ok(UnredeemedSettings {
+        enabled: raw.enabled,
+        schedule,
+        queries,
+        lease: Duration::from_secs(raw.lease_secs),
+        webhook,
+        retry: RetryPolicy {
+            initial: Duration::from_millis(raw.retry_initial_ms),
+            max: Duration::from_secs(raw.retry_max_secs.max(1)),
+            retry_for: Duration::from_secs(raw.retry_for_secs),
+        },
+    })
+}
+
+fn production_rules(s: &Settings) -> Result<(), ConfigError> {
+    let is_dev = |secret: &SecretString| DEV_SECRETS.contains(&secret.expose_secret());
+    if s.auth.jwt_hs256_secret.as_ref().is_some_and(is_dev) {
+        return Err(ConfigError::invalid(
+            "auth.jwt_hs256_secret",
+            "a dev secret in production",
+        ));
+    }
+    if is_dev(&s.source_account_key) {
+        return Err(ConfigError::invalid(
+            "security.source_account_key",
+            "a dev secret in production",
+        ));
+    }
+    if is_dev(&s.upstream.apikey) {
+        return Err(ConfigError::invalid(
+            "upstream.apikey",
+            "the sandbox key in production",
+        ));
+    }
+    if s.upstream.target == UpstreamTarget::Sandbox {
+        return Err(ConfigError::invalid(
+            "upstream.base_url",
+            "the sandbox in production",
+        ));
+    }
+    if s.database.url.starts_with("sqlite:") {
+        return Err(ConfigError::invalid(
+            "database.url",
+            "SQLite in production; use postgres://",
+        ));
+    }
+    Ok(())
+}
