@@ -8,24 +8,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
-use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use reqwest::Method;
+use secrecy::SecretString;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use url::Url;
 
-use super::auth::{BearerToken, TokenCache};
-use super::backoff::backoff;
-use super::error::{FaultCode, UpstreamError};
+use super::auth::TokenCache;
+use super::error::UpstreamError;
 use super::quota::{Priority, QuotaLimiter};
-use super::reply::{
-    Exchange, classify_fault, decode_done, decode_reply, error_from, extract_site_key, header_i64,
-    transport_error,
-};
 pub use super::reply::{PollTicket, Reply};
+use super::reply::{decode_done, decode_reply, error_from, extract_site_key};
+use super::transport::{Call, Target};
 use super::wire;
-use crate::metrics::{Metrics, UpstreamCall, UpstreamOutcome};
+use crate::metrics::Metrics;
 
 /// How the client reaches upstream.
 #[derive(Debug, Clone)]
@@ -58,38 +53,14 @@ pub struct CaptchaPage {
 /// What a cart deletion returns when done: nothing worth keeping.
 pub type Deleted = IgnoredAny;
 
-/// How many times a 429 is waited out and the call repeated: a 429 is refused before
-/// upstream acts, so repeating is safe for every call, purchases included.
-const MAX_RATE_LIMIT_RETRIES: u32 = 3;
-
-/// Retries of a read after a broken exchange or a 5xx.
-const SAFE_RETRIES: u32 = 3;
-
 pub struct PartnerApi {
-    http: reqwest::Client,
-    settings: UpstreamSettings,
-    tokens: TokenCache,
-    limiter: Arc<QuotaLimiter>,
+    pub(super) http: reqwest::Client,
+    pub(super) settings: UpstreamSettings,
+    pub(super) tokens: TokenCache,
+    pub(super) limiter: Arc<QuotaLimiter>,
     /// Last `Rate-Limit-Available` upstream reported (-1 = never reported).
-    quota_available: AtomicI64,
-    metrics: Arc<Metrics>,
-}
-
-struct Call<'a, B: Serialize + ?Sized> {
-    method: Method,
-    /// Path below the base URL, or an absolute polling URL.
-    target: Target<'a>,
-    query: &'a [(&'a str, &'a str)],
-    body: Option<&'a B>,
-    ctx: Option<&'a CallContext>,
-    priority: Priority,
-    /// Ask upstream to answer with polling (only on calls the docs mark "Polling: Yes").
-    pollable: bool,
-}
-
-enum Target<'a> {
-    Path(&'a str),
-    Absolute(Url),
+    pub(super) quota_available: AtomicI64,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl PartnerApi {
@@ -285,261 +256,6 @@ impl PartnerApi {
             .await?;
         decode_done(ex)
     }
-
-    // ------------------------------------------------------------ transport
-
-    fn polling_target(&self, url: &str) -> Result<Url, UpstreamError> {
-        let url = Url::parse(url).map_err(|_| UpstreamError::ForeignPollingUrl)?;
-        let base = &self.settings.base_url;
-        let same_origin = url.scheme() == base.scheme()
-            && url.host_str() == base.host_str()
-            && url.port_or_known_default() == base.port_or_known_default();
-        if !same_origin {
-            return Err(UpstreamError::ForeignPollingUrl);
-        }
-        Ok(url)
-    }
-
-    fn url_for(&self, target: &Target<'_>, query: &[(&str, &str)]) -> Url {
-        let mut url = match target {
-            Target::Absolute(url) => url.clone(),
-            Target::Path(path) => {
-                let mut url = self.settings.base_url.clone();
-                let joined = format!("{}/{}", url.path().trim_end_matches('/'), path);
-                url.set_path(&joined);
-                url
-            }
-        };
-        let has_key = url.query_pairs().any(|(k, _)| k == "apikey");
-        {
-            // `query_pairs_mut` percent-encodes: a cart id's `+`, `/` and `=` survive.
-            let mut pairs = url.query_pairs_mut();
-            if !has_key {
-                pairs.append_pair("apikey", self.settings.apikey.expose_secret());
-            }
-            for (k, v) in query {
-                pairs.append_pair(k, v);
-            }
-        }
-        url
-    }
-
-    async fn send<B: Serialize + ?Sized>(
-        &self,
-        call: Call<'_, B>,
-    ) -> Result<Exchange, UpstreamError> {
-        let mut rate_limited = 0;
-        let mut token_retried = false;
-        let mut safe_retries = 0;
-        loop {
-            let bearer = self.bearer().await?;
-            let waited = self.limiter.acquire(call.priority).await;
-            self.metrics.quota_wait(call.priority.as_str(), waited);
-            let ex = match self.exchange(&call, bearer.as_ref()).await {
-                // Reads (event details, certificates, orders, polls) change nothing upstream:
-                // a broken exchange or a 5xx is simply asked again.
-                Err(e) if call.is_read() && safe_retries < SAFE_RETRIES => {
-                    safe_retries += 1;
-                    tracing::debug!(error = %e, "retrying an upstream read");
-                    tokio::time::sleep(backoff(safe_retries)).await;
-                    continue;
-                }
-                other => other?,
-            };
-            if call.is_read() && ex.status.is_server_error() && safe_retries < SAFE_RETRIES {
-                safe_retries += 1;
-                tokio::time::sleep(backoff(safe_retries)).await;
-                continue;
-            }
-            match classify_fault(&ex) {
-                Some(FaultCode::InvalidAccessToken) if !token_retried && bearer.is_some() => {
-                    // The token was revoked or expired early: one fresh token, one retry.
-                    if let Some(rejected) = &bearer {
-                        self.tokens.invalidate(rejected).await;
-                    }
-                    token_retried = true;
-                }
-                Some(FaultCode::QuotaViolation) | None
-                    if ex.status == StatusCode::TOO_MANY_REQUESTS =>
-                {
-                    rate_limited += 1;
-                    let reset = ex.reset_at();
-                    let pause = reset
-                        .and_then(|at| (at - Utc::now()).to_std().ok())
-                        .unwrap_or(Duration::from_secs(1));
-                    self.limiter
-                        .pause_until(tokio::time::Instant::now() + pause)
-                        .await;
-                    if rate_limited > MAX_RATE_LIMIT_RETRIES {
-                        return Err(UpstreamError::RateLimited { reset_at: reset });
-                    }
-                }
-                _ => return Ok(ex),
-            }
-        }
-    }
-
-    async fn exchange<B: Serialize + ?Sized>(
-        &self,
-        call: &Call<'_, B>,
-        bearer: Option<&SecretString>,
-    ) -> Result<Exchange, UpstreamError> {
-        let span = tracing::info_span!(
-            "upstream",
-            upstream.operation = call.operation_name(),
-            http.request.method = %call.method,
-            http.response.status_code = tracing::field::Empty,
-        );
-        tracing::Instrument::instrument(self.exchange_in_span(call, bearer), span).await
-    }
-
-    async fn exchange_in_span<B: Serialize + ?Sized>(
-        &self,
-        call: &Call<'_, B>,
-        bearer: Option<&SecretString>,
-    ) -> Result<Exchange, UpstreamError> {
-        let url = self.url_for(&call.target, call.query);
-        let op = call.operation_name();
-        let mut req = self
-            .http
-            .request(call.method.clone(), url)
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token.expose_secret());
-        }
-        if let Some(ctx) = call.ctx {
-            req = req.header("True-Client-IP", &ctx.client_ip);
-            if let Some(user) = &ctx.user_id {
-                req = req.header("Original-User-Id", user);
-            }
-        }
-        if call.pollable && self.settings.force_polling {
-            req = req.header("X-TM-FORCE-POLLING", "true");
-        }
-        if let Some(body) = call.body {
-            req = req.json(body);
-        }
-        let started = std::time::Instant::now();
-        let answered = async {
-            let resp = req.send().await.map_err(transport_error)?;
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let body = resp.bytes().await.map_err(transport_error)?.to_vec();
-            Ok::<_, UpstreamError>((status, headers, body))
-        }
-        .await;
-        let (status, headers, body) = match answered {
-            Ok(answer) => answer,
-            Err(e) => {
-                self.metrics.upstream_call(UpstreamCall {
-                    operation: op,
-                    outcome: UpstreamOutcome::Transport,
-                    error_code: None,
-                    elapsed: started.elapsed(),
-                });
-                return Err(e);
-            }
-        };
-        self.metrics.upstream_call(UpstreamCall {
-            operation: op,
-            outcome: outcome_of(status),
-            error_code: (!status.is_success())
-                .then(|| error_from(status, &body).upstream_code())
-                .flatten()
-                .and_then(|c| u32::try_from(c).ok()),
-            elapsed: started.elapsed(),
-        });
-        tracing::Span::current().record("http.response.status_code", status.as_u16());
-        tracing::debug!(
-            upstream.operation = op,
-            http.status = status.as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "upstream call"
-        );
-        let exchange = Exchange {
-            status,
-            headers,
-            body,
-        };
-        self.heed_quota_headers(&exchange).await;
-        Ok(exchange)
-    }
-
-    /// Upstream's word on the quota, on every answer: remember what is left, and when it says
-    /// nothing is (`Rate-Limit-Available: 0` or `Rate-Limit-Over: true`, or the
-    /// `Ratelimit-Quota-*` family's remaining count at 0), send nothing more until its reset —
-    /// before a 429 has to say so.
-    async fn heed_quota_headers(&self, ex: &Exchange) {
-        let available = header_i64(&ex.headers, "rate-limit-available")
-            .or_else(|| header_i64(&ex.headers, "ratelimit-quota-remaining"))
-            .or_else(|| header_i64(&ex.headers, "ratelimit-quota-available"));
-        if let Some(available) = available {
-            self.quota_available.store(available, Ordering::Relaxed);
-            self.metrics.quota_remaining(available);
-        }
-        let over = ex
-            .headers
-            .get("rate-limit-over")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let spent = over || available == Some(0);
-        // A 429 is paused by `send` itself.
-        if spent
-            && ex.status != StatusCode::TOO_MANY_REQUESTS
-            && let Some(pause) = ex.reset_at().and_then(|at| (at - Utc::now()).to_std().ok())
-        {
-            self.limiter
-                .pause_until(tokio::time::Instant::now() + pause.min(Duration::from_secs(60)))
-                .await;
-        }
-    }
-
-    async fn bearer(&self) -> Result<Option<SecretString>, UpstreamError> {
-        let Some(secret) = &self.settings.client_secret else {
-            return Ok(None);
-        };
-        self.tokens
-            .get_or_refresh(|| self.fetch_token(secret))
-            .await
-            .map(Some)
-    }
-
-    async fn fetch_token(&self, secret: &SecretString) -> Result<BearerToken, UpstreamError> {
-        let url = self.url_for(&Target::Path("oauth/accesstoken"), &[]);
-        let waited = self.limiter.acquire(Priority::Critical).await;
-        self.metrics.quota_wait(Priority::Critical.as_str(), waited);
-        self.metrics.token_refreshed();
-        let resp = self
-            .http
-            .post(url)
-            .basic_auth(
-                self.settings.apikey.expose_secret(),
-                Some(secret.expose_secret()),
-            )
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(transport_error)?;
-        if !status.is_success() {
-            return Err(error_from(status, &body));
-        }
-        let token: wire::AccessTokenResponse =
-            serde_json::from_slice(&body).map_err(|e| UpstreamError::Decode {
-                reason: format!("access token: {e}"),
-            })?;
-        crate::telemetry::redact::register_secret(&token.access_token);
-        let secs = token.expires_in.trim().parse::<u64>().unwrap_or(3599);
-        Ok(BearerToken::new(
-            SecretString::from(token.access_token),
-            Duration::from_secs(secs),
-        ))
-    }
 }
 
 /// `GET /orders/unredeemed` takes one of two windows.
@@ -549,111 +265,6 @@ pub enum UnredeemedQuery {
     DaysBeforeEvent(u32),
 }
 
-impl<'a, B: Serialize + ?Sized> Call<'a, B> {
-    fn get(target: Target<'a>, ctx: Option<&'a CallContext>, priority: Priority) -> Self {
-        Self {
-            method: Method::GET,
-            target,
-            query: &[],
-            body: None,
-            ctx,
-            priority,
-            pollable: false,
-        }
-    }
-
-    fn put(target: Target<'a>, body: &'a B, ctx: &'a CallContext, pollable: bool) -> Self {
-        Self {
-            method: Method::PUT,
-            target,
-            query: &[],
-            body: Some(body),
-            ctx: Some(ctx),
-            priority: ctx.priority,
-            pollable,
-        }
-    }
-
-    /// A GET: safe to repeat.
-    fn is_read(&self) -> bool {
-        self.method == Method::GET
-    }
-
-    /// A low-cardinality name for logs and metrics (never the URL: it carries the apikey).
-    fn operation_name(&self) -> &'static str {
-        match (&self.method, &self.target) {
-            (_, Target::Absolute(_)) => "poll",
-            (&Method::GET, Target::Path(p)) if p.starts_with("event/") => "event",
-            (&Method::GET, Target::Path("captcha")) => "captcha",
-            (&Method::GET, Target::Path("certificate")) => "certificate",
-            (&Method::GET, Target::Path("orders/unredeemed")) => "unredeemed_orders",
-            (&Method::POST, Target::Path("cart")) => "open_cart",
-            (&Method::PUT, Target::Path("cart/tickets")) => "reserve",
-            (&Method::PUT, Target::Path("cart/payment")) => "payment",
-            (&Method::PUT, Target::Path("cart")) => "purchase",
-            (&Method::DELETE, Target::Path("cart")) => "delete_cart",
-            _ => "other",
-        }
-    }
-}
-
-fn outcome_of(status: StatusCode) -> UpstreamOutcome {
-    if status.is_success() {
-        UpstreamOutcome::Ok
-    } else if status == StatusCode::TOO_MANY_REQUESTS {
-        UpstreamOutcome::RateLimited
-    } else {
-        UpstreamOutcome::HttpError
-    }
-}
-
 fn encode_segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn api(base: &str) -> PartnerApi {
-        PartnerApi::new(
-            UpstreamSettings {
-                base_url: Url::parse(base).unwrap(),
-                apikey: SecretString::from("key"),
-                client_secret: None,
-                force_polling: false,
-                timeout: Duration::from_secs(1),
-            },
-            Arc::new(QuotaLimiter::new(5.0)),
-            Arc::new(Metrics::new()),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn cart_ids_are_url_encoded_and_the_apikey_added() {
-        let api = api("https://app.example/partners/v1");
-        let url = api.url_for(&Target::Path("cart"), &[("cart_id", "a+b/c=")]);
-        assert_eq!(
-            url.as_str(),
-            "https://app.example/partners/v1/cart?apikey=key&cart_id=a%2Bb%2Fc%3D"
-        );
-    }
-
-    #[test]
-    fn polling_urls_elsewhere_are_refused() {
-        let api = api("https://app.example/partners/v1");
-        assert!(
-            api.polling_target("https://evil.example/partners/v1/polling/1")
-                .is_err()
-        );
-        assert!(
-            api.polling_target("http://app.example/partners/v1/polling/1")
-                .is_err()
-        );
-        assert!(
-            api.polling_target("https://app.example/partners/v1/polling/1?apikey=key")
-                .is_ok()
-        );
-    }
 }

@@ -15,6 +15,7 @@ pub mod client;
 pub mod error;
 pub mod quota;
 pub mod reply;
+mod transport;
 pub mod wire;
 
 pub use client::{
