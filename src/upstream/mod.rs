@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`wire`]: request and response bodies exactly as the docs show them.
-//! - [`client`]: [`PartnerApi`], one method per documented call.
+//! - [`client`]: [`PartnerApi`], one method per documented call; `transport`: how a call
+//!   is sent (limiter, token, retries, 429s, quota headers).
 //! - [`reply`]: answers read into [`Reply`] or a typed error.
 //! - [`auth`]: the OAuth bearer-token cache; [`backoff`]: retry spacing.
 //! - [`quota`]: the limiter every request passes through, with priority lanes.
