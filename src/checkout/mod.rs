@@ -5,7 +5,8 @@
 //! - [`model`]: checkout, lines, totals, orders.
 //! - [`service`]: the use cases (create, get, pay, purchase, release, orders).
 //! - [`driver`]: the upstream conversation of one checkout, run under its lease.
-//! - [`catalog`]: cached event details and reservation rules.
+//! - [`catalog`]: cached event details and reservation rules; [`events`]: reading them (and
+//!   the captcha) within the caller's wait.
 //! - [`card`], [`billing`]: payment input newtypes (parse, don't validate).
 //! - [`maintenance`]: the venue's nightly maintenance window.
 //! - [`error`]: contract error codes and the use cases' error type.
@@ -16,6 +17,7 @@ pub mod catalog;
 pub mod convert;
 pub mod driver;
 pub mod error;
+pub mod events;
 pub mod lease;
 pub mod maintenance;
 pub mod model;

@@ -56,7 +56,7 @@ impl CheckoutService {
         let checkout = self.owned(&who.user, id).await?;
         check_payable(checkout.state)?;
         let info = self
-            .event_info(&checkout.event_id, super::service::prerequisite(wait))
+            .event_info(&checkout.event_id, super::events::prerequisite(wait))
             .await?;
         self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();

@@ -9,8 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::catalog::{EventCatalog, EventInfo, EventView};
+use super::catalog::{EventCatalog, EventInfo};
 use super::error::{CheckoutError, ErrorCode, Refusal};
+use super::events::prerequisite;
 use super::model::{Checkout, CheckoutFailure, Lease, Operation, Order, TicketRequest, UserId};
 use super::state::{CheckoutEvent, CheckoutState, transition};
 use super::waiters::Waiters;
@@ -19,7 +20,7 @@ use crate::digest::keyed_digest;
 use crate::ids::{CheckoutId, OrderId};
 use crate::payment_crypto::CertificateCache;
 use crate::store::{OrderCursor, OrderPage, Store};
-use crate::upstream::{CallContext, CaptchaPage, PartnerApi, Priority};
+use crate::upstream::{CallContext, PartnerApi, Priority};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -129,62 +130,6 @@ impl CheckoutService {
     pub fn source_account_id(&self, user: &UserId) -> String {
         let digest = keyed_digest(&self.config.source_account_key, &[user.as_str().as_bytes()]);
         hex::encode(&digest[..16])
-    }
-
-    // ------------------------------------------------------------ events and captcha
-
-    pub async fn event(
-        self: &Arc<Self>,
-        event_id: &str,
-        wait: Duration,
-    ) -> Result<EventView, CheckoutError> {
-        let info = self.event_info(event_id, wait).await?;
-        let now = self.now();
-        let window = self.catalog.hours.status(info.timezone, now);
-        Ok(EventView::render(&info, now, window))
-    }
-
-    pub async fn captcha(
-        &self,
-        who: &Requester,
-        wait: Duration,
-    ) -> Result<CaptchaPage, CheckoutError> {
-        // Nothing is shared or changed upstream: a caller who stops waiting just leaves the
-        // quota queue.
-        let ctx = self.context(who, Priority::Reserve);
-        match tokio::time::timeout(wait, self.api.captcha(&ctx)).await {
-            Ok(page) => Ok(page?),
-            Err(_) => Err(quota_queue_refusal()),
-        }
-    }
-
-    /// Event details (cached), fetched by a task of its own so that a caller whose wait runs
-    /// out while the quota queue is long does not cancel the fetch others share; it answers
-    /// `rate_limited` and finds the details cached when it retries.
-    pub(super) async fn event_info(
-        self: &Arc<Self>,
-        event_id: &str,
-        wait: Duration,
-    ) -> Result<Arc<EventInfo>, CheckoutError> {
-        if let Some(info) = self.catalog.cached(event_id) {
-            return Ok(info);
-        }
-        let this = self.clone();
-        let id = event_id.to_owned();
-        let fetch = self
-            .runtime
-            .spawn(async move { this.catalog.get(&this.api, &id).await });
-        match tokio::time::timeout(wait, fetch).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join)) => {
-                tracing::error!(error = %join, "event fetch task failed");
-                Err(CheckoutError::refused(
-                    ErrorCode::Internal,
-                    "the event could not be read",
-                ))
-            }
-            Err(_) => Err(quota_queue_refusal()),
-        }
     }
 
     // ------------------------------------------------------------ create
@@ -581,27 +526,7 @@ fn failure_as_error(checkout: Checkout) -> Result<Checkout, CheckoutError> {
     }))
 }
 
-/// The event lookup a mutating call needs first (its maintenance window) gets a few seconds
-/// even under `Prefer: wait=0`: the short wait is about the operation, which then answers 202,
-/// not a reason to refuse it.
-pub(super) fn prerequisite(wait: Duration) -> Duration {
-    wait.max(Duration::from_secs(5))
-}
-
 /// What is left of a request's wait.
 fn time_left(deadline: tokio::time::Instant) -> Duration {
     deadline.saturating_duration_since(tokio::time::Instant::now())
-}
-
-/// The caller's wait ran out while its upstream call queued behind the deployment's quota.
-fn quota_queue_refusal() -> CheckoutError {
-    CheckoutError::Refused(Refusal {
-        code: ErrorCode::RateLimited,
-        message: "upstream's quota is saturated and the request waited as long as allowed; \
-                  retry shortly"
-            .into(),
-        upstream_code: None,
-        checkout_id: None,
-        retry_after: Some(1),
-    })
 }
