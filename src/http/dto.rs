@@ -216,7 +216,7 @@ pub struct CreateCheckoutRequest {
     /// From solving `GET /v1/captcha`; one per checkout. Missing, stale or reused answers
     /// `captcha_invalid`.
     #[serde(default)]
-    #[schema(required = true)]
+    #[schema(required = true, min_length = 1, pattern = r"\S")]
     pub captcha_token: Option<String>,
     #[schema(min_items = 1)]
     pub tickets: Vec<TicketRequestBody>,
@@ -270,7 +270,9 @@ pub struct CardBody {
 #[serde(deny_unknown_fields)]
 #[schema(as = Billing)]
 pub struct BillingBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub first_name: String,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub last_name: String,
     #[schema(format = Email)]
     pub email: String,
@@ -283,15 +285,18 @@ pub struct BillingBody {
 #[serde(deny_unknown_fields)]
 #[schema(as = Address)]
 pub struct AddressBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub line1: String,
     #[serde(default)]
     pub line2: Option<String>,
     #[serde(default)]
     pub unit: Option<String>,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub city: String,
     /// The state or province abbreviation.
     #[schema(example = "CA")]
     pub region: String,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub postal_code: String,
     /// ISO 3166 alpha-2.
     #[schema(example = "US")]
@@ -303,6 +308,7 @@ pub struct AddressBody {
 pub struct OrdersQuery {
     /// `next_cursor` of the previous page.
     #[serde(default)]
+    #[param(pattern = r"^[0-9]{1,15}\.ord_[0-9a-f]{32}$")]
     pub cursor: Option<String>,
     /// Orders per page, 1–100 (default 20).
     #[serde(default)]
