@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::Sizes;
 use super::harness::{
-    CARD, Call, EVENT, Env, Replica, ReplicaSpec, TICKET, fresh_database, payment_body,
-    percentile, start_sandbox,
+    CARD, Call, EVENT, Env, Replica, ReplicaSpec, TICKET, fresh_database, payment_body, percentile,
+    start_sandbox,
 };
 use crate::payment_crypto::PaymentEncryptor;
 use crate::sandbox::SandboxConfig;
@@ -181,7 +181,12 @@ async fn direct_purchase(
         "amount": format!("{grand:.2}"),
         "card": {"number": number, "cin": cin, "encryption_key": cert.id, "expire_month": 12, "expire_year": 2020, "postal_code": "90210"}}});
     let started = Instant::now();
-    direct_call(client.put(format!("{base}/cart/payment?{key}")).json(&payment)).await?;
+    direct_call(
+        client
+            .put(format!("{base}/cart/payment?{key}"))
+            .json(&payment),
+    )
+    .await?;
     let paid = ms(started);
     let started = Instant::now();
     direct_call(

@@ -29,7 +29,9 @@ impl Env {
         Ok(Self {
             exe: std::env::current_exe()?,
             secret,
-            client: reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()?,
         })
     }
 
@@ -134,8 +136,9 @@ impl Replica {
             .env("APP__HTTP__LISTEN", format!("127.0.0.1:{port}"))
             .env("APP__ADMIN__LISTEN", format!("127.0.0.1:{}", free_port()?))
             .env("APP__UPSTREAM__BASE_URL", spec.upstream)
-            // No upstream quota in these benchmarks: they measure the gateway itself.
-            .env("APP__UPSTREAM__REQUESTS_PER_SECOND", "100000")
+            // A quota no benchmark reaches (the sandbox enforces none): they measure the
+            // gateway itself. Its deployment-wide claims keep a ring of this many rows.
+            .env("APP__UPSTREAM__REQUESTS_PER_SECOND", "2000")
             .env("APP__UPSTREAM__EVENT_CACHE_TTL_SECS", "3600")
             .env("APP__ADMISSION__USER_REQUESTS_PER_SECOND", "1000000")
             .env("APP__ADMISSION__USER_BURST", "1000000")
@@ -144,6 +147,7 @@ impl Replica {
             .env("APP__UNREDEEMED__ENABLED", "false")
             // Production's log format and level; written to /dev/null.
             .env("APP__LOG__FORMAT", "json")
+            .env("APP__LOG__LEVEL", "info")
             .envs(spec.env.iter().copied())
             .stdout(Stdio::null())
             .stderr(if std::env::var_os("BENCH_REPLICA_LOGS").is_some() {

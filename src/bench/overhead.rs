@@ -9,7 +9,7 @@ use std::process::Command;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use super::Sizes;
-use super::harness::{Env, EVENT, Replica, ReplicaSpec, fresh_database, start_sandbox};
+use super::harness::{EVENT, Env, Replica, ReplicaSpec, fresh_database, start_sandbox};
 use crate::sandbox::SandboxConfig;
 
 /// What `wrk` reported for one target.
@@ -51,8 +51,14 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     let token = env.token("bench-overhead")?;
     let checkout = env.create(&replica.base, &token, 20).await?;
     let targets = [
-        ("GET /v1/events/{id} (cached)", format!("/v1/events/{EVENT}")),
-        ("GET /v1/checkouts/{id}", format!("/v1/checkouts/{checkout}")),
+        (
+            "GET /v1/events/{id} (cached)",
+            format!("/v1/events/{EVENT}"),
+        ),
+        (
+            "GET /v1/checkouts/{id}",
+            format!("/v1/checkouts/{checkout}"),
+        ),
     ];
     println!();
     println!(
@@ -127,13 +133,13 @@ fn bare_server(canned: Canned) -> anyhow::Result<(String, actix_web::dev::Server
     let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
     let canned = web::Data::new(canned);
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(canned.clone())
-            .default_service(web::to(|canned: web::Data<Canned>| async move {
+        App::new().app_data(canned.clone()).default_service(web::to(
+            |canned: web::Data<Canned>| async move {
                 HttpResponse::Ok()
                     .content_type(canned.content_type.as_str())
                     .body(canned.body.clone())
-            }))
+            },
+        ))
     })
     .listen(listener)?
     .disable_signals()

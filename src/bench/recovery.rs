@@ -2,8 +2,9 @@
 //! N checkouts mid-poll on replica A (the sandbox forces polling with a 1 s wait and many
 //! rounds, so A keeps polling and renewing its leases); `kill -9` A; then the time until
 //! upstream hears the first call for those checkouts from replica B, and until it has heard N
-//! (about one resumed call per checkout). The baseline is what the design promises: the lease
-//! (5 s) plus one sweeper interval (1 s).
+//! (about one resumed call per checkout). The baselines: the lease (5 s), and what the design
+//! promises, the lease counted from the end of the poll wait in progress (a lease covers the
+//! wait it was saved with: 1 s) plus one sweeper interval (1 s) = 7 s.
 
 use std::time::{Duration, Instant};
 
@@ -13,12 +14,13 @@ use crate::sandbox::SandboxConfig;
 
 const LEASE_SECS: u64 = 5;
 const SWEEPER_SECS: u64 = 1;
+const POLL_WAIT_SECS: u64 = 1;
 
 pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     let n = sizes.recovery_checkouts.max(1);
     let sandbox = start_sandbox(SandboxConfig {
         force_polling: true,
-        poll_wait_secs: 1.0,
+        poll_wait_secs: POLL_WAIT_SECS as f64,
         poll_rounds: 100_000,
         hold_secs: 3600,
         update_latency: Duration::ZERO,
@@ -47,7 +49,12 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     // Every checkout polling on A: at least two polls each heard upstream.
     let polling = wait_until(Duration::from_secs(60), Duration::from_millis(50), || {
         let stats = sandbox.stats();
-        stats.requests_by_operation.get("poll").copied().unwrap_or(0) >= 2 * n as u64
+        stats
+            .requests_by_operation
+            .get("poll")
+            .copied()
+            .unwrap_or(0)
+            >= 2 * n as u64
     })
     .await;
     anyhow::ensure!(polling, "the checkouts did not start polling on replica A");
@@ -69,31 +76,38 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     }
     drop(_b);
     sandbox.stop().await;
-    let show = |d: Option<Duration>| d.map_or("not within 60 s".to_owned(), |d| format!("{:.2}", d.as_secs_f64()));
-    let baseline = (LEASE_SECS + SWEEPER_SECS) as f64;
+    let show = |d: Option<Duration>| {
+        d.map_or("not within 60 s".to_owned(), |d| {
+            format!("{:.2}", d.as_secs_f64())
+        })
+    };
+    let bound = (LEASE_SECS + POLL_WAIT_SECS + SWEEPER_SECS) as f64;
     println!();
     println!(
         "## Recovery (`kill -9` of the replica owning {n} checkouts mid-poll; lease {LEASE_SECS} s, sweeper {SWEEPER_SECS} s)"
     );
     println!();
     println!(
-        "| measure | seconds after the kill | against lease + sweeper interval ({baseline:.0} s) |"
+        "| measure | seconds after the kill | against the lease ({LEASE_SECS} s) | against poll wait + lease + sweeper interval ({bound:.0} s) |"
     );
-    println!("| --- | --- | --- |");
-    let ratio = |d: Option<Duration>| {
+    println!("| --- | --- | --- | --- |");
+    let ratio = |d: Option<Duration>, of: f64| {
         d.map_or("—".to_owned(), |d| {
-            format!("{:.0} %", 100.0 * d.as_secs_f64() / baseline)
+            format!("{:.2}×", d.as_secs_f64() / of)
         })
     };
+    let lease = LEASE_SECS as f64;
     println!(
-        "| first resumed upstream call (by the other replica) | {} | {} |",
+        "| first resumed upstream call (by the other replica) | {} | {} | {} |",
         show(first),
-        ratio(first)
+        ratio(first, lease),
+        ratio(first, bound)
     );
     println!(
-        "| {n} upstream calls after the kill (≈ every checkout resumed) | {} | {} |",
+        "| {n} upstream calls after the kill (≈ every checkout resumed) | {} | {} | {} |",
         show(all),
-        ratio(all)
+        ratio(all, lease),
+        ratio(all, bound)
     );
     Ok(())
 }
