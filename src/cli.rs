@@ -60,15 +60,34 @@ pub enum Command {
     },
     /// Start everything in-process (SQLite, sandbox) and walk one purchase through the API.
     Demo,
-    /// The quota benchmark: K users through R in-process replicas against a sandbox enforcing
-    /// Q req/s, and the same users as naive direct clients (the baseline, same run).
+    /// Benchmarks, each against a baseline measured in the same run. `quota` (the default):
+    /// K users through R in-process replicas against a sandbox enforcing Q req/s, and the same
+    /// users as naive direct clients. `overhead`, `flow`, `scale`, `recovery`, or `all` of
+    /// these four: see README "Performance".
     Bench {
+        #[arg(value_enum, default_value = "quota")]
+        which: crate::bench::Which,
         #[arg(long, default_value_t = 40)]
         users: usize,
         #[arg(long, default_value_t = 3)]
         replicas: usize,
         #[arg(long, default_value_t = 10.0)]
         quota: f64,
+        /// overhead: `wrk` seconds per target.
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+        /// overhead: `wrk` connections.
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        /// flow: sequential purchases timed.
+        #[arg(long, default_value_t = 200)]
+        purchases: usize,
+        /// scale: checkouts in flight, ascending, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        checkouts: Vec<usize>,
+        /// recovery: checkouts mid-poll on the killed replica.
+        #[arg(long, default_value_t = 50)]
+        recovery_checkouts: usize,
     },
 }
 

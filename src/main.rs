@@ -97,16 +97,33 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo => demo::run(settings).await,
         Command::Bench {
+            which,
             users,
             replicas,
             quota,
+            duration_secs,
+            connections,
+            purchases,
+            checkouts,
+            recovery_checkouts,
         } => {
-            let plan = checkout_gateway::bench::BenchPlan {
-                users,
-                replicas,
-                quota,
+            use checkout_gateway::bench::{self, BenchPlan, Sizes, Which};
+            if which == Which::Quota {
+                let plan = BenchPlan {
+                    users,
+                    replicas,
+                    quota,
+                };
+                return bench::run(settings, plan).await;
+            }
+            let sizes = Sizes {
+                duration_secs,
+                connections,
+                purchases,
+                checkouts,
+                recovery_checkouts,
             };
-            checkout_gateway::bench::run(settings, plan).await
+            bench::run_selected(settings, which, sizes).await
         }
     }
 }

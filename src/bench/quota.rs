@@ -1,4 +1,4 @@
-//! `checkout-gateway bench`: the quota benchmark. One sandbox enforcing a quota of Q req/s;
+//! `checkout-gateway bench quota`: the issue-5 quota benchmark. One sandbox enforcing a quota of Q req/s;
 //! R gateway replicas (in-process, one shared database) driving K users through whole
 //! purchases; then, as the baseline measured in the same run, the same K users calling the
 //! sandbox directly with no coordination (a "naive client", as an app would on its own).

@@ -1,0 +1,279 @@
+//! Part 2, flow cost: per step of a purchase (create → reserved, payment, purchase), the time
+//! a client waits on the gateway against the time upstream itself takes for that step's calls
+//! (the baseline: the same Partner-API calls made directly, in the same run, against the same
+//! sandbox with zero latency and zero polling wait). Then RSA-OAEP card-field encryptions per
+//! second on one core against `openssl speed rsa2048`'s public-key rate, measured here and now.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::Sizes;
+use super::harness::{
+    CARD, Call, EVENT, Env, Replica, ReplicaSpec, TICKET, fresh_database, payment_body, percentile,
+    start_sandbox,
+};
+use crate::payment_crypto::PaymentEncryptor;
+use crate::sandbox::SandboxConfig;
+use crate::upstream::wire;
+
+const STEPS: [&str; 3] = ["create → reserved", "payment", "purchase"];
+
+/// Milliseconds per step, one entry per purchase.
+#[derive(Default)]
+struct StepTimes([Vec<f64>; 3]);
+
+pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
+    let sandbox = start_sandbox(SandboxConfig {
+        poll_wait_secs: 0.0,
+        update_latency: Duration::ZERO,
+        hold_secs: 3600,
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let database_url = fresh_database().await;
+    let upstream = sandbox.base_url();
+    let replica = Replica::start(
+        env,
+        &ReplicaSpec {
+            database_url: &database_url,
+            upstream: &upstream,
+            env: &[],
+        },
+    )
+    .await?;
+    let token = env.token("bench-flow")?;
+    // Warm-up (event details, certificate, connections) outside the figures.
+    gateway_purchase(env, &replica.base, &token).await?;
+    let mut gateway = StepTimes::default();
+    let mut direct = StepTimes::default();
+    let mut certificate = None;
+    for i in 0..sizes.purchases {
+        let times = gateway_purchase(env, &replica.base, &token).await?;
+        let (direct_times, cert) = direct_purchase(env, &upstream, i).await?;
+        for step in 0..3 {
+            gateway.0[step].push(times[step]);
+            direct.0[step].push(direct_times[step]);
+        }
+        certificate = Some(cert);
+    }
+    drop(replica);
+    sandbox.stop().await;
+    println!();
+    println!(
+        "## Flow cost ({} sequential purchases, sandbox with zero latency and zero wait)",
+        sizes.purchases
+    );
+    println!();
+    println!(
+        "| step | gateway p50 / p99 (ms) | upstream alone p50 / p99 (ms) | added by the gateway p50 / p99 (ms) |"
+    );
+    println!("| --- | --- | --- | --- |");
+    for (step, name) in STEPS.iter().enumerate() {
+        let (g, d) = (&gateway.0[step], &direct.0[step]);
+        let (g50, g99, d50, d99) = (
+            percentile(g, 0.5),
+            percentile(g, 0.99),
+            percentile(d, 0.5),
+            percentile(d, 0.99),
+        );
+        println!(
+            "| {name} | {g50:.2} / {g99:.2} | {d50:.2} / {d99:.2} | {:.2} / {:.2} |",
+            g50 - d50,
+            g99 - d99
+        );
+    }
+    if let Some(cert) = certificate {
+        rsa_rate(&cert).await?;
+    }
+    Ok(())
+}
+
+/// One purchase through the gateway: milliseconds per step as the client waits for it.
+async fn gateway_purchase(env: &Env, base: &str, token: &str) -> anyhow::Result<[f64; 3]> {
+    let started = Instant::now();
+    let id = env.create(base, token, 20).await?;
+    let created = ms(started);
+    let started = Instant::now();
+    let payment_path = format!("/v1/checkouts/{id}/payment");
+    let (status, body) = env
+        .call(Call {
+            method: reqwest::Method::PUT,
+            base,
+            path: &payment_path,
+            token,
+            wait: 20,
+            body: Some(payment_body()),
+        })
+        .await?;
+    anyhow::ensure!(status == 200, "payment: {status} {body}");
+    let paid = ms(started);
+    let started = Instant::now();
+    let purchase_path = format!("/v1/checkouts/{id}/purchase");
+    let (status, body) = env
+        .call(Call {
+            method: reqwest::Method::POST,
+            base,
+            path: &purchase_path,
+            token,
+            wait: 20,
+            body: None,
+        })
+        .await?;
+    anyhow::ensure!(body["state"] == "purchased", "purchase: {status} {body}");
+    Ok([created, paid, ms(started)])
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+async fn direct_call(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    let resp = req
+        .header("True-Client-IP", "203.0.113.7")
+        .send()
+        .await?
+        .error_for_status()?;
+    let text = resp.text().await?;
+    Ok(if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)?
+    })
+}
+
+/// The same purchase straight against the sandbox: the milliseconds of its HTTP calls per
+/// step (encryption and the certificate, which the gateway caches, are not timed).
+async fn direct_purchase(
+    env: &Env,
+    base: &str,
+    i: usize,
+) -> anyhow::Result<([f64; 3], wire::Certificate)> {
+    let client = &env.client;
+    let key = "apikey=sandbox-apikey";
+    let started = Instant::now();
+    let session = direct_call(
+        client
+            .post(format!("{base}/cart?{key}"))
+            .json(&json!({"token": format!("direct-{i}-{}", uuid::Uuid::new_v4().simple())})),
+    )
+    .await?;
+    let cart_id = session["cart_id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no cart"))?
+        .to_owned();
+    let cart = direct_call(client.put(format!("{base}/cart/tickets?{key}")).json(
+        &json!({"cart_id": cart_id, "event": {"id": EVENT, "tickets": [{"id": TICKET, "quantity": 1}]}}),
+    ))
+    .await?;
+    let created = ms(started);
+    let grand = cart["cart"]["totals"]["grand"].as_f64().unwrap_or(25.0);
+    let encoded: String = url::form_urlencoded::byte_serialize(cart_id.as_bytes()).collect();
+    let cert: wire::Certificate = serde_json::from_value(
+        direct_call(client.get(format!("{base}/certificate?{key}&cart_id={encoded}"))).await?,
+    )?;
+    let encryptor = PaymentEncryptor::from_certificate(&cert)?;
+    let (number, cin) = (encryptor.encrypt(CARD)?, encryptor.encrypt("123")?);
+    let payment = json!({"cart_id": cart_id, "payment": {
+        "first_name": "Direct", "last_name": "User", "home_phone": "212-867-5309", "type": "CC", "email_address": "direct@example.com",
+        "address": {"line1": "1 Main St", "line2": "", "city": "Los Angeles", "country": {"id": 840}, "region": {"abbrev": "CA"}, "postal_code": "90210"},
+        "amount": format!("{grand:.2}"),
+        "card": {"number": number, "cin": cin, "encryption_key": cert.id, "expire_month": 12, "expire_year": 2020, "postal_code": "90210"}}});
+    let started = Instant::now();
+    direct_call(
+        client
+            .put(format!("{base}/cart/payment?{key}"))
+            .json(&payment),
+    )
+    .await?;
+    let paid = ms(started);
+    let started = Instant::now();
+    direct_call(
+        client
+            .put(format!("{base}/cart?{key}"))
+            .json(&json!({"cart_id": cart_id, "source_account_id": format!("direct{i}")})),
+    )
+    .await?;
+    Ok(([created, paid, ms(started)], cert))
+}
+
+/// Card-field encryptions per second on one core, and openssl's public-key rate.
+async fn rsa_rate(cert: &wire::Certificate) -> anyhow::Result<()> {
+    let encryptor = PaymentEncryptor::from_certificate(cert)?;
+    let ours = tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
+        let started = Instant::now();
+        let mut n = 0u64;
+        while started.elapsed() < Duration::from_secs(3) {
+            encryptor.encrypt(CARD)?;
+            n += 1;
+        }
+        Ok(n as f64 / started.elapsed().as_secs_f64())
+    })
+    .await??;
+    let output = Command::new("openssl")
+        .args(["speed", "-seconds", "3", "rsa2048"])
+        .output()?;
+    let (column, openssl) = parse_openssl_speed(&String::from_utf8_lossy(&output.stdout))?;
+    println!();
+    println!(
+        "| RSA-2048 public-key operations per second, one core | gateway (`PaymentEncryptor`, OAEP) | `openssl speed rsa2048` ({column}) | ratio |"
+    );
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| | {ours:.0} | {openssl:.0} | {:.0} % |",
+        100.0 * ours / openssl.max(1e-9)
+    );
+    Ok(())
+}
+
+/// The public-key rate of `openssl speed rsa2048`: `encr./s` when this openssl reports it
+/// (3.2+), else `verify/s` (the same public-exponent operation). Returns (column, rate).
+pub fn parse_openssl_speed(report: &str) -> anyhow::Result<(String, f64)> {
+    let header: Vec<&str> = report
+        .lines()
+        .find(|l| l.contains("sign/s"))
+        .ok_or_else(|| anyhow::anyhow!("no header in openssl speed output: {report}"))?
+        .split_whitespace()
+        .collect();
+    let row: Vec<&str> = report
+        .lines()
+        .find(|l| l.starts_with("rsa 2048 bits") || l.starts_with("rsa  2048 bits"))
+        .ok_or_else(|| anyhow::anyhow!("no rsa 2048 row in: {report}"))?
+        .split_whitespace()
+        .skip(3)
+        .collect();
+    let column = ["encr./s", "verify/s"]
+        .into_iter()
+        .find(|c| header.contains(c))
+        .ok_or_else(|| anyhow::anyhow!("no public-key column in: {report}"))?;
+    let index = header
+        .iter()
+        .position(|h| *h == column)
+        .ok_or_else(|| anyhow::anyhow!("no {column}"))?;
+    let rate = row
+        .get(index)
+        .ok_or_else(|| anyhow::anyhow!("short rsa row"))?
+        .parse()?;
+    Ok((column.to_owned(), rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_public_key_rate_of_openssl_speed() {
+        let old = "                  sign    verify    sign/s verify/s\nrsa 2048 bits 0.000294s 0.000017s   3401.4  59147.0\n";
+        assert_eq!(
+            parse_openssl_speed(old).unwrap(),
+            ("verify/s".to_owned(), 59147.0)
+        );
+        let new = "                   sign    verify    encrypt   decrypt   sign/s verify/s  encr./s  decr./s\n\
+            rsa 2048 bits 0.000300s 0.000020s 0.000021s 0.000310s   3333.3  50000.0  47619.0   3225.8\n";
+        assert_eq!(
+            parse_openssl_speed(new).unwrap(),
+            ("encr./s".to_owned(), 47619.0)
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! `checkout-gateway bench …`: the benchmarks, each with a baseline measured in the same run
+//! (these machines are shared and noisy, so only ratios travel).
+//!
+//! - `quota`: the issue-5 quota benchmark (K users × R replicas vs naive clients).
+//! - `overhead`: cached event view and checkout read through a `serve` process vs a bare
+//!   actix-web handler returning the same bytes, with `wrk` on loopback.
+//! - `flow`: per-step time the gateway adds to a purchase beyond upstream's own response times;
+//!   RSA encryptions per second per core vs `openssl speed rsa2048`.
+//! - `scale`: resident memory and database size with 1k then 10k checkouts in flight.
+//! - `recovery`: `kill -9` of a replica to the first resumed upstream call by another.
+//!
+//! `harness` owns what they share: a fresh Postgres database, a standalone sandbox, `serve`
+//! child processes, user tokens, percentiles.
+
+pub mod flow;
+pub mod harness;
+pub mod overhead;
+pub mod quota;
+pub mod recovery;
+pub mod scale;
+
+pub use quota::{BenchPlan, RunFigures, run};
+
+use crate::config::Settings;
+
+/// Which benchmark `bench` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    Quota,
+    Overhead,
+    Flow,
+    Scale,
+    Recovery,
+    /// overhead, flow, scale and recovery (quota has its own table in README).
+    All,
+}
+
+/// Sizes of the issue-8 benchmarks.
+#[derive(Debug, Clone)]
+pub struct Sizes {
+    /// `wrk` duration per target, seconds.
+    pub duration_secs: u64,
+    /// `wrk` connections (threads: the machine's cores).
+    pub connections: u32,
+    /// Sequential purchases timed by `flow`.
+    pub purchases: usize,
+    /// Checkouts in flight measured by `scale`, ascending (e.g. 1000, 10000).
+    pub checkouts: Vec<usize>,
+    /// Checkouts mid-poll on the killed replica in `recovery`.
+    pub recovery_checkouts: usize,
+}
+
+pub async fn run_selected(settings: Settings, which: Which, sizes: Sizes) -> anyhow::Result<()> {
+    let secret = settings
+        .auth
+        .jwt_hs256_secret
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("auth.jwt_hs256_secret is not set"))?;
+    let env = harness::Env::new(secret)?;
+    println!("{}", harness::machine());
+    let all = which == Which::All;
+    if all || which == Which::Overhead {
+        overhead::run(&env, &sizes).await?;
+    }
+    if all || which == Which::Flow {
+        flow::run(&env, &sizes).await?;
+    }
+    if all || which == Which::Scale {
+        scale::run(&env, &sizes).await?;
+    }
+    if all || which == Which::Recovery {
+        recovery::run(&env, &sizes).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Part 4, recovery: two `serve` processes on one Postgres with 5 s leases and a 1 s sweeper;
+//! N checkouts mid-poll on replica A (the sandbox forces polling with a 1 s wait and many
+//! rounds, so A keeps polling and renewing its leases); `kill -9` A; then the time until
+//! upstream hears the first call for those checkouts from replica B, and until it has heard N
+//! (about one resumed call per checkout). The baselines: the lease (5 s), and what the design
+//! promises, the lease counted from the end of the poll wait in progress (a lease covers the
+//! wait it was saved with: 1 s) plus one sweeper interval (1 s) = 7 s.
+
+use std::time::{Duration, Instant};
+
+use super::Sizes;
+use super::harness::{Env, Replica, ReplicaSpec, fresh_database, start_sandbox, wait_until};
+use crate::sandbox::SandboxConfig;
+
+const LEASE_SECS: u64 = 5;
+const SWEEPER_SECS: u64 = 1;
+const POLL_WAIT_SECS: u64 = 1;
+
+pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
+    let n = sizes.recovery_checkouts.max(1);
+    let sandbox = start_sandbox(SandboxConfig {
+        force_polling: true,
+        poll_wait_secs: POLL_WAIT_SECS as f64,
+        poll_rounds: 100_000,
+        hold_secs: 3600,
+        update_latency: Duration::ZERO,
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let database_url = fresh_database().await;
+    let upstream = sandbox.base_url();
+    let (lease, sweep) = (LEASE_SECS.to_string(), SWEEPER_SECS.to_string());
+    let settings = [
+        ("APP__CHECKOUT__LEASE_SECS", lease.as_str()),
+        ("APP__SWEEPER__INTERVAL_SECS", sweep.as_str()),
+        ("APP__CHECKOUT__ABANDON_AFTER_SECS", "86400"),
+    ];
+    let spec = ReplicaSpec {
+        database_url: &database_url,
+        upstream: &upstream,
+        env: &settings,
+    };
+    let mut a = Replica::start(env, &spec).await?;
+    let _b = Replica::start(env, &spec).await?;
+    let token = env.token("bench-recovery")?;
+    for _ in 0..n {
+        env.create(&a.base, &token, 0).await?;
+    }
+    // Every checkout polling on A: at least two polls each heard upstream.
+    let polling = wait_until(Duration::from_secs(60), Duration::from_millis(50), || {
+        let stats = sandbox.stats();
+        stats
+            .requests_by_operation
+            .get("poll")
+            .copied()
+            .unwrap_or(0)
+            >= 2 * n as u64
+    })
+    .await;
+    anyhow::ensure!(polling, "the checkouts did not start polling on replica A");
+    a.kill()?;
+    let killed = Instant::now();
+    let before = sandbox.stats().requests;
+    let mut first = None;
+    let mut all = None;
+    let deadline = killed + Duration::from_secs(60);
+    while all.is_none() && Instant::now() < deadline {
+        let heard = sandbox.stats().requests.saturating_sub(before);
+        if heard > 0 && first.is_none() {
+            first = Some(killed.elapsed());
+        }
+        if heard >= n as u64 {
+            all = Some(killed.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    drop(_b);
+    sandbox.stop().await;
+    let show = |d: Option<Duration>| {
+        d.map_or("not within 60 s".to_owned(), |d| {
+            format!("{:.2}", d.as_secs_f64())
+        })
+    };
+    let bound = (LEASE_SECS + POLL_WAIT_SECS + SWEEPER_SECS) as f64;
+    println!();
+    println!(
+        "## Recovery (`kill -9` of the replica owning {n} checkouts mid-poll; lease {LEASE_SECS} s, sweeper {SWEEPER_SECS} s)"
+    );
+    println!();
+    println!(
+        "| measure | seconds after the kill | against the lease ({LEASE_SECS} s) | against poll wait + lease + sweeper interval ({bound:.0} s) |"
+    );
+    println!("| --- | --- | --- | --- |");
+    let ratio = |d: Option<Duration>, of: f64| {
+        d.map_or("—".to_owned(), |d| {
+            format!("{:.2}×", d.as_secs_f64() / of)
+        })
+    };
+    let lease = LEASE_SECS as f64;
+    println!(
+        "| first resumed upstream call (by the other replica) | {} | {} | {} |",
+        show(first),
+        ratio(first, lease),
+        ratio(first, bound)
+    );
+    println!(
+        "| {n} upstream calls after the kill (≈ every checkout resumed) | {} | {} | {} |",
+        show(all),
+        ratio(all, lease),
+        ratio(all, bound)
+    );
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! Part 3, scale: checkouts in flight (the sandbox forces polling with a 10-minute wait, so
+//! every checkout sits in `reserving`, mid-poll) on one `serve` process, at each size of
+//! `Sizes::checkouts` in turn (the later sizes add to the earlier ones): the process's resident
+//! memory and the Postgres database's rows and size, against the same figures with none in
+//! flight (the baseline, same process).
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use sqlx::PgPool;
+
+use super::Sizes;
+use super::harness::{Env, Replica, ReplicaSpec, fresh_database, start_sandbox};
+use crate::sandbox::SandboxConfig;
+
+/// How many creates are in flight at once, and how many users share them.
+const CONCURRENCY: usize = 64;
+const USERS: usize = 100;
+
+/// One measurement.
+struct Point {
+    checkouts: usize,
+    reserving: i64,
+    rss: u64,
+    rows: i64,
+    checkout_rows: i64,
+    db_bytes: i64,
+    upstream_requests: u64,
+    /// From the first create to every checkout waiting out its poll.
+    create_secs: f64,
+}
+
+pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
+    let sandbox = start_sandbox(SandboxConfig {
+        force_polling: true,
+        poll_wait_secs: 600.0,
+        poll_rounds: 1000,
+        hold_secs: 3600,
+        update_latency: Duration::ZERO,
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let database_url = fresh_database().await;
+    let upstream = sandbox.base_url();
+    let replica = Replica::start(
+        env,
+        &ReplicaSpec {
+            database_url: &database_url,
+            upstream: &upstream,
+            // Nothing is abandoned or leased away during the measurement.
+            env: &[
+                ("APP__CHECKOUT__ABANDON_AFTER_SECS", "86400"),
+                ("APP__CHECKOUT__LEASE_SECS", "3600"),
+            ],
+        },
+    )
+    .await?;
+    let pool = PgPool::connect(&database_url).await?;
+    let tokens: Vec<String> = (0..USERS)
+        .map(|u| env.token(&format!("bench-scale-{u}")))
+        .collect::<anyhow::Result<_>>()?;
+    let mut points = vec![measure(&replica, &pool, &sandbox, 0, 0.0).await?];
+    let mut created = 0;
+    for &target in &sizes.checkouts {
+        let started = Instant::now();
+        let results: Vec<anyhow::Result<String>> = futures::stream::iter(created..target)
+            .map(|i| env.create(&replica.base, &tokens[i % USERS], 0))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            anyhow::bail!("{failed} creates failed, e.g. {e}");
+        }
+        created = target;
+        settle(&sandbox, created).await;
+        let secs = started.elapsed().as_secs_f64();
+        points.push(measure(&replica, &pool, &sandbox, created, secs).await?);
+    }
+    pool.close().await;
+    drop(replica);
+    sandbox.stop().await;
+    print_table(&points);
+    Ok(())
+}
+
+/// Wait until every checkout has opened its cart and asked for its reservation upstream (two
+/// calls each; the reservation's answer is a 10-minute poll), or upstream has heard nothing
+/// for 30 s (10 minutes at most). A burst of creates queues its drivers on the database pool,
+/// so a short silence does not mean they are done.
+async fn settle(sandbox: &crate::sandbox::SandboxHandle, checkouts: usize) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last = sandbox.stats().requests;
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline
+        && last < 2 * checkouts as u64
+        && quiet_since.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = sandbox.stats().requests;
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+    }
+}
+
+async fn measure(
+    replica: &Replica,
+    pool: &PgPool,
+    sandbox: &crate::sandbox::SandboxHandle,
+    checkouts: usize,
+    create_secs: f64,
+) -> anyhow::Result<Point> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut rows = 0;
+    // The quota's ring of send slots is sized by the quota, not by the checkouts.
+    for table in tables.iter().filter(|t| !t.starts_with("upstream_quota")) {
+        // Names from the catalog, quoted: safe to format into the statement.
+        let sql = format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\""));
+        rows += sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await?;
+    }
+    let checkout_rows = sqlx::query_scalar("SELECT count(*) FROM checkouts")
+        .fetch_one(pool)
+        .await?;
+    let reserving = sqlx::query_scalar("SELECT count(*) FROM checkouts WHERE state = 'reserving'")
+        .fetch_one(pool)
+        .await?;
+    let db_bytes = sqlx::query_scalar(
+        "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname NOT LIKE 'upstream_quota%'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Point {
+        checkouts,
+        reserving,
+        rss: replica.rss_bytes()?,
+        rows,
+        checkout_rows,
+        db_bytes,
+        upstream_requests: sandbox.stats().requests,
+        create_secs,
+    })
+}
+
+fn print_table(points: &[Point]) {
+    let Some(idle) = points.first() else { return };
+    println!();
+    println!("## Scale (checkouts in flight, mid-poll, on one `serve` process, Postgres)");
+    println!();
+    println!(
+        "| checkouts in flight (of them `reserving`) | gateway RSS (MB) | RSS per checkout over idle (KB) | rows (of them checkouts) | table size (MB) | bytes per checkout over empty | upstream requests | all in flight after (s) |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for p in points {
+        let per = |now: f64, base: f64| {
+            if p.checkouts == 0 {
+                "—".to_owned()
+            } else {
+                format!("{:.1}", (now - base) / p.checkouts as f64)
+            }
+        };
+        println!(
+            "| {} ({}) | {:.1} | {} | {} ({}) | {:.1} | {} | {} | {:.1} |",
+            p.checkouts,
+            p.reserving,
+            p.rss as f64 / 1e6,
+            per(p.rss as f64 / 1024.0, idle.rss as f64 / 1024.0),
+            p.rows,
+            p.checkout_rows,
+            p.db_bytes as f64 / 1e6,
+            per(p.db_bytes as f64, idle.db_bytes as f64),
+            p.upstream_requests,
+            p.create_secs
+        );
+    }
+    if let (Some(first), Some(last)) = (points.get(1), points.last())
+        && last.checkouts > first.checkouts
+    {
+        println!();
+        println!(
+            "From {} to {} checkouts ({:.0}×): RSS grew {:.2}×, table size {:.2}× (tables without the quota's fixed ring of send slots).",
+            first.checkouts,
+            last.checkouts,
+            last.checkouts as f64 / first.checkouts as f64,
+            last.rss as f64 / first.rss as f64,
+            last.db_bytes as f64 / first.db_bytes as f64
+        );
+    }
+}
