@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Sizes;
-use super::harness::{
-    CARD, Call, EVENT, Env, Replica, ReplicaSpec, TICKET, fresh_database, payment_body, percentile,
-    start_sandbox,
-};
+use super::harness::Stage;
+use super::harness::{CARD, Call, EVENT, Env, TICKET, payment_body, percentile};
 use crate::payment_crypto::PaymentEncryptor;
 use crate::sandbox::SandboxConfig;
 use crate::upstream::wire;
@@ -25,24 +23,22 @@ const STEPS: [&str; 3] = ["create → reserved", "payment", "purchase"];
 struct StepTimes([Vec<f64>; 3]);
 
 pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
-    let sandbox = start_sandbox(SandboxConfig {
-        poll_wait_secs: 0.0,
-        update_latency: Duration::ZERO,
-        hold_secs: 3600,
-        ..SandboxConfig::default()
-    })
-    .await?;
-    let database_url = fresh_database().await;
-    let upstream = sandbox.base_url();
-    let replica = Replica::start(
+    let Stage {
+        sandbox,
+        database_url: _,
+        replica,
+    } = Stage::start(
         env,
-        &ReplicaSpec {
-            database_url: &database_url,
-            upstream: &upstream,
-            env: &[],
+        SandboxConfig {
+            poll_wait_secs: 0.0,
+            update_latency: Duration::ZERO,
+            hold_secs: 3600,
+            ..SandboxConfig::default()
         },
+        &[],
     )
     .await?;
+    let upstream = sandbox.base_url();
     let token = env.token("bench-flow")?;
     // Warm-up (event details, certificate, connections) outside the figures.
     gateway_purchase(env, &replica.base, &token).await?;

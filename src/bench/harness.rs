@@ -207,6 +207,40 @@ impl Drop for Replica {
 }
 
 /// A new, empty Postgres database for one benchmark (`DATABASE_URL` or the local server).
+/// A sandbox, a fresh Postgres database and one `serve` replica against both: the stage of
+/// the single-replica benchmarks.
+pub struct Stage {
+    pub sandbox: SandboxHandle,
+    pub database_url: String,
+    pub replica: Replica,
+}
+
+impl Stage {
+    pub async fn start(
+        env: &Env,
+        sandbox: SandboxConfig,
+        replica_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let sandbox = start_sandbox(sandbox).await?;
+        let database_url = fresh_database().await;
+        let upstream = sandbox.base_url();
+        let replica = Replica::start(
+            env,
+            &ReplicaSpec {
+                database_url: &database_url,
+                upstream: &upstream,
+                env: replica_env,
+            },
+        )
+        .await?;
+        Ok(Self {
+            sandbox,
+            database_url,
+            replica,
+        })
+    }
+}
+
 pub async fn fresh_database() -> String {
     crate::store::testing::fresh_postgres_url().await
 }

@@ -9,7 +9,8 @@ use std::process::Command;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use super::Sizes;
-use super::harness::{EVENT, Env, Replica, ReplicaSpec, fresh_database, start_sandbox};
+use super::harness::Stage;
+use super::harness::{EVENT, Env};
 use crate::sandbox::SandboxConfig;
 
 /// What `wrk` reported for one target.
@@ -30,22 +31,19 @@ struct Canned {
 }
 
 pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
-    let sandbox = start_sandbox(SandboxConfig {
-        poll_wait_secs: 0.0,
-        update_latency: std::time::Duration::ZERO,
-        hold_secs: 3600,
-        ..SandboxConfig::default()
-    })
-    .await?;
-    let database_url = fresh_database().await;
-    let upstream = sandbox.base_url();
-    let replica = Replica::start(
+    let Stage {
+        sandbox,
+        database_url: _,
+        replica,
+    } = Stage::start(
         env,
-        &ReplicaSpec {
-            database_url: &database_url,
-            upstream: &upstream,
-            env: &[],
+        SandboxConfig {
+            poll_wait_secs: 0.0,
+            update_latency: std::time::Duration::ZERO,
+            hold_secs: 3600,
+            ..SandboxConfig::default()
         },
+        &[],
     )
     .await?;
     let token = env.token("bench-overhead")?;

@@ -10,7 +10,8 @@ use futures::StreamExt;
 use sqlx::PgPool;
 
 use super::Sizes;
-use super::harness::{Env, Replica, ReplicaSpec, fresh_database, start_sandbox};
+use super::harness::Stage;
+use super::harness::{Env, Replica};
 use crate::sandbox::SandboxConfig;
 
 /// How many creates are in flight at once, and how many users share them.
@@ -31,28 +32,25 @@ struct Point {
 }
 
 pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
-    let sandbox = start_sandbox(SandboxConfig {
-        force_polling: true,
-        poll_wait_secs: 600.0,
-        poll_rounds: 1000,
-        hold_secs: 3600,
-        update_latency: Duration::ZERO,
-        ..SandboxConfig::default()
-    })
-    .await?;
-    let database_url = fresh_database().await;
-    let upstream = sandbox.base_url();
-    let replica = Replica::start(
+    let Stage {
+        sandbox,
+        database_url,
+        replica,
+    } = Stage::start(
         env,
-        &ReplicaSpec {
-            database_url: &database_url,
-            upstream: &upstream,
-            // Nothing is abandoned or leased away during the measurement.
-            env: &[
-                ("APP__CHECKOUT__ABANDON_AFTER_SECS", "86400"),
-                ("APP__CHECKOUT__LEASE_SECS", "3600"),
-            ],
+        SandboxConfig {
+            force_polling: true,
+            poll_wait_secs: 600.0,
+            poll_rounds: 1000,
+            hold_secs: 3600,
+            update_latency: Duration::ZERO,
+            ..SandboxConfig::default()
         },
+        // Nothing is abandoned or leased away during the measurement.
+        &[
+            ("APP__CHECKOUT__ABANDON_AFTER_SECS", "86400"),
+            ("APP__CHECKOUT__LEASE_SECS", "3600"),
+        ],
     )
     .await?;
     let pool = PgPool::connect(&database_url).await?;

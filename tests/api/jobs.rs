@@ -97,7 +97,10 @@ async fn users_are_found_for_both_query_kinds_and_an_unknown_account_is_reported
     let sandbox_url = app.sandbox().base_url();
     let other = spawn_app_with(&[("upstream.base_url", sandbox_url.as_str())]).await;
 
-    let near = buy(&app, "near-user", TINY_EVENT, "000000000001").await; // event in 5 days
+    // The sandbox dates events by calendar day in the venue's zone: the near one starts
+    // between 5 d 0.5 h and 6 d 1.5 h from now, whatever the time of day (so "4 days before
+    // the event" after 3 days always holds it, and never the far one).
+    let near = buy(&app, "near-user", TINY_EVENT, "000000000001").await;
     let far = buy(&app, "far-user", EVENT, TICKET).await; // event in 30 days
     let stranger = buy(&other, "stranger", EVENT, TICKET).await;
     // Three days later (the in-process sandbox shares the app's clock).
@@ -120,7 +123,7 @@ async fn users_are_found_for_both_query_kinds_and_an_unknown_account_is_reported
     let listed = admin_json(
         &app,
         Method::GET,
-        "/admin/unredeemed-orders?days_before_event=3",
+        "/admin/unredeemed-orders?days_before_event=4",
     )
     .await;
     assert_eq!(
@@ -162,13 +165,13 @@ async fn users_are_found_for_both_query_kinds_and_an_unknown_account_is_reported
     let report = admin_json(
         &app,
         Method::POST,
-        "/admin/jobs/unredeemed/run?queries=days_before_event=3",
+        "/admin/jobs/unredeemed/run?queries=days_before_event=4",
     )
     .await;
     let findings = report["findings"].as_array().unwrap();
     assert_eq!(findings.len(), 1, "{report}");
     assert_eq!(findings[0]["user_id"], "near-user");
-    assert_eq!(findings[0]["query"], "days_before_event=3");
+    assert_eq!(findings[0]["query"], "days_before_event=4");
     assert!(
         findings[0]["order_id"]
             .as_str()
