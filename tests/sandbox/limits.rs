@@ -167,9 +167,10 @@ async fn unredeemed_orders_by_purchase_age_and_event_proximity() {
         Some(0)
     );
 
-    // The Seattle event is 30 days out.
+    // The Seattle event is dated 30 calendar days out at 19:30 in Los Angeles: between 30 d
+    // 2.5 h and 31 d 3.5 h from now depending on the time of day, so 32 always holds it.
     assert_eq!(
-        count(&sbx.send(unredeemed("days_before_event", "31")).await),
+        count(&sbx.send(unredeemed("days_before_event", "32")).await),
         Some(1)
     );
     assert_eq!(
@@ -177,13 +178,14 @@ async fn unredeemed_orders_by_purchase_age_and_event_proximity() {
         Some(0)
     );
 
+    // Two days on, the event is under 29 d 3.5 h away.
     sbx.advance(2.0 * 86400.0).await;
     assert_eq!(
         count(&sbx.send(unredeemed("days_from_purchase", "1")).await),
         Some(1)
     );
     assert_eq!(
-        count(&sbx.send(unredeemed("days_before_event", "29")).await),
+        count(&sbx.send(unredeemed("days_before_event", "30")).await),
         Some(1)
     );
 
