@@ -239,9 +239,10 @@ impl Metrics {
         metrics
     }
 
-    /// Counters and gauges exist from the first scrape, at 0: `increase()` and alerts see the
-    /// first event as a change, and a missing series means a broken exporter, not "nothing
-    /// happened yet". (Histograms appear with their first observation.)
+    /// Counters and event-fed gauges exist from the first scrape, at 0: `increase()` and alerts
+    /// see the first event as a change, and a missing series means a broken exporter, not
+    /// "nothing happened yet". (Histograms appear with their first observation; gauges read
+    /// from stored state are set by each scrape, so a failed read never shows as a 0.)
     fn start_at_zero(&self) {
         for counter in [
             &self.sweeper_failures,
@@ -256,8 +257,6 @@ impl Metrics {
             self.sweeper_releases(reason, 0);
         }
         self.sweeper_backlog(0);
-        self.quota_remaining(-1);
-        self.checkouts_by_state(&[]);
         for outcome in ["ok", "failed"] {
             self.jobs.runs.add(
                 0,
@@ -277,7 +276,6 @@ impl Metrics {
                 .deliveries
                 .add(0, &[KeyValue::new("outcome", outcome.as_str())]);
         }
-        self.webhook_backlog(0, Duration::ZERO);
     }
 
     /// The Prometheus text exposition of every series.
@@ -350,7 +348,8 @@ impl Metrics {
             .record(waited.as_secs_f64(), &[KeyValue::new("lane", lane)]);
     }
 
-    /// Upstream's `Rate-Limit-Available` (or -1 when it never said).
+    /// Upstream's `Rate-Limit-Available` (or -1 when it never said), set at each scrape from
+    /// what the client last saw.
     pub fn quota_remaining(&self, available: i64) {
         self.quota_remaining.record(available, &[]);
     }

@@ -143,16 +143,13 @@ impl CheckoutService {
         }
     }
 
-    /// Wait until the stored poll may be sent, then send it.
-    async fn poll_when_due<T: DeserializeOwned>(
+    /// Send the stored poll; [`Self::next_step_due`] has waited out its `wait`.
+    async fn send_poll<T: DeserializeOwned>(
         &self,
         ctx: &CallContext,
         poll: &PendingPoll,
         of: Operation,
     ) -> Result<Reply<T>, UpstreamError> {
-        if let Ok(wait) = (poll.not_before - self.now()).to_std() {
-            tokio::time::sleep(wait).await;
-        }
         self.api.metrics().poll(of.as_str());
         self.api.poll(ctx, &poll.url).await
     }
@@ -205,7 +202,7 @@ impl CheckoutService {
         };
         let reply = match &checkout.poll {
             Some(poll) => {
-                self.poll_when_due(&ctx.critical(), poll, Operation::Reserve)
+                self.send_poll(&ctx.critical(), poll, Operation::Reserve)
                     .await
             }
             None => {
@@ -260,7 +257,7 @@ impl CheckoutService {
             return Ok(Next::Stop);
         };
         let reply = match &checkout.poll {
-            Some(poll) => self.poll_when_due(&ctx, poll, Operation::Purchase).await,
+            Some(poll) => self.send_poll(&ctx, poll, Operation::Purchase).await,
             None => {
                 let request = wire::PurchaseRequest {
                     cart_id,
@@ -364,7 +361,7 @@ impl CheckoutService {
     async fn step_release(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
         let ctx = self.context_of(checkout, Priority::Release);
         let reply = match (&checkout.poll, checkout.cart_id.clone()) {
-            (Some(poll), _) => self.poll_when_due(&ctx, poll, Operation::Release).await,
+            (Some(poll), _) => self.send_poll(&ctx, poll, Operation::Release).await,
             (None, Some(cart_id)) => self.api.delete_cart(&ctx, &cart_id).await,
             (None, None) => Ok(Reply::Done(serde::de::IgnoredAny)),
         };

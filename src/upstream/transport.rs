@@ -232,7 +232,6 @@ impl PartnerApi {
             .or_else(|| header_i64(&ex.headers, "ratelimit-quota-available"));
         if let Some(available) = available {
             self.quota_available.store(available, Ordering::Relaxed);
-            self.metrics.quota_remaining(available);
         }
         let over = ex
             .headers
