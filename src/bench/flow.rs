@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Sizes;
-use super::harness::Stage;
 use super::harness::{CARD, Call, EVENT, Env, TICKET, payment_body, percentile};
+use super::harness::{Stage, instant_upstream};
 use crate::payment_crypto::PaymentEncryptor;
-use crate::sandbox::SandboxConfig;
 use crate::upstream::wire;
 
 const STEPS: [&str; 3] = ["create → reserved", "payment", "purchase"];
@@ -27,17 +26,7 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         sandbox,
         database_url: _,
         replica,
-    } = Stage::start(
-        env,
-        SandboxConfig {
-            poll_wait_secs: 0.0,
-            update_latency: Duration::ZERO,
-            hold_secs: 3600,
-            ..SandboxConfig::default()
-        },
-        &[],
-    )
-    .await?;
+    } = Stage::start(env, instant_upstream(), &[]).await?;
     let upstream = sandbox.base_url();
     let token = env.token("bench-flow")?;
     // Warm-up (event details, certificate, connections) outside the figures.

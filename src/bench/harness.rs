@@ -207,6 +207,17 @@ impl Drop for Replica {
 }
 
 /// A new, empty Postgres database for one benchmark (`DATABASE_URL` or the local server).
+/// A sandbox that answers at once: no polling wait, no update latency, holds that outlast
+/// the run. What the gateway adds is then all that is measured.
+pub fn instant_upstream() -> SandboxConfig {
+    SandboxConfig {
+        poll_wait_secs: 0.0,
+        update_latency: std::time::Duration::ZERO,
+        hold_secs: 3600,
+        ..SandboxConfig::default()
+    }
+}
+
 /// A sandbox, a fresh Postgres database and one `serve` replica against both: the stage of
 /// the single-replica benchmarks.
 pub struct Stage {

@@ -9,9 +9,8 @@ use std::process::Command;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use super::Sizes;
-use super::harness::Stage;
 use super::harness::{EVENT, Env};
-use crate::sandbox::SandboxConfig;
+use super::harness::{Stage, instant_upstream};
 
 /// What `wrk` reported for one target.
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,17 +34,7 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         sandbox,
         database_url: _,
         replica,
-    } = Stage::start(
-        env,
-        SandboxConfig {
-            poll_wait_secs: 0.0,
-            update_latency: std::time::Duration::ZERO,
-            hold_secs: 3600,
-            ..SandboxConfig::default()
-        },
-        &[],
-    )
-    .await?;
+    } = Stage::start(env, instant_upstream(), &[]).await?;
     let token = env.token("bench-overhead")?;
     let checkout = env.create(&replica.base, &token, 20).await?;
     let targets = [
