@@ -89,6 +89,24 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         recovery_checkouts: usize,
     },
+    /// Replicas on one fresh Postgres database under injected upstream faults and random
+    /// `kill -9`s, with simulated users; then checks that nothing was lost, doubled or leaked
+    /// and prints the counts (README "Soak"). Exits non-zero when a check fails.
+    Soak {
+        /// Seconds of faults and kills (settling comes after).
+        #[arg(long, default_value_t = 600)]
+        duration_secs: u64,
+        #[arg(long, default_value_t = 3)]
+        replicas: usize,
+        #[arg(long, default_value_t = 16)]
+        users: usize,
+        /// Mean seconds between two kills.
+        #[arg(long, default_value_t = 20)]
+        kill_every_secs: u64,
+        /// Seeds every random choice of the run.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,8 @@
 //! - [`store`]: persistence, one trait per aggregate, Postgres and SQLite implementations.
 //! - [`sandbox`]: the built-in Partner-API simulator (also `checkout-gateway sandbox`).
 //! - [`ids`], [`clock`]: typed prefixed ids and an injectable clock.
+//! - `fuzz`: what the `cargo fuzz` targets in `fuzz/` run.
+//! - [`bench`], [`soak`]: the benchmarks and the soak (`bench`, `soak` commands).
 
 pub mod bench;
 pub mod checkout;
@@ -20,12 +22,15 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod digest;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod payment_crypto;
 pub mod sandbox;
+pub mod soak;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

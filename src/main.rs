@@ -125,6 +125,22 @@ async fn main() -> anyhow::Result<()> {
             };
             bench::run_selected(settings, which, sizes).await
         }
+        Command::Soak {
+            duration_secs,
+            replicas,
+            users,
+            kill_every_secs,
+            seed,
+        } => {
+            let plan = checkout_gateway::soak::SoakPlan {
+                duration: std::time::Duration::from_secs(duration_secs),
+                replicas,
+                users,
+                kill_every: std::time::Duration::from_secs(kill_every_secs.max(1)),
+                seed,
+            };
+            checkout_gateway::soak::run(settings, plan).await
+        }
     }
 }
 

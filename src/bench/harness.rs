@@ -123,6 +123,9 @@ pub struct ReplicaSpec<'a> {
     pub database_url: &'a str,
     pub upstream: &'a str,
     pub env: &'a [(&'a str, &'a str)],
+    /// Appends the replica's output (its logs) here; otherwise it goes to /dev/null, or to
+    /// this process's stderr with `BENCH_REPLICA_LOGS` set.
+    pub log: Option<&'a std::path::Path>,
 }
 
 impl Replica {
@@ -149,12 +152,8 @@ impl Replica {
             .env("APP__LOG__FORMAT", "json")
             .env("APP__LOG__LEVEL", "info")
             .envs(spec.env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(if std::env::var_os("BENCH_REPLICA_LOGS").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stdout(output(spec.log)?)
+            .stderr(output(spec.log)?)
             .spawn()?;
         let mut replica = Self {
             child,
@@ -199,6 +198,22 @@ impl Replica {
     }
 }
 
+/// Where a replica's output goes (see [`ReplicaSpec::log`]).
+fn output(log: Option<&std::path::Path>) -> std::io::Result<Stdio> {
+    if let Some(path) = log {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        return Ok(Stdio::from(file));
+    }
+    Ok(if std::env::var_os("BENCH_REPLICA_LOGS").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    })
+}
+
 impl Drop for Replica {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -241,6 +256,7 @@ impl Stage {
                 database_url: &database_url,
                 upstream: &upstream,
                 env: replica_env,
+                log: None,
             },
         )
         .await?;

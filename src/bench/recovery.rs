@@ -39,6 +39,7 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         database_url: &database_url,
         upstream: &upstream,
         env: &settings,
+        log: None,
     };
     let mut a = Replica::start(env, &spec).await?;
     let _b = Replica::start(env, &spec).await?;

@@ -1,7 +1,24 @@
 //! Wire → domain conversions for what upstream returns about a cart and an order.
 
+use chrono::{DateTime, TimeDelta, Utc};
+
 use super::model::{Cents, TicketLine, Totals};
 use crate::upstream::wire;
+
+/// How long a hold lasts when upstream's cart does not say (the docs' example: 299 s).
+const DEFAULT_HOLD_SECS: i64 = 299;
+/// Upstream holds last minutes. A longer `hold_time` is not believed: clamped, no value upstream
+/// sends can overflow the clock (`TimeDelta::seconds` panics past ±2⁶³ ms).
+const LONGEST_HOLD_SECS: i64 = 24 * 3600;
+
+/// When the hold on `cart` ends, counted from `now`.
+pub fn hold_expires_at(cart: &wire::Cart, now: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = cart
+        .hold_time
+        .unwrap_or(DEFAULT_HOLD_SECS)
+        .clamp(0, LONGEST_HOLD_SECS);
+    now + TimeDelta::seconds(secs)
+}
 
 /// Seats of a block: the numeric range start..=end when both ends are numbers, else the
 /// two ends as given.

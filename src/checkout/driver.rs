@@ -231,8 +231,7 @@ impl CheckoutService {
                 let resp: wire::CartResponse = resp;
                 checkout.lines = convert::lines(&resp.cart);
                 checkout.totals = Some(convert::totals(&resp.cart, "USD"));
-                let hold = resp.cart.hold_time.unwrap_or(299).max(0);
-                checkout.hold_expires_at = Some(self.now() + TimeDelta::seconds(hold));
+                checkout.hold_expires_at = Some(convert::hold_expires_at(&resp.cart, self.now()));
                 checkout.poll = None;
                 checkout.operation = None;
                 self.apply(checkout, CheckoutEvent::Reserved)
@@ -273,9 +272,13 @@ impl CheckoutService {
                 self.record_order(checkout, Sale::Confirmed(resp)).await?;
                 Ok(Next::Stop)
             }
-            // A poll is a read: trouble with it is retried, the purchase itself stands.
-            Err(e) if !sent_now && is_transient(&e) => Err(StepError::Transient(e.to_string())),
-            Err(e) if sent_now && e.outcome_unknown() => {
+            // A poll is a read: trouble with it is retried, the purchase itself stands. But a
+            // poll that is gone took the purchase's answer with it: reconcile, as for a lost
+            // answer to the purchase itself.
+            Err(e) if !sent_now && is_transient(&e) && !matches!(e, UpstreamError::PollGone) => {
+                Err(StepError::Transient(e.to_string()))
+            }
+            Err(e) if e.outcome_unknown() => {
                 // The purchase may have happened: never send it again. Reconciliation
                 // (order lookup, cart release) decides; partners see `purchasing` meanwhile.
                 self.purchase_outcome_lost(checkout, owner, e.to_string())
@@ -368,6 +371,13 @@ impl CheckoutService {
         match reply {
             Ok(Reply::Poll(ticket)) => self.remember_poll(checkout, owner, ticket).await,
             Ok(Reply::Done(_)) => self.released(checkout, owner).await,
+            // The deletion's answer was lost with its poll: delete again (a cart already gone
+            // answers 404, below).
+            Err(UpstreamError::PollGone) => {
+                checkout.poll = None;
+                self.save(checkout, owner).await.map_err(StepError::store)?;
+                Ok(Next::Continue)
+            }
             // Already gone upstream (expired or deleted): nothing is held.
             Err(e) if e.kind() == FailureKind::CartGone => self.released(checkout, owner).await,
             Err(e) if is_transient(&e) => Err(StepError::Transient(e.to_string())),
@@ -399,6 +409,13 @@ impl CheckoutService {
         owner: &str,
         e: UpstreamError,
     ) -> Result<Next, StepError> {
+        if matches!(e, UpstreamError::PollGone) {
+            // The reservation's answer was lost with its poll: seats may be held. Fail, and
+            // `fail` deletes the cart so that none stay held.
+            let f = failure(ErrorCode::UpstreamUnavailable, e.to_string(), None);
+            self.fail(checkout, owner, f).await;
+            return Ok(Next::Stop);
+        }
         if is_transient(&e) && checkout.poll.is_some() {
             // A poll is a safe read: try it again.
             return Err(StepError::Transient(e.to_string()));
@@ -459,7 +476,11 @@ impl CheckoutService {
                 Reply::Done(_) => return Ok(()),
                 Reply::Poll(ticket) => {
                     tokio::time::sleep(ticket.wait).await;
-                    reply = self.api.poll(ctx, &ticket.url).await?;
+                    reply = match self.api.poll(ctx, &ticket.url).await {
+                        // The answer was lost with the poll: ask again.
+                        Err(UpstreamError::PollGone) => self.api.delete_cart(ctx, cart_id).await?,
+                        other => other?,
+                    };
                 }
             }
         }

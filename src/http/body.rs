@@ -1,11 +1,10 @@
 //! JSON bodies parsed with the failing field's path named in the error.
 
-use actix_web::web::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::problem::ApiError;
 
-pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -66,10 +65,7 @@ mod tests {
 
     #[test]
     fn names_the_nested_field_and_hides_values() {
-        let err = parse_json::<Outer>(&Bytes::from_static(
-            br#"{"inner":{"n":"4588883206000011"}}"#,
-        ))
-        .unwrap_err();
+        let err = parse_json::<Outer>(br#"{"inner":{"n":"4588883206000011"}}"#).unwrap_err();
         assert_eq!(err.errors[0].field, "inner.n");
         assert!(
             !err.errors[0].message.contains("4588"),
@@ -80,7 +76,7 @@ mod tests {
 
     #[test]
     fn broken_json_names_the_body() {
-        let err = parse_json::<Outer>(&Bytes::from_static(b"{")).unwrap_err();
+        let err = parse_json::<Outer>(b"{").unwrap_err();
         assert_eq!(err.errors[0].field, "body");
     }
 }

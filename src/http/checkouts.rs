@@ -4,11 +4,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 
 use super::auth::AuthUser;
-use super::body::parse_json;
 use super::client_ip::client_ip;
-use super::dto::{
-    AddressBody, BillingBody, CheckoutBody, CreateCheckoutRequest, PaymentRequestBody,
-};
+use super::dto::{CheckoutBody, CreateCheckoutRequest, PaymentRequestBody};
 use super::idempotency;
 use super::openapi::headers::{IdempotencyKey, PreferWait};
 use super::openapi::problems::{
@@ -16,17 +13,11 @@ use super::openapi::problems::{
     ReleaseProblems,
 };
 use super::openapi::{Routes, examples};
+use super::parse;
 use super::problem::ApiError;
 use super::state::AppState;
-use crate::checkout::billing::{
-    BillingAddress, Country, Email, NonEmpty, Phone, PostalCode, Region,
-};
-use crate::checkout::card::{ExpiryMonth, ExpiryYear};
-use crate::checkout::catalog::parse_event_id;
-use crate::checkout::error::FieldError;
-use crate::checkout::model::{Checkout, TicketRequest};
-use crate::checkout::payment::{Billing, CardInput, PaymentInput};
-use crate::checkout::service::{NewCheckout, Requester};
+use crate::checkout::model::Checkout;
+use crate::checkout::service::Requester;
 use crate::ids::CheckoutId;
 
 pub fn routes(routes: &mut Routes) {
@@ -118,68 +109,13 @@ async fn create_checkout(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = user.0.clone();
     let run = async {
-        let parsed: CreateCheckoutRequest = parse_json(&body)?;
-        let new = parse_new_checkout(parsed)?;
+        let new = parse::create_request(&body)?;
         let who = requester(&req, &state, user);
         let wait = state.wait(&req, state.max_wait);
         let checkout = state.service.create(&who, new, wait).await?;
         respond(&state, &checkout, 201).await
     };
     idempotency::once(&req, &state, &user_id, &body, run).await
-}
-
-fn parse_new_checkout(body: CreateCheckoutRequest) -> Result<NewCheckout, ApiError> {
-    let mut errors = Vec::new();
-    if parse_event_id(&body.event_id).is_none() {
-        errors.push(FieldError::new(
-            "event_id",
-            "must be an alphanumeric event id",
-        ));
-    }
-    let captcha_token = body.captcha_token.unwrap_or_default().trim().to_owned();
-    if captcha_token.is_empty() {
-        return Err(ApiError::new(
-            crate::checkout::error::ErrorCode::CaptchaInvalid,
-            "captcha_token is required: solve the captcha from GET /v1/captcha",
-        ));
-    }
-    if body.tickets.is_empty() {
-        errors.push(FieldError::new(
-            "tickets",
-            "at least one ticket type is required",
-        ));
-    }
-    let mut tickets = Vec::new();
-    for (i, t) in body.tickets.into_iter().enumerate() {
-        if t.ticket_id.is_empty()
-            || t.ticket_id.len() > 32
-            || !t.ticket_id.chars().all(|c| c.is_ascii_alphanumeric())
-        {
-            errors.push(FieldError::new(
-                format!("tickets[{i}].ticket_id"),
-                "must be an alphanumeric ticket id",
-            ));
-        }
-        match u32::try_from(t.quantity) {
-            Ok(q) if q > 0 => tickets.push(TicketRequest {
-                ticket_id: t.ticket_id,
-                quantity: q,
-                price_level_id: t.price_level_id,
-            }),
-            _ => errors.push(FieldError::new(
-                format!("tickets[{i}].quantity"),
-                "must be greater than 0",
-            )),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    Ok(NewCheckout {
-        event_id: body.event_id,
-        captcha_token,
-        tickets,
-    })
 }
 
 /// Read a checkout
@@ -248,101 +184,12 @@ async fn pay_checkout(
     let (id, who) = target(&req, &state, user, &path)?;
     let user_id = who.user.clone();
     let run = async {
-        let parsed: PaymentRequestBody = parse_json(&body)?;
-        let input = parse_payment(parsed)?;
+        let input = parse::payment_request(&body)?;
         let wait = state.wait(&req, state.max_wait);
         let checkout = state.service.pay(&who, id, input, wait).await?;
         respond(&state, &checkout, 200).await
     };
     idempotency::once(&req, &state, &user_id, &body, run).await
-}
-
-/// Collects every field error of a body instead of stopping at the first.
-#[derive(Default)]
-struct Fields {
-    errors: Vec<FieldError>,
-}
-
-impl Fields {
-    fn take<T, E: std::fmt::Display>(&mut self, name: &str, parsed: Result<T, E>) -> Option<T> {
-        parsed
-            .map_err(|e| self.errors.push(FieldError::new(name, e.to_string())))
-            .ok()
-    }
-}
-
-fn optional(s: &Option<String>) -> Option<&str> {
-    s.as_deref().filter(|s| !s.trim().is_empty())
-}
-
-fn parse_address(f: &mut Fields, a: &AddressBody) -> Option<BillingAddress> {
-    let line1 = f.take("billing.address.line1", NonEmpty::parse(&a.line1));
-    let line2 = f.take(
-        "billing.address.line2",
-        NonEmpty::parse_optional(optional(&a.line2)),
-    );
-    let unit = f.take(
-        "billing.address.unit",
-        NonEmpty::parse_optional(optional(&a.unit)),
-    );
-    let city = f.take("billing.address.city", NonEmpty::parse(&a.city));
-    let postal_code = f.take(
-        "billing.address.postal_code",
-        PostalCode::parse(&a.postal_code),
-    );
-    let country = f.take("billing.address.country", Country::parse(&a.country))?;
-    let region = f.take("billing.address.region", Region::parse(&a.region, country));
-    Some(BillingAddress {
-        line1: line1?,
-        line2: line2?,
-        unit: unit?,
-        city: city?,
-        region: region?,
-        postal_code: postal_code?,
-        country,
-    })
-}
-
-fn parse_billing(f: &mut Fields, b: &BillingBody) -> Option<Billing> {
-    let first_name = f.take("billing.first_name", NonEmpty::parse(&b.first_name));
-    let last_name = f.take("billing.last_name", NonEmpty::parse(&b.last_name));
-    let email = f.take("billing.email", Email::parse(&b.email));
-    let phone = f.take("billing.phone", Phone::parse(&b.phone));
-    let address = parse_address(f, &b.address);
-    Some(Billing {
-        first_name: first_name?,
-        last_name: last_name?,
-        email: email?,
-        phone: phone?,
-        address: address?,
-    })
-}
-
-fn parse_payment(body: PaymentRequestBody) -> Result<PaymentInput, ApiError> {
-    let mut f = Fields::default();
-    let month = u8::try_from(body.card.expire_month)
-        .map_err(|_| "must be 1–12".to_owned())
-        .and_then(|m| ExpiryMonth::new(m).map_err(|e| e.to_string()));
-    let month = f.take("card.expire_month", month);
-    let year = u16::try_from(body.card.expire_year)
-        .map_err(|_| "must be a four-digit year".to_owned())
-        .and_then(|y| ExpiryYear::new(y).map_err(|e| e.to_string()));
-    let year = f.take("card.expire_year", year);
-    let billing = parse_billing(&mut f, &body.billing);
-    match (month, year, billing) {
-        (Some(expire_month), Some(expire_year), Some(billing)) if f.errors.is_empty() => {
-            Ok(PaymentInput {
-                card: CardInput {
-                    number: body.card.number,
-                    cvv: body.card.cvv,
-                    expire_month,
-                    expire_year,
-                },
-                billing,
-            })
-        }
-        _ => Err(ApiError::validation(f.errors)),
-    }
 }
 
 /// Purchase a checkout

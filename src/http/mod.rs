@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`checkouts`], [`events`], [`orders`], [`health`]: the routes.
 //! - [`auth`]: the JWT user extractor; [`client_ip`]: the end user's address.
-//! - [`dto`], [`body`]: wire shapes of the public API and body parsing.
+//! - [`dto`], [`body`], [`parse`]: wire shapes of the public API and body parsing.
 //! - [`problem`]: errors as RFC 9457 problem+json.
 //! - [`openapi`]: the OpenAPI document, built as routes are registered, and `/docs`.
 //! - [`state`]: what handlers share.
@@ -24,6 +24,7 @@ pub mod health;
 pub mod idempotency;
 pub mod openapi;
 pub mod orders;
+pub mod parse;
 pub mod problem;
 pub mod scrape;
 pub mod state;
@@ -139,7 +140,7 @@ pub async fn request_id(
 }
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
-fn trace_id_of(traceparent: &str) -> Option<String> {
+pub fn trace_id_of(traceparent: &str) -> Option<String> {
     let mut parts = traceparent.trim().split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);

@@ -33,9 +33,41 @@ fn prefer_wait(req: &actix_web::HttpRequest) -> Option<Duration> {
     req.headers()
         .get_all("prefer")
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split([',', ';']))
+        .find_map(parse_prefer_wait)
+}
+
+/// The `wait` preference of one `Prefer` header value (RFC 7240), in seconds. Negative and
+/// non-finite values are malformed and ignored; one too long for a `Duration` means "as long
+/// as allowed" (the caller caps it), where `Duration::from_secs_f64` would panic.
+pub fn parse_prefer_wait(value: &str) -> Option<Duration> {
+    value
+        .split([',', ';'])
         .filter_map(|pref| pref.trim().strip_prefix("wait="))
         .find_map(|n| n.trim().parse::<f64>().ok())
         .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|n| Duration::try_from_secs_f64(n).unwrap_or(Duration::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefer_wait_values() {
+        let secs = |v: &str| parse_prefer_wait(v).map(|d| d.as_secs_f64());
+        assert_eq!(secs("wait=5"), Some(5.0));
+        assert_eq!(secs("respond-async, wait=0.5"), Some(0.5));
+        assert_eq!(secs("handling=lenient; wait=2"), Some(2.0));
+        for ignored in [
+            "wait=-1",
+            "wait=NaN",
+            "wait=inf",
+            "wait=x",
+            "return=minimal",
+        ] {
+            assert_eq!(parse_prefer_wait(ignored), None, "{ignored}");
+        }
+        // Too long for a Duration: the longest wait, not a panic.
+        assert_eq!(parse_prefer_wait("wait=1e300"), Some(Duration::MAX));
+    }
 }

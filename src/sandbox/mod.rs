@@ -95,6 +95,9 @@ pub struct SandboxConfig {
     pub update_latency: Duration,
     /// Faults planned from the start (see [`Fault`]); more can be injected while running.
     pub faults: Vec<Fault>,
+    /// Seats in every row of every venue, when set: a long run (the soak) sells more tickets
+    /// than the fixed layouts hold.
+    pub seats_per_row: Option<u32>,
 }
 
 impl Default for SandboxConfig {
@@ -116,6 +119,7 @@ impl Default for SandboxConfig {
             settable_clock: Some(clock),
             update_latency: Duration::from_millis(20),
             faults: Vec::new(),
+            seats_per_row: None,
         }
     }
 }
@@ -215,9 +219,38 @@ impl SandboxHandle {
         self.shared.lock().faults.add(fault);
     }
 
+    /// Adds faults from a task of its own (see [`Self::inject`]).
+    pub fn injector(&self) -> impl Fn(Fault) + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move |fault| shared.lock().faults.add(fault)
+    }
+
     /// Removes every planned fault.
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
+    }
+
+    /// Seats still held, by the cart holding them (holds past their time are let go first).
+    pub fn held_seats_by_cart(&self) -> BTreeMap<String, u64> {
+        let mut state = self.shared.lock();
+        state.expire_holds(self.shared.now());
+        let mut by_cart: BTreeMap<String, u64> = BTreeMap::new();
+        for cart in state.inventory.values().flat_map(|i| i.holds_by_cart()) {
+            *by_cart.entry(cart.to_owned()).or_default() += 1;
+        }
+        by_cart
+    }
+
+    /// The order token of every order, by the cart it was bought with.
+    pub fn orders_by_cart(&self) -> BTreeMap<String, Vec<String>> {
+        let mut by_cart: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for order in &self.shared.lock().orders {
+            by_cart
+                .entry(order.cart_id.clone())
+                .or_default()
+                .push(order.order_token.clone());
+        }
+        by_cart
     }
 
     pub async fn stop(self) {

@@ -91,6 +91,14 @@ impl Inventory {
         }
     }
 
+    /// Held seats per holding cart.
+    pub fn holds_by_cart(&self) -> impl Iterator<Item = &str> {
+        self.holders.iter().filter_map(|h| match h {
+            Some(Holder::Held(cart)) => Some(cart.as_str()),
+            _ => None,
+        })
+    }
+
     pub fn held(&self) -> usize {
         self.holders
             .iter()
@@ -233,7 +241,13 @@ impl Shared {
         let catalog = Catalog::new(config.clock.now());
         let inventory = catalog
             .events()
-            .map(|e| (e.id, Inventory::new(e.layout.clone())))
+            .map(|e| {
+                let mut layout = e.layout.clone();
+                if let Some(seats) = config.seats_per_row {
+                    layout.seats_per_row = seats;
+                }
+                (e.id, Inventory::new(layout))
+            })
             .collect();
         let state = State {
             carts: HashMap::new(),

@@ -46,6 +46,12 @@ pub fn redact(line: &str) -> String {
     out
 }
 
+/// Whether `text` holds what the redactor would mask as a card number (a Luhn-valid run of
+/// 13–19 digits).
+pub fn contains_card_number(text: &str) -> bool {
+    mask_card_numbers(text) != text
+}
+
 fn mask_card_numbers(line: &str) -> String {
     let bytes = line.as_bytes();
     let mut out = String::with_capacity(line.len());

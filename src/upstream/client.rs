@@ -237,6 +237,9 @@ impl PartnerApi {
                 ctx.priority,
             ))
             .await?;
+        if ex.status == reqwest::StatusCode::NOT_FOUND {
+            return Err(UpstreamError::PollGone);
+        }
         decode_reply(ex)
     }
 

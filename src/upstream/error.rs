@@ -54,6 +54,12 @@ pub enum UpstreamError {
     /// A polling URL that does not point at the configured upstream (never followed).
     #[error("refusing a polling URL outside the upstream base")]
     ForeignPollingUrl,
+    /// A poll answered 404: the operation ended and its answer went to a poll whose response
+    /// was lost (or it was never consumed in time). Whether it took effect is unknown; the
+    /// caller settles it (a purchase is reconciled, a reservation's cart released, a release
+    /// sent again, a payment left for the user to send again).
+    #[error("the polling URL is gone: the operation ended and its answer was lost")]
+    PollGone,
 }
 
 /// What an upstream failure means for the caller, independent of how it was spelled.
@@ -97,7 +103,7 @@ impl UpstreamError {
             },
             Self::RateLimited { .. } => K::RateLimited,
             Self::Status { status } => Self::kind_of_status(*status),
-            Self::Transport { .. } | Self::Decode { .. } => K::Unavailable,
+            Self::Transport { .. } | Self::Decode { .. } | Self::PollGone => K::Unavailable,
             Self::ForeignPollingUrl => K::Misconfigured,
         }
     }
@@ -127,7 +133,7 @@ impl UpstreamError {
             Self::Transport { maybe_sent, .. } => *maybe_sent,
             Self::Status { status } | Self::Fault { status, .. } => *status >= 500,
             Self::Api { status, .. } => *status >= 500,
-            Self::Decode { .. } => true,
+            Self::Decode { .. } | Self::PollGone => true,
             _ => false,
         }
     }

@@ -121,7 +121,33 @@ pub(super) fn decode_reply<T: DeserializeOwned>(ex: Exchange) -> Result<Reply<T>
         })
 }
 
-pub(super) fn extract_site_key(html: &str) -> Option<String> {
+/// An answer read as the transport reads a "Polling: Yes" call's, from its status and body
+/// alone: for code outside `upstream` that replays recorded or generated answers (the
+/// `upstream_wire` fuzz target, fixture tests).
+pub fn read_polled<T: DeserializeOwned>(
+    status: u16,
+    body: &[u8],
+) -> Result<Reply<T>, UpstreamError> {
+    decode_reply(Exchange::replayed(status, body)?)
+}
+
+/// As [`read_polled`], for a "Polling: No" call.
+pub fn read_final<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, UpstreamError> {
+    decode_done(Exchange::replayed(status, body)?)
+}
+
+impl Exchange {
+    fn replayed(status: u16, body: &[u8]) -> Result<Self, UpstreamError> {
+        Ok(Exchange {
+            status: StatusCode::from_u16(status).map_err(|_| UpstreamError::Status { status })?,
+            headers: Default::default(),
+            body: body.to_vec(),
+        })
+    }
+}
+
+/// The captcha provider's site key in the captcha page, if it names one.
+pub fn extract_site_key(html: &str) -> Option<String> {
     let start = html.find("data-sitekey=\"")? + "data-sitekey=\"".len();
     let len = html[start..].find('"')?;
     Some(html[start..start + len].to_owned())

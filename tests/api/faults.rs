@@ -161,3 +161,68 @@ async fn an_event_read_stuck_behind_the_quota_answers_429_and_the_fetch_goes_on(
     // One retried fetch served both readers: the 429'd call plus one more at most.
     assert!(app.sandbox().stats().requests <= requests_after_refusal + 1);
 }
+
+/// The sandbox answers every updating call with a poll; the next poll's answer is then lost
+/// after the operation completed (`poll:drop_after_commit`), and polling again finds the URL
+/// gone (404).
+async fn polling_app_losing_the_next_poll() -> TestApp {
+    spawn_app_with(&[("sandbox.force_polling", "true")]).await
+}
+
+#[tokio::test]
+async fn a_purchase_whose_poll_answer_is_lost_is_reconciled_to_the_order_upstream_made() {
+    let app = polling_app_losing_the_next_poll().await;
+    let id = app.paid("lost-poll").await;
+    app.sandbox().inject(fault("poll:drop_after_commit:1"));
+    let _ = app.purchase("lost-poll", &id).await;
+    let body = app.wait_for_state(&id, "lost-poll", "purchased").await;
+    let stats = app.sandbox().stats();
+    assert_eq!(stats.orders, 1, "{stats:?}");
+    assert_eq!(
+        stats.purchase_calls_by_cart.values().sum::<u32>(),
+        1,
+        "the purchase was sent again: {stats:?}"
+    );
+    assert!(body["order"]["order_token"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn a_reservation_whose_poll_answer_is_lost_fails_and_gives_its_seats_back() {
+    let app = polling_app_losing_the_next_poll().await;
+    let held = app.sandbox().stats().seats_held;
+    app.sandbox().inject(fault("poll:drop_after_commit:1"));
+    let resp = app.create_checkout("lost-reserve", EVENT, TICKET, 2).await;
+    let body: Value = resp.json().await.unwrap();
+    let id = body["id"]
+        .as_str()
+        .or(body["checkout_id"].as_str())
+        .unwrap()
+        .to_owned();
+    let body = app.wait_for_state(&id, "lost-reserve", "failed").await;
+    assert_eq!(body["error"]["code"], "upstream_unavailable", "{body}");
+    // Polled until the cart's deletion is seen upstream.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while app.sandbox().stats().seats_held != held && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.sandbox().stats().seats_held, held, "seats stay held");
+}
+
+#[tokio::test]
+async fn a_release_whose_poll_answer_is_lost_is_sent_again_and_ends_released() {
+    let app = polling_app_losing_the_next_poll().await;
+    let held = app.sandbox().stats().seats_held;
+    let id = app.reserved("lost-release").await;
+    app.sandbox().inject(fault("poll:drop_after_commit:1"));
+    let _ = app
+        .request(
+            Method::DELETE,
+            &format!("/v1/checkouts/{id}"),
+            "lost-release",
+        )
+        .send()
+        .await
+        .unwrap();
+    app.wait_for_state(&id, "lost-release", "released").await;
+    assert_eq!(app.sandbox().stats().seats_held, held);
+}

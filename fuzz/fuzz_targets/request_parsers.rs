@@ -1,0 +1,4 @@
+//! Partner request bodies, path ids and interpreted headers (`checkout_gateway::fuzz`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checkout_gateway::fuzz::request_parsers(data));

@@ -1,0 +1,4 @@
+//! Upstream answers read as each call reads them (`checkout_gateway::fuzz`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checkout_gateway::fuzz::upstream_wire(data));
