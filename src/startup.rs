@@ -156,6 +156,7 @@ impl Application {
             max_wait: Duration::from_secs(settings.http.max_wait_secs),
             idempotency_ttl: chrono::TimeDelta::seconds(settings.idempotency.ttl_secs as i64),
             fingerprint_key: settings.source_account_key.clone(),
+            events: http::events::RenderedEvents::default(),
         });
         let public_listener = TcpListener::bind(settings.http.listen)?;
         let public_port = public_listener.local_addr()?.port();

@@ -259,6 +259,31 @@ impl EventView {
     }
 }
 
+/// An event's cached details and where `now` stands against them: everything its view is
+/// rendered from.
+#[derive(Debug, Clone)]
+pub struct EventSnapshot {
+    pub info: Arc<EventInfo>,
+    pub now: DateTime<Utc>,
+    pub window: MaintenanceStatus,
+}
+
+impl EventSnapshot {
+    pub fn view(&self) -> EventView {
+        EventView::render(&self.info, self.now, self.window)
+    }
+
+    /// The parts of the view that change with time alone: snapshots of the same details with
+    /// equal keys render the same view.
+    pub fn time_key(&self) -> (bool, bool, DateTime<Utc>) {
+        (
+            self.info.on_sale(self.now),
+            self.window.in_window,
+            self.window.next_window_starts_at,
+        )
+    }
+}
+
 /// The event cache with single-flight refresh.
 pub struct EventCatalog {
     ttl: Duration,

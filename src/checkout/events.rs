@@ -5,21 +5,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::catalog::{EventInfo, EventView};
+use super::catalog::{EventInfo, EventSnapshot};
 use super::error::{CheckoutError, ErrorCode, Refusal};
 use super::service::{CheckoutService, Requester};
 use crate::upstream::{CaptchaPage, Priority};
 
 impl CheckoutService {
+    /// The event as partners see it now: its cached details and where `now` stands (on sale,
+    /// maintenance window). Rendering is left to the caller, who may reuse an earlier
+    /// rendering of the same snapshot.
     pub async fn event(
         self: &Arc<Self>,
         event_id: &str,
         wait: Duration,
-    ) -> Result<EventView, CheckoutError> {
+    ) -> Result<EventSnapshot, CheckoutError> {
         let info = self.event_info(event_id, wait).await?;
         let now = self.now();
         let window = self.catalog.hours.status(info.timezone, now);
-        Ok(EventView::render(&info, now, window))
+        Ok(EventSnapshot { info, now, window })
     }
 
     pub async fn captcha(

@@ -1,5 +1,10 @@
-//! `/v1/events/{id}` and `/v1/captcha`.
+//! `/v1/events/{id}` and `/v1/captcha`, and the rendered event bodies they reuse.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
 use super::auth::AuthUser;
@@ -10,7 +15,8 @@ use super::openapi::problems::{CaptchaProblems, EventProblems};
 use super::openapi::{Routes, examples};
 use super::problem::ApiError;
 use super::state::AppState;
-use crate::checkout::catalog::parse_event_id;
+use crate::checkout::catalog::{EventInfo, EventSnapshot, parse_event_id};
+use crate::checkout::error::ErrorCode;
 use crate::checkout::service::Requester;
 
 pub fn routes(routes: &mut Routes) {
@@ -40,8 +46,63 @@ async fn get_event(
 ) -> Result<HttpResponse, ApiError> {
     let event_id = parse_event_id(&path).ok_or_else(ApiError::not_found)?;
     let wait = state.wait(&req, state.max_wait);
-    let view = state.service.event(event_id, wait).await?;
-    Ok(HttpResponse::Ok().json(EventBody::from(view)))
+    let snapshot = state.service.event(event_id, wait).await?;
+    let body = state.events.body(&snapshot)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(ContentType::json())
+        .body(body))
+}
+
+/// The JSON body last rendered for each event. A cached event read is the hot path of a sale
+/// (every app screen shows the event): while the details are the same cached `EventInfo` and
+/// the parts that change with time (on sale, maintenance window) are unchanged, the bytes are
+/// served again instead of being rendered and serialised per request.
+#[derive(Default)]
+pub struct RenderedEvents {
+    bodies: Mutex<HashMap<String, Rendered>>,
+}
+
+struct Rendered {
+    info: Arc<EventInfo>,
+    key: (bool, bool, chrono::DateTime<chrono::Utc>),
+    body: Bytes,
+}
+
+/// More events than any venue list; past it the renderings are dropped and rebuilt on use.
+const MAX_RENDERED: usize = 10_000;
+
+impl RenderedEvents {
+    pub fn body(&self, snapshot: &EventSnapshot) -> Result<Bytes, ApiError> {
+        let key = snapshot.time_key();
+        let id = &snapshot.info.event_id;
+        {
+            let bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(r) = bodies.get(id)
+                && Arc::ptr_eq(&r.info, &snapshot.info)
+                && r.key == key
+            {
+                return Ok(r.body.clone());
+            }
+        }
+        let body = serde_json::to_vec(&EventBody::from(snapshot.view())).map_err(|e| {
+            tracing::error!(error = %e, "rendering an event");
+            ApiError::new(ErrorCode::Internal, "the event could not be rendered")
+        })?;
+        let body = Bytes::from(body);
+        let mut bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
+        if bodies.len() >= MAX_RENDERED {
+            bodies.clear();
+        }
+        bodies.insert(
+            id.clone(),
+            Rendered {
+                info: snapshot.info.clone(),
+                key,
+                body: body.clone(),
+            },
+        );
+        Ok(body)
+    }
 }
 
 /// The captcha page

@@ -20,6 +20,8 @@ pub struct AppState {
     pub idempotency_ttl: chrono::TimeDelta,
     /// Keys the request fingerprints stored with idempotency keys.
     pub fingerprint_key: secrecy::SecretString,
+    /// Event bodies as last rendered.
+    pub events: super::events::RenderedEvents,
 }
 
 impl AppState {
