@@ -7,13 +7,7 @@ use super::problem::ApiError;
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        // "." is the root; "?" is where a syntax error left no path.
-        let field = if path == "." || path == "?" {
-            "body".to_owned()
-        } else {
-            mask_keys(&path)
-        };
+        let field = field_path(e.path());
         // serde's message for a wrong type can quote the value: keep only the category.
         let message = match e.inner().classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
@@ -25,37 +19,55 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The path can end in a key the client sent (an unknown field), which could be a card number
-/// sent in the wrong place: runs of 4 or more digits outside `[index]` brackets are masked. No
+/// The failing field's path, `tickets[0].quantity` style; `body` for the root or where a
+/// syntax error left no path. A key in it may be one the client sent (an unknown field), which
+/// could be a card number in the wrong place: in keys, runs of 4 or more digits are masked. No
 /// field of the API has more than one digit in its name (`line1`).
-fn mask_keys(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut run = String::new();
-    let mut in_index = false;
-    for ch in path.chars().chain(std::iter::once('\0')) {
-        if ch.is_ascii_digit() && !in_index {
-            run.push(ch);
-            continue;
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        let name = match segment {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } => mask_digit_runs(key),
+            Segment::Enum { variant } => mask_digit_runs(variant),
+            Segment::Unknown => "?".to_owned(),
+        };
+        if !out.is_empty() {
+            out.push('.');
         }
+        out.push_str(&name);
+    }
+    if out.is_empty() || out == "?" {
+        "body".to_owned()
+    } else {
+        out
+    }
+}
+
+fn mask_digit_runs(key: &str) -> String {
+    fn flush(out: &mut String, run: &mut String) {
         if run.len() >= 4 {
             out.extend(std::iter::repeat_n('#', run.len()));
         } else {
-            out.push_str(&run);
+            out.push_str(run);
         }
         run.clear();
-        match ch {
-            '\0' => {}
-            '[' => {
-                in_index = true;
-                out.push(ch);
-            }
-            ']' => {
-                in_index = false;
-                out.push(ch);
-            }
-            _ => out.push(ch),
+    }
+    let mut out = String::with_capacity(key.len());
+    let mut run = String::new();
+    for ch in key.chars() {
+        if ch.is_ascii_digit() {
+            run.push(ch);
+        } else {
+            flush(&mut out, &mut run);
+            out.push(ch);
         }
     }
+    flush(&mut out, &mut run);
     out
 }
 
@@ -115,10 +127,9 @@ mod tests {
         assert_eq!(err.errors[0].field, "ca################");
         let err = parse_json::<Strict>(br#"{"line1": 1}"#).unwrap_err();
         assert_eq!(err.errors[0].field, "line1");
-        assert_eq!(
-            mask_keys("tickets[12345].quantity"),
-            "tickets[12345].quantity"
-        );
+        // A key that looks like an index is still a key.
+        let err = parse_json::<Strict>(br#"{"x[4.4444444444444444444": 1}"#).unwrap_err();
+        assert_eq!(err.errors[0].field, "x[4.###################");
     }
 
     #[derive(Debug, serde::Deserialize)]
