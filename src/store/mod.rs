@@ -105,6 +105,15 @@ pub trait CheckoutStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<Checkout>>;
 
+    /// `user`'s checkouts for `event_id` whose purchase was sent and is not settled
+    /// (`purchasing`, `purchase_unknown`), oldest first: the ones an order upstream found for
+    /// this user and event could belong to (see `checkout::reconcile`).
+    async fn unsettled_purchases(
+        &self,
+        user: &UserId,
+        event_id: &str,
+    ) -> StoreResult<Vec<Checkout>>;
+
     /// Ids of checkouts that need a worker at `now`: no live lease covers them, and either an
     /// operation is pending, or the state is `reserved`/`payment_accepted` and the hold
     /// expired (`hold_expires_at < now`) or the checkout was untouched since

@@ -56,6 +56,11 @@ pub const RELEASE_LEASE: &str = "UPDATE checkouts SET lease_owner = NULL, lease_
 pub const LIST_BY_STATE_PREFIX: &str = "SELECT * FROM checkouts WHERE state IN (";
 pub const LIST_BY_STATE_SUFFIX: &str = ") ORDER BY created_at DESC, id DESC LIMIT ";
 
+/// `$1` user, `$2` event id.
+pub const UNSETTLED_PURCHASES: &str = "SELECT * FROM checkouts \
+     WHERE user_id = $1 AND event_id = $2 AND state IN ('purchasing', 'purchase_unknown') \
+     ORDER BY created_at, id";
+
 /// `$1` now, `$2` abandoned_before, `$3` limit. The states are the ones that hold seats
 /// without an operation running (see `CheckoutState::holds_seats`, minus `paying`, which
 /// always has an operation).

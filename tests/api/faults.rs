@@ -226,3 +226,46 @@ async fn a_release_whose_poll_answer_is_lost_is_sent_again_and_ends_released() {
     app.wait_for_state(&id, "lost-release", "released").await;
     assert_eq!(app.sandbox().stats().seats_held, held);
 }
+
+/// Two purchases of one user for one event: the first is slow to answer (its order is made
+/// upstream at once), the second is lost and never happened. The lost one must not take the
+/// slow one's order, though upstream's order listing cannot tell them apart (found by the
+/// soak).
+#[tokio::test]
+async fn a_lost_purchase_never_takes_the_order_of_the_same_users_other_purchase() {
+    let app = spawn_app().await;
+    let slow = app.paid("twin").await;
+    let lost = app.paid("twin").await;
+    app.sandbox().inject(fault("purchase:latency=4000:1"));
+    let slow_purchase = app.purchase("twin", &slow);
+    let lose_the_other = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while app.sandbox().stats().orders == 0 {
+            assert!(std::time::Instant::now() < deadline, "no order upstream");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        app.sandbox().inject(fault("purchase:status=500:1"));
+        let _ = app.purchase("twin", &lost).await;
+        app.wait_for_state(&lost, "twin", "failed").await
+    };
+    let (_, lost_body) = tokio::join!(slow_purchase, lose_the_other);
+    assert!(lost_body["order"].is_null(), "{lost_body}");
+
+    let slow_body = app.wait_for_state(&slow, "twin", "purchased").await;
+    let upstream: Vec<String> = app
+        .sandbox()
+        .orders_by_cart()
+        .into_values()
+        .flatten()
+        .collect();
+    assert_eq!(
+        upstream,
+        vec![
+            slow_body["order"]["order_token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        ],
+        "{slow_body}"
+    );
+}

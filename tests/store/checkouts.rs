@@ -13,6 +13,7 @@ crate::conformance!(crate::migrated =>
     update_round_trips_every_field_and_bumps_version,
     stale_update_conflicts_and_changes_nothing,
     list_by_state_filters_newest_first_and_limits,
+    unsettled_purchases_are_the_users_purchases_in_doubt_for_the_event_oldest_first,
     count_by_state_counts_each_state,
 );
 
@@ -142,6 +143,41 @@ async fn list_by_state_filters_newest_first_and_limits(store: Store) {
         .await
         .expect("list purchased");
     assert_eq!(purchased, vec![inserted[3].clone()]);
+}
+
+async fn unsettled_purchases_are_the_users_purchases_in_doubt_for_the_event_oldest_first(
+    store: Store,
+) {
+    let rows = [
+        ("alice", "evt-1", CheckoutState::PurchaseUnknown, 20),
+        ("alice", "evt-1", CheckoutState::Purchasing, 10),
+        ("alice", "evt-1", CheckoutState::Purchased, 5),
+        ("alice", "evt-1", CheckoutState::PaymentAccepted, 6),
+        ("alice", "evt-2", CheckoutState::Purchasing, 7),
+        ("bob", "evt-1", CheckoutState::PurchaseUnknown, 8),
+    ];
+    let mut inserted = Vec::new();
+    for (owner, event, state, created) in rows {
+        let mut checkout = bare_checkout(owner);
+        checkout.event_id = event.to_owned();
+        checkout.state = state;
+        checkout.created_at = at(created);
+        store.checkouts.insert(&checkout).await.expect("insert");
+        inserted.push(checkout);
+    }
+
+    let unsettled = store
+        .checkouts
+        .unsettled_purchases(&user("alice"), "evt-1")
+        .await
+        .expect("list");
+    assert_eq!(unsettled, vec![inserted[1].clone(), inserted[0].clone()]);
+    let none = store
+        .checkouts
+        .unsettled_purchases(&user("carol"), "evt-1")
+        .await
+        .expect("list none");
+    assert!(none.is_empty());
 }
 
 async fn count_by_state_counts_each_state(store: Store) {

@@ -155,6 +155,22 @@ macro_rules! impl_checkout_store {
                     .collect()
             }
 
+            async fn unsettled_purchases(
+                &self,
+                user: &$crate::checkout::model::UserId,
+                event_id: &str,
+            ) -> $crate::store::StoreResult<Vec<$crate::checkout::model::Checkout>> {
+                use $crate::store::sql;
+                let rows: Vec<sql::CheckoutRow> = sqlx::query_as(sql::UNSETTLED_PURCHASES)
+                    .bind(user.as_str())
+                    .bind(event_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter()
+                    .map($crate::checkout::model::Checkout::try_from)
+                    .collect()
+            }
+
             async fn due_for_work(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
