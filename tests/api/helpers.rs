@@ -202,6 +202,11 @@ impl TestApp {
     pub fn advance(&self, secs: i64) {
         self.clock.advance(TimeDelta::seconds(secs));
     }
+
+    /// Move the app's (and its sandbox's) clock so that it reads `at` now.
+    pub fn set_clock(&self, at: chrono::DateTime<chrono::Utc>) {
+        self.clock.set(at);
+    }
 }
 
 /// Assert a problem+json body with `code` and `status`; returns the body.
