@@ -252,7 +252,11 @@ async fn payment_declined_and_invalid_security_code() {
 
 #[tokio::test]
 async fn maintenance_window_refuses_up_front_with_retry_after() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[
+        ("maintenance.start_hour", "2"),
+        ("maintenance.end_hour", "3"),
+    ])
+    .await;
     // 02:30 in Los Angeles (PST, UTC-8) on a winter night.
     let tz_now = chrono::DateTime::parse_from_rfc3339("2027-01-15T10:30:00Z")
         .unwrap()
