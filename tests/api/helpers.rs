@@ -39,15 +39,16 @@ pub struct TestApp {
 /// An app on port 0 with a fresh Postgres database; `overrides` are config keys.
 /// A one-hour maintenance window (venue-local hours) half a day from now in Los Angeles, so
 /// at least 9 hours away in every sandbox venue's zone (UTC-5 to UTC-8).
-fn quiet_maintenance_hours() -> (String, String) {
+pub fn quiet_maintenance_hours() -> (u32, u32) {
     let la_now = chrono::Utc::now().with_timezone(&chrono_tz::America::Los_Angeles);
     let start = (chrono::Timelike::hour(&la_now) + 12) % 24;
-    (start.to_string(), ((start + 1) % 24).to_string())
+    (start, (start + 1) % 24)
 }
 
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let database_url = fresh_postgres_url().await;
     let (quiet_start, quiet_end) = quiet_maintenance_hours();
+    let (quiet_start, quiet_end) = (quiet_start.to_string(), quiet_end.to_string());
     let mut all = vec![
         ("database.url", database_url.as_str()),
         // The clock runs from real time: a test run at 2 AM in the venues' zones must not

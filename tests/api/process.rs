@@ -30,12 +30,15 @@ pub(crate) fn free_port() -> u16 {
 /// wait until it answers. `REPLICA_LOGS=<filter>` shows its logs when a test needs explaining.
 pub(crate) async fn serve(env: &[(&str, String)]) -> Replica {
     let port = free_port();
+    let quiet = crate::helpers::quiet_maintenance_hours();
     let logs = std::env::var("REPLICA_LOGS").ok();
     let child = Command::new(env!("CARGO_BIN_EXE_checkout-gateway"))
         .arg("serve")
         .env("APP_ENV", "local")
         .env("APP__HTTP__LISTEN", format!("127.0.0.1:{port}"))
         .env("APP__ADMIN__LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("APP__MAINTENANCE__START_HOUR", quiet.0.to_string())
+        .env("APP__MAINTENANCE__END_HOUR", quiet.1.to_string())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("RUST_LOG", logs.as_deref().unwrap_or("warn"))
         .stdout(Stdio::null())

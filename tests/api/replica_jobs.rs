@@ -33,6 +33,7 @@ impl Cluster {
         let config = SandboxConfig {
             clock: Arc::new(clock.clone()),
             settable_clock: Some(clock.clone()),
+            maintenance: crate::helpers::quiet_maintenance_hours(),
             ..SandboxConfig::default()
         };
         let sandbox = sandbox::spawn(config, TcpListener::bind("127.0.0.1:0").unwrap())

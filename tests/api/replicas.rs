@@ -40,6 +40,10 @@ impl Cluster {
     }
 
     pub(crate) async fn with_sandbox(config: SandboxConfig) -> Self {
+        let config = SandboxConfig {
+            maintenance: crate::helpers::quiet_maintenance_hours(),
+            ..config
+        };
         let quota = config.requests_per_second;
         let sandbox = sandbox::spawn(config, TcpListener::bind("127.0.0.1:0").unwrap())
             .await

@@ -104,7 +104,10 @@ async fn oauth_tokens_are_required_and_can_be_revoked_or_expire() {
 
 #[tokio::test]
 async fn ticketing_stops_during_the_venues_nightly_maintenance() {
-    let config = fast();
+    let config = SandboxConfig {
+        maintenance: (2, 3),
+        ..fast()
+    };
     let clock = clock_of(&config);
     let sbx = start(config).await;
     // A minute before 02:00 in Seattle, then two minutes later (the hold lasts 299 s).

@@ -187,12 +187,22 @@ pub async fn start(config: SandboxConfig) -> Sbx {
     }
 }
 
-/// A config for fast tests: short polling wait.
+/// A config for fast tests: short polling wait, and the nightly maintenance window half a day
+/// away in every venue's zone (the clock follows real time; the window's test sets its own).
 pub fn fast() -> SandboxConfig {
     SandboxConfig {
         poll_wait_secs: 0.05,
+        maintenance: quiet_maintenance_hours(),
         ..SandboxConfig::default()
     }
+}
+
+/// A one-hour window (venue-local hours) half a day from now in Los Angeles: at least 9 hours
+/// away in every sandbox venue's zone (UTC-5 to UTC-8).
+fn quiet_maintenance_hours() -> (u32, u32) {
+    let la_now = chrono::Utc::now().with_timezone(&chrono_tz::America::Los_Angeles);
+    let start = (chrono::Timelike::hour(&la_now) + 12) % 24;
+    (start, (start + 1) % 24)
 }
 
 pub fn clock_of(config: &SandboxConfig) -> OffsetClock {
