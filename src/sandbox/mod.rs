@@ -258,6 +258,15 @@ impl SandboxHandle {
     }
 }
 
+/// A one-hour maintenance window (venue-local hours) half a day from `now` in Los Angeles,
+/// so at least 9 hours from `now` in every venue's zone (UTC-5 to UTC-8): for runs on a
+/// clock that follows real time and must not meet the nightly window at any hour (tests).
+pub fn maintenance_hours_away_from(now: chrono::DateTime<chrono::Utc>) -> (u32, u32) {
+    use chrono::Timelike;
+    let start = (now.with_timezone(&chrono_tz::America::Los_Angeles).hour() + 12) % 24;
+    (start, (start + 1) % 24)
+}
+
 /// Serves the sandbox on `listener` in the background, on the current tokio runtime.
 pub async fn spawn(config: SandboxConfig, listener: TcpListener) -> std::io::Result<SandboxHandle> {
     let mut addr = listener.local_addr()?;
@@ -297,4 +306,37 @@ pub async fn run_standalone(config: SandboxConfig, listen: SocketAddr) -> std::i
     tracing::info!("sandbox stopping");
     handle.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Timelike, Utc};
+
+    use super::maintenance_hours_away_from;
+
+    #[test]
+    fn the_window_away_from_now_starts_9_to_12_hours_ahead_in_every_venue() {
+        let zones = [
+            chrono_tz::America::Los_Angeles,
+            chrono_tz::America::Denver,
+            chrono_tz::America::Chicago,
+            chrono_tz::America::New_York,
+        ];
+        // A winter and a summer day, every hour.
+        for (month, hour) in [1, 7]
+            .into_iter()
+            .flat_map(|m| (0..24).map(move |h| (m, h)))
+        {
+            let now = Utc
+                .with_ymd_and_hms(2027, month, 15, hour, 30, 0)
+                .single()
+                .expect("a valid time");
+            let (start, end) = maintenance_hours_away_from(now);
+            assert_eq!(end, (start + 1) % 24);
+            for zone in zones {
+                let ahead = (start + 24 - now.with_timezone(&zone).hour()) % 24;
+                assert!((9..=12).contains(&ahead), "{zone} at {now}: {ahead} h");
+            }
+        }
+    }
 }

@@ -36,15 +36,12 @@ pub struct TestApp {
     pub service: Arc<CheckoutService>,
 }
 
-/// An app on port 0 with a fresh Postgres database; `overrides` are config keys.
-/// A one-hour maintenance window (venue-local hours) half a day from now in Los Angeles, so
-/// at least 9 hours away in every sandbox venue's zone (UTC-5 to UTC-8).
+/// The venues' maintenance window, far from now: tests' clocks follow real time.
 pub fn quiet_maintenance_hours() -> (u32, u32) {
-    let la_now = chrono::Utc::now().with_timezone(&chrono_tz::America::Los_Angeles);
-    let start = (chrono::Timelike::hour(&la_now) + 12) % 24;
-    (start, (start + 1) % 24)
+    checkout_gateway::sandbox::maintenance_hours_away_from(chrono::Utc::now())
 }
 
+/// An app on port 0 with a fresh Postgres database; `overrides` are config keys.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let database_url = fresh_postgres_url().await;
     let (quiet_start, quiet_end) = quiet_maintenance_hours();

@@ -192,17 +192,9 @@ pub async fn start(config: SandboxConfig) -> Sbx {
 pub fn fast() -> SandboxConfig {
     SandboxConfig {
         poll_wait_secs: 0.05,
-        maintenance: quiet_maintenance_hours(),
+        maintenance: sandbox::maintenance_hours_away_from(chrono::Utc::now()),
         ..SandboxConfig::default()
     }
-}
-
-/// A one-hour window (venue-local hours) half a day from now in Los Angeles: at least 9 hours
-/// away in every sandbox venue's zone (UTC-5 to UTC-8).
-fn quiet_maintenance_hours() -> (u32, u32) {
-    let la_now = chrono::Utc::now().with_timezone(&chrono_tz::America::Los_Angeles);
-    let start = (chrono::Timelike::hour(&la_now) + 12) % 24;
-    (start, (start + 1) % 24)
 }
 
 pub fn clock_of(config: &SandboxConfig) -> OffsetClock {
