@@ -104,7 +104,20 @@ pub fn machine() -> String {
     format!("machine: {cores} cores, {model}")
 }
 
+/// The venues' nightly maintenance window (venue-local hours) for a benchmark or soak: half
+/// a day from now. Their clocks follow real time, and the default 2–3 AM window falls at
+/// 09–11 UTC in the western venues, where it would refuse every ticketing call of a run.
+pub fn maintenance_far_from_now() -> (u32, u32) {
+    sandbox::maintenance_hours_away_from(chrono::Utc::now())
+}
+
+/// A standalone sandbox on a free loopback port, its maintenance window moved out of the run
+/// ([`maintenance_far_from_now`]).
 pub async fn start_sandbox(config: SandboxConfig) -> anyhow::Result<SandboxHandle> {
+    let config = SandboxConfig {
+        maintenance: maintenance_far_from_now(),
+        ..config
+    };
     Ok(sandbox::spawn(config, TcpListener::bind("127.0.0.1:0")?).await?)
 }
 
@@ -132,6 +145,7 @@ impl Replica {
     /// Start `serve` and wait until `/readyz` answers (60 s at most).
     pub async fn start(env: &Env, spec: &ReplicaSpec<'_>) -> anyhow::Result<Self> {
         let port = free_port()?;
+        let (maintenance_start, maintenance_end) = maintenance_far_from_now();
         let child = Command::new(&env.exe)
             .arg("serve")
             .env("APP_ENV", "local")
@@ -148,6 +162,11 @@ impl Replica {
             .env("APP__ADMISSION__IP_REQUESTS_PER_SECOND", "1000000")
             .env("APP__ADMISSION__IP_BURST", "1000000")
             .env("APP__UNREDEEMED__ENABLED", "false")
+            .env(
+                "APP__MAINTENANCE__START_HOUR",
+                maintenance_start.to_string(),
+            )
+            .env("APP__MAINTENANCE__END_HOUR", maintenance_end.to_string())
             // Production's log format and level; written to /dev/null.
             .env("APP__LOG__FORMAT", "json")
             .env("APP__LOG__LEVEL", "info")

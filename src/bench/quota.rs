@@ -5,22 +5,18 @@
 //! Prints upstream 429s, utilisation, purchases per minute, completion times and upstream
 //! calls per purchase for both.
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::config::{Settings, UpstreamTarget};
+use super::harness::{self, CARD, EVENT, TICKET};
+use crate::config::{MaintenanceSettings, Settings, UpstreamTarget};
 use crate::http::auth::issue_token;
 use crate::payment_crypto::PaymentEncryptor;
-use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+use crate::sandbox::{SandboxConfig, SandboxHandle};
 use crate::startup::{Application, BuildOptions, Running};
 use crate::upstream::wire;
-
-const EVENT: &str = "3F004CBB88958BF9";
-const TICKET: &str = "000002040006";
-const CARD: &str = "4588883206000011";
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -65,12 +61,12 @@ impl RunFigures {
 }
 
 async fn start_sandbox(quota: f64) -> anyhow::Result<SandboxHandle> {
-    let config = SandboxConfig {
+    harness::start_sandbox(SandboxConfig {
         requests_per_second: Some(quota),
         hold_secs: 3600,
         ..SandboxConfig::default()
-    };
-    Ok(sandbox::spawn(config, TcpListener::bind("127.0.0.1:0")?).await?)
+    })
+    .await
 }
 
 pub async fn run(mut settings: Settings, plan: BenchPlan) -> anyhow::Result<()> {
@@ -115,6 +111,11 @@ async fn gateway_run(
         s.http.max_wait_secs = 120;
         s.admission.user_burst = 10_000;
         s.admission.ip_burst = 10_000;
+        let (start_hour, end_hour) = harness::maintenance_far_from_now();
+        s.maintenance = MaintenanceSettings {
+            start_hour,
+            end_hour,
+        };
         let app = Application::build(s, BuildOptions::default()).await?;
         replicas.push((format!("http://127.0.0.1:{}", app.port()), app.spawn()));
     }
