@@ -155,6 +155,9 @@ impl Application {
             trusted_proxies: settings.http.trusted_proxies.clone(),
             max_wait: Duration::from_secs(settings.http.max_wait_secs),
             idempotency_ttl: chrono::TimeDelta::seconds(settings.idempotency.ttl_secs as i64),
+            idempotency_takeover_after: Duration::from_secs(
+                settings.idempotency.takeover_after_secs,
+            ),
             fingerprint_key: settings.source_account_key.clone(),
             events: http::events::RenderedEvents::default(),
         });

@@ -231,6 +231,9 @@ pub struct MaintenanceSettings {
 #[serde(deny_unknown_fields)]
 pub struct IdempotencySettings {
     pub ttl_secs: u64,
+    /// A key's first request renews its claim while it runs; unrenewed this long, the claim
+    /// is a dead process's and a repeat of the same request takes the key over.
+    pub takeover_after_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

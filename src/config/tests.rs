@@ -20,6 +20,19 @@ fn local_defaults_load() {
     assert_eq!(s.upstream.requests_per_second, 5.0);
     assert!(s.admin.token.is_none());
     assert_eq!(s.checkout.abandon_after_secs, 600);
+    assert_eq!(s.idempotency.takeover_after_secs, 30);
+}
+
+#[test]
+fn the_idempotency_takeover_time_is_bounded() {
+    for bad in ["0", "3601"] {
+        let err = load(&[("idempotency.takeover_after_secs", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("idempotency.takeover_after_secs"), "{err}");
+    }
+    let s = load(&[("idempotency.takeover_after_secs", "2")]).unwrap();
+    assert_eq!(s.idempotency.takeover_after_secs, 2);
 }
 
 #[test]

@@ -62,6 +62,12 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
             "between 60 s and 7 days",
         ));
     }
+    if !(1..=3600).contains(&raw.idempotency.takeover_after_secs) {
+        return Err(ConfigError::invalid(
+            "idempotency.takeover_after_secs",
+            "between 1 s and 1 hour",
+        ));
+    }
     for (key, hour) in [
         ("maintenance.start_hour", raw.maintenance.start_hour),
         ("maintenance.end_hour", raw.maintenance.end_hour),

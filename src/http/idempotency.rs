@@ -4,9 +4,19 @@
 //! first still runs waits for it (bounded by `Prefer: wait`), then `idempotency_key_in_use`.
 //! Answers where nothing happened (validation, auth, refusals before upstream) are not
 //! stored, so the client can correct and retry under the same key.
+//!
+//! The first request renews its claim on the key while it runs (every quarter of
+//! `idempotency.takeover_after_secs`). A claim left unrenewed that long is a dead process's
+//! (killed, crashed, or its request dropped): a repeat of the same request takes the key over
+//! and runs it, rather than answering "in use" until the key expires. Running it again is
+//! safe: payment, purchase and release go by the checkout's own state (a purchase is never
+//! sent twice), and a create's lost reservation is released by the sweeper as abandoned.
 
 use std::future::Future;
 use std::time::Duration;
+
+use futures::future::Either;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::http::StatusCode;
@@ -21,10 +31,6 @@ use crate::digest::keyed_digest;
 use crate::store::{Begin, IdempotencyKey, StoredResponse};
 
 const HEADER: &str = "idempotency-key";
-
-/// A first request still "in progress" after this long died with its process (requests are
-/// bounded by `Prefer: wait` and upstream timeouts): a repeat takes the key over.
-const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// Codes that mean the request changed nothing: their answers are not kept.
 const NOT_STORED: &[ErrorCode] = &[
@@ -52,8 +58,11 @@ where
     };
     let fingerprint = fingerprint(state, req, body);
     let wait = state.wait(req, state.max_wait);
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = Instant::now() + wait;
     let idempotency = &state.service.store.idempotency;
+    let takeover_after = state.idempotency_takeover_after;
+    let renew_every = takeover_after / 4;
+    let mut next_takeover_try = Instant::now();
     loop {
         let now = state.service.now();
         let expires = now + state.idempotency_ttl;
@@ -73,24 +82,30 @@ where
                     "this Idempotency-Key was used for a different request",
                 ));
             }
-            Begin::InProgress if tokio::time::Instant::now() >= deadline => {
-                let stale_before = now - STALE_AFTER;
-                let reclaimed = idempotency
-                    .reclaim_stale(&key, &fingerprint, now, stale_before)
-                    .await
-                    .map_err(internal)?;
-                if reclaimed {
-                    break;
+            Begin::InProgress => {
+                // A claim renewed less than `takeover_after` ago is a request still running.
+                if Instant::now() >= next_takeover_try {
+                    let stale_before = now - as_time_delta(takeover_after);
+                    let reclaimed = idempotency
+                        .reclaim_stale(&key, &fingerprint, now, stale_before)
+                        .await
+                        .map_err(internal)?;
+                    if reclaimed {
+                        break;
+                    }
+                    next_takeover_try = Instant::now() + renew_every;
                 }
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyKeyInUse,
-                    "a request with this Idempotency-Key is still running",
-                ));
+                if Instant::now() >= deadline {
+                    return Err(ApiError::new(
+                        ErrorCode::IdempotencyKeyInUse,
+                        "a request with this Idempotency-Key is still running",
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Begin::InProgress => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-    let (response, stored) = match handler.await {
+    let (response, stored) = match renewing(state, &key, renew_every, handler).await {
         Ok(resp) => {
             let (resp, stored) = split(resp).await;
             (Ok(resp), Some(stored))
@@ -109,6 +124,48 @@ where
         tracing::warn!(error = %e, "could not record an idempotent answer");
     }
     response
+}
+
+/// Runs `handler` while renewing the claim on `key` every `every`, so repeats see it running.
+/// A renewal that fails is logged and tried again at the next tick: the claim lapses only
+/// after four missed ones.
+async fn renewing<F: Future>(
+    state: &AppState,
+    key: &IdempotencyKey,
+    every: Duration,
+    handler: F,
+) -> F::Output {
+    let heartbeat = async {
+        let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match state
+                .service
+                .store
+                .idempotency
+                .renew(key, state.service.now())
+                .await
+            {
+                Ok(true) => {}
+                // Not in progress any more (completed by a repeat that took it over, or
+                // purged): there is no claim left to keep.
+                Ok(false) => return,
+                Err(e) => tracing::warn!(error = %e, "could not renew an Idempotency-Key claim"),
+            }
+        }
+    };
+    let (handler, heartbeat) = (std::pin::pin!(handler), std::pin::pin!(heartbeat));
+    match futures::future::select(handler, heartbeat).await {
+        Either::Left((output, _)) => output,
+        Either::Right(((), handler)) => handler.await,
+    }
+}
+
+/// `takeover_after` is at most an hour (configuration checks it), far inside `TimeDelta`'s
+/// range; the fallback is that bound.
+fn as_time_delta(d: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::hours(1))
 }
 
 fn key_of(req: &HttpRequest, user: &UserId) -> Result<Option<IdempotencyKey>, ApiError> {

@@ -18,6 +18,8 @@ pub struct AppState {
     pub max_wait: Duration,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_ttl: chrono::TimeDelta,
+    /// How long a key's claim may go unrenewed before a repeat takes it over.
+    pub idempotency_takeover_after: Duration,
     /// Keys the request fingerprints stored with idempotency keys.
     pub fingerprint_key: secrecy::SecretString,
     /// Event bodies as last rendered.

@@ -218,9 +218,10 @@ pub trait IdempotencyStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Begin>;
 
-    /// Take over `key` for the same request (`fingerprint`) when its first request has been
-    /// in progress since before `stale_before`: the process running it died, and the key
-    /// would otherwise answer "in use" until it expires. `true` when taken over.
+    /// Take over `key` for the same request (`fingerprint`) when its claim has not been
+    /// renewed ([`IdempotencyStore::renew`]) since before `stale_before`: the process running
+    /// it died, and the key would otherwise answer "in use" until it expires. `true` when
+    /// taken over (claimed and renewed at `now`).
     async fn reclaim_stale(
         &self,
         key: &IdempotencyKey,
@@ -228,6 +229,12 @@ pub trait IdempotencyStore: Send + Sync {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> StoreResult<bool>;
+
+    /// The request holding the in-progress `key` is still running at `now`: its claim is
+    /// renewed, so no repeat takes it over. `false` when the key is not in progress any more
+    /// (completed, abandoned, purged). Never moves a renewal back: a `now` before the last
+    /// one leaves it as it is.
+    async fn renew(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> StoreResult<bool>;
 
     /// Store the response of an in-progress key; does nothing if the key is not in progress
     /// any more (abandoned, purged or already complete): the request itself has succeeded.

@@ -105,21 +105,29 @@ pub const USER_FOR_ACCOUNT: &str = "SELECT user_id FROM accounts WHERE source_ac
 /// `$1..$3` the key, `$4` fingerprint, `$5` now, `$6` expires_at. Inserts a new key, or takes
 /// over one that has expired at `now`, in one statement: one affected row means "started".
 pub const BEGIN_IDEMPOTENCY: &str = "INSERT INTO idempotency_keys (scope, user_id, key, \
-     fingerprint, status, response_status, response_body, created_at, expires_at) \
-     VALUES ($1, $2, $3, $4, 'in_progress', NULL, NULL, $5, $6) \
+     fingerprint, status, response_status, response_body, created_at, renewed_at, expires_at) \
+     VALUES ($1, $2, $3, $4, 'in_progress', NULL, NULL, $5, $5, $6) \
      ON CONFLICT (scope, user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
        status = 'in_progress', response_status = NULL, response_body = NULL, \
-       created_at = excluded.created_at, expires_at = excluded.expires_at \
+       created_at = excluded.created_at, renewed_at = excluded.renewed_at, \
+       expires_at = excluded.expires_at \
      WHERE idempotency_keys.expires_at <= $5";
 
 pub const GET_IDEMPOTENCY: &str = "SELECT fingerprint, status, response_status, response_body \
      FROM idempotency_keys WHERE scope = $1 AND user_id = $2 AND key = $3";
 
-/// `$4` fingerprint, `$5` now, `$6` stale_before: take over a key whose first request has been
-/// in progress since before `$6` (its process died), for the same request only.
-pub const RECLAIM_IDEMPOTENCY: &str = "UPDATE idempotency_keys SET created_at = $5 \
+/// `$4` fingerprint, `$5` now, `$6` stale_before: take over a key whose claim has not been
+/// renewed since before `$6` (its process died), for the same request only.
+pub const RECLAIM_IDEMPOTENCY: &str = "UPDATE idempotency_keys SET created_at = $5, \
+     renewed_at = $5 \
      WHERE scope = $1 AND user_id = $2 AND key = $3 AND status = 'in_progress' \
-     AND fingerprint = $4 AND created_at <= $6";
+     AND fingerprint = $4 AND renewed_at <= $6";
+
+/// `$4` now: the request holding an in-progress key is still running. Never moves the renewal
+/// back (a replica whose clock is behind would otherwise make the key look stale sooner).
+pub const RENEW_IDEMPOTENCY: &str = "UPDATE idempotency_keys \
+     SET renewed_at = CASE WHEN renewed_at < $4 THEN $4 ELSE renewed_at END \
+     WHERE scope = $1 AND user_id = $2 AND key = $3 AND status = 'in_progress'";
 
 pub const COMPLETE_IDEMPOTENCY: &str = "UPDATE idempotency_keys SET status = 'done', \
      response_status = $4, response_body = $5 \

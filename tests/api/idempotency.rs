@@ -111,3 +111,43 @@ async fn concurrent_purchases_with_one_key_send_one_purchase() {
         "{stats:?}"
     );
 }
+
+/// The first request renews its claim on the key while it runs, so a repeat that waits longer
+/// than `idempotency.takeover_after_secs` still finds it running and does not run it again.
+#[tokio::test]
+async fn a_first_request_still_running_keeps_its_key() {
+    let app = spawn_app_with(&[("idempotency.takeover_after_secs", "1")]).await;
+    // Upstream takes 5 s over the reservation: five times the takeover time.
+    app.sandbox()
+        .inject("reserve:latency=5000:1".parse().unwrap());
+    let body = create_body(&fresh_captcha());
+    let send = |wait: &str| {
+        app.client
+            .post(format!("{}/v1/checkouts", app.address))
+            .bearer_auth(token_for("slow"))
+            .header("Idempotency-Key", "slow-create")
+            .header("Prefer", format!("wait={wait}"))
+            .json(&body)
+            .send()
+    };
+    let repeat = async {
+        // Once the first request's reservation is held up upstream…
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while app.sandbox().stats().faults_by_operation.get("reserve") != Some(&1) {
+            assert!(std::time::Instant::now() < deadline, "no reservation");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // …a repeat waits 3 s (past the takeover time) and finds it still running.
+        send("3").await.unwrap()
+    };
+    let (first, repeat) = tokio::join!(send("20"), repeat);
+    assert_problem(repeat, 409, "idempotency_key_in_use").await;
+    let first = first.unwrap();
+    assert_eq!(first.status(), 201);
+    let stats = app.sandbox().stats();
+    assert_eq!(
+        stats.requests_by_operation.get("open_cart"),
+        Some(&1),
+        "the create ran twice: {stats:?}"
+    );
+}

@@ -381,6 +381,59 @@ async fn a_replica_killed_mid_payment_hands_the_checkout_back_for_a_new_payment(
     cluster.assert_clean_protocol();
 }
 
+/// A purchase whose replica died holds its `Idempotency-Key` only as long as its claim is
+/// renewed: the app's repeat (same key) on another replica takes the key over after
+/// `idempotency.takeover_after_secs` and gets the purchase's outcome, instead of
+/// `idempotency_key_in_use` until the key expires. The purchase is still sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_takes_over_the_key_of_a_killed_replicas_purchase() {
+    let cluster = Cluster::new().await;
+    let env = [
+        ("APP__CHECKOUT__ABANDON_AFTER_SECS", "600"),
+        ("APP__IDEMPOTENCY__TAKEOVER_AFTER_SECS", "2"),
+    ];
+    let survivor = cluster.replica_with(&env).await;
+    let mut doomed = cluster.replica_with(&env).await;
+    let user = "repeater";
+    let id = cluster.create(&survivor, user, 20).await;
+    cluster.pay(&survivor, user, &id).await;
+    // Upstream takes the purchase, then 3 s to answer it: the replica dies meanwhile.
+    cluster
+        .sandbox
+        .inject("purchase:latency=3000:1".parse().unwrap());
+    let purchase = |replica: &Replica| {
+        cluster
+            .client
+            .post(format!("{}/v1/checkouts/{id}/purchase", replica.address))
+            .bearer_auth(token_for(user))
+            .header("Idempotency-Key", "buy-it")
+            .header("Prefer", "wait=20")
+            .send()
+    };
+    let first = tokio::spawn(purchase(&doomed));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.sandbox.stats().faults_by_operation.get("purchase") != Some(&1) {
+        assert!(
+            Instant::now() < deadline,
+            "the purchase never reached upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.child.kill().expect("SIGKILL");
+    let _ = doomed.child.wait();
+    assert!(first.await.unwrap().is_err(), "the dead replica answered");
+
+    let repeat = purchase(&survivor).await.expect("survivor answers");
+    let status = repeat.status().as_u16();
+    let body: Value = repeat.json().await.unwrap();
+    assert!(status == 200 || status == 202, "{status} {body}");
+    let body = cluster.settle(&survivor, user, &id, &["purchased"]).await;
+    assert!(body["order"]["order_id"].is_string(), "{body}");
+    let stats = cluster.sandbox.stats();
+    assert_eq!(stats.orders, 1, "{stats:?}");
+    cluster.assert_clean_protocol();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_together_stay_within_the_upstream_quota() {
     let cluster = Cluster::with_quota(Some(5.0)).await;

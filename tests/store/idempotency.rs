@@ -17,6 +17,7 @@ crate::conformance!(crate::migrated =>
     abandon_forgets_only_in_progress_keys,
     purge_deletes_expired_keys_only,
     a_stale_in_progress_key_is_reclaimed_only_by_the_same_request,
+    a_renewed_claim_is_not_taken_over_until_it_lapses,
 );
 
 fn key(scope: &str, owner: &str, key: &str) -> IdempotencyKey {
@@ -199,4 +200,27 @@ async fn a_stale_in_progress_key_is_reclaimed_only_by_the_same_request(store: St
             .await
             .expect("done")
     );
+}
+
+async fn a_renewed_claim_is_not_taken_over_until_it_lapses(store: Store) {
+    let k = key("purchase", "alice", "k10");
+    assert_eq!(begin(&store, &k, "fp", 0).await, Begin::Started);
+    let ids = &store.idempotency;
+    let reclaim =
+        |now: i64, stale_before: i64| ids.reclaim_stale(&k, "fp", at(now), at(stale_before));
+    // Renewed at 100 s: a claim judged stale only if unrenewed since 90 s is still alive.
+    assert!(ids.renew(&k, at(100_000)).await.expect("renew"));
+    assert!(!reclaim(120_000, 90_000).await.expect("renewed"));
+    // A renewal from a clock that is behind does not move it back.
+    assert!(ids.renew(&k, at(50_000)).await.expect("renew behind"));
+    assert!(!reclaim(130_000, 99_999).await.expect("not moved back"));
+    // Unrenewed since 100 s and judged at "stale before 100 s": taken over.
+    assert!(reclaim(200_000, 100_000).await.expect("lapsed"));
+    // The taker's claim starts at its own `now`.
+    assert!(!reclaim(210_000, 150_000).await.expect("fresh claim"));
+    // A completed key, or one never begun, has no claim to renew.
+    ids.complete(&k, &created()).await.expect("complete");
+    assert!(!ids.renew(&k, at(300_000)).await.expect("done"));
+    let never = key("purchase", "alice", "never");
+    assert!(!ids.renew(&never, at(300_000)).await.expect("unknown"));
 }

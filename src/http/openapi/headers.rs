@@ -23,9 +23,11 @@ impl IntoParams for IdempotencyKey {
                      route) and replayed with `Idempotent-Replayed: true`. The same key with a \
                      different request answers `idempotency_key_reused`; a repeat while the first \
                      still runs waits for it (up to `Prefer: wait`), then answers \
-                     `idempotency_key_in_use`. Answers where nothing happened (validation, auth, \
-                     rate limits) are not stored, so the request can be corrected and retried \
-                     under the same key.",
+                     `idempotency_key_in_use`. A first request whose gateway process died is \
+                     taken over by the repeat once its claim has gone unrenewed for \
+                     `idempotency.takeover_after_secs` (30 s). Answers where nothing happened \
+                     (validation, auth, rate limits) are not stored, so the request can be \
+                     corrected and retried under the same key.",
                 ))
                 .schema(Some(
                     ObjectBuilder::new()

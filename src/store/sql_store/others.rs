@@ -177,6 +177,19 @@ macro_rules! impl_account_and_idempotency_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn renew(
+                &self,
+                key: &$crate::store::IdempotencyKey,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                use $crate::store::sql_store::bind_key;
+                let done = bind_key!(sqlx::query($crate::store::sql::RENEW_IDEMPOTENCY), key)
+                    .bind($crate::clock::to_millis(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn complete(
                 &self,
                 key: &$crate::store::IdempotencyKey,
