@@ -15,13 +15,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use futures::future::Either;
-use tokio::time::{Instant, MissedTickBehavior};
-
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
+use futures::future::Either;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::problem::ApiError;
 use super::state::AppState;
@@ -148,8 +147,8 @@ async fn renewing<F: Future>(
                 .await
             {
                 Ok(true) => {}
-                // Not in progress any more (completed by a repeat that took it over, or
-                // purged): there is no claim left to keep.
+                // Not in progress any more (completed by a repeat that took the key over
+                // while this one was stalled, or purged): there is no claim left to keep.
                 Ok(false) => return,
                 Err(e) => tracing::warn!(error = %e, "could not renew an Idempotency-Key claim"),
             }
