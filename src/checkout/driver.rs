@@ -440,27 +440,41 @@ impl CheckoutService {
     /// End the operation in `failed`, and give back any seats the cart may still hold.
     pub(super) async fn fail(&self, checkout: &mut Checkout, owner: &str, f: CheckoutFailure) {
         tracing::info!(checkout_id = %checkout.id, code = %f.code, "checkout failed");
-        let had_cart = checkout.cart_id.clone();
         let gone = f.code == ErrorCode::HoldExpired.as_str();
         if self.apply(checkout, CheckoutEvent::Failed).is_err() {
             return;
         }
         checkout.failure = Some(f);
-        checkout.operation = None;
         checkout.poll = None;
-        if self.save(checkout, owner).await.is_err() {
-            return;
-        }
-        if let Some(cart) = had_cart.filter(|_| !gone) {
-            let ctx = self.context_of(checkout, Priority::Release);
-            self.delete_cart_quietly(&ctx, &cart).await;
+        checkout.operation = (checkout.cart_id.is_some() && !gone).then_some(Operation::Release);
+        if self.save(checkout, owner).await.is_ok() {
+            self.release_owed_cart(checkout, owner).await;
         }
     }
 
-    /// Best-effort cart deletion so no hold outlives a dead checkout.
-    pub(super) async fn delete_cart_quietly(&self, ctx: &CallContext, cart_id: &str) {
-        if let Err(e) = self.delete_cart_to_the_end(ctx, cart_id).await {
-            tracing::warn!(error = %e, "could not delete a cart upstream");
+    /// Sends the `DELETE /cart` that a checkout ended `failed` or `expired` still owes, marked
+    /// by `operation = release` (saved with the final state, before the call: persist, then
+    /// call). Once upstream confirms the cart is gone the mark is cleared and the lease freed.
+    /// Otherwise the mark stays, and when the lease runs out the resumer of some replica sends
+    /// it again, so no hold outlives its checkout (found by the soak: a deletion refused once
+    /// left the seats held by a `failed` checkout nobody looked at again).
+    pub(super) async fn release_owed_cart(&self, checkout: &mut Checkout, owner: &str) {
+        let (Some(Operation::Release), Some(cart)) = (checkout.operation, checkout.cart_id.clone())
+        else {
+            return;
+        };
+        let ctx = self.context_of(checkout, Priority::Release);
+        match self.delete_cart_to_the_end(&ctx, &cart).await {
+            // Gone already (deleted, or the hold ran out): nothing is held.
+            Err(e) if e.kind() != FailureKind::CartGone => {
+                tracing::warn!(checkout_id = %checkout.id, error = %e, "could not delete a cart upstream; it will be tried again");
+                return;
+            }
+            _ => {}
+        }
+        checkout.operation = None;
+        if let Err(e) = self.save(checkout, owner).await {
+            tracing::warn!(checkout_id = %checkout.id, error = %e, "could not record a cart's deletion");
         }
     }
 

@@ -7,7 +7,12 @@
 //! 2. after a few lookups, or at once when an order found could be another checkout's, the
 //!    cart is deleted: a cart upstream lets us delete was not purchased and now never can be —
 //!    the checkout is `failed` with that reason. A cart that refuses deletion (purchased, or a
-//!    purchase still running) keeps us looking.
+//!    purchase still running) keeps us looking;
+//! 3. a cart upstream no longer knows (404: an earlier deletion of ours went through but its
+//!    answer was lost, or the hold ran out) cannot be purchased any more either: once a
+//!    lookup made after that finds no order for it, the checkout is `failed` the same way.
+//!    (Found by the soak: a deletion whose answer was lost left every later one a 404, and
+//!    the checkout `purchase_unknown` for good.)
 //!
 //! Upstream's order listing names no cart, so an order is known only by user, event and time.
 //! When the same user has other purchases of the same event in flight, an order found could be
@@ -55,7 +60,10 @@ enum CartProbe {
     Deleted,
     /// Refused as a request, not for a passing reason: the purchase closed the cart.
     Closed,
-    /// Nothing either way (unreachable, 5xx, 404 gone, 409 busy, …).
+    /// Not found (404): deleted already or expired, so it can no longer be purchased; whether
+    /// it was before is for the order listing to say.
+    Gone,
+    /// Nothing either way (unreachable, 5xx, 409 busy, …).
     Unknown,
 }
 
@@ -67,6 +75,8 @@ impl CheckoutService {
     ) -> Result<Next, StepError> {
         let ctx = self.context_of(checkout, Priority::Critical);
         let mut purchased_upstream = false;
+        // Set when upstream answered 404 for the cart; the lookups after it decide.
+        let mut cart_gone = false;
         for attempt in 0..LOOKUPS {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt).min(Duration::from_secs(30))).await;
@@ -77,6 +87,11 @@ impl CheckoutService {
                     self.record_order(checkout, Sale::Found(found)).await?;
                     return Ok(Next::Stop);
                 }
+                Ok(Lookup::NotListed) if cart_gone => {
+                    return self
+                        .not_purchased(checkout, owner, "the cart is gone upstream with no order made from it; nothing was charged")
+                        .await;
+                }
                 Ok(Lookup::NotListed) => false,
                 Ok(Lookup::Contested) => true,
                 Err(e) => {
@@ -85,27 +100,36 @@ impl CheckoutService {
                 }
             };
             let probe_due = contested || attempt + 1 >= LOOKUPS_BEFORE_RELEASE;
-            if purchased_upstream || !probe_due {
+            if purchased_upstream || cart_gone || !probe_due {
                 continue;
             }
             match self.probe_cart(&ctx, checkout).await {
                 CartProbe::Deleted => {
-                    self.apply(checkout, CheckoutEvent::Failed)
-                        .map_err(StepError::store)?;
-                    checkout.operation = None;
-                    checkout.failure = Some(failure(
-                        ErrorCode::UpstreamUnavailable,
-                        "the purchase did not complete upstream; the hold was released and nothing was charged",
-                        None,
-                    ));
-                    self.save(checkout, owner).await.map_err(StepError::store)?;
-                    return Ok(Next::Stop);
+                    return self
+                        .not_purchased(checkout, owner, "the purchase did not complete upstream; the hold was released and nothing was charged")
+                        .await;
                 }
                 CartProbe::Closed => purchased_upstream = true,
+                CartProbe::Gone => cart_gone = true,
                 CartProbe::Unknown => {}
             }
         }
         tracing::warn!(checkout_id = %checkout.id, "purchase still unknown; the resumer will look again");
+        Ok(Next::Stop)
+    }
+
+    /// Upstream shows the purchase never happened and never can: `failed`, with `reason`.
+    async fn not_purchased(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+        reason: &str,
+    ) -> Result<Next, StepError> {
+        self.apply(checkout, CheckoutEvent::Failed)
+            .map_err(StepError::store)?;
+        checkout.operation = None;
+        checkout.failure = Some(failure(ErrorCode::UpstreamUnavailable, reason, None));
+        self.save(checkout, owner).await.map_err(StepError::store)?;
         Ok(Next::Stop)
     }
 
@@ -175,6 +199,7 @@ impl CheckoutService {
         match self.delete_cart_to_the_end(ctx, cart_id).await {
             Ok(()) => CartProbe::Deleted,
             Err(e) if e.kind() == FailureKind::InvalidRequest => CartProbe::Closed,
+            Err(e) if e.kind() == FailureKind::CartGone => CartProbe::Gone,
             Err(_) => CartProbe::Unknown,
         }
     }

@@ -80,6 +80,14 @@ impl CheckoutService {
             CheckoutState::Purchasing
             | CheckoutState::PurchaseUnknown
             | CheckoutState::Releasing => Resumed::Continued,
+            CheckoutState::Failed | CheckoutState::Expired
+                if checkout.operation == Some(Operation::Release) =>
+            {
+                // Ended, but the cart's deletion is still owed (refused, or its worker died).
+                self.api.metrics().takeover();
+                self.release_owed_cart(&mut checkout, &owner).await;
+                return Ok(Resumed::Continued);
+            }
             CheckoutState::Reserved | CheckoutState::PaymentAccepted
                 if self.hold_ran_out(&checkout) =>
             {

@@ -457,19 +457,16 @@ impl CheckoutService {
     ) -> CheckoutError {
         let id = leased.id;
         if self.apply(&mut leased, CheckoutEvent::HoldExpired).is_ok() {
-            leased.operation = None;
+            // The hold may outlive our clock's idea of it: the cart is deleted all the same.
+            leased.operation = leased.cart_id.is_some().then_some(Operation::Release);
             leased.poll = None;
             leased.failure = Some(CheckoutFailure {
                 code: ErrorCode::HoldExpired.as_str().into(),
                 message: "the hold on the tickets ran out".into(),
                 upstream_code: None,
             });
-            let cart = leased.cart_id.clone();
-            let ctx = self.context_of(&leased, Priority::Release);
-            if self.save(&mut leased, owner).await.is_ok()
-                && let Some(cart) = cart
-            {
-                self.delete_cart_quietly(&ctx, &cart).await;
+            if self.save(&mut leased, owner).await.is_ok() {
+                self.release_owed_cart(&mut leased, owner).await;
             }
         }
         self.unlease(id, owner).await;

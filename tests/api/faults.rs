@@ -269,3 +269,73 @@ async fn a_lost_purchase_never_takes_the_order_of_the_same_users_other_purchase(
         "{slow_body}"
     );
 }
+
+/// Polls the sandbox until `seats_held` is back to `held` (15 s at most); whether it is.
+async fn seats_back_to(app: &TestApp, held: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while app.sandbox().stats().seats_held != held {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    true
+}
+
+/// A reservation made upstream whose answer is lost fails, and its cart's deletion is refused
+/// once: the `failed` checkout still owes the deletion, and a resumer sends it again when the
+/// lease runs out, so the seats do not stay held (found by the soak).
+#[tokio::test]
+async fn a_failed_checkouts_refused_cart_deletion_is_sent_again() {
+    let app = spawn_app_with(&[("checkout.lease_secs", "2"), ("sweeper.interval_secs", "1")]).await;
+    let held = app.sandbox().stats().seats_held;
+    app.sandbox().inject(fault("reserve:drop_after_commit:1"));
+    app.sandbox().inject(fault("delete:status=503:1"));
+    let resp = app
+        .create_checkout("refused-delete", EVENT, TICKET, 2)
+        .await;
+    let body: Value = resp.json().await.unwrap();
+    let id = body["id"]
+        .as_str()
+        .or(body["checkout_id"].as_str())
+        .unwrap()
+        .to_owned();
+    app.wait_for_state(&id, "refused-delete", "failed").await;
+    assert!(seats_back_to(&app, held).await, "seats stay held");
+    let stats = app.sandbox().stats();
+    assert_eq!(
+        stats.faults_by_operation.get("delete"),
+        Some(&1),
+        "the first deletion was not refused: {stats:?}"
+    );
+    assert!(stats.carts_deleted >= 1, "{stats:?}");
+}
+
+/// A purchase refused with a 5xx (it never happened) whose cart deletion then goes through
+/// with its answer lost: every later deletion finds the cart gone (404). With no order listed
+/// after that, the checkout ends `failed`, not `purchase_unknown` for good (found by the soak).
+#[tokio::test]
+async fn a_lost_purchase_whose_cart_deletion_answer_is_lost_still_ends_failed() {
+    let app = spawn_app().await;
+    let held = app.sandbox().stats().seats_held;
+    let id = app.paid("gone-cart").await;
+    app.sandbox().inject(fault("purchase:status=500:1"));
+    app.sandbox().inject(fault("delete:drop_after_commit:1"));
+    let _ = app.purchase("gone-cart", &id).await;
+    let body = app.wait_for_state(&id, "gone-cart", "failed").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was charged"),
+        "{body}"
+    );
+    let stats = app.sandbox().stats();
+    assert_eq!(stats.orders, 0, "{stats:?}");
+    assert_eq!(
+        stats.faults_by_operation.get("delete"),
+        Some(&1),
+        "no deletion answer was lost: {stats:?}"
+    );
+    assert!(seats_back_to(&app, held).await, "seats stay held");
+}
