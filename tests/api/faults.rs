@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use checkout_gateway::sandbox::Fault;
+use checkout_gateway::sandbox::{Fault, SandboxStats};
 
 use crate::helpers::*;
 
@@ -51,14 +51,22 @@ async fn a_lost_purchase_answer_ends_purchased_with_the_order_upstream_made() {
     );
 }
 
-#[tokio::test]
-async fn a_purchase_refused_with_a_5xx_is_never_resent_and_ends_failed_with_the_hold_released() {
+/// A paid checkout of `user` whose purchase upstream refuses with a 500 (so it never
+/// happens), with the faults `more` beside it: it must end `failed` with nothing charged, no
+/// order and no purchase call upstream, and its seats given back. The sandbox's figures after.
+async fn refused_purchase_ends_failed_with_nothing_charged(
+    user: &str,
+    more: &[&str],
+) -> SandboxStats {
     let app = spawn_app().await;
     let held = app.sandbox().stats().seats_held;
-    let id = app.paid("refused").await;
+    let id = app.paid(user).await;
     app.sandbox().inject(fault("purchase:status=500:1"));
-    let _ = app.purchase("refused", &id).await;
-    let body = app.wait_for_state(&id, "refused", "failed").await;
+    for spec in more {
+        app.sandbox().inject(fault(spec));
+    }
+    let _ = app.purchase(user, &id).await;
+    let body = app.wait_for_state(&id, user, "failed").await;
     assert!(
         body["error"]["message"]
             .as_str()
@@ -67,13 +75,19 @@ async fn a_purchase_refused_with_a_5xx_is_never_resent_and_ends_failed_with_the_
         "{body}"
     );
     let stats = app.sandbox().stats();
-    assert_eq!(stats.orders, 0);
+    assert_eq!(stats.orders, 0, "{stats:?}");
     assert_eq!(
         stats.purchase_calls_by_cart.values().sum::<u32>(),
         0,
         "{stats:?}"
     );
     assert_eq!(stats.seats_held, held, "the hold was not released");
+    stats
+}
+
+#[tokio::test]
+async fn a_purchase_refused_with_a_5xx_is_never_resent_and_ends_failed_with_the_hold_released() {
+    refused_purchase_ends_failed_with_nothing_charged("refused", &[]).await;
 }
 
 #[tokio::test]
@@ -191,21 +205,22 @@ async fn a_reservation_whose_poll_answer_is_lost_fails_and_gives_its_seats_back(
     let app = polling_app_losing_the_next_poll().await;
     let held = app.sandbox().stats().seats_held;
     app.sandbox().inject(fault("poll:drop_after_commit:1"));
-    let resp = app.create_checkout("lost-reserve", EVENT, TICKET, 2).await;
+    let id = created_id(&app, "lost-reserve").await;
+    let body = app.wait_for_state(&id, "lost-reserve", "failed").await;
+    assert_eq!(body["error"]["code"], "upstream_unavailable", "{body}");
+    assert!(seats_back_to(&app, held).await, "seats stay held");
+}
+
+/// Creates a checkout of two tickets for `user`; its id, whether the create answered the
+/// checkout or a problem naming it.
+async fn created_id(app: &TestApp, user: &str) -> String {
+    let resp = app.create_checkout(user, EVENT, TICKET, 2).await;
     let body: Value = resp.json().await.unwrap();
-    let id = body["id"]
+    body["id"]
         .as_str()
         .or(body["checkout_id"].as_str())
         .unwrap()
-        .to_owned();
-    let body = app.wait_for_state(&id, "lost-reserve", "failed").await;
-    assert_eq!(body["error"]["code"], "upstream_unavailable", "{body}");
-    // Polled until the cart's deletion is seen upstream.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while app.sandbox().stats().seats_held != held && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(app.sandbox().stats().seats_held, held, "seats stay held");
+        .to_owned()
 }
 
 #[tokio::test]
@@ -291,15 +306,7 @@ async fn a_failed_checkouts_refused_cart_deletion_is_sent_again() {
     let held = app.sandbox().stats().seats_held;
     app.sandbox().inject(fault("reserve:drop_after_commit:1"));
     app.sandbox().inject(fault("delete:status=503:1"));
-    let resp = app
-        .create_checkout("refused-delete", EVENT, TICKET, 2)
-        .await;
-    let body: Value = resp.json().await.unwrap();
-    let id = body["id"]
-        .as_str()
-        .or(body["checkout_id"].as_str())
-        .unwrap()
-        .to_owned();
+    let id = created_id(&app, "refused-delete").await;
     app.wait_for_state(&id, "refused-delete", "failed").await;
     assert!(seats_back_to(&app, held).await, "seats stay held");
     let stats = app.sandbox().stats();
@@ -316,26 +323,14 @@ async fn a_failed_checkouts_refused_cart_deletion_is_sent_again() {
 /// after that, the checkout ends `failed`, not `purchase_unknown` for good (found by the soak).
 #[tokio::test]
 async fn a_lost_purchase_whose_cart_deletion_answer_is_lost_still_ends_failed() {
-    let app = spawn_app().await;
-    let held = app.sandbox().stats().seats_held;
-    let id = app.paid("gone-cart").await;
-    app.sandbox().inject(fault("purchase:status=500:1"));
-    app.sandbox().inject(fault("delete:drop_after_commit:1"));
-    let _ = app.purchase("gone-cart", &id).await;
-    let body = app.wait_for_state(&id, "gone-cart", "failed").await;
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("nothing was charged"),
-        "{body}"
-    );
-    let stats = app.sandbox().stats();
-    assert_eq!(stats.orders, 0, "{stats:?}");
+    let stats = refused_purchase_ends_failed_with_nothing_charged(
+        "gone-cart",
+        &["delete:drop_after_commit:1"],
+    )
+    .await;
     assert_eq!(
         stats.faults_by_operation.get("delete"),
         Some(&1),
         "no deletion answer was lost: {stats:?}"
     );
-    assert!(seats_back_to(&app, held).await, "seats stay held");
 }
