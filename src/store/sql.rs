@@ -117,11 +117,14 @@ pub const GET_IDEMPOTENCY: &str = "SELECT fingerprint, status, response_status, 
      FROM idempotency_keys WHERE scope = $1 AND user_id = $2 AND key = $3";
 
 /// `$4` fingerprint, `$5` now, `$6` stale_before: take over a key whose claim has not been
-/// renewed since before `$6` (its process died), for the same request only.
+/// renewed since before `$6` (its process died), for the same request only. A claim is as
+/// fresh as the later of its renewal and its start: a replica from before renewals (during a
+/// rolling upgrade) claims without `renewed_at`, and its request must not look dead at once.
 pub const RECLAIM_IDEMPOTENCY: &str = "UPDATE idempotency_keys SET created_at = $5, \
      renewed_at = $5 \
      WHERE scope = $1 AND user_id = $2 AND key = $3 AND status = 'in_progress' \
-     AND fingerprint = $4 AND renewed_at <= $6";
+     AND fingerprint = $4 \
+     AND CASE WHEN renewed_at > created_at THEN renewed_at ELSE created_at END <= $6";
 
 /// `$4` now: the request holding an in-progress key is still running. Never moves the renewal
 /// back (a replica whose clock is behind would otherwise make the key look stale sooner).

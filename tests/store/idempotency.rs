@@ -224,3 +224,57 @@ async fn a_renewed_claim_is_not_taken_over_until_it_lapses(store: Store) {
     let never = key("purchase", "alice", "never");
     assert!(!ids.renew(&never, at(300_000)).await.expect("unknown"));
 }
+
+/// A key claimed by a replica from before renewals (during a rolling upgrade) has no
+/// `renewed_at` (the migration's default, 0): its claim counts from when it was made, so a
+/// repeat on an upgraded replica does not take a running request's key over at once.
+async fn a_claim_from_before_renewals_counts_from_its_start(db: crate::Db) {
+    let url = match db {
+        crate::Db::Postgres => checkout_gateway::store::testing::fresh_postgres_url().await,
+        crate::Db::Sqlite => checkout_gateway::store::testing::fresh_sqlite_url(),
+    };
+    let store = Store::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let k = key("purchase", "alice", "old-replica");
+    assert_eq!(begin(&store, &k, "fp", 100_000).await, Begin::Started);
+    let as_the_old_code_left_it = "UPDATE idempotency_keys SET renewed_at = 0";
+    match db {
+        crate::Db::Postgres => {
+            let pool = sqlx::PgPool::connect(&url).await.expect("pg");
+            sqlx::query(as_the_old_code_left_it)
+                .execute(&pool)
+                .await
+                .expect("update");
+        }
+        crate::Db::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+            sqlx::query(as_the_old_code_left_it)
+                .execute(&pool)
+                .await
+                .expect("update");
+        }
+    }
+    let ids = &store.idempotency;
+    // Claimed at 100 s: not stale for a judge that wants a sign of life since 80 s…
+    assert!(
+        !ids.reclaim_stale(&k, "fp", at(110_000), at(80_000))
+            .await
+            .expect("fresh")
+    );
+    // …but stale once nothing has been heard from it since then.
+    assert!(
+        ids.reclaim_stale(&k, "fp", at(200_000), at(100_000))
+            .await
+            .expect("stale")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_claim_from_before_renewals_counts_from_its_start() {
+    a_claim_from_before_renewals_counts_from_its_start(crate::Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_claim_from_before_renewals_counts_from_its_start() {
+    a_claim_from_before_renewals_counts_from_its_start(crate::Db::Sqlite).await;
+}
