@@ -391,12 +391,14 @@ async fn a_missed_schedule_is_caught_up_once_when_a_replica_comes_back() {
         ("unredeemed.enabled", "true"),
         ("unredeemed.schedule", "0 * * * * *"),
     ];
+    let first = spawn_app_with(&every_minute).await;
     // Every clock setting lands 5 s into a minute, so the real seconds a step takes never
-    // carry it into the next minute (which would make one more time due).
+    // carry it into the next minute (which would make one more time due). Read after the
+    // app started: a replica never reaches back to a time before its start, so a minute
+    // boundary crossed while it booted would leave the first time never due.
     let now = chrono::Utc::now();
     let base = now - chrono::TimeDelta::seconds(now.timestamp() % 60 - 5);
     let minutes = chrono::TimeDelta::minutes;
-    let first = spawn_app_with(&every_minute).await;
     first.set_clock(base + minutes(1));
     let store = store_of(&first).await;
     let runs = wait_for_runs(&store, 1).await;
