@@ -12,6 +12,7 @@
 //! - [`store`]: persistence, one trait per aggregate, Postgres and SQLite implementations.
 //! - [`sandbox`]: the built-in Partner-API simulator (also `checkout-gateway sandbox`).
 //! - [`ids`], [`clock`]: typed prefixed ids and an injectable clock.
+//! - [`heartbeat`]: the renewal loop that keeps a lease or a key claimed while work runs.
 //! - `fuzz`: what the `cargo fuzz` targets in `fuzz/` run.
 //! - [`bench`], [`soak`]: the benchmarks and the soak (`bench`, `soak` commands).
 
@@ -24,6 +25,7 @@ pub mod demo;
 pub mod digest;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod heartbeat;
 pub mod http;
 pub mod ids;
 pub mod jobs;

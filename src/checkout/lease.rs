@@ -28,18 +28,13 @@ impl CheckoutService {
     pub(super) fn heartbeat(self: &Arc<Self>, id: CheckoutId, owner: String) -> Heartbeat {
         let service = self.clone();
         let every = self.config.lease / 3;
+        let what = format!("the lease of {id}");
         Heartbeat(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
+            crate::heartbeat::renew_every(every, &what, || {
                 let until = service.now() + service.lease_span();
-                match service.store.checkouts.renew_lease(id, &owner, until).await {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    Err(e) => {
-                        tracing::warn!(checkout_id = %id, error = %e, "lease heartbeat failed")
-                    }
-                }
-            }
+                service.store.checkouts.renew_lease(id, &owner, until)
+            })
+            .await;
         }))
     }
 

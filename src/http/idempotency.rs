@@ -20,7 +20,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use futures::future::Either;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use super::problem::ApiError;
 use super::state::AppState;
@@ -134,26 +134,15 @@ async fn renewing<F: Future>(
     every: Duration,
     handler: F,
 ) -> F::Output {
-    let heartbeat = async {
-        let mut tick = tokio::time::interval_at(Instant::now() + every, every);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match state
-                .service
-                .store
-                .idempotency
-                .renew(key, state.service.now())
-                .await
-            {
-                Ok(true) => {}
-                // Not in progress any more (completed by a repeat that took the key over
-                // while this one was stalled, or purged): there is no claim left to keep.
-                Ok(false) => return,
-                Err(e) => tracing::warn!(error = %e, "could not renew an Idempotency-Key claim"),
-            }
-        }
-    };
+    let heartbeat = crate::heartbeat::renew_every(every, "an Idempotency-Key claim", || {
+        // `false`: not in progress any more (completed by a repeat that took the key over
+        // while this one was stalled, or purged): there is no claim left to keep.
+        state
+            .service
+            .store
+            .idempotency
+            .renew(key, state.service.now())
+    });
     let (handler, heartbeat) = (std::pin::pin!(handler), std::pin::pin!(heartbeat));
     match futures::future::select(handler, heartbeat).await {
         Either::Left((output, _)) => output,

@@ -270,18 +270,13 @@ impl UnredeemedJob {
             self.config.lease,
         );
         tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(lease / 3).await;
+            let what = format!("the lease of run {run}");
+            crate::heartbeat::renew_every(lease / 3, &what, || {
                 let until = service.now() + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
-                match service.store.jobs.renew_run(run, &owner, until).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(run_id = %run, "run lease lost");
-                        return;
-                    }
-                    Err(e) => tracing::warn!(run_id = %run, error = %e, "could not renew a run"),
-                }
-            }
+                service.store.jobs.renew_run(run, &owner, until)
+            })
+            .await;
+            tracing::warn!(run_id = %run, "run lease lost");
         })
     }
 

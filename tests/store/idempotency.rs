@@ -229,10 +229,7 @@ async fn a_renewed_claim_is_not_taken_over_until_it_lapses(store: Store) {
 /// `renewed_at` (the migration's default, 0): its claim counts from when it was made, so a
 /// repeat on an upgraded replica does not take a running request's key over at once.
 async fn a_claim_from_before_renewals_counts_from_its_start(db: crate::Db) {
-    let url = match db {
-        crate::Db::Postgres => checkout_gateway::store::testing::fresh_postgres_url().await,
-        crate::Db::Sqlite => checkout_gateway::store::testing::fresh_sqlite_url(),
-    };
+    let url = crate::fresh_url(db).await;
     let store = Store::connect(&url).await.expect("connect");
     store.migrate().await.expect("migrate");
     let k = key("purchase", "alice", "old-replica");

@@ -22,12 +22,17 @@ pub enum Db {
     Sqlite,
 }
 
-/// A connected store on a new, empty database; not migrated.
-pub async fn unmigrated(db: Db) -> Store {
-    let url = match db {
+/// The URL of a new, empty database on `db`.
+pub async fn fresh_url(db: Db) -> String {
+    match db {
         Db::Postgres => fresh_postgres_url().await,
         Db::Sqlite => fresh_sqlite_url(),
-    };
+    }
+}
+
+/// A connected store on a new, empty database; not migrated.
+pub async fn unmigrated(db: Db) -> Store {
+    let url = fresh_url(db).await;
     match Store::connect(&url).await {
         Ok(store) => store,
         Err(e) => panic!("connecting to {url}: {e}"),
