@@ -81,6 +81,7 @@ pub struct Metrics {
     http_duration: Histogram<f64>,
     upstream_duration: Histogram<f64>,
     upstream_rate_limited: Counter<u64>,
+    upstream_unreadable: Counter<u64>,
     polls: Counter<u64>,
     poll_wait: Histogram<f64>,
     quota_wait: Histogram<f64>,
@@ -166,6 +167,11 @@ impl Metrics {
                 &meter,
                 "gateway.upstream.rate_limited",
                 "429 answers from the Partner API",
+            ),
+            upstream_unreadable: counter(
+                &meter,
+                "gateway.upstream.unreadable",
+                "Partner API answers the gateway could not read, by operation",
             ),
             polls: counter(&meter, "gateway.upstream.polls", "Polls of 202 answers"),
             poll_wait: seconds(
@@ -257,6 +263,10 @@ impl Metrics {
             self.sweeper_releases(reason, 0);
         }
         self.sweeper_backlog(0);
+        for operation in UPSTREAM_OPERATIONS {
+            self.upstream_unreadable
+                .add(0, &[KeyValue::new("operation", *operation)]);
+        }
         for outcome in ["ok", "failed"] {
             self.jobs.runs.add(
                 0,
@@ -330,6 +340,12 @@ impl Metrics {
             self.upstream_rate_limited
                 .add(1, &[KeyValue::new("operation", call.operation)]);
         }
+    }
+
+    /// Upstream answered `operation` with something the gateway could not read.
+    pub fn upstream_unreadable(&self, operation: &'static str) {
+        self.upstream_unreadable
+            .add(1, &[KeyValue::new("operation", operation)]);
     }
 
     /// A poll of `operation`'s 202 answer is sent.
@@ -501,6 +517,21 @@ fn counter(meter: &Meter, name: &'static str, description: &'static str) -> Coun
         .with_description(description)
         .build()
 }
+
+/// The `operation` label values of upstream calls (see the transport's operation names).
+pub const UPSTREAM_OPERATIONS: &[&str] = &[
+    "event",
+    "captcha",
+    "open_cart",
+    "reserve",
+    "certificate",
+    "payment",
+    "purchase",
+    "delete_cart",
+    "poll",
+    "unredeemed_orders",
+    "token",
+];
 
 /// HTTP semconv: methods outside the known set are reported as `_OTHER`, so a client cannot
 /// mint label values.

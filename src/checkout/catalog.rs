@@ -23,6 +23,9 @@ pub struct EventInfo {
     pub starts_at: Option<DateTime<Utc>>,
     pub timezone: Tz,
     pub venue: VenueView,
+    /// Ticketmaster's own page for the event, where the docs send users of events that
+    /// cannot be sold through the API.
+    pub web_url: Option<String>,
     pub transactable: bool,
     pub onsale: Option<DateTime<Utc>>,
     pub offsale: Option<DateTime<Utc>>,
@@ -35,7 +38,8 @@ pub struct EventInfo {
 pub struct VenueView {
     pub name: String,
     pub city: String,
-    pub region: String,
+    /// `None` when upstream's event does not say.
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,8 +119,11 @@ impl EventInfo {
             venue: VenueView {
                 name: e.venue.name,
                 city: e.venue.location.address.city,
-                region: e.venue.location.address.region.abbrev,
+                region: e.venue.location.address.region.map(|r| r.abbrev),
             },
+            web_url: e
+                .url
+                .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
             transactable: w.api_transactable,
             onsale: e.onsale.as_ref().and_then(parse_date),
             offsale: e.offsale.as_ref().and_then(parse_date),
@@ -226,6 +233,7 @@ pub struct EventView {
     pub starts_at: Option<DateTime<Utc>>,
     pub timezone: String,
     pub venue: VenueView,
+    pub web_url: Option<String>,
     pub transactable: bool,
     pub on_sale: bool,
     pub maintenance: MaintenanceView,
@@ -247,6 +255,7 @@ impl EventView {
             starts_at: info.starts_at,
             timezone: info.timezone.name().to_owned(),
             venue: info.venue.clone(),
+            web_url: info.web_url.clone(),
             transactable: info.transactable,
             on_sale: info.on_sale(now),
             maintenance: MaintenanceView {

@@ -68,8 +68,7 @@ impl CheckoutService {
             }
             let step = match (checkout.state, checkout.operation) {
                 (CheckoutState::Reserving, Some(Operation::Reserve)) => {
-                    self.step_reserve(&mut checkout, owner, captcha.take())
-                        .await
+                    self.step_reserve(&mut checkout, owner, &mut captcha).await
                 }
                 (CheckoutState::Purchasing, Some(Operation::Purchase)) => {
                     self.step_purchase(&mut checkout, owner).await
@@ -172,15 +171,23 @@ impl CheckoutService {
         Ok(Next::Continue)
     }
 
-    async fn step_reserve(
-        self: &Arc<Self>,
+    /// `POST /cart` with the captcha token, following a polling answer to the cart id. The
+    /// token stays in `captcha` until a cart is opened with it, so a transient failure is
+    /// retried with it; it only ever lives in this task's memory.
+    async fn step_open_cart(
+        &self,
         checkout: &mut Checkout,
         owner: &str,
-        captcha: Option<String>,
+        captcha: &mut Option<String>,
     ) -> Result<Next, StepError> {
         let ctx = self.context_of(checkout, Priority::Reserve);
-        let Some(cart_id) = checkout.cart_id.clone() else {
-            let Some(token) = captcha else {
+        let reply = match (&checkout.poll, captcha.as_deref()) {
+            (Some(poll), _) => {
+                self.send_poll(&ctx.critical(), poll, Operation::Reserve)
+                    .await
+            }
+            (None, Some(token)) => self.api.open_cart(&ctx, token).await,
+            (None, None) => {
                 // Resumed before the cart was opened: the captcha token is gone with the
                 // request that brought it, and nothing is held upstream.
                 let f = failure(
@@ -190,16 +197,36 @@ impl CheckoutService {
                 );
                 self.fail(checkout, owner, f).await;
                 return Ok(Next::Stop);
-            };
-            match self.api.open_cart(&ctx, &token).await {
-                Ok(cart_id) => {
-                    checkout.cart_id = Some(cart_id);
-                    self.save(checkout, owner).await.map_err(StepError::store)?;
-                    return Ok(Next::Continue);
-                }
-                Err(e) => return self.upstream_failed(checkout, owner, e).await,
             }
         };
+        match reply {
+            Ok(Reply::Poll(ticket)) => self.remember_poll(checkout, owner, ticket).await,
+            Ok(Reply::Done(session)) => {
+                let session: wire::CartSession = session;
+                *captcha = None;
+                checkout.cart_id = Some(session.cart_id);
+                checkout.poll = None;
+                self.save(checkout, owner).await.map_err(StepError::store)?;
+                Ok(Next::Continue)
+            }
+            // A cart session holds no seats: asking again (with the same token) is safe.
+            Err(e) if is_transient(&e) && !matches!(e, UpstreamError::PollGone) => {
+                Err(StepError::Transient(e.to_string()))
+            }
+            Err(e) => self.upstream_failed(checkout, owner, e).await,
+        }
+    }
+
+    async fn step_reserve(
+        self: &Arc<Self>,
+        checkout: &mut Checkout,
+        owner: &str,
+        captcha: &mut Option<String>,
+    ) -> Result<Next, StepError> {
+        let Some(cart_id) = checkout.cart_id.clone() else {
+            return self.step_open_cart(checkout, owner, captcha).await;
+        };
+        let ctx = self.context_of(checkout, Priority::Reserve);
         let reply = match &checkout.poll {
             Some(poll) => {
                 self.send_poll(&ctx.critical(), poll, Operation::Reserve)
@@ -313,7 +340,16 @@ impl CheckoutService {
                 resp.order_token,
                 resp.redemption_url,
                 resp.tm_app_url,
-                super::model::Cents::from_decimal(resp.grand_total),
+                resp.grand_total.map_or_else(
+                    || {
+                        checkout
+                            .totals
+                            .as_ref()
+                            .map(|t| t.grand)
+                            .unwrap_or_default()
+                    },
+                    super::model::Cents::from_decimal,
+                ),
             ),
             // Upstream's order listing carries no redemption links: Ticketmaster's email
             // does. The total is the checkout's own.

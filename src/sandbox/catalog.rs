@@ -135,12 +135,12 @@ impl EventDef {
                 location: wire::VenueLocation {
                     address: wire::Address {
                         city: self.venue.city.into(),
-                        country: wire::Abbrev {
+                        country: Some(wire::Abbrev {
                             abbrev: "US".into(),
-                        },
-                        region: wire::Abbrev {
+                        }),
+                        region: Some(wire::Abbrev {
                             abbrev: self.venue.region.into(),
-                        },
+                        }),
                     },
                     time_zone: self.venue.tz.name().into(),
                 },

@@ -54,7 +54,7 @@ fn commit(shared: &Shared, state: &mut State, request: &wire::PurchaseRequest) -
             reservation.event_id
         ),
         tm_app_url: format!("ticketmaster:///partners/redeem?token={order_token}"),
-        grand_total: reservation.grand_cents as f64 / 100.0,
+        grand_total: Some(reservation.grand_cents as f64 / 100.0),
         order_token,
     })
 }
@@ -151,7 +151,7 @@ fn unredeemed(shared: &Shared, req: &HttpRequest) -> Outcome<Reply> {
             event_id: o.event_id.into(),
             order_token: o.order_token.clone(),
             order_source_account_id: o.source_account_id.clone(),
-            purchase_email_address: o.email.clone(),
+            purchase_email_address: Some(o.email.clone()),
         })
         .collect();
     Ok(Reply::ok(&wire::UnredeemedOrders { data }))

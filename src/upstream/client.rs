@@ -16,8 +16,8 @@ use url::Url;
 use super::auth::TokenCache;
 use super::error::UpstreamError;
 use super::quota::{Priority, QuotaLimiter};
+use super::reply::{Exchange, decode_done, decode_reply, error_from, extract_site_key};
 pub use super::reply::{PollTicket, Reply};
-use super::reply::{decode_done, decode_reply, error_from, extract_site_key};
 use super::transport::{Call, Target};
 use super::wire;
 use crate::metrics::Metrics;
@@ -101,6 +101,32 @@ impl PartnerApi {
         Some(self.quota_available.load(Ordering::Relaxed)).filter(|v| *v >= 0)
     }
 
+    /// A "Polling: No" answer read, with an unreadable one noted.
+    fn done<T: DeserializeOwned>(&self, ex: Exchange) -> Result<T, UpstreamError> {
+        let operation = ex.operation;
+        self.noted(operation, decode_done(ex))
+    }
+
+    /// A "Polling: Yes" answer (or a poll's) read, with an unreadable one noted.
+    fn reply<T: DeserializeOwned>(&self, ex: Exchange) -> Result<Reply<T>, UpstreamError> {
+        let operation = ex.operation;
+        self.noted(operation, decode_reply(ex))
+    }
+
+    /// An answer the gateway cannot read is logged at warn, with the operation and what was
+    /// wrong (never the body), and counted; the partner only ever sees `upstream_unavailable`.
+    pub(super) fn noted<T>(
+        &self,
+        operation: &'static str,
+        read: Result<T, UpstreamError>,
+    ) -> Result<T, UpstreamError> {
+        if let Err(UpstreamError::Decode { reason }) = &read {
+            tracing::warn!(upstream.operation = operation, %reason, "upstream answer could not be read");
+            self.metrics.upstream_unreadable(operation);
+        }
+        read
+    }
+
     // ------------------------------------------------------------ the documented calls
 
     pub async fn event(&self, event_id: &str) -> Result<wire::EventResponse, UpstreamError> {
@@ -112,7 +138,7 @@ impl PartnerApi {
                 Priority::Refresh,
             ))
             .await?;
-        decode_done(ex)
+        self.done(ex)
     }
 
     pub async fn captcha(&self, ctx: &CallContext) -> Result<CaptchaPage, UpstreamError> {
@@ -137,8 +163,13 @@ impl PartnerApi {
         Ok(CaptchaPage { html, site_key })
     }
 
-    /// `POST /cart`: trade a captcha solution for a cart session.
-    pub async fn open_cart(&self, ctx: &CallContext, token: &str) -> Result<String, UpstreamError> {
+    /// `POST /cart`: trade a captcha solution for a cart session. Marked "Polling: No", but
+    /// the FAQ says all transactional calls poll: a polling answer is handed back to follow.
+    pub async fn open_cart(
+        &self,
+        ctx: &CallContext,
+        token: &str,
+    ) -> Result<Reply<wire::CartSession>, UpstreamError> {
         let body = wire::CaptchaSolution {
             token: token.to_owned(),
         };
@@ -153,7 +184,7 @@ impl PartnerApi {
                 pollable: false,
             })
             .await?;
-        decode_done::<wire::CartSession>(ex).map(|s| s.cart_id)
+        self.reply(ex)
     }
 
     pub async fn reserve(
@@ -164,7 +195,7 @@ impl PartnerApi {
         let ex = self
             .send(Call::put(Target::Path("cart/tickets"), request, ctx, true))
             .await?;
-        decode_reply(ex)
+        self.reply(ex)
     }
 
     pub async fn certificate(
@@ -179,10 +210,10 @@ impl PartnerApi {
             })
             .await?;
         self.metrics.certificate_refreshed();
-        decode_done(ex)
+        self.done(ex)
     }
 
-    /// `PUT /cart/payment` (the docs say it does not poll; a polling answer is handled anyway).
+    /// `PUT /cart/payment` (the docs say it does not poll; a polling answer is handed back).
     pub async fn add_payment(
         &self,
         ctx: &CallContext,
@@ -191,7 +222,7 @@ impl PartnerApi {
         let ex = self
             .send(Call::put(Target::Path("cart/payment"), request, ctx, false))
             .await?;
-        decode_reply(ex)
+        self.reply(ex)
     }
 
     /// `PUT /cart`: commit. The caller must treat `outcome_unknown()` errors as "maybe
@@ -204,7 +235,7 @@ impl PartnerApi {
         let ex = self
             .send(Call::put(Target::Path("cart"), request, ctx, true))
             .await?;
-        decode_reply(ex)
+        self.reply(ex)
     }
 
     pub async fn delete_cart(
@@ -220,7 +251,7 @@ impl PartnerApi {
                 ..Call::get(Target::Path("cart"), Some(ctx), ctx.priority)
             })
             .await?;
-        decode_reply(ex)
+        self.reply(ex)
     }
 
     /// Follow a polling URL. Only URLs below the configured base are followed.
@@ -240,7 +271,7 @@ impl PartnerApi {
         if ex.status == reqwest::StatusCode::NOT_FOUND {
             return Err(UpstreamError::PollGone);
         }
-        decode_reply(ex)
+        self.reply(ex)
     }
 
     pub async fn unredeemed_orders(
@@ -257,7 +288,7 @@ impl PartnerApi {
                 ..Call::get(Target::Path("orders/unredeemed"), None, Priority::Job)
             })
             .await?;
-        decode_done(ex)
+        self.done(ex)
     }
 }
 

@@ -48,8 +48,10 @@ pub enum UpstreamError {
     /// (connection refused); otherwise upstream may have acted on it.
     #[error("upstream unreachable: {reason}")]
     Transport { maybe_sent: bool, reason: String },
-    /// A success status with a body that is not what the docs show.
-    #[error("unexpected upstream response: {reason}")]
+    /// A success status with a body that is not what the docs show. `reason` says where and
+    /// what (never a value from the body); it goes to the logs, not into the message, which
+    /// may reach a partner.
+    #[error("upstream sent an answer the gateway could not read")]
     Decode { reason: String },
     /// A polling URL that does not point at the configured upstream (never followed).
     #[error("refusing a polling URL outside the upstream base")]

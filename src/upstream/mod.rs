@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod backoff;
 pub mod client;
+pub mod de;
 pub mod error;
 pub mod quota;
 pub mod reply;

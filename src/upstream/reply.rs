@@ -1,5 +1,11 @@
 //! Reading upstream's answers: a final body or "poll this URL after `wait`" ([`Reply`]), or
 //! the most specific typed error for an error body, a fault body or a bare status.
+//!
+//! An error body is recognised before the expected type is decoded, whatever the status: the
+//! docs' Poll section delivers "the originally requested response" with 202, and that may be
+//! a refusal (`{"error": …}` with its own `http_code`). A body that is neither an error nor
+//! the expected type is [`UpstreamError::Decode`] with a reason that names the field path and
+//! the kind of problem, never a value from the body (see `docs/upstream-assumptions.md`).
 
 use std::time::Duration;
 
@@ -26,6 +32,8 @@ pub struct PollTicket {
 
 /// One request and its answer, read whole.
 pub(super) struct Exchange {
+    /// The call's low-cardinality name (`reserve`, `poll`, …), for logs and metrics.
+    pub(super) operation: &'static str,
     pub(super) status: StatusCode,
     pub(super) headers: reqwest::header::HeaderMap,
     pub(super) body: Vec<u8>,
@@ -86,14 +94,77 @@ pub(super) fn error_from(status: StatusCode, body: &[u8]) -> UpstreamError {
     }
 }
 
+/// Upstream's refusal carried by a success status (a final poll answer, or a call that
+/// answers its errors with 200), if the body is one.
+pub(super) fn refusal_in_success(body: &[u8]) -> Option<UpstreamError> {
+    if let Ok(e) = serde_json::from_slice::<wire::ErrorBody>(body) {
+        // The error's own `http_code` is the status it would have had; without one it is a
+        // refusal of the request (the docs' examples without `http_code` are all 4xx).
+        let status = e
+            .error
+            .http_code
+            .filter(|s| (400..600).contains(s))
+            .unwrap_or(400);
+        return Some(UpstreamError::Api {
+            status,
+            code: e.error.code,
+            message: e.error.message,
+        });
+    }
+    serde_json::from_slice::<wire::FaultBody>(body)
+        .is_ok()
+        .then(|| error_from(StatusCode::BAD_REQUEST, body))
+}
+
+/// The expected type, or a [`UpstreamError::Decode`] whose reason is safe to log: the field
+/// path and the kind of problem (serde's own message can quote the body's values).
+pub(super) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, UpstreamError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let e = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let path = e.path().to_string();
+    let inner = e.inner();
+    let what = match inner.classify() {
+        serde_json::error::Category::Data if inner.to_string().starts_with("missing field") => {
+            "a required field is missing"
+        }
+        serde_json::error::Category::Data => "a field has the wrong type or value",
+        serde_json::error::Category::Syntax => "the body is not JSON",
+        serde_json::error::Category::Eof => "the body ends too soon",
+        serde_json::error::Category::Io => "the body could not be read",
+    };
+    let path = if path == "." {
+        "the body".to_owned()
+    } else {
+        format!("`{path}`")
+    };
+    let missing = inner
+        .to_string()
+        .strip_prefix("missing field ")
+        .and_then(|rest| rest.split_whitespace().next().map(str::to_owned));
+    Err(UpstreamError::Decode {
+        reason: match missing {
+            Some(field) => format!("{what} ({field} in {path})"),
+            None => format!(
+                "{what} at {path} (line {}, column {})",
+                inner.line(),
+                inner.column()
+            ),
+        },
+    })
+}
+
 /// A call the docs mark "Polling: No": a 2xx body is the answer.
 pub(super) fn decode_done<T: DeserializeOwned>(ex: Exchange) -> Result<T, UpstreamError> {
     if !ex.status.is_success() {
         return Err(error_from(ex.status, &ex.body));
     }
-    serde_json::from_slice(&ex.body).map_err(|e| UpstreamError::Decode {
-        reason: e.to_string(),
-    })
+    if let Some(refusal) = refusal_in_success(&ex.body) {
+        return Err(refusal);
+    }
+    decode(&ex.body)
 }
 
 /// A call marked "Polling: Yes", or a poll. Completion is recognised by the body, not the
@@ -107,18 +178,26 @@ pub(super) fn decode_reply<T: DeserializeOwned>(ex: Exchange) -> Result<Reply<T>
     } else {
         &ex.body
     };
+    if let Some(refusal) = refusal_in_success(body) {
+        return Err(refusal);
+    }
     if let Ok(poll) = serde_json::from_slice::<wire::PollingResponse>(body) {
-        let wait = Duration::try_from_secs_f64(poll.wait.max(0.0)).unwrap_or(Duration::ZERO);
         return Ok(Reply::Poll(PollTicket {
             url: poll.polling_url,
-            wait,
+            wait: clamp_wait(poll.wait),
         }));
     }
-    serde_json::from_slice(body)
-        .map(Reply::Done)
-        .map_err(|e| UpstreamError::Decode {
-            reason: e.to_string(),
-        })
+    decode(body).map(Reply::Done)
+}
+
+/// The longest `wait` believed: the docs say "generally 4 seconds"; a minute covers any
+/// queue, and an absurd value from upstream never parks a checkout for days.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(60);
+
+fn clamp_wait(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs.max(0.0))
+        .unwrap_or(LONGEST_WAIT)
+        .min(LONGEST_WAIT)
 }
 
 /// An answer read as the transport reads a "Polling: Yes" call's, from its status and body
@@ -139,6 +218,7 @@ pub fn read_final<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, Up
 impl Exchange {
     fn replayed(status: u16, body: &[u8]) -> Result<Self, UpstreamError> {
         Ok(Exchange {
+            operation: "replayed",
             status: StatusCode::from_u16(status).map_err(|_| UpstreamError::Status { status })?,
             headers: Default::default(),
             body: body.to_vec(),
@@ -160,6 +240,7 @@ mod tests {
 
     fn ex(status: u16, body: &str) -> Exchange {
         Exchange {
+            operation: "test",
             status: StatusCode::from_u16(status).unwrap(),
             headers: Default::default(),
             body: body.as_bytes().to_vec(),
@@ -228,6 +309,69 @@ mod tests {
             error_from(StatusCode::SERVICE_UNAVAILABLE, b"<html>"),
             UpstreamError::Status { status: 503 }
         ));
+    }
+
+    #[test]
+    fn an_error_inside_a_success_status_is_the_error() {
+        let sold_out =
+            r#"{"error":{"message":"No inventory found to match request","code":20052}}"#;
+        let e = decode_reply::<wire::CartResponse>(ex(202, sold_out)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                UpstreamError::Api {
+                    code: 20052,
+                    status: 400,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.kind(), crate::upstream::FailureKind::SoldOut);
+        let declined =
+            r#"{"error":{"message":"Payment Not Accepted","code":20122,"http_code":400}}"#;
+        let e = decode_done::<wire::CartResponse>(ex(200, declined)).unwrap_err();
+        assert_eq!(e.kind(), crate::upstream::FailureKind::PaymentDeclined);
+        let failed = r#"{"error":{"message":"Internal error","code":1,"http_code":500}}"#;
+        let e = decode_reply::<wire::PurchaseResponse>(ex(202, failed)).unwrap_err();
+        assert!(
+            e.outcome_unknown(),
+            "a 5xx error inside a 202 leaves the outcome unknown"
+        );
+        let quota = r#"{"fault":{"faultstring":"Rate limit quota violation","detail":{"errorcode":"policies.ratelimit.QuotaViolation"}}}"#;
+        let e = decode_reply::<wire::PurchaseResponse>(ex(200, quota)).unwrap_err();
+        assert_eq!(e.kind(), crate::upstream::FailureKind::RateLimited);
+    }
+
+    #[test]
+    fn an_unreadable_answer_names_the_field_never_the_value() {
+        let e = decode_done::<wire::PurchaseResponse>(ex(
+            200,
+            r#"{"order_token": {"card": "4588883206000011"}}"#,
+        ))
+        .unwrap_err();
+        let UpstreamError::Decode { reason } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(reason.contains("order_token"), "{reason}");
+        assert!(!reason.contains("4588"), "{reason}");
+        let e = decode_done::<wire::PurchaseResponse>(ex(200, r#"{"redemption_url": "x"}"#))
+            .unwrap_err();
+        assert!(e.to_string().contains("could not read"), "{e}");
+        let UpstreamError::Decode { reason } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(reason.contains("order_token"), "{reason}");
+    }
+
+    #[test]
+    fn waits_are_clamped() {
+        let reply: Reply<Deleted> =
+            decode_reply(ex(202, r#"{"polling_url":"https://x/p","wait":1e12}"#)).unwrap();
+        assert!(matches!(reply, Reply::Poll(t) if t.wait == LONGEST_WAIT));
+        let reply: Reply<Deleted> =
+            decode_reply(ex(202, r#"{"polling_url":"https://x/p","wait":"4"}"#)).unwrap();
+        assert!(matches!(reply, Reply::Poll(t) if t.wait == Duration::from_secs(4)));
     }
 
     #[test]

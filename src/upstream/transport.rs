@@ -214,6 +214,7 @@ impl PartnerApi {
             "upstream call"
         );
         let exchange = Exchange {
+            operation: op,
             status,
             headers,
             body,
@@ -285,16 +286,33 @@ impl PartnerApi {
         if !status.is_success() {
             return Err(error_from(status, &body));
         }
-        let token: wire::AccessTokenResponse =
-            serde_json::from_slice(&body).map_err(|e| UpstreamError::Decode {
-                reason: format!("access token: {e}"),
-            })?;
+        if let Some(refusal) = super::reply::refusal_in_success(&body) {
+            return Err(refusal);
+        }
+        let token: wire::AccessTokenResponse = self.noted("token", super::reply::decode(&body))?;
         crate::telemetry::redact::register_secret(&token.access_token);
-        let secs = token.expires_in.trim().parse::<u64>().unwrap_or(3599);
         Ok(BearerToken::new(
             SecretString::from(token.access_token),
-            Duration::from_secs(secs),
+            token_lifetime(&token.expires_in),
         ))
+    }
+}
+
+/// How long a token is used: `expires_in` as upstream states it (a number, or a string holding
+/// one — the docs show `"3599"`). An unreadable or absurd value is not guessed up: a short
+/// lifetime costs a token request now and then; a long one would send dead tokens.
+fn token_lifetime(expires_in: &str) -> Duration {
+    const FALLBACK: Duration = Duration::from_secs(600);
+    const LONGEST: Duration = Duration::from_secs(24 * 3600);
+    match expires_in.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs).min(LONGEST),
+        _ => {
+            tracing::warn!(
+                upstream.operation = "token",
+                "the access token's expires_in is not a number of seconds; using 10 minutes"
+            );
+            FALLBACK
+        }
     }
 }
 
@@ -387,6 +405,15 @@ mod tests {
             Arc::new(Metrics::new()),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn token_lifetimes_come_as_numbers_or_text() {
+        assert_eq!(token_lifetime("3599"), Duration::from_secs(3599));
+        assert_eq!(token_lifetime("3600"), Duration::from_secs(3600));
+        assert_eq!(token_lifetime(""), Duration::from_secs(600));
+        assert_eq!(token_lifetime("soon"), Duration::from_secs(600));
+        assert_eq!(token_lifetime("1e12"), Duration::from_secs(24 * 3600));
     }
 
     #[test]

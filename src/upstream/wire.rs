@@ -4,14 +4,21 @@
 //! by the recorded payloads in `tests/fixtures/upstream/`, so they cannot agree on a mistake.
 //! Money is a JSON number upstream; it becomes integer cents at the domain boundary.
 //! Nothing here is a domain type: `checkout` converts with `TryFrom`/functions, never exposes these.
+//!
+//! Reading is tolerant ([`super::de`]): only what the gateway uses is required; numbers may come
+//! as strings and the reverse; optional parts that are missing, null or unreadable are `None`
+//! or left out; unknown fields are ignored. Writing (the sandbox) keeps the docs' shapes.
 
 use serde::{Deserialize, Serialize};
+
+use super::de;
 
 // ---------------------------------------------------------------- event details
 
 /// `GET /event/{event_id}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EventResponse {
+    #[serde(default, deserialize_with = "de::flag")]
     pub api_transactable: bool,
     pub event: Event,
 }
@@ -19,48 +26,122 @@ pub struct EventResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     pub id: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::lenient_vec")]
     pub tickets: Vec<TicketType>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub currency_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub eventdate: Option<DateValue>,
     /// Missing for events whose set-up is incomplete (FAQ "onsale key not found").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub onsale: Option<DateValue>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub offsale: Option<DateValue>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub quantities: Option<EventQuantities>,
     pub venue: Venue,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub url: Option<String>,
     // The remaining fields are shown by the docs' Event model; they are optional so that an
     // event with an incomplete set-up still parses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::lenient_vec"
+    )]
     pub artists: Vec<Artist>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub event_image: Option<EventImage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub facility_fee_rollup: Option<bool>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::lenient_vec"
+    )]
     pub notes: Vec<Note>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::lenient_vec"
+    )]
     pub presales: Vec<Presale>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub price_range: Option<PriceRange>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub promoter: Option<Promoter>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub publication: Option<DateValue>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub purchase_organization: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub service_fee_rollup: Option<bool>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::lenient_vec"
+    )]
     pub statuses: Vec<EventStatus>,
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub kind: Option<EventKind>,
 }
 
@@ -134,25 +215,31 @@ pub struct DateValue {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EventQuantities {
+    #[serde(deserialize_with = "de::num")]
     pub limit: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TicketType {
+    #[serde(default, deserialize_with = "de::text")]
     pub description: String,
     /// Keep leading zeros: it is a string on the wire.
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::lenient_vec")]
     pub prices: Vec<Price>,
+    #[serde(default)]
     pub quantities: TicketQuantities,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Price {
+    #[serde(deserialize_with = "de::num")]
     pub amount: f64,
+    #[serde(default, deserialize_with = "de::num")]
     pub display_amount: f64,
+    #[serde(deserialize_with = "de::num")]
     pub id: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::lenient_vec")]
     pub price_details: Vec<PriceDetail>,
 }
 
@@ -165,6 +252,7 @@ pub struct PriceDetail {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Amount {
+    #[serde(deserialize_with = "de::num")]
     pub amount: f64,
     pub currency: String,
 }
@@ -172,19 +260,45 @@ pub struct Amount {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TicketQuantities {
     /// 0 means "no exact quantity required".
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::num")]
     pub exact: u32,
+    /// 0 when upstream does not say: the event's own limit applies.
+    #[serde(default, deserialize_with = "de::num")]
     pub limit: u32,
+    #[serde(default = "one", deserialize_with = "de::num")]
     pub minimum: u32,
+    #[serde(default = "one", deserialize_with = "de::num")]
     pub multiple: u32,
+}
+
+/// Missing quantity rules allow any quantity from one.
+impl Default for TicketQuantities {
+    fn default() -> Self {
+        Self {
+            exact: 0,
+            limit: 0,
+            minimum: 1,
+            multiple: 1,
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Venue {
+    #[serde(default, deserialize_with = "de::num")]
     pub id: i64,
     pub location: VenueLocation,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de::lenient_vec"
+    )]
     pub markets: Vec<Market>,
+    #[serde(default, deserialize_with = "de::text")]
     pub name: String,
 }
 
@@ -196,15 +310,28 @@ pub struct Market {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VenueLocation {
+    #[serde(default)]
     pub address: Address,
     pub time_zone: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Only the city and region are shown to partners; an event without either still reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Address {
+    #[serde(default, deserialize_with = "de::text")]
     pub city: String,
-    pub country: Abbrev,
-    pub region: Abbrev,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
+    pub country: Option<Abbrev>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
+    pub region: Option<Abbrev>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -273,62 +400,95 @@ pub struct CartResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Cart {
     /// Seconds the hold lasts from now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_num"
+    )]
     pub hold_time: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::lenient_vec")]
     pub items: Vec<CartItem>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub totals: Option<CartTotals>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CartItem {
+    #[serde(default, deserialize_with = "de::text")]
     pub end_seat_number: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub event_id: String,
+    #[serde(default, deserialize_with = "de::num")]
     pub num_seats: u32,
+    #[serde(default, deserialize_with = "de::text")]
     pub row: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub section: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub start_seat_number: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::lenient_vec")]
     pub tickets: Vec<CartTicket>,
+    #[serde(default)]
     pub totals: ItemTotals,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CartTicket {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::lenient_vec")]
     pub charges: Vec<Charge>,
+    #[serde(default, deserialize_with = "de::text")]
     pub description: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub id: String,
+    #[serde(default, deserialize_with = "de::num")]
     pub quantity: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Charge {
+    #[serde(deserialize_with = "de::num")]
     pub price: f64,
+    #[serde(default = "one", deserialize_with = "de::num")]
     pub quantity: u32,
+    #[serde(default, deserialize_with = "de::num")]
     pub tax: f64,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default, deserialize_with = "de::text")]
     pub kind: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ItemTotals {
+    #[serde(default, deserialize_with = "de::text")]
     pub currency_code: String,
+    #[serde(default, deserialize_with = "de::num")]
     pub fee: f64,
+    #[serde(default, deserialize_with = "de::num")]
     pub grand: f64,
+    #[serde(default, deserialize_with = "de::num")]
     pub merchandise: f64,
+    #[serde(default, deserialize_with = "de::num")]
     pub tax: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CartTotals {
+    #[serde(default, deserialize_with = "de::num")]
     pub delivery: f64,
+    #[serde(default, deserialize_with = "de::num")]
     pub fee: f64,
+    #[serde(deserialize_with = "de::num")]
     pub grand: f64,
+    #[serde(default, deserialize_with = "de::num")]
     pub merchandise: f64,
+    #[serde(default, deserialize_with = "de::num")]
     pub tax: f64,
+    #[serde(default, deserialize_with = "de::num")]
     pub unpaid: f64,
+    #[serde(default, deserialize_with = "de::num")]
     pub upsell: f64,
 }
 
@@ -337,6 +497,7 @@ pub struct CartTotals {
 /// `GET /certificate` response. `value` is a PEM that may use `\r\n` line ends.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct Certificate {
+    #[serde(deserialize_with = "de::text")]
     pub id: String,
     pub value: String,
 }
@@ -413,9 +574,17 @@ pub struct PurchaseRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PurchaseResponse {
+    #[serde(default, deserialize_with = "de::text")]
     pub redemption_url: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub tm_app_url: String,
-    pub grand_total: f64,
+    /// Missing: the checkout's own total stands.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_num"
+    )]
+    pub grand_total: Option<f64>,
     pub order_token: String,
 }
 
@@ -424,21 +593,33 @@ pub struct PurchaseResponse {
 /// `GET /orders/unredeemed` response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UnredeemedOrders {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::lenient_vec")]
     pub data: Vec<UnredeemedOrder>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UnredeemedOrder {
     /// Milliseconds since the Unix epoch.
+    #[serde(deserialize_with = "de::num")]
     pub purchase_date_time: i64,
-    /// 1 = sent, 2 = bounced, 3 = spam.
+    /// 1 = sent, 2 = bounced, 3 = spam (0: not said).
+    #[serde(default, deserialize_with = "de::num")]
     pub email_status: u8,
+    #[serde(default, deserialize_with = "de::num")]
     pub event_date_time: i64,
+    #[serde(deserialize_with = "de::text")]
     pub event_id: String,
+    #[serde(deserialize_with = "de::text")]
     pub order_token: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub order_source_account_id: String,
-    pub purchase_email_address: String,
+    /// Not used by the gateway; may be missing or null.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
+    pub purchase_email_address: Option<String>,
 }
 
 // ---------------------------------------------------------------- polling, errors, auth
@@ -447,8 +628,13 @@ pub struct UnredeemedOrder {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PollingResponse {
     pub polling_url: String,
-    /// Seconds; an integer in the docs, decimals accepted.
+    /// Seconds; an integer in the docs, decimals accepted; missing: the docs' usual 4.
+    #[serde(default = "usual_wait", deserialize_with = "de::num")]
     pub wait: f64,
+}
+
+fn usual_wait() -> f64 {
+    4.0
 }
 
 /// `{"error": {...}}`.
@@ -459,11 +645,21 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorDetail {
+    #[serde(default, deserialize_with = "de::text")]
     pub message: String,
+    #[serde(deserialize_with = "de::num")]
     pub code: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_num"
+    )]
     pub http_code: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::lenient"
+    )]
     pub severity: Option<String>,
 }
 
@@ -475,6 +671,7 @@ pub struct FaultBody {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Fault {
+    #[serde(default, deserialize_with = "de::text")]
     pub faultstring: String,
     pub detail: FaultDetail,
 }
@@ -484,15 +681,21 @@ pub struct FaultDetail {
     pub errorcode: String,
 }
 
-/// `POST /oauth/accesstoken` response; numbers come as strings.
+/// `POST /oauth/accesstoken` response; the docs show numbers as strings, the FAQ speaks of
+/// "3600 seconds": both forms read.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct AccessTokenResponse {
+    #[serde(default, deserialize_with = "de::text")]
     pub issued_at: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::text")]
     pub scope: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub status: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub expires_in: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub token_type: String,
+    #[serde(default, deserialize_with = "de::text")]
     pub client_id: String,
     pub access_token: String,
 }

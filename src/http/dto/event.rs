@@ -19,6 +19,10 @@ pub struct EventBody {
     #[schema(example = "America/Los_Angeles")]
     pub timezone: String,
     pub venue: VenueBody,
+    /// Ticketmaster's web page for the event (upstream's `url`): where to send users when the
+    /// event is not `transactable`, as the Partner-API docs advise.
+    #[schema(example = "http://ticketmaster.com/event/3F004CBB88958BF9")]
+    pub web_url: Option<String>,
     /// Whether tickets can be bought through this API at all.
     pub transactable: bool,
     /// Whether the on-sale period is open now.
@@ -34,8 +38,8 @@ pub struct EventBody {
 pub struct VenueBody {
     pub name: String,
     pub city: String,
-    /// State or province abbreviation.
-    pub region: String,
+    /// State or province abbreviation; null when upstream does not give one.
+    pub region: Option<String>,
 }
 
 /// The venue's nightly maintenance window, when checkouts are refused with
@@ -93,6 +97,7 @@ impl From<EventView> for EventBody {
                 city: v.venue.city,
                 region: v.venue.region,
             },
+            web_url: v.web_url,
             transactable: v.transactable,
             on_sale: v.on_sale,
             maintenance: MaintenanceBody {
