@@ -130,6 +130,12 @@ impl Application {
                     &uuid::Uuid::new_v4().simple().to_string()[..8]
                 ),
                 source_account_key: settings.source_account_key.clone(),
+                unconfirmed_after: Duration::from_secs(settings.checkout.unconfirmed_after_secs),
+                notices: settings
+                    .unredeemed
+                    .webhook
+                    .as_ref()
+                    .map(|_| settings.unredeemed.retry.retry_for),
             },
         );
         let jwt = JwtVerifier::new(

@@ -21,6 +21,9 @@ use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, 
 /// retried this many times with backoff before the step fails.
 const TRANSIENT_RETRIES: u32 = 4;
 
+/// How often a purchase waiting for an older one of the same user and event looks again.
+const SERIAL_PURCHASE_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Polls followed within one request before giving up on an answer.
 pub(super) const MAX_POLLS: u32 = 30;
 
@@ -67,15 +70,21 @@ impl CheckoutService {
                 return;
             }
             let step = match (checkout.state, checkout.operation) {
+                (CheckoutState::Reserving, Some(Operation::Reserve))
+                    if self.release_asked(&mut checkout).await =>
+                {
+                    self.give_up_reserving(&mut checkout, owner).await
+                }
                 (CheckoutState::Reserving, Some(Operation::Reserve)) => {
                     self.step_reserve(&mut checkout, owner, &mut captcha).await
                 }
                 (CheckoutState::Purchasing, Some(Operation::Purchase)) => {
                     self.step_purchase(&mut checkout, owner).await
                 }
-                (CheckoutState::PurchaseUnknown, Some(Operation::Purchase)) => {
-                    self.step_reconcile(&mut checkout, owner).await
-                }
+                (
+                    CheckoutState::PurchaseUnknown | CheckoutState::PurchaseUnconfirmed,
+                    Some(Operation::Purchase),
+                ) => self.step_reconcile(&mut checkout, owner).await,
                 (CheckoutState::Releasing, Some(Operation::Release)) => {
                     self.step_release(&mut checkout, owner).await
                 }
@@ -119,6 +128,34 @@ impl CheckoutService {
         }
     }
 
+    /// Whether the partner asked to release this checkout while it was being reserved (read
+    /// from the store between polls: the request came through another process, perhaps).
+    async fn release_asked(&self, checkout: &mut Checkout) -> bool {
+        if checkout.release_requested {
+            return true;
+        }
+        if let Ok(Some(stored)) = self.store.checkouts.get(checkout.id).await {
+            checkout.release_requested = stored.release_requested;
+        }
+        checkout.release_requested
+    }
+
+    /// Stop following a reservation the partner gave up on and delete its cart (or, before a
+    /// cart was opened, just end): the docs' cleanup advice.
+    async fn give_up_reserving(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+    ) -> Result<Next, StepError> {
+        tracing::info!(checkout_id = %checkout.id, "reservation given up by the partner; deleting the cart");
+        self.apply(checkout, CheckoutEvent::ReleaseRequested)
+            .map_err(StepError::store)?;
+        checkout.operation = Some(Operation::Release);
+        checkout.poll = None;
+        self.save(checkout, owner).await.map_err(StepError::store)?;
+        Ok(Next::Continue)
+    }
+
     /// Wait until the next step may run (a stored poll's `wait`); false when shutdown asks the
     /// driver to hand the checkout back instead. Only persisted points are handed back: a
     /// stored polling URL, a release or a reconciliation, all of which a resumer continues;
@@ -127,7 +164,9 @@ impl CheckoutService {
         let resumable = checkout.poll.is_some()
             || matches!(
                 checkout.state,
-                CheckoutState::Releasing | CheckoutState::PurchaseUnknown
+                CheckoutState::Releasing
+                    | CheckoutState::PurchaseUnknown
+                    | CheckoutState::PurchaseUnconfirmed
             );
         let due = checkout
             .poll
@@ -285,6 +324,15 @@ impl CheckoutService {
         let reply = match &checkout.poll {
             Some(poll) => self.send_poll(&ctx, poll, Operation::Purchase).await,
             None => {
+                if self.older_purchase_unsettled(checkout).await? {
+                    // One lost purchase of a user and event in doubt at a time, so that an
+                    // order found upstream can be told apart (see `reconcile`).
+                    tokio::select! {
+                        _ = self.stopping.cancelled() => return Ok(Next::Stop),
+                        _ = tokio::time::sleep(SERIAL_PURCHASE_PAUSE) => {}
+                    }
+                    return Ok(Next::Continue);
+                }
                 let request = wire::PurchaseRequest {
                     cart_id,
                     source_account_id: self.source_account_id(&checkout.user_id),
@@ -317,6 +365,23 @@ impl CheckoutService {
         }
     }
 
+    /// Whether an older purchase of the same user and event is still waiting for its answer
+    /// or being reconciled.
+    async fn older_purchase_unsettled(&self, checkout: &Checkout) -> Result<bool, StepError> {
+        let unsettled = self
+            .store
+            .checkouts
+            .unsettled_purchases(&checkout.user_id, &checkout.event_id)
+            .await
+            .map_err(StepError::store)?;
+        Ok(unsettled.iter().any(|other| {
+            matches!(
+                other.state,
+                CheckoutState::Purchasing | CheckoutState::PurchaseUnknown
+            ) && (other.created_at, other.id) < (checkout.created_at, checkout.id)
+        }))
+    }
+
     pub(super) async fn purchase_outcome_lost(
         &self,
         checkout: &mut Checkout,
@@ -335,6 +400,8 @@ impl CheckoutService {
         checkout: &mut Checkout,
         sale: Sale,
     ) -> Result<(), StepError> {
+        // A partner told "unconfirmed" is told again when it is settled.
+        let announce = checkout.state == CheckoutState::PurchaseUnconfirmed;
         let (order_token, redemption_url, app_url, grand_total) = match sale {
             Sale::Confirmed(resp) => (
                 resp.order_token,
@@ -386,12 +453,19 @@ impl CheckoutService {
         checkout.operation = None;
         checkout.poll = None;
         checkout.failure = None;
+        checkout.next_check_at = None;
         checkout.updated_at = self.now();
+        let notice = announce
+            .then(|| super::notice::purchase_confirmed(self, checkout, &order))
+            .flatten();
         self.store
             .checkouts
-            .record_purchase(checkout, &order)
+            .record_purchase(checkout, &order, notice.as_ref())
             .await
             .map_err(|e| StepError::Store(e.to_string()))?;
+        if notice.is_some() {
+            self.notices_queued.notify_one();
+        }
         checkout.version += 1;
         self.waiters.wake(checkout.id);
         Ok(())

@@ -24,11 +24,13 @@ pub enum ErrorCode {
     MaintenanceWindow,
     RateLimited,
     UpstreamUnavailable,
+    /// Not a refusal: the checkout's `error` when a purchase's outcome could not be confirmed.
+    PurchaseUnconfirmed,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         Self::Unauthorized,
         Self::NotFound,
         Self::ValidationFailed,
@@ -44,6 +46,7 @@ impl ErrorCode {
         Self::MaintenanceWindow,
         Self::RateLimited,
         Self::UpstreamUnavailable,
+        Self::PurchaseUnconfirmed,
         Self::Internal,
     ];
 
@@ -64,6 +67,7 @@ impl ErrorCode {
             Self::MaintenanceWindow => "maintenance_window",
             Self::RateLimited => "rate_limited",
             Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::PurchaseUnconfirmed => "purchase_unconfirmed",
             Self::Internal => "internal",
         }
     }
@@ -85,6 +89,9 @@ impl ErrorCode {
             Self::PaymentDeclined | Self::InvalidSecurityCode => 402,
             Self::MaintenanceWindow | Self::UpstreamUnavailable => 503,
             Self::RateLimited => 429,
+            // Only ever a checkout's `error`, answered with the checkout (202); as a status of
+            // its own: upstream's answer was lost on its way back.
+            Self::PurchaseUnconfirmed => 502,
             Self::Internal => 500,
         }
     }
@@ -106,6 +113,9 @@ impl ErrorCode {
             Self::MaintenanceWindow => "The venue's ticketing system is in nightly maintenance",
             Self::RateLimited => "Too many requests",
             Self::UpstreamUnavailable => "Ticketing is unavailable right now",
+            Self::PurchaseUnconfirmed => {
+                "The purchase's outcome is not confirmed yet; it must not be sent again"
+            }
             Self::Internal => "Internal error",
         }
     }

@@ -10,6 +10,8 @@
 //! - [`card`], [`billing`]: payment input newtypes (parse, don't validate).
 //! - [`maintenance`]: the venue's nightly maintenance window.
 //! - [`error`]: contract error codes and the use cases' error type.
+//! - [`reconcile`]: settling a purchase whose answer was lost, from proof only;
+//!   [`notice`]: the webhook message announcing a purchase confirmed late.
 
 pub mod billing;
 pub mod card;
@@ -21,6 +23,7 @@ pub mod events;
 pub mod lease;
 pub mod maintenance;
 pub mod model;
+pub mod notice;
 pub mod payment;
 pub mod reconcile;
 pub mod resume;

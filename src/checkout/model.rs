@@ -158,6 +158,12 @@ pub struct Checkout {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the purchase was requested (it was sent no earlier): orders listed upstream are
+    /// matched against it, and it starts the clock to `purchase_unconfirmed`.
+    pub purchase_started_at: Option<DateTime<Utc>>,
+    /// A pending operation is not taken up before this (the next lookup of an unconfirmed
+    /// purchase).
+    pub next_check_at: Option<DateTime<Utc>>,
 }
 
 /// An order recorded after a purchase.

@@ -1,71 +1,59 @@
 //! Reconciling a purchase whose outcome was lost (timeout, dropped connection, 5xx after the
-//! request left). The purchase is never sent again. Instead:
-//! 1. upstream's orders (`GET /orders/unredeemed`) are searched for one with this user's
-//!    `source_account_id`, this event, placed since the purchase was sent, and not yet
-//!    recorded by another checkout — found, and this checkout's to take (below): the checkout
-//!    is `purchased` with that order;
-//! 2. after a few lookups, or at once when an order found could be another checkout's, the
-//!    cart is deleted: a cart upstream lets us delete was not purchased and now never can be —
-//!    the checkout is `failed` with that reason. A cart that refuses deletion (purchased, or a
-//!    purchase still running) keeps us looking;
-//! 3. a cart upstream no longer knows (404: an earlier deletion of ours went through but its
-//!    answer was lost, or the hold ran out) cannot be purchased any more either: once a
-//!    lookup made after that finds no order for it, the checkout is `failed` the same way.
-//!    (Found by the soak: a deletion whose answer was lost left every later one a 404, and
-//!    the checkout `purchase_unknown` for good.)
+//! request left, a poll that vanished). The purchase is never sent again, and its outcome
+//! comes from proof only (see `docs/upstream-assumptions.md`):
+//! - **purchased**: an order upstream lists (`GET /orders/unredeemed`) for this user's
+//!   `source_account_id` and this event, placed since the purchase was asked for, recorded by
+//!   no other checkout and this checkout's by the attribution rule below;
+//! - **not purchased**: only the purchase's own documented refusal proves it, which is the
+//!   driver's business, never this module's. What a DELETE of the cart answers (204, 400, 404)
+//!   is not defined by the docs for a purchased cart, and an order missing from the listing may
+//!   have been redeemed already: neither is ever read as "nothing was charged".
 //!
-//! Upstream's order listing names no cart, so an order is known only by user, event and time.
-//! When the same user has other purchases of the same event in flight, an order found could be
-//! theirs. It is then taken only by a checkout whose cart upstream refused to delete (so it
-//! was purchased), once no other purchase of that user and event still waits for its own
-//! answer (which names its order exactly), and by the oldest such checkout first. (Found by
-//! the soak: a lost purchase that never happened took a concurrent purchase's order.)
+//! Without proof after `checkout.unconfirmed_after_secs` the checkout is
+//! `purchase_unconfirmed`: partners see that state and its `purchase_unconfirmed` error, the
+//! gauge of checkouts by state shows it, and an alert fires. Lookups go on at growing intervals
+//! (and sooner when the unredeemed-orders job lists an order of this user and event); when the
+//! order is found the checkout becomes `purchased` and, with a webhook configured, a signed
+//! `checkout.purchase_confirmed` message announces it.
 //!
-//! When neither settles it, the checkout stays `purchase_unknown` and the resumer takes it
-//! up again when the lease runs out: it is never lost and never bought twice.
+//! The cart is deleted once the order had a chance to be listed, to give back any seats a
+//! purchase that did not happen would leave held; the answer is not read as evidence. An
+//! unanswered deletion is sent again at each lookup while the hold could still be alive.
+//!
+//! The order listing names no cart, so an order is known only by user, event and time. The
+//! driver never sends a purchase while an older one of the same user and event is unsettled
+//! (`Purchasing`, `PurchaseUnknown`), so at most one lost purchase is in doubt at a time; an
+//! order is then given to the unsettled purchase of that user and event asked for closest in
+//! time to the order (and no later than the order, give or take clock skew). When that is one
+//! still waiting for its own answer, it is left to that answer.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::driver::{Next, Sale, StepError, failure};
 use super::error::ErrorCode;
 use super::model::Checkout;
 use super::service::CheckoutService;
 use super::state::{CheckoutEvent, CheckoutState};
+use crate::clock::to_millis;
 use crate::ids::CheckoutId;
 use crate::upstream::backoff::backoff;
-use crate::upstream::{CallContext, FailureKind, Priority, UnredeemedQuery, UpstreamError, wire};
+use crate::upstream::{CallContext, Priority, UnredeemedQuery, UpstreamError, wire};
 
-/// Order lookups per reconciliation round (with backoff between them).
-const LOOKUPS: u32 = 6;
-/// Lookups before the cart deletion is tried: an order can take a moment to be listed.
+/// Lookups before the cart deletion is sent: an order can take a moment to be listed.
 const LOOKUPS_BEFORE_RELEASE: u32 = 2;
+/// The longest pause between two lookups while the outcome is still `PurchaseUnknown`.
+const LONGEST_PAUSE: Duration = Duration::from_secs(10);
 /// Clock skew and processing delay allowed between the purchase and the order's time.
 const SLACK_MS: i64 = 5 * 60 * 1000;
-
-/// What one search of upstream's orders found.
-enum Lookup {
-    Found(wire::UnredeemedOrder),
-    NotListed,
-    /// Orders are listed that another in-flight purchase of this user and event may own.
-    Contested,
-}
-
-/// What upstream's answer to deleting the cart says about the purchase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CartProbe {
-    /// Deleted: never purchased, and now never will be.
-    Deleted,
-    /// Refused as a request, not for a passing reason: the purchase closed the cart.
-    Closed,
-    /// Not found (404): deleted already or expired, so it can no longer be purchased; whether
-    /// it was before is for the order listing to say.
-    Gone,
-    /// Nothing either way (unreachable, 5xx, 409 busy, …).
-    Unknown,
-}
+/// Lookups of an unconfirmed purchase: the first a minute after, then at growing intervals
+/// (half the time since the purchase), at most hourly, for a week. After that only the
+/// unredeemed-orders job's listings bring it up again.
+const FIRST_RECHECK: TimeDelta = TimeDelta::minutes(1);
+const LONGEST_RECHECK: TimeDelta = TimeDelta::hours(1);
+const RECHECK_FOR: TimeDelta = TimeDelta::days(7);
 
 impl CheckoutService {
     pub(super) async fn step_reconcile(
@@ -74,135 +62,183 @@ impl CheckoutService {
         owner: &str,
     ) -> Result<Next, StepError> {
         let ctx = self.context_of(checkout, Priority::Critical);
-        let mut purchased_upstream = false;
-        // Set when upstream answered 404 for the cart; the lookups after it decide.
-        let mut cart_gone = false;
-        for attempt in 0..LOOKUPS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(attempt).min(Duration::from_secs(30))).await;
-            }
-            let contested = match self.find_lost_order(checkout, purchased_upstream).await {
-                Ok(Lookup::Found(found)) => {
-                    tracing::info!(checkout_id = %checkout.id, "lost purchase found upstream");
+        let asked_at = checkout.purchase_started_at.unwrap_or(checkout.updated_at);
+        let unconfirmed_at =
+            asked_at + TimeDelta::from_std(self.config.unconfirmed_after).unwrap_or_default();
+        let mut attempt = 0;
+        loop {
+            match self.find_lost_order(checkout, asked_at).await {
+                Ok(Some(found)) => {
+                    tracing::info!(checkout_id = %checkout.id, state = checkout.state.as_str(), "lost purchase found upstream");
                     self.record_order(checkout, Sale::Found(found)).await?;
                     return Ok(Next::Stop);
                 }
-                Ok(Lookup::NotListed) if cart_gone => {
-                    return self
-                        .not_purchased(checkout, owner, "the cart is gone upstream with no order made from it; nothing was charged")
-                        .await;
-                }
-                Ok(Lookup::NotListed) => false,
-                Ok(Lookup::Contested) => true,
+                Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(checkout_id = %checkout.id, error = %e, "order lookup failed");
-                    false
+                    tracing::warn!(checkout_id = %checkout.id, error = %e, "order lookup failed")
                 }
-            };
-            let probe_due = contested || attempt + 1 >= LOOKUPS_BEFORE_RELEASE;
-            if purchased_upstream || cart_gone || !probe_due {
-                continue;
             }
-            match self.probe_cart(&ctx, checkout).await {
-                CartProbe::Deleted => {
-                    return self
-                        .not_purchased(checkout, owner, "the purchase did not complete upstream; the hold was released and nothing was charged")
-                        .await;
-                }
-                CartProbe::Closed => purchased_upstream = true,
-                CartProbe::Gone => cart_gone = true,
-                CartProbe::Unknown => {}
+            let unconfirmed = checkout.state == CheckoutState::PurchaseUnconfirmed;
+            if unconfirmed || attempt + 1 >= LOOKUPS_BEFORE_RELEASE {
+                self.free_hold(&ctx, checkout, owner).await?;
+            }
+            if unconfirmed {
+                return self.schedule_recheck(checkout, owner, asked_at).await;
+            }
+            if self.now() >= unconfirmed_at {
+                return self.unconfirmed(checkout, owner).await;
+            }
+            attempt += 1;
+            tokio::select! {
+                _ = self.stopping.cancelled() => return Ok(Next::Stop),
+                _ = tokio::time::sleep(backoff(attempt).min(LONGEST_PAUSE)) => {}
             }
         }
-        tracing::warn!(checkout_id = %checkout.id, "purchase still unknown; the resumer will look again");
-        Ok(Next::Stop)
     }
 
-    /// Upstream shows the purchase never happened and never can: `failed`, with `reason`.
-    async fn not_purchased(
-        &self,
-        checkout: &mut Checkout,
-        owner: &str,
-        reason: &str,
-    ) -> Result<Next, StepError> {
-        self.apply(checkout, CheckoutEvent::Failed)
+    /// No proof either way in time: `purchase_unconfirmed`, looked up again later.
+    async fn unconfirmed(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
+        tracing::warn!(checkout_id = %checkout.id, "purchase outcome not confirmed; lookups go on");
+        self.apply(checkout, CheckoutEvent::PurchaseUnconfirmed)
             .map_err(StepError::store)?;
-        checkout.operation = None;
-        checkout.failure = Some(failure(ErrorCode::UpstreamUnavailable, reason, None));
+        checkout.failure = Some(failure(
+            ErrorCode::PurchaseUnconfirmed,
+            "the purchase was sent but its answer was lost, and no order has been found upstream \
+             yet: it is not confirmed either way, and must not be sent again; the checkout \
+             becomes purchased if the order is found",
+            None,
+        ));
+        checkout.next_check_at = Some(self.now() + FIRST_RECHECK);
         self.save(checkout, owner).await.map_err(StepError::store)?;
         Ok(Next::Stop)
     }
 
+    /// The next lookup of an unconfirmed purchase, or none after [`RECHECK_FOR`].
+    async fn schedule_recheck(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+        asked_at: DateTime<Utc>,
+    ) -> Result<Next, StepError> {
+        let now = self.now();
+        let since = now - asked_at;
+        if since > RECHECK_FOR {
+            tracing::warn!(checkout_id = %checkout.id, "unconfirmed purchase no longer looked up on its own");
+            checkout.operation = None;
+            checkout.next_check_at = None;
+        } else {
+            let pause = (since / 2).clamp(FIRST_RECHECK, LONGEST_RECHECK);
+            checkout.next_check_at = Some(now + pause);
+        }
+        self.save(checkout, owner).await.map_err(StepError::store)?;
+        Ok(Next::Stop)
+    }
+
+    /// Deletes the cart while the hold could still be alive, so a purchase that did not happen
+    /// leaves no seats held. Any answer from upstream settles it (what it answers says nothing
+    /// about the purchase); no answer leaves it for the next lookup.
+    async fn free_hold(
+        &self,
+        ctx: &CallContext,
+        checkout: &mut Checkout,
+        owner: &str,
+    ) -> Result<(), StepError> {
+        let (Some(cart_id), Some(until)) = (checkout.cart_id.clone(), checkout.hold_expires_at)
+        else {
+            return Ok(());
+        };
+        if until <= self.now() {
+            return Ok(());
+        }
+        match self.delete_cart_to_the_end(ctx, &cart_id).await {
+            Err(e) if super::driver::is_transient(&e) => {
+                tracing::warn!(checkout_id = %checkout.id, error = %e, "cart deletion unanswered; sent again at the next lookup");
+                Ok(())
+            }
+            _ => {
+                checkout.hold_expires_at = None;
+                self.save(checkout, owner).await.map_err(StepError::store)
+            }
+        }
+    }
+
     /// The unrecorded upstream order this checkout's purchase produced, if listed and this
-    /// checkout's to take (see the module doc).
+    /// checkout's by the attribution rule (see the module doc).
     async fn find_lost_order(
         &self,
         checkout: &Checkout,
-        purchased_upstream: bool,
-    ) -> Result<Lookup, UpstreamError> {
-        let store_error = |e: crate::store::StoreError| UpstreamError::Decode {
-            reason: e.to_string(),
-        };
+        asked_at: DateTime<Utc>,
+    ) -> Result<Option<wire::UnredeemedOrder>, LookupError> {
         let source_account_id = self.source_account_id(&checkout.user_id);
-        let sent_after = crate::clock::to_millis(checkout.updated_at) - SLACK_MS;
-        let listed = self
-            .api
-            .unredeemed_orders(UnredeemedQuery::DaysFromPurchase(0))
-            .await?;
-        let mut candidates: Vec<_> = listed
-            .data
-            .into_iter()
-            .filter(|o| {
-                o.order_source_account_id == source_account_id
-                    && o.event_id == checkout.event_id
-                    && o.purchase_date_time >= sent_after
-            })
-            .collect();
+        let since_ms = to_millis(asked_at) - SLACK_MS;
+        let mut candidates: Vec<wire::UnredeemedOrder> = Vec::new();
+        for query in lookup_queries(asked_at, self.now()) {
+            let listed = self.api.unredeemed_orders(query).await?;
+            for order in listed.data {
+                let ours = order.order_source_account_id == source_account_id
+                    && order.event_id == checkout.event_id
+                    && order.purchase_date_time >= since_ms;
+                if ours
+                    && !candidates
+                        .iter()
+                        .any(|c| c.order_token == order.order_token)
+                {
+                    candidates.push(order);
+                }
+            }
+        }
         if candidates.is_empty() {
-            return Ok(Lookup::NotListed);
+            return Ok(None);
         }
         // Read after the listing: a purchase whose order was listed is, by now, either still
         // unsettled (and seen here) or recorded with its order (and skipped below).
-        let unsettled = self
+        let claimants: Vec<Claimant> = self
             .store
             .checkouts
             .unsettled_purchases(&checkout.user_id, &checkout.event_id)
-            .await
-            .map_err(store_error)?;
-        let others = unsettled
+            .await?
             .iter()
-            .filter(|c| c.id != checkout.id)
-            .map(Claimant::of);
-        if !may_take_an_order(Claimant::of(checkout), others, purchased_upstream) {
-            return Ok(Lookup::Contested);
-        }
+            .map(Claimant::of)
+            .collect();
         candidates.sort_by_key(|o| o.purchase_date_time);
         for candidate in candidates {
-            let known = self
+            if self
                 .store
                 .orders
                 .find_by_token(&candidate.order_token)
-                .await
-                .map_err(store_error)?;
-            if known.is_none() {
-                return Ok(Lookup::Found(candidate));
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            if owner_of(candidate.purchase_date_time, &claimants).map(|c| c.id) == Some(checkout.id)
+            {
+                return Ok(Some(candidate));
             }
         }
-        Ok(Lookup::NotListed)
+        Ok(None)
     }
+}
 
-    /// Try to delete the cart, and read what the answer says about the purchase.
-    async fn probe_cart(&self, ctx: &CallContext, checkout: &Checkout) -> CartProbe {
-        let Some(cart_id) = &checkout.cart_id else {
-            return CartProbe::Unknown;
-        };
-        match self.delete_cart_to_the_end(ctx, cart_id).await {
-            Ok(()) => CartProbe::Deleted,
-            Err(e) if e.kind() == FailureKind::InvalidRequest => CartProbe::Closed,
-            Err(e) if e.kind() == FailureKind::CartGone => CartProbe::Gone,
-            Err(_) => CartProbe::Unknown,
-        }
-    }
+/// Why a lookup could not be made (logged; the next lookup tries again).
+#[derive(Debug, thiserror::Error)]
+enum LookupError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The listings that show an order placed at or after `asked_at` under both readings of
+/// `days_from_purchase` ("within the last N days": N ≥ the days since; "at least N days
+/// ago": N = 0).
+fn lookup_queries(asked_at: DateTime<Utc>, now: DateTime<Utc>) -> Vec<UnredeemedQuery> {
+    let days_since = (now - asked_at).num_hours().max(0) / 24 + 1;
+    let within = u32::try_from(days_since).unwrap_or(u32::MAX);
+    vec![
+        UnredeemedQuery::DaysFromPurchase(0),
+        UnredeemedQuery::DaysFromPurchase(within),
+    ]
 }
 
 /// What decides whose an order is, of one unsettled purchase.
@@ -210,7 +246,7 @@ impl CheckoutService {
 struct Claimant {
     id: CheckoutId,
     state: CheckoutState,
-    created_at: DateTime<Utc>,
+    asked_ms: i64,
 }
 
 impl Claimant {
@@ -218,74 +254,88 @@ impl Claimant {
         Self {
             id: checkout.id,
             state: checkout.state,
-            created_at: checkout.created_at,
+            asked_ms: to_millis(checkout.purchase_started_at.unwrap_or(checkout.created_at)),
         }
-    }
-
-    fn older_than(&self, other: &Claimant) -> bool {
-        (self.created_at, self.id) < (other.created_at, other.id)
     }
 }
 
-/// Whether `own` may take the oldest unrecorded order of its user and event, given the user's
-/// `others` unsettled purchases of that event. Alone, it may. Otherwise only when upstream
-/// refused to delete its cart (it was purchased), no other purchase still waits for its own
-/// answer, and it is the oldest of the lost ones: purchases go out in the order their
-/// checkouts were made, and orders are listed in the order they were placed.
-fn may_take_an_order(
-    own: Claimant,
-    others: impl IntoIterator<Item = Claimant>,
-    purchased_upstream: bool,
-) -> bool {
-    let mut others = others.into_iter().peekable();
-    if others.peek().is_none() {
-        return true;
-    }
-    purchased_upstream
-        && others
-            .all(|other| other.state == CheckoutState::PurchaseUnknown && own.older_than(&other))
+/// Whose an order placed at `order_ms` is, among one user's unsettled purchases of its event:
+/// the one asked for closest in time to it, of those asked for no later than the order (give
+/// or take [`SLACK_MS`]). `None` when no one may have placed it, or when the closest is still
+/// waiting for its own answer (which will name its order exactly).
+fn owner_of(order_ms: i64, claimants: &[Claimant]) -> Option<Claimant> {
+    let closest = claimants
+        .iter()
+        .filter(|c| c.asked_ms <= order_ms + SLACK_MS)
+        .min_by_key(|c| ((c.asked_ms - order_ms).abs(), c.asked_ms))?;
+    (closest.state != CheckoutState::Purchasing).then_some(*closest)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn claimant(state: CheckoutState, created_secs: i64) -> Claimant {
+    fn claimant(state: CheckoutState, asked_secs: i64) -> Claimant {
         Claimant {
             id: CheckoutId::new(),
             state,
-            created_at: DateTime::<Utc>::from_timestamp(1_800_000_000 + created_secs, 0)
-                .expect("a valid time"),
+            asked_ms: 1_800_000_000_000 + asked_secs * 1000,
         }
     }
 
-    #[test]
-    fn a_lost_purchase_alone_takes_the_order_without_proof() {
-        let own = claimant(CheckoutState::PurchaseUnknown, 0);
-        assert!(may_take_an_order(own, [], false));
+    fn at(secs: i64) -> i64 {
+        1_800_000_000_000 + secs * 1000
     }
 
     #[test]
-    fn with_other_purchases_in_flight_only_a_purchased_cart_takes_an_order() {
+    fn a_lost_purchase_alone_owns_the_order_placed_after_it() {
         let own = claimant(CheckoutState::PurchaseUnknown, 0);
-        let younger = claimant(CheckoutState::PurchaseUnknown, 10);
-        assert!(!may_take_an_order(own, [younger], false));
-        assert!(may_take_an_order(own, [younger], true));
+        assert_eq!(owner_of(at(2), &[own]).map(|c| c.id), Some(own.id));
+        // Placed long before the purchase was asked for: not its order.
+        assert!(owner_of(at(-3600), &[own]).is_none());
     }
 
     #[test]
-    fn a_purchase_still_waiting_for_its_answer_is_let_settle_first() {
-        let own = claimant(CheckoutState::PurchaseUnknown, 0);
-        let waiting = claimant(CheckoutState::Purchasing, 10);
-        assert!(!may_take_an_order(own, [waiting], true));
+    fn the_purchase_asked_for_closest_to_the_order_owns_it() {
+        let older = claimant(CheckoutState::PurchaseUnconfirmed, 0);
+        let newer = claimant(CheckoutState::PurchaseUnknown, 120);
+        assert_eq!(
+            owner_of(at(3), &[older, newer]).map(|c| c.id),
+            Some(older.id)
+        );
+        assert_eq!(
+            owner_of(at(122), &[older, newer]).map(|c| c.id),
+            Some(newer.id)
+        );
     }
 
     #[test]
-    fn the_oldest_lost_purchase_takes_the_oldest_order_first() {
-        let older = claimant(CheckoutState::PurchaseUnknown, 0);
-        let own = claimant(CheckoutState::PurchaseUnknown, 10);
-        let younger = claimant(CheckoutState::PurchaseUnknown, 20);
-        assert!(!may_take_an_order(own, [older, younger], true));
-        assert!(may_take_an_order(older, [own, younger], true));
+    fn an_order_closest_to_a_purchase_still_waiting_for_its_answer_is_left_to_it() {
+        let lost = claimant(CheckoutState::PurchaseUnknown, 0);
+        let waiting = claimant(CheckoutState::Purchasing, 60);
+        assert!(owner_of(at(61), &[lost, waiting]).is_none());
+        assert_eq!(
+            owner_of(at(1), &[lost, waiting]).map(|c| c.id),
+            Some(lost.id)
+        );
+    }
+
+    #[test]
+    fn both_readings_of_days_from_purchase_list_a_recent_order() {
+        let asked = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("a valid time");
+        assert_eq!(
+            lookup_queries(asked, asked + TimeDelta::minutes(3)),
+            vec![
+                UnredeemedQuery::DaysFromPurchase(0),
+                UnredeemedQuery::DaysFromPurchase(1)
+            ]
+        );
+        assert_eq!(
+            lookup_queries(asked, asked + TimeDelta::hours(49)),
+            vec![
+                UnredeemedQuery::DaysFromPurchase(0),
+                UnredeemedQuery::DaysFromPurchase(3)
+            ]
+        );
     }
 }

@@ -26,6 +26,8 @@ pub enum Resumed {
     Expired,
     /// Abandoned: the release started.
     Releasing,
+    /// An unconfirmed purchase's next lookup started.
+    Rechecked,
     /// Nothing to do.
     Idle,
 }
@@ -80,6 +82,12 @@ impl CheckoutService {
             CheckoutState::Purchasing
             | CheckoutState::PurchaseUnknown
             | CheckoutState::Releasing => Resumed::Continued,
+            // Its next lookup is due (the store only lists it then).
+            CheckoutState::PurchaseUnconfirmed
+                if checkout.operation == Some(Operation::Purchase) =>
+            {
+                Resumed::Rechecked
+            }
             CheckoutState::Failed | CheckoutState::Expired
                 if checkout.operation == Some(Operation::Release) =>
             {
@@ -109,7 +117,10 @@ impl CheckoutService {
             // An operation another worker started (its lease lapsed) is continued or ended.
             self.api.metrics().takeover();
         }
-        if matches!(resumed, Resumed::Continued | Resumed::Releasing) {
+        if matches!(
+            resumed,
+            Resumed::Continued | Resumed::Releasing | Resumed::Rechecked
+        ) {
             tracing::info!(checkout_id = %id, ?resumed, state = checkout.state.as_str(), "checkout taken over");
             self.spawn_driver(checkout, owner, None);
         } else {

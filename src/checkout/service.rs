@@ -32,6 +32,11 @@ pub struct ServiceConfig {
     /// This process's name in leases (`leased_by`).
     pub replica_id: String,
     pub source_account_key: SecretString,
+    /// See `checkout.unconfirmed_after_secs`.
+    pub unconfirmed_after: Duration,
+    /// `Some(retry period)` when a webhook is configured: a purchase confirmed after it was
+    /// unconfirmed is announced there, retried for this long.
+    pub notices: Option<Duration>,
 }
 
 /// Who is asking, as the HTTP layer established it.
@@ -66,6 +71,8 @@ pub struct CheckoutService {
     /// worker that happened to start it: a draining worker's runtime stops with it, and
     /// would take a driver down mid-hand-back.
     pub(super) runtime: tokio::runtime::Handle,
+    /// Notified when a webhook message was queued (the delivery worker sends it at once).
+    pub notices_queued: Arc<tokio::sync::Notify>,
 }
 
 impl CheckoutService {
@@ -87,6 +94,7 @@ impl CheckoutService {
             stopping: CancellationToken::new(),
             tasks: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),
+            notices_queued: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -172,6 +180,8 @@ impl CheckoutService {
             version: 0,
             created_at: now,
             updated_at: now,
+            purchase_started_at: None,
+            next_check_at: None,
         };
         self.store.checkouts.insert(&checkout).await?;
         let id = checkout.id;
@@ -251,6 +261,7 @@ impl CheckoutService {
         leased.operation = Some(Operation::Purchase);
         leased.poll = None;
         leased.failure = None;
+        leased.purchase_started_at = Some(self.now());
         self.save(&mut leased, &owner).await?;
         self.spawn_driver(leased, owner, None);
         failure_as_error(self.wait_settled(id, time_left(deadline)).await?)
@@ -264,7 +275,8 @@ impl CheckoutService {
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
         match current.state {
-            CheckoutState::Purchased => Ok(current),
+            // Asked for, outcome not confirmed: never sent again; the partner sees where it is.
+            CheckoutState::Purchased | CheckoutState::PurchaseUnconfirmed => Ok(current),
             CheckoutState::Purchasing | CheckoutState::PurchaseUnknown => {
                 failure_as_error(self.wait_settled(current.id, wait).await?)
             }
@@ -300,12 +312,21 @@ impl CheckoutService {
         }
         if matches!(
             checkout.state,
-            CheckoutState::Purchasing | CheckoutState::PurchaseUnknown
+            CheckoutState::Purchasing
+                | CheckoutState::PurchaseUnknown
+                | CheckoutState::PurchaseUnconfirmed
         ) {
             return Err(CheckoutError::InvalidState {
                 state: checkout.state,
                 action: "release",
             });
+        }
+        if checkout.state == CheckoutState::Reserving {
+            // The docs' cleanup advice: a client that no longer wants to wait through a
+            // reservation's polling deletes the cart. The worker polling it does so at its
+            // next step (a reservation not yet answered may still hold seats).
+            self.store.checkouts.request_release(id).await?;
+            return self.wait_settled(id, wait).await;
         }
         let owner = self.lease_owner();
         // An operation (reserve or payment) may run: let it finish, then release.
@@ -376,7 +397,8 @@ impl CheckoutService {
     pub(super) fn context(&self, who: &Requester, priority: Priority) -> CallContext {
         CallContext {
             client_ip: who.client_ip.clone(),
-            user_id: Some(who.user.as_str().to_owned()),
+            // A pseudonym, as `source_account_id` is: the partner's own user id never leaves.
+            user_id: Some(self.source_account_id(&who.user)),
             priority,
         }
     }
@@ -384,7 +406,7 @@ impl CheckoutService {
     pub(super) fn context_of(&self, checkout: &Checkout, priority: Priority) -> CallContext {
         CallContext {
             client_ip: checkout.client_ip.clone(),
-            user_id: Some(checkout.user_id.as_str().to_owned()),
+            user_id: Some(self.source_account_id(&checkout.user_id)),
             priority,
         }
     }

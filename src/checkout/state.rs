@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 /// Where a checkout stands. `PurchaseUnknown` is internal: partners see it as `purchasing`,
 /// because from their side the purchase is still running (it is being reconciled).
+/// `PurchaseUnconfirmed` is what partners see when that reconciliation found no proof either
+/// way in its time: the purchase may or may not have happened; lookups go on, and it becomes
+/// `purchased` when the order is found. It is never turned into "nothing was charged".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckoutState {
@@ -15,6 +18,7 @@ pub enum CheckoutState {
     PaymentAccepted,
     Purchasing,
     PurchaseUnknown,
+    PurchaseUnconfirmed,
     Purchased,
     Releasing,
     Released,
@@ -23,13 +27,14 @@ pub enum CheckoutState {
 }
 
 impl CheckoutState {
-    pub const ALL: [CheckoutState; 11] = [
+    pub const ALL: [CheckoutState; 12] = [
         Self::Reserving,
         Self::Reserved,
         Self::Paying,
         Self::PaymentAccepted,
         Self::Purchasing,
         Self::PurchaseUnknown,
+        Self::PurchaseUnconfirmed,
         Self::Purchased,
         Self::Releasing,
         Self::Released,
@@ -45,6 +50,7 @@ impl CheckoutState {
             Self::PaymentAccepted => "payment_accepted",
             Self::Purchasing => "purchasing",
             Self::PurchaseUnknown => "purchase_unknown",
+            Self::PurchaseUnconfirmed => "purchase_unconfirmed",
             Self::Purchased => "purchased",
             Self::Releasing => "releasing",
             Self::Released => "released",
@@ -75,6 +81,12 @@ impl CheckoutState {
                 | Self::PurchaseUnknown
                 | Self::Releasing
         )
+    }
+
+    /// The purchase was asked for and its outcome is not known yet: a partner's answer is 202
+    /// (pending, or unconfirmed), never a settled 200.
+    pub fn awaits_outcome(self) -> bool {
+        self.is_pending() || self == Self::PurchaseUnconfirmed
     }
 
     /// Nothing more will happen to this checkout.
@@ -108,6 +120,8 @@ pub enum CheckoutEvent {
     Purchased,
     /// Driver: the purchase was sent but its outcome was lost (timeout, dropped, 5xx).
     PurchaseOutcomeLost,
+    /// Driver: reconciliation found no proof either way in its time.
+    PurchaseUnconfirmed,
     /// HTTP or sweeper: release the hold.
     ReleaseRequested,
     /// Driver: upstream deleted the cart.
@@ -140,9 +154,10 @@ pub fn transition(
         (S::Paying, E::PaymentAccepted) => S::PaymentAccepted,
         (S::Paying, E::PaymentDeclined) => S::Reserved,
         (S::PaymentAccepted, E::PurchaseRequested) => S::Purchasing,
-        (S::Purchasing | S::PurchaseUnknown, E::Purchased) => S::Purchased,
+        (S::Purchasing | S::PurchaseUnknown | S::PurchaseUnconfirmed, E::Purchased) => S::Purchased,
         (S::Purchasing, E::PurchaseOutcomeLost) => S::PurchaseUnknown,
-        (S::Reserved | S::PaymentAccepted, E::ReleaseRequested) => S::Releasing,
+        (S::PurchaseUnknown, E::PurchaseUnconfirmed) => S::PurchaseUnconfirmed,
+        (S::Reserving | S::Reserved | S::PaymentAccepted, E::ReleaseRequested) => S::Releasing,
         (S::Releasing, E::ReleaseCompleted) => S::Released,
         (S::Reserved | S::Paying | S::PaymentAccepted | S::Releasing, E::HoldExpired) => S::Expired,
         (s, E::Failed) if s.is_pending() => S::Failed,
@@ -157,7 +172,7 @@ mod tests {
     use CheckoutEvent as E;
     use CheckoutState as S;
 
-    const EVENTS: [CheckoutEvent; 11] = [
+    const EVENTS: [CheckoutEvent; 12] = [
         E::Reserved,
         E::PaymentSubmitted,
         E::PaymentAccepted,
@@ -165,6 +180,7 @@ mod tests {
         E::PurchaseRequested,
         E::Purchased,
         E::PurchaseOutcomeLost,
+        E::PurchaseUnconfirmed,
         E::ReleaseRequested,
         E::ReleaseCompleted,
         E::HoldExpired,
@@ -176,6 +192,7 @@ mod tests {
     const EDGES: &[(CheckoutState, CheckoutEvent, CheckoutState)] = &[
         (S::Reserving, E::Reserved, S::Reserved),
         (S::Reserving, E::Failed, S::Failed),
+        (S::Reserving, E::ReleaseRequested, S::Releasing),
         (S::Reserved, E::PaymentSubmitted, S::Paying),
         (S::Reserved, E::ReleaseRequested, S::Releasing),
         (S::Reserved, E::HoldExpired, S::Expired),
@@ -192,6 +209,12 @@ mod tests {
         (S::Purchasing, E::Failed, S::Failed),
         (S::PurchaseUnknown, E::Purchased, S::Purchased),
         (S::PurchaseUnknown, E::Failed, S::Failed),
+        (
+            S::PurchaseUnknown,
+            E::PurchaseUnconfirmed,
+            S::PurchaseUnconfirmed,
+        ),
+        (S::PurchaseUnconfirmed, E::Purchased, S::Purchased),
         (S::Releasing, E::ReleaseCompleted, S::Released),
         (S::Releasing, E::HoldExpired, S::Expired),
         (S::Releasing, E::Failed, S::Failed),

@@ -201,6 +201,9 @@ struct RawSecurity {
 pub struct CheckoutSettings {
     pub abandon_after_secs: u64,
     pub lease_secs: u64,
+    /// A purchase whose answer was lost, with no order found upstream this long after it was
+    /// asked for, is `purchase_unconfirmed` (lookups go on).
+    pub unconfirmed_after_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -56,6 +56,12 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
     if raw.checkout.lease_secs < 2 {
         return Err(ConfigError::invalid("checkout.lease_secs", "must be ≥ 2"));
     }
+    if !(30..=86_400).contains(&raw.checkout.unconfirmed_after_secs) {
+        return Err(ConfigError::invalid(
+            "checkout.unconfirmed_after_secs",
+            "between 30 s and 1 day",
+        ));
+    }
     if !(60..=7 * 86_400).contains(&raw.idempotency.ttl_secs) {
         return Err(ConfigError::invalid(
             "idempotency.ttl_secs",

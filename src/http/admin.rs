@@ -184,7 +184,7 @@ struct DeliveriesQuery {
 #[derive(Debug, Serialize)]
 struct DeliveryBody {
     id: String,
-    run_id: String,
+    run_id: Option<String>,
     status: DeliveryStatus,
     attempts: i64,
     last_error: Option<String>,
@@ -199,7 +199,7 @@ impl From<&Delivery> for DeliveryBody {
     fn from(d: &Delivery) -> Self {
         Self {
             id: d.id.to_string(),
-            run_id: d.run_id.to_string(),
+            run_id: d.run_id.map(|r| r.to_string()),
             status: d.status,
             attempts: d.attempts,
             last_error: d.last_error.clone(),

@@ -62,7 +62,8 @@ async fn respond(
     settled_status: u16,
 ) -> Result<HttpResponse, ApiError> {
     let body = render(state, checkout).await?;
-    if checkout.state.is_pending() {
+    // Pending, or a purchase whose outcome is not confirmed: never a settled answer.
+    if checkout.state.awaits_outcome() {
         return Ok(HttpResponse::Accepted()
             .insert_header((header::LOCATION, format!("/v1/checkouts/{}", checkout.id)))
             .insert_header((header::RETRY_AFTER, 1))
@@ -207,7 +208,9 @@ async fn pay_checkout(
     responses(
         (status = 200, description = "Purchased", body = CheckoutBody,
             example = json!(examples::checkout("purchased"))),
-        (status = 202, description = "Still purchasing when the wait ended", body = CheckoutBody,
+        (status = 202, description = "Still purchasing when the wait ended, or \
+            `purchase_unconfirmed`: the answer was lost and no order found in time (never send \
+            the purchase again; it becomes `purchased` when the order is found)", body = CheckoutBody,
             headers(
                 ("Location" = String, description = "The checkout's URL"),
                 ("Retry-After" = u64, description = "Seconds before reading it again"),

@@ -33,7 +33,8 @@ pub struct CheckoutBody {
     /// Set once `purchased`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<OrderBody>,
-    /// Why the checkout failed or its last payment was refused.
+    /// Why the checkout failed or its last payment was refused; in `purchase_unconfirmed`,
+    /// the code `purchase_unconfirmed` and what is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorSummary>,
     pub created_at: DateTime<Utc>,
@@ -52,8 +53,13 @@ fn state_schema() -> ObjectBuilder {
         .description(Some(
             "`reserving → reserved → paying → payment_accepted → purchasing → purchased`; any \
              pending state may end in `failed`; `reserved`/`payment_accepted` → `releasing → \
-             released` (DELETE, abandonment) or `expired` (the hold ran out). Pending states \
-             (`reserving`, `paying`, `purchasing`, `releasing`) are answered with 202.",
+             released` (DELETE, abandonment) or `expired` (the hold ran out). \
+             `purchasing → purchase_unconfirmed` when the purchase's answer was lost and no \
+             order was found upstream in time: the outcome is not confirmed either way (the \
+             user may have been charged); never send the purchase again. It becomes \
+             `purchased` when the order is found, announced by the webhook \
+             `checkout.purchase_confirmed`. Pending states (`reserving`, `paying`, \
+             `purchasing`, `releasing`) and `purchase_unconfirmed` are answered with 202.",
         ))
         .enum_values(Some(states))
 }
@@ -94,7 +100,7 @@ pub struct PaymentBody {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = CheckoutFailure)]
 pub struct ErrorSummary {
-    /// A problem `code` (see `Problem`).
+    /// A problem `code` (see `Problem`), or `purchase_unconfirmed`.
     #[schema(example = "payment_declined")]
     pub code: String,
     pub message: String,

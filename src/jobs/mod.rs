@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub mod delivery;
@@ -49,7 +48,8 @@ impl Jobs {
         settings: &UnredeemedSettings,
         owner: &str,
     ) -> Result<Self, reqwest::Error> {
-        let wake = Arc::new(Notify::new());
+        // One wake for every message queued: by a job run, or by a checkout's notice.
+        let wake = service.notices_queued.clone();
         let delivery = match &settings.webhook {
             Some(target) => Some(Arc::new(DeliveryWorker {
                 store: service.store.jobs.clone(),

@@ -175,7 +175,9 @@ impl DeliveryStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub id: DeliveryId,
-    pub run_id: RunId,
+    /// The job run that queued it; `None` for a checkout's own notice (a purchase confirmed
+    /// after it was unconfirmed).
+    pub run_id: Option<RunId>,
     pub order_token: String,
     /// The JSON body exactly as it is signed and sent.
     pub payload: String,

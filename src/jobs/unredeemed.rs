@@ -315,6 +315,20 @@ impl UnredeemedJob {
     ) -> Result<Finding, JobError> {
         let (user, ours) = self.map(&order).await?;
         let now = self.service.now();
+        if let (Some(user), None) = (&user, &ours) {
+            // An order of this user that no checkout recorded: perhaps the one an unconfirmed
+            // purchase waits for. Its checkout looks it up at once (and takes it only by the
+            // reconciliation's own rules).
+            let nudged = self
+                .service
+                .store
+                .checkouts
+                .nudge_unconfirmed(user, &order.event_id, now)
+                .await?;
+            if nudged > 0 {
+                tracing::info!(nudged, "unconfirmed purchases to look up again");
+            }
+        }
         let finding = Finding {
             run_id: run.id,
             order_token: order.order_token,
@@ -331,7 +345,7 @@ impl UnredeemedJob {
         let delivery = match (&self.config.delivery, &finding.user_id) {
             (Some(policy), Some(user)) => Some(Delivery {
                 id: DeliveryId::new(),
-                run_id: run.id,
+                run_id: Some(run.id),
                 order_token: finding.order_token.clone(),
                 payload: payload(&finding, user, ours.as_ref(), run, now),
                 status: DeliveryStatus::Pending,

@@ -79,7 +79,7 @@ pub async fn sweep_once(service: &Arc<CheckoutService>, config: &WorkerConfig) -
     }
     for id in due {
         match service.resume(id, abandoned_before).await {
-            Ok(Resumed::Continued) => report.continued += 1,
+            Ok(Resumed::Continued | Resumed::Rechecked) => report.continued += 1,
             Ok(Resumed::Ended) => report.ended += 1,
             Ok(Resumed::Expired) => report.expired += 1,
             Ok(Resumed::Releasing) => report.released += 1,

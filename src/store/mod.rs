@@ -96,7 +96,14 @@ pub trait CheckoutStore: Send + Sync {
     /// Record a purchase in one transaction: write the checkout (with the same version check
     /// as [`CheckoutStore::update`]: `Conflict`) and insert the order (unique per checkout and
     /// per `order_token`: `Duplicate`). On either error neither is stored.
-    async fn record_purchase(&self, checkout: &Checkout, order: &Order) -> StoreResult<()>;
+    /// With `notice`, the webhook message announcing the purchase is queued in the same
+    /// transaction (a purchase confirmed after it was unconfirmed).
+    async fn record_purchase(
+        &self,
+        checkout: &Checkout,
+        order: &Order,
+        notice: Option<&crate::jobs::model::Delivery>,
+    ) -> StoreResult<()>;
 
     /// Checkouts in any of `states`, newest first (admin inspection).
     async fn list_by_state(
@@ -105,16 +112,30 @@ pub trait CheckoutStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<Checkout>>;
 
-    /// `user`'s checkouts for `event_id` whose purchase was sent and is not settled
-    /// (`purchasing`, `purchase_unknown`), oldest first: the ones an order upstream found for
-    /// this user and event could belong to (see `checkout::reconcile`).
+    /// `user`'s checkouts for `event_id` whose purchase was asked for and is not settled
+    /// (`purchasing`, `purchase_unknown`, `purchase_unconfirmed`), oldest first: the ones an
+    /// order upstream found for this user and event could belong to (see
+    /// `checkout::reconcile`).
     async fn unsettled_purchases(
         &self,
         user: &UserId,
         event_id: &str,
     ) -> StoreResult<Vec<Checkout>>;
 
-    /// Ids of checkouts that need a worker at `now`: no live lease covers them, and either an
+    /// Makes `user`'s unconfirmed purchases of `event_id` due for a lookup at `now` (an order
+    /// of theirs was just listed upstream); how many.
+    async fn nudge_unconfirmed(
+        &self,
+        user: &UserId,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+
+    /// Marks that the partner asked to release `id` while a worker drives it (the worker
+    /// picks it up at its next step); `false` when there is no such checkout.
+    async fn request_release(&self, id: CheckoutId) -> StoreResult<bool>;
+
+    /// Ids of checkouts that need a worker at `now` (and whose `next_check_at` has come): no live lease covers them, and either an
     /// operation is pending, or the state is `reserved`/`payment_accepted` and the hold
     /// expired (`hold_expires_at < now`) or the checkout was untouched since
     /// `abandoned_before` (`updated_at < abandoned_before`). Oldest `updated_at` first, at

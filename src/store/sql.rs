@@ -20,17 +20,20 @@ use crate::clock::{from_millis, to_millis};
 pub const INSERT_CHECKOUT: &str = "INSERT INTO checkouts (id, user_id, event_id, state, cart_id, \
      requested, lines, totals, hold_expires_at, payment, order_id, failure, operation, \
      polling_url, poll_not_before, release_requested, client_ip, lease_owner, lease_until, \
-     version, created_at, updated_at) \
+     version, created_at, updated_at, purchase_started_at, next_check_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22)";
+     $19, $20, $21, $22, $23, $24)";
 
 /// Same placeholders as [`INSERT_CHECKOUT`]; `$20` is the version the caller read. Every
 /// placeholder is referenced because Postgres refuses a statement with an unused parameter.
+/// `release_requested` only ever turns on: a partner's release asked for while a worker
+/// drives the checkout (see `request_release`) is not undone by that worker's next write.
 pub const UPDATE_CHECKOUT: &str = "UPDATE checkouts SET user_id = $2, event_id = $3, \
      state = $4, cart_id = $5, requested = $6, lines = $7, totals = $8, hold_expires_at = $9, \
      payment = $10, order_id = $11, failure = $12, operation = $13, polling_url = $14, \
-     poll_not_before = $15, release_requested = $16, client_ip = $17, lease_owner = $18, \
-     lease_until = $19, created_at = $21, updated_at = $22, version = version + 1 \
+     poll_not_before = $15, release_requested = (release_requested OR $16), client_ip = $17, \
+     lease_owner = $18, lease_until = $19, created_at = $21, updated_at = $22, \
+     purchase_started_at = $23, next_check_at = $24, version = version + 1 \
      WHERE id = $1 AND version = $20";
 
 pub const GET_CHECKOUT: &str = "SELECT * FROM checkouts WHERE id = $1";
@@ -58,14 +61,26 @@ pub const LIST_BY_STATE_SUFFIX: &str = ") ORDER BY created_at DESC, id DESC LIMI
 
 /// `$1` user, `$2` event id.
 pub const UNSETTLED_PURCHASES: &str = "SELECT * FROM checkouts \
-     WHERE user_id = $1 AND event_id = $2 AND state IN ('purchasing', 'purchase_unknown') \
+     WHERE user_id = $1 AND event_id = $2 \
+       AND state IN ('purchasing', 'purchase_unknown', 'purchase_unconfirmed') \
      ORDER BY created_at, id";
+
+/// `$1` user, `$2` event id, `$3` now: look again at once for the orders of this user's
+/// unconfirmed purchases of this event (an order of theirs was just listed upstream).
+pub const NUDGE_UNCONFIRMED: &str = "UPDATE checkouts SET operation = 'purchase', \
+     next_check_at = $3 \
+     WHERE user_id = $1 AND event_id = $2 AND state = 'purchase_unconfirmed'";
+
+/// `$1` id: a partner asked to release while a worker drives the checkout; the worker picks
+/// it up at its next step. No version bump: the worker's own next write still applies.
+pub const REQUEST_RELEASE: &str = "UPDATE checkouts SET release_requested = TRUE WHERE id = $1";
 
 /// `$1` now, `$2` abandoned_before, `$3` limit. The states are the ones that hold seats
 /// without an operation running (see `CheckoutState::holds_seats`, minus `paying`, which
 /// always has an operation).
 pub const DUE_FOR_WORK: &str = "SELECT id FROM checkouts \
      WHERE (lease_owner IS NULL OR lease_until < $1) \
+       AND (next_check_at IS NULL OR next_check_at <= $1) \
        AND (operation IS NOT NULL \
             OR (state IN ('reserved', 'payment_accepted') \
                 AND (hold_expires_at < $1 OR updated_at < $2))) \
@@ -201,6 +216,8 @@ pub struct CheckoutRow {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub purchase_started_at: Option<i64>,
+    pub next_check_at: Option<i64>,
 }
 
 impl CheckoutRow {
@@ -229,6 +246,8 @@ impl CheckoutRow {
             version: c.version,
             created_at: to_millis(c.created_at),
             updated_at: to_millis(c.updated_at),
+            purchase_started_at: c.purchase_started_at.map(to_millis),
+            next_check_at: c.next_check_at.map(to_millis),
         })
     }
 }
@@ -277,6 +296,8 @@ impl TryFrom<CheckoutRow> for Checkout {
             version: r.version,
             created_at: from_millis(r.created_at),
             updated_at: from_millis(r.updated_at),
+            purchase_started_at: r.purchase_started_at.map(from_millis),
+            next_check_at: r.next_check_at.map(from_millis),
         })
     }
 }

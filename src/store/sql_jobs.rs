@@ -181,7 +181,7 @@ impl TryFrom<FindingRow> for Finding {
 #[derive(Debug, sqlx::FromRow)]
 pub struct DeliveryRow {
     pub id: String,
-    pub run_id: String,
+    pub run_id: Option<String>,
     pub order_token: String,
     pub payload: String,
     pub status: String,
@@ -202,7 +202,7 @@ impl TryFrom<DeliveryRow> for Delivery {
     fn try_from(r: DeliveryRow) -> StoreResult<Self> {
         Ok(Delivery {
             id: parse_id(&r.id)?,
-            run_id: parse_id(&r.run_id)?,
+            run_id: r.run_id.as_deref().map(parse_id).transpose()?,
             order_token: r.order_token,
             payload: r.payload,
             status: DeliveryStatus::parse(&r.status)

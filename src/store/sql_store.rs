@@ -8,7 +8,7 @@
 //!
 //! Every query text and row conversion lives in [`super::sql`].
 
-/// Binds a [`super::sql::CheckoutRow`] to `$1..$22` of `INSERT_CHECKOUT`/`UPDATE_CHECKOUT`.
+/// Binds a [`super::sql::CheckoutRow`] to `$1..$24` of `INSERT_CHECKOUT`/`UPDATE_CHECKOUT`.
 macro_rules! bind_checkout {
     ($query:expr, $c:expr) => {{
         let c = $c;
@@ -35,6 +35,8 @@ macro_rules! bind_checkout {
             .bind(c.version)
             .bind(c.created_at)
             .bind(c.updated_at)
+            .bind(c.purchase_started_at)
+            .bind(c.next_check_at)
     }};
 }
 
@@ -54,6 +56,25 @@ macro_rules! bind_order {
             .bind(o.currency)
             .bind(o.source_account_id)
             .bind(o.created_at)
+    }};
+}
+
+/// Inserts a [`crate::jobs::model::Delivery`] (`INSERT_DELIVERY`) on `$executor`, a
+/// transaction's connection: a message is queued with what it announces, or not at all.
+macro_rules! insert_delivery {
+    ($executor:expr, $d:expr) => {{
+        use $crate::clock::to_millis;
+        let d: &$crate::jobs::model::Delivery = $d;
+        sqlx::query($crate::store::sql_jobs::INSERT_DELIVERY)
+            .bind(d.id.to_string())
+            .bind(d.run_id.map(|r| r.to_string()))
+            .bind(d.order_token.as_str())
+            .bind(d.payload.as_str())
+            .bind(to_millis(d.next_attempt_at))
+            .bind(to_millis(d.dead_after))
+            .bind(to_millis(d.created_at))
+            .execute($executor)
+            .await?;
     }};
 }
 
@@ -163,7 +184,7 @@ macro_rules! sql_store {
     };
 }
 
-pub(crate) use {bind_checkout, bind_key, bind_order, sql_store};
+pub(crate) use {bind_checkout, bind_key, bind_order, insert_delivery, sql_store};
 
 mod checkouts;
 mod jobs;

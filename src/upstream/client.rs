@@ -38,7 +38,7 @@ pub struct UpstreamSettings {
 pub struct CallContext {
     /// The end user's address: `True-Client-IP`.
     pub client_ip: String,
-    /// The partner's user id: `Original-User-Id`.
+    /// `Original-User-Id`: a pseudonym of the partner's user (the `source_account_id`).
     pub user_id: Option<String>,
     pub priority: Priority,
 }

@@ -13,6 +13,7 @@ mod metrics;
 mod openapi;
 mod platform;
 mod process;
+mod readings;
 mod receiver;
 mod replica_jobs;
 mod replicas;

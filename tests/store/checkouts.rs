@@ -15,6 +15,8 @@ crate::conformance!(crate::migrated =>
     list_by_state_filters_newest_first_and_limits,
     unsettled_purchases_are_the_users_purchases_in_doubt_for_the_event_oldest_first,
     count_by_state_counts_each_state,
+    a_requested_release_survives_the_workers_next_write,
+    nudging_makes_only_that_users_unconfirmed_purchases_of_the_event_due,
 );
 
 async fn insert_and_get(store: Store) {
@@ -64,7 +66,8 @@ async fn update_round_trips_every_field_and_bumps_version(store: Store) {
     let stored = store.checkouts.get(bare.id).await.expect("get");
     assert_eq!(stored, Some(bumped(&full)));
 
-    // …and every optional field cleared again.
+    // …and every optional field cleared again, but `release_requested`: a partner's release
+    // asked for while a worker drives the checkout is never undone by that worker's write.
     let cleared = bumped(&bare);
     store
         .checkouts
@@ -72,7 +75,9 @@ async fn update_round_trips_every_field_and_bumps_version(store: Store) {
         .await
         .expect("update to bare");
     let stored = store.checkouts.get(bare.id).await.expect("get");
-    assert_eq!(stored, Some(bumped(&cleared)));
+    let mut expected = bumped(&cleared);
+    expected.release_requested = true;
+    assert_eq!(stored, Some(expected));
     assert_eq!(stored.map(|c| c.version), Some(2));
 }
 
@@ -151,6 +156,7 @@ async fn unsettled_purchases_are_the_users_purchases_in_doubt_for_the_event_olde
     let rows = [
         ("alice", "evt-1", CheckoutState::PurchaseUnknown, 20),
         ("alice", "evt-1", CheckoutState::Purchasing, 10),
+        ("alice", "evt-1", CheckoutState::PurchaseUnconfirmed, 30),
         ("alice", "evt-1", CheckoutState::Purchased, 5),
         ("alice", "evt-1", CheckoutState::PaymentAccepted, 6),
         ("alice", "evt-2", CheckoutState::Purchasing, 7),
@@ -171,7 +177,14 @@ async fn unsettled_purchases_are_the_users_purchases_in_doubt_for_the_event_olde
         .unsettled_purchases(&user("alice"), "evt-1")
         .await
         .expect("list");
-    assert_eq!(unsettled, vec![inserted[1].clone(), inserted[0].clone()]);
+    assert_eq!(
+        unsettled,
+        vec![
+            inserted[1].clone(),
+            inserted[0].clone(),
+            inserted[2].clone()
+        ]
+    );
     let none = store
         .checkouts
         .unsettled_purchases(&user("carol"), "evt-1")
@@ -208,4 +221,60 @@ async fn count_by_state_counts_each_state(store: Store) {
             (CheckoutState::Reserved, 3),
         ]
     );
+}
+
+async fn a_requested_release_survives_the_workers_next_write(store: Store) {
+    let checkout = bare_checkout("alice");
+    store.checkouts.insert(&checkout).await.expect("insert");
+    let asked = store.checkouts.request_release(checkout.id).await;
+    assert!(asked.expect("request"));
+    // The worker read the row before the request and writes its own copy back.
+    store.checkouts.update(&checkout).await.expect("update");
+    let stored = store.checkouts.get(checkout.id).await.expect("get");
+    assert_eq!(stored.map(|c| c.release_requested), Some(true));
+    let unknown = store.checkouts.request_release(CheckoutId::new()).await;
+    assert!(!unknown.expect("request"));
+}
+
+async fn nudging_makes_only_that_users_unconfirmed_purchases_of_the_event_due(store: Store) {
+    use checkout_gateway::checkout::model::Operation;
+    let rows = [
+        ("alice", "evt-1", CheckoutState::PurchaseUnconfirmed, None),
+        (
+            "alice",
+            "evt-1",
+            CheckoutState::PurchaseUnconfirmed,
+            Some(Operation::Purchase),
+        ),
+        ("alice", "evt-1", CheckoutState::Purchased, None),
+        ("alice", "evt-2", CheckoutState::PurchaseUnconfirmed, None),
+        ("bob", "evt-1", CheckoutState::PurchaseUnconfirmed, None),
+    ];
+    let mut ids = Vec::new();
+    for (owner, event, state, operation) in rows {
+        let mut checkout = bare_checkout(owner);
+        checkout.event_id = event.to_owned();
+        checkout.state = state;
+        checkout.operation = operation;
+        checkout.next_check_at = operation.map(|_| at(1_000_000));
+        store.checkouts.insert(&checkout).await.expect("insert");
+        ids.push(checkout.id);
+    }
+    let due = store.checkouts.due_for_work(at(500), at(0), 100).await;
+    assert_eq!(due.expect("due"), Vec::<CheckoutId>::new());
+
+    let nudged = store
+        .checkouts
+        .nudge_unconfirmed(&user("alice"), "evt-1", at(400))
+        .await;
+    assert_eq!(nudged.expect("nudge"), 2);
+    let mut due = store
+        .checkouts
+        .due_for_work(at(500), at(0), 100)
+        .await
+        .expect("due");
+    due.sort();
+    let mut expected = vec![ids[0], ids[1]];
+    expected.sort();
+    assert_eq!(due, expected);
 }

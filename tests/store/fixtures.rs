@@ -46,6 +46,8 @@ pub fn bare_checkout(owner: &str) -> Checkout {
         version: 0,
         created_at: at(0),
         updated_at: at(0),
+        purchase_started_at: None,
+        next_check_at: None,
     }
 }
 
@@ -102,6 +104,8 @@ pub fn full_checkout(base: &Checkout) -> Checkout {
         version: base.version,
         created_at: at(-5),
         updated_at: at(1_000),
+        purchase_started_at: Some(at(900)),
+        next_check_at: Some(at(60_000)),
     }
 }
 

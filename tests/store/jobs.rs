@@ -68,7 +68,7 @@ fn finding(run: RunId, token: &str, known: bool) -> Finding {
     }
 }
 
-fn delivery(run: RunId, token: &str, created_ms: i64) -> Delivery {
+pub fn delivery(run: Option<RunId>, token: &str, created_ms: i64) -> Delivery {
     Delivery {
         id: DeliveryId::new(),
         run_id: run,
@@ -209,7 +209,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_cannot_finish(store: S
 
 async fn findings_and_deliveries_are_recorded_once_per_run_and_order(store: Store) {
     let run = started(&store, 60_000).await;
-    let first = delivery(run.id, "tok-a", 1_000);
+    let first = delivery(Some(run.id), "tok-a", 1_000);
     for _ in 0..2 {
         store
             .jobs
@@ -218,7 +218,7 @@ async fn findings_and_deliveries_are_recorded_once_per_run_and_order(store: Stor
             .expect("record");
     }
     // A takeover records the same order again with a new message id: the first one stays.
-    let second = delivery(run.id, "tok-a", 2_000);
+    let second = delivery(Some(run.id), "tok-a", 2_000);
     store
         .jobs
         .record_finding(&finding(run.id, "tok-a", true), Some(&second))
@@ -254,7 +254,7 @@ async fn a_delivery_is_leased_by_one_claimer_and_retried_when_due(store: Store) 
             .jobs
             .record_finding(
                 &finding(run.id, token, true),
-                Some(&delivery(run.id, token, created)),
+                Some(&delivery(Some(run.id), token, created)),
             )
             .await
             .expect("record");
@@ -344,7 +344,7 @@ async fn a_delivery_is_leased_by_one_claimer_and_retried_when_due(store: Store) 
 
 async fn a_dead_letter_is_counted_listed_and_redriven(store: Store) {
     let run = started(&store, 60_000).await;
-    let message = delivery(run.id, "tok-a", 1_000);
+    let message = delivery(Some(run.id), "tok-a", 1_000);
     store
         .jobs
         .record_finding(&finding(run.id, "tok-a", true), Some(&message))

@@ -202,6 +202,7 @@ struct Case {
     lease_until: Option<i64>,
     hold_expires: Option<i64>,
     updated: i64,
+    next_check: Option<i64>,
     due: bool,
 }
 
@@ -210,16 +211,19 @@ const ABANDONED_BEFORE: i64 = 50_000;
 
 #[rustfmt::skip]
 const CASES: &[Case] = &[
-    Case { name: "op, no lease", state: CheckoutState::Reserving, operation: Some(Operation::Reserve), lease_until: None, hold_expires: None, updated: 90_000, due: true },
-    Case { name: "op, lease expired", state: CheckoutState::Purchasing, operation: Some(Operation::Purchase), lease_until: Some(99_999), hold_expires: Some(500_000), updated: 80_000, due: true },
-    Case { name: "op, lease live", state: CheckoutState::Paying, operation: Some(Operation::Payment), lease_until: Some(100_000), hold_expires: Some(500_000), updated: 10, due: false },
-    Case { name: "reserved, hold expired", state: CheckoutState::Reserved, operation: None, lease_until: None, hold_expires: Some(99_999), updated: 95_000, due: true },
-    Case { name: "reserved, hold live, recent", state: CheckoutState::Reserved, operation: None, lease_until: None, hold_expires: Some(100_000), updated: 60_000, due: false },
-    Case { name: "accepted, abandoned", state: CheckoutState::PaymentAccepted, operation: None, lease_until: None, hold_expires: Some(500_000), updated: 49_999, due: true },
-    Case { name: "reserved, hold expired, leased", state: CheckoutState::Reserved, operation: None, lease_until: Some(200_000), hold_expires: Some(1_000), updated: 20, due: false },
-    Case { name: "accepted, abandoned, lease expired", state: CheckoutState::PaymentAccepted, operation: None, lease_until: Some(1_000), hold_expires: Some(500_000), updated: 30_000, due: true },
-    Case { name: "purchased, old", state: CheckoutState::Purchased, operation: None, lease_until: None, hold_expires: Some(1_000), updated: 30, due: false },
-    Case { name: "failed, old", state: CheckoutState::Failed, operation: None, lease_until: None, hold_expires: None, updated: 40, due: false },
+    Case { name: "op, no lease", state: CheckoutState::Reserving, operation: Some(Operation::Reserve), lease_until: None, hold_expires: None, updated: 90_000, next_check: None, due: true },
+    Case { name: "op, lease expired", state: CheckoutState::Purchasing, operation: Some(Operation::Purchase), lease_until: Some(99_999), hold_expires: Some(500_000), updated: 80_000, next_check: None, due: true },
+    Case { name: "op, lease live", state: CheckoutState::Paying, operation: Some(Operation::Payment), lease_until: Some(100_000), hold_expires: Some(500_000), updated: 10, next_check: None, due: false },
+    Case { name: "reserved, hold expired", state: CheckoutState::Reserved, operation: None, lease_until: None, hold_expires: Some(99_999), updated: 95_000, next_check: None, due: true },
+    Case { name: "reserved, hold live, recent", state: CheckoutState::Reserved, operation: None, lease_until: None, hold_expires: Some(100_000), updated: 60_000, next_check: None, due: false },
+    Case { name: "accepted, abandoned", state: CheckoutState::PaymentAccepted, operation: None, lease_until: None, hold_expires: Some(500_000), updated: 49_999, next_check: None, due: true },
+    Case { name: "reserved, hold expired, leased", state: CheckoutState::Reserved, operation: None, lease_until: Some(200_000), hold_expires: Some(1_000), updated: 20, next_check: None, due: false },
+    Case { name: "accepted, abandoned, lease expired", state: CheckoutState::PaymentAccepted, operation: None, lease_until: Some(1_000), hold_expires: Some(500_000), updated: 30_000, next_check: None, due: true },
+    Case { name: "purchased, old", state: CheckoutState::Purchased, operation: None, lease_until: None, hold_expires: Some(1_000), updated: 30, next_check: None, due: false },
+    Case { name: "failed, old", state: CheckoutState::Failed, operation: None, lease_until: None, hold_expires: None, updated: 40, next_check: None, due: false },
+    Case { name: "unconfirmed, lookup due", state: CheckoutState::PurchaseUnconfirmed, operation: Some(Operation::Purchase), lease_until: None, hold_expires: None, updated: 70_000, next_check: Some(100_000), due: true },
+    Case { name: "unconfirmed, lookup later", state: CheckoutState::PurchaseUnconfirmed, operation: Some(Operation::Purchase), lease_until: None, hold_expires: None, updated: 50, next_check: Some(100_001), due: false },
+    Case { name: "unconfirmed, no more lookups", state: CheckoutState::PurchaseUnconfirmed, operation: None, lease_until: None, hold_expires: None, updated: 60, next_check: None, due: false },
 ];
 
 fn case_checkout(case: &Case) -> Checkout {
@@ -232,6 +236,7 @@ fn case_checkout(case: &Case) -> Checkout {
     });
     checkout.hold_expires_at = case.hold_expires.map(at);
     checkout.updated_at = at(case.updated);
+    checkout.next_check_at = case.next_check.map(at);
     checkout
 }
 

@@ -14,6 +14,7 @@ crate::conformance!(crate::migrated =>
     orders_are_only_visible_to_their_user,
     find_by_token_finds_the_order,
     orders_paginate_newest_first_across_equal_timestamps,
+    a_purchase_queues_its_notice_in_the_same_transaction,
 );
 
 /// A checkout inserted and about to be marked purchased with `order`.
@@ -34,7 +35,10 @@ async fn purchasing(store: &Store, owner: &str, token: &str, created_ms: i64) ->
 /// A checkout purchased with an order created at `created_ms`, both stored.
 async fn purchased(store: &Store, owner: &str, token: &str, created_ms: i64) -> (Checkout, Order) {
     let (checkout, order) = purchasing(store, owner, token, created_ms).await;
-    let result = store.checkouts.record_purchase(&checkout, &order).await;
+    let result = store
+        .checkouts
+        .record_purchase(&checkout, &order, None)
+        .await;
     result.expect("record_purchase");
     (checkout, order)
 }
@@ -59,7 +63,7 @@ async fn a_second_order_for_a_checkout_rolls_the_checkout_back(store: Store) {
     let mut again = bumped(&checkout);
     again.state = CheckoutState::Failed;
     let second = order_for(&again, "tok-2", 5);
-    let result = store.checkouts.record_purchase(&again, &second).await;
+    let result = store.checkouts.record_purchase(&again, &second, None).await;
     assert!(matches!(result, Err(StoreError::Duplicate)), "{result:?}");
 
     let stored = store
@@ -87,7 +91,10 @@ async fn a_stale_purchase_conflicts_and_stores_no_order(store: Store) {
         .await
         .expect("concurrent update");
 
-    let result = store.checkouts.record_purchase(&checkout, &order).await;
+    let result = store
+        .checkouts
+        .record_purchase(&checkout, &order, None)
+        .await;
     assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
     let by_checkout = store.orders.get_by_checkout(checkout.id).await;
     assert_eq!(by_checkout.expect("get order"), None);
@@ -151,4 +158,36 @@ async fn orders_paginate_newest_first_across_equal_timestamps(store: Store) {
     // An exact fit says there is no next page.
     let all = store.orders.list_for_user(&user("alice"), None, 7).await;
     assert_eq!(all.expect("list all").next, None);
+}
+
+async fn a_purchase_queues_its_notice_in_the_same_transaction(store: Store) {
+    use checkout_gateway::jobs::model::DeliveryStatus;
+    let (checkout, order) = purchasing(&store, "alice", "tok-1", 0).await;
+    let notice = crate::jobs::delivery(None, "tok-1", 0);
+    let result = store
+        .checkouts
+        .record_purchase(&checkout, &order, Some(&notice))
+        .await;
+    result.expect("record_purchase");
+    let pending = store
+        .jobs
+        .list_deliveries(DeliveryStatus::Pending, 10)
+        .await;
+    assert_eq!(pending.expect("list"), vec![notice]);
+
+    // A purchase that does not commit queues nothing.
+    let (stale, second) = purchasing(&store, "alice", "tok-2", 0).await;
+    let mut stale = stale;
+    stale.version += 5;
+    let lost = crate::jobs::delivery(None, "tok-2", 0);
+    let result = store
+        .checkouts
+        .record_purchase(&stale, &second, Some(&lost))
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+    let pending = store
+        .jobs
+        .list_deliveries(DeliveryStatus::Pending, 10)
+        .await;
+    assert_eq!(pending.expect("list").len(), 1);
 }

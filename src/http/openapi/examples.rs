@@ -127,6 +127,9 @@ pub fn problem(code: ErrorCode) -> Value {
         }
         ErrorCode::RateLimited => "too many requests from this user or address",
         ErrorCode::UpstreamUnavailable => "ticketing did not answer; nothing was changed",
+        ErrorCode::PurchaseUnconfirmed => {
+            "the purchase was sent but its answer was lost; it is not confirmed either way yet"
+        }
         ErrorCode::Internal => "internal error; nothing was changed by this request",
     };
     let error = if code == ErrorCode::ValidationFailed {

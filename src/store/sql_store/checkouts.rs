@@ -106,6 +106,7 @@ macro_rules! impl_checkout_store {
                 &self,
                 checkout: &$crate::checkout::model::Checkout,
                 order: &$crate::checkout::model::Order,
+                notice: Option<&$crate::jobs::model::Delivery>,
             ) -> $crate::store::StoreResult<()> {
                 use $crate::store::sql;
                 let cols = sql::CheckoutRow::from_checkout(checkout)?;
@@ -126,6 +127,9 @@ macro_rules! impl_checkout_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(sql::map_unique)?;
+                if let Some(d) = notice {
+                    $crate::store::sql_store::insert_delivery!(&mut *tx, d);
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -169,6 +173,32 @@ macro_rules! impl_checkout_store {
                 rows.into_iter()
                     .map($crate::checkout::model::Checkout::try_from)
                     .collect()
+            }
+
+            async fn nudge_unconfirmed(
+                &self,
+                user: &$crate::checkout::model::UserId,
+                event_id: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query($crate::store::sql::NUDGE_UNCONFIRMED)
+                    .bind(user.as_str())
+                    .bind(event_id)
+                    .bind($crate::clock::to_millis(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn request_release(
+                &self,
+                id: $crate::ids::CheckoutId,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query($crate::store::sql::REQUEST_RELEASE)
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn due_for_work(

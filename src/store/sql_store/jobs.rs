@@ -85,7 +85,6 @@ macro_rules! impl_job_store {
                 finding: &$crate::jobs::model::Finding,
                 delivery: Option<&$crate::jobs::model::Delivery>,
             ) -> $crate::store::StoreResult<()> {
-                use $crate::clock::to_millis;
                 use $crate::store::sql_jobs;
                 let f = sql_jobs::FindingRow::from(finding);
                 let mut tx = self.pool.begin().await?;
@@ -104,16 +103,7 @@ macro_rules! impl_job_store {
                     .execute(&mut *tx)
                     .await?;
                 if let Some(d) = delivery {
-                    sqlx::query(sql_jobs::INSERT_DELIVERY)
-                        .bind(d.id.to_string())
-                        .bind(d.run_id.to_string())
-                        .bind(d.order_token.as_str())
-                        .bind(d.payload.as_str())
-                        .bind(to_millis(d.next_attempt_at))
-                        .bind(to_millis(d.dead_after))
-                        .bind(to_millis(d.created_at))
-                        .execute(&mut *tx)
-                        .await?;
+                    $crate::store::sql_store::insert_delivery!(&mut *tx, d);
                 }
                 tx.commit().await?;
                 Ok(())
