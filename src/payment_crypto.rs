@@ -213,9 +213,13 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, CryptoError> {
 
 // ---------------------------------------------------------------- cache
 
-/// How long a fetched certificate is used: the docs say the certificate "will be valid for 24
-/// hours". If upstream refuses a key earlier, the caller invalidates and fetches again.
+/// The docs say the certificate "will be valid for 24 hours". If upstream refuses a key
+/// earlier, the caller invalidates and fetches again.
 pub const CERTIFICATE_TTL: TimeDelta = TimeDelta::hours(24);
+/// A certificate is replaced this long before its 24 h are up: its validity may have started
+/// before our fetch (upstream's clock, a certificate shared by many callers), and a payment
+/// refused for a stale key is one the user sees.
+pub const CERTIFICATE_REFRESH_MARGIN: TimeDelta = TimeDelta::hours(1);
 
 struct Cached {
     encryptor: Arc<PaymentEncryptor>,
@@ -249,7 +253,7 @@ impl std::fmt::Debug for CertificateCache {
 
 impl CertificateCache {
     pub fn new() -> Self {
-        Self::with_ttl(CERTIFICATE_TTL)
+        Self::with_ttl(CERTIFICATE_TTL - CERTIFICATE_REFRESH_MARGIN)
     }
 
     /// A cache with a different lifetime (e.g. a safety margin below 24 h).

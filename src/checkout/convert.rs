@@ -11,13 +11,19 @@ const DEFAULT_HOLD_SECS: i64 = 299;
 /// sends can overflow the clock (`TimeDelta::seconds` panics past ±2⁶³ ms).
 const LONGEST_HOLD_SECS: i64 = 24 * 3600;
 
-/// When the hold on `cart` ends, counted from `now`.
-pub fn hold_expires_at(cart: &wire::Cart, now: DateTime<Utc>) -> DateTime<Utc> {
+/// Taken off every hold: the gateway must never believe a hold lasts longer than upstream's
+/// (a payment sent into an expired hold fails; a release sent a little early costs nothing).
+const HOLD_MARGIN_SECS: i64 = 10;
+
+/// When the hold on `cart` ends, counted from `sent_at`, when the reserve was sent: upstream's
+/// `hold_time` counts from when it reserved, which is no earlier (an answer delivered through
+/// polling may come much later), less a margin.
+pub fn hold_expires_at(cart: &wire::Cart, sent_at: DateTime<Utc>) -> DateTime<Utc> {
     let secs = cart
         .hold_time
         .unwrap_or(DEFAULT_HOLD_SECS)
         .clamp(0, LONGEST_HOLD_SECS);
-    now + TimeDelta::seconds(secs)
+    sent_at + TimeDelta::seconds((secs - HOLD_MARGIN_SECS).max(0))
 }
 
 /// Seats of a block: the numeric range start..=end when both ends are numbers, else the
@@ -98,6 +104,20 @@ mod tests {
         serde_json::from_str::<wire::CartResponse>(fixture)
             .unwrap()
             .cart
+    }
+
+    #[test]
+    fn a_hold_counts_from_the_reserve_less_a_margin_whatever_form_its_time_takes() {
+        let sent = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("a valid time");
+        for hold_time in ["299", "\"299\""] {
+            let json = format!(r#"{{"cart": {{"hold_time": {hold_time}, "items": []}}}}"#);
+            let cart = serde_json::from_str::<wire::CartResponse>(&json)
+                .expect("a cart")
+                .cart;
+            assert_eq!(hold_expires_at(&cart, sent), sent + TimeDelta::seconds(289));
+        }
+        let cart: wire::Cart = serde_json::from_str(r#"{"hold_time": 3}"#).expect("a cart");
+        assert_eq!(hold_expires_at(&cart, sent), sent);
     }
 
     #[test]

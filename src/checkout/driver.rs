@@ -49,7 +49,11 @@ impl CheckoutService {
             async move {
                 let id = checkout.id;
                 let heartbeat = service.heartbeat(id, owner.clone());
-                service.drive(checkout, &owner, captcha).await;
+                let carried = Carried {
+                    captcha,
+                    reserve_sent_at: None,
+                };
+                service.drive(checkout, &owner, carried).await;
                 drop(heartbeat);
                 service.unlease(id, &owner).await;
             },
@@ -57,12 +61,7 @@ impl CheckoutService {
         );
     }
 
-    async fn drive(
-        self: &Arc<Self>,
-        mut checkout: Checkout,
-        owner: &str,
-        mut captcha: Option<String>,
-    ) {
+    async fn drive(self: &Arc<Self>, mut checkout: Checkout, owner: &str, mut carried: Carried) {
         let mut transient = 0;
         loop {
             if !self.next_step_due(&checkout).await {
@@ -76,7 +75,7 @@ impl CheckoutService {
                     self.give_up_reserving(&mut checkout, owner).await
                 }
                 (CheckoutState::Reserving, Some(Operation::Reserve)) => {
-                    self.step_reserve(&mut checkout, owner, &mut captcha).await
+                    self.step_reserve(&mut checkout, owner, &mut carried).await
                 }
                 (CheckoutState::Purchasing, Some(Operation::Purchase)) => {
                     self.step_purchase(&mut checkout, owner).await
@@ -260,10 +259,12 @@ impl CheckoutService {
         self: &Arc<Self>,
         checkout: &mut Checkout,
         owner: &str,
-        captcha: &mut Option<String>,
+        carried: &mut Carried,
     ) -> Result<Next, StepError> {
         let Some(cart_id) = checkout.cart_id.clone() else {
-            return self.step_open_cart(checkout, owner, captcha).await;
+            return self
+                .step_open_cart(checkout, owner, &mut carried.captcha)
+                .await;
         };
         let ctx = self.context_of(checkout, Priority::Reserve);
         let reply = match &checkout.poll {
@@ -288,6 +289,7 @@ impl CheckoutService {
                             .collect(),
                     },
                 };
+                carried.reserve_sent_at = Some(self.now());
                 self.api.reserve(&ctx, &request).await
             }
         };
@@ -297,7 +299,10 @@ impl CheckoutService {
                 let resp: wire::CartResponse = resp;
                 checkout.lines = convert::lines(&resp.cart);
                 checkout.totals = Some(convert::totals(&resp.cart, "USD"));
-                checkout.hold_expires_at = Some(convert::hold_expires_at(&resp.cart, self.now()));
+                // Resumed by another worker, the send time is not known: the checkout's creation
+                // is earlier still.
+                let sent_at = carried.reserve_sent_at.unwrap_or(checkout.created_at);
+                checkout.hold_expires_at = Some(convert::hold_expires_at(&resp.cart, sent_at));
                 checkout.poll = None;
                 checkout.operation = None;
                 self.apply(checkout, CheckoutEvent::Reserved)
@@ -622,6 +627,13 @@ impl CallContext {
             ..self.clone()
         }
     }
+}
+
+/// What the driver holds in memory only: the captcha token (for the request that created the
+/// checkout) and when it sent the reserve.
+pub(super) struct Carried {
+    pub(super) captcha: Option<String>,
+    pub(super) reserve_sent_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How a purchase became known.

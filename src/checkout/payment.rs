@@ -270,13 +270,44 @@ fn check_payable(state: CheckoutState) -> Result<(), CheckoutError> {
 }
 
 /// Upstream refuses an unknown `encryption_key` as invalid input (10002, HTTP 400).
+/// A refusal that may be about the encryption key: invalid input (10002), or any refusal whose
+/// message names the key, the certificate or the encryption (the docs do not say what a stale
+/// certificate id gets; see `docs/upstream-assumptions.md`). One fresh certificate is tried.
 fn is_key_refusal(e: &UpstreamError) -> bool {
-    matches!(
-        e,
-        UpstreamError::Api {
-            code: 10002,
-            status: 400,
-            ..
+    match e {
+        UpstreamError::Api { code: 10002, .. } => true,
+        UpstreamError::Api { message, .. } => {
+            let message = message.to_ascii_lowercase();
+            ["encryption", "certificate", "key"]
+                .iter()
+                .any(|word| message.contains(word))
         }
-    )
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: i64, message: &str) -> UpstreamError {
+        UpstreamError::Api {
+            status: 400,
+            code,
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn refusals_that_may_be_about_the_key_get_a_fresh_certificate() {
+        assert!(is_key_refusal(&api(10002, "Invalid input data type")));
+        assert!(is_key_refusal(&api(20122, "Invalid encryption_key")));
+        assert!(is_key_refusal(&api(1, "Certificate expired")));
+        assert!(!is_key_refusal(&api(20122, "Payment Not Accepted")));
+        assert!(!is_key_refusal(&api(
+            20152,
+            "Please enter a valid security code."
+        )));
+        assert!(!is_key_refusal(&UpstreamError::Status { status: 400 }));
+    }
 }

@@ -82,3 +82,54 @@ async fn an_unconfirmed_purchase_found_later_becomes_purchased_and_the_partner_i
         purchased["order"]["order_id"]
     );
 }
+
+/// The docs' cleanup advice: a client that no longer wants to wait through a reservation's
+/// polling deletes the cart. A partner's DELETE of a checkout still `reserving` makes the worker
+/// polling it send `DELETE /cart` at its next step: the seats come back without waiting for the
+/// reservation to finish.
+#[tokio::test]
+async fn a_reservation_given_up_while_polling_deletes_its_cart() {
+    let app = spawn_app_with(&[
+        ("sandbox.force_polling", "true"),
+        ("sandbox.poll_wait_secs", "2"),
+    ])
+    .await;
+    let held = app.sandbox().stats().seats_held;
+    let resp = app
+        .client
+        .post(format!("{}/v1/checkouts", app.address))
+        .bearer_auth(token_for("quitter"))
+        .header("Prefer", "wait=0")
+        .json(&serde_json::json!({
+            "event_id": EVENT,
+            "captcha_token": fresh_captcha(),
+            "tickets": [{"ticket_id": TICKET, "quantity": 2}]
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    // Upstream holds the seats while the reservation's answer waits to be polled.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.sandbox().stats().seats_held == held {
+        assert!(std::time::Instant::now() < deadline, "nothing reserved");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let resp = app
+        .client
+        .delete(format!("{}/v1/checkouts/{id}", app.address))
+        .bearer_auth(token_for("quitter"))
+        .header("Prefer", "wait=0")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 202, "the release runs on");
+    app.wait_for_state(&id, "quitter", "released").await;
+    let stats = app.sandbox().stats();
+    assert_eq!(stats.seats_held, held, "{stats:?}");
+    assert_eq!(stats.carts_deleted, 1, "{stats:?}");
+}
