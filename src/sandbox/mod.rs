@@ -18,6 +18,8 @@
 //! - `catalog`: event, ticket and seat-layout types; `events`: the fixed events.
 //!   `certificate`: key, X.509 certificate, field decryption.
 //! - `reply`: answers and every error body. `ids`: generated identifiers. `admin`: `/_sandbox/`.
+//! - [`dialect`]: the switches for the points where the docs are silent or ambiguous
+//!   ([`Dialect`]).
 //! - `faults` (and `fault_spec`, its text and JSON forms): injected upstream failures ([`Fault`]: status, latency, drop after commit, rate
 //!   limit), planned by [`SandboxConfig::faults`], [`SandboxHandle::inject`] or
 //!   `POST /_sandbox/faults`, applied by the gate.
@@ -32,6 +34,7 @@ mod admin;
 mod cart;
 pub mod catalog;
 mod certificate;
+pub mod dialect;
 mod events;
 mod fault_spec;
 mod faults;
@@ -54,6 +57,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::clock::{OffsetClock, SharedClock};
 use certificate::CertState;
+pub use dialect::{Dialect, DialectError};
 pub use fault_spec::FaultError;
 pub use faults::{Fault, FaultKind, Operation};
 use state::Shared;
@@ -98,6 +102,9 @@ pub struct SandboxConfig {
     /// Seats in every row of every venue, when set: a long run (the soak) sells more tickets
     /// than the fixed layouts hold.
     pub seats_per_row: Option<u32>,
+    /// How the sandbox reads the points where the docs are silent or ambiguous (see
+    /// [`dialect`]); the start value of what `POST /_sandbox/dialect` changes at run time.
+    pub dialect: Dialect,
 }
 
 impl Default for SandboxConfig {
@@ -120,6 +127,7 @@ impl Default for SandboxConfig {
             update_latency: Duration::from_millis(20),
             faults: Vec::new(),
             seats_per_row: None,
+            dialect: Dialect::default(),
         }
     }
 }
@@ -136,6 +144,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("requests_per_second", &self.requests_per_second)
             .field("maintenance", &self.maintenance)
             .field("faults", &self.faults)
+            .field("dialect", &self.dialect)
             .finish_non_exhaustive()
     }
 }
@@ -228,6 +237,16 @@ impl SandboxHandle {
     /// Removes every planned fault.
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
+    }
+
+    /// The dialect in force now (the configured one, unless changed at run time).
+    pub fn dialect(&self) -> Dialect {
+        self.shared.lock().dialect
+    }
+
+    /// Replaces the dialect; the next call is answered under it.
+    pub fn set_dialect(&self, dialect: Dialect) {
+        self.shared.lock().dialect = dialect;
     }
 
     /// Seats still held, by the cart holding them (holds past their time are let go first).
