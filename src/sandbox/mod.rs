@@ -19,16 +19,24 @@
 //!   `certificate`: key, X.509 certificate, field decryption.
 //! - `reply`: answers and every error body. `ids`: generated identifiers. `admin`: `/_sandbox/`.
 //! - [`dialect`]: the switches for the points where the docs are silent or ambiguous
-//!   ([`Dialect`]).
+//!   ([`Dialect`]); `reshape`: the answers' JSON shapes they change.
 //! - `faults` (and `fault_spec`, its text and JSON forms): injected upstream failures ([`Fault`]: status, latency, drop after commit, rate
 //!   limit), planned by [`SandboxConfig::faults`], [`SandboxHandle::inject`] or
 //!   `POST /_sandbox/faults`, applied by the gate.
 //!
 //! # Conventions where the docs are silent
-//! See the `//!` docs of each module; the main ones: a raw `+` in a query string decodes to a
-//! space (form decoding), so a cart id that was not url-encoded is "not found"; validation
-//! errors are answered at once even when polling is forced, only the operation's own outcome
-//! goes through polling; an expired or unknown cart is 404 code 10002.
+//! Where the docs allow more than one reading, the sandbox acts out each, chosen by a switch of
+//! its [`Dialect`] (module [`dialect`], which lists them: DELETE of a purchased or unknown cart,
+//! the unredeemed-orders day windows, the status of a failed final poll, polling of the calls
+//! marked "Polling: No", JSON types of `expires_in` and `hold_time`, optional fields, the stale
+//! certificate refusal, 5xx bodies, quota header names). The default is the most literal
+//! reading; set it with [`SandboxConfig::dialect`], `--dialect`, `sandbox.dialect` or
+//! `POST /_sandbox/dialect`.
+//!
+//! Fixed conventions, see the `//!` docs of each module; the main ones: a raw `+` in a query
+//! string decodes to a space (form decoding), so a cart id that was not url-encoded is "not
+//! found"; validation errors are answered at once even when polling is forced, only the
+//! operation's own outcome goes through polling.
 
 mod admin;
 mod cart;
@@ -45,6 +53,7 @@ mod payment;
 mod polling;
 mod purchase;
 mod reply;
+mod reshape;
 mod routes;
 mod state;
 
