@@ -65,6 +65,18 @@ fn every_switch_is_tested() {
     assert_eq!(names, tested);
 }
 
+/// README's "Sandbox dialect" table lists every switch with its values, default first.
+#[test]
+fn the_readme_lists_every_switch_and_value() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    for (name, values) in SWITCHES {
+        let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+        let row = format!("| `{name}` | {} |", quoted.join(", "));
+        assert!(readme.contains(&row), "README lacks the row {row}");
+    }
+}
+
 #[tokio::test]
 async fn delete_purchased_answers_as_the_dialect_says_and_never_undoes_the_order() {
     for value in values("delete_purchased") {
