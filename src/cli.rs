@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::sandbox::Fault;
+use crate::sandbox::{Dialect, DialectError, Fault};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +45,11 @@ pub enum Command {
         /// can be added at run time with `POST /_sandbox/faults`.
         #[arg(long = "fault", value_name = "SPEC")]
         faults: Vec<Fault>,
+        /// A dialect switch, `name=value` (e.g. `delete_purchased=refused`), or a preset:
+        /// `literal` (the docs' most literal reading, the default) or `opposite`. Repeatable,
+        /// applied in order; `POST /_sandbox/dialect` changes it at run time.
+        #[arg(long = "dialect", value_name = "SWITCH", value_parser = dialect_switch)]
+        dialect: Vec<String>,
     },
     /// Run a background job once, now.
     Jobs {
@@ -106,7 +111,18 @@ pub enum Command {
         /// Seeds every random choice of the run.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// A dialect switch of the run's sandbox, `name=value` or a preset (see `sandbox
+        /// --dialect`). Repeatable.
+        #[arg(long = "dialect", value_name = "SWITCH", value_parser = dialect_switch)]
+        dialect: Vec<String>,
     },
+}
+
+/// One `--dialect` value, refused by clap (with the flag named) unless it is a valid switch or
+/// preset; the list is turned into a [`Dialect`] with [`Dialect::parse`].
+fn dialect_switch(switch: &str) -> Result<String, DialectError> {
+    Dialect::parse(&[switch])?;
+    Ok(switch.to_owned())
 }
 
 #[derive(Debug, Subcommand)]

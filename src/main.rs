@@ -53,7 +53,9 @@ async fn main() -> anyhow::Result<()> {
             force_polling,
             requests_per_second,
             faults,
+            dialect,
         } => {
+            let dialect = sandbox::Dialect::parse(&dialect)?;
             let config = sandbox::SandboxConfig {
                 apikey: settings.upstream.apikey.expose_secret().to_owned(),
                 client_secret: settings
@@ -64,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
                 force_polling,
                 requests_per_second,
                 faults,
+                dialect,
                 ..sandbox::SandboxConfig::default()
             };
             println!("sandbox on http://{listen}/partners/v1");
@@ -131,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
             users,
             kill_every_secs,
             seed,
+            dialect,
         } => {
             let plan = checkout_gateway::soak::SoakPlan {
                 duration: std::time::Duration::from_secs(duration_secs),
@@ -138,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
                 users,
                 kill_every: std::time::Duration::from_secs(kill_every_secs.max(1)),
                 seed,
+                dialect: sandbox::Dialect::parse(&dialect)?,
             };
             checkout_gateway::soak::run(settings, plan).await
         }

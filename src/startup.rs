@@ -84,6 +84,7 @@ impl Application {
                     hold_secs: settings.sandbox.hold_secs,
                     requests_per_second: (settings.sandbox.requests_per_second > 0.0)
                         .then_some(settings.sandbox.requests_per_second),
+                    dialect: settings.sandbox.dialect,
                     clock: shared_clock.clone(),
                     settable_clock: Some(clock.clone()),
                     ..SandboxConfig::default()

@@ -8,7 +8,13 @@
 //! - `payment`: certificate, payment, rotation, exactly-once purchase.
 //! - `limits`: quota, OAuth, maintenance window, unredeemed orders.
 //! - `faults`: injected upstream failures (status, latency, drop after commit, rate limit).
+//! - `dialect`, `dialect_shapes`: every value of every dialect switch, and changing the dialect
+//!   at run time.
 
+#[path = "sandbox/dialect.rs"]
+mod dialect;
+#[path = "sandbox/dialect_shapes.rs"]
+mod dialect_shapes;
 #[path = "sandbox/faults.rs"]
 mod faults;
 #[path = "sandbox/fixtures.rs"]

@@ -16,6 +16,7 @@ use crate::jobs::delivery::RetryPolicy;
 use crate::jobs::schedule::CronSchedule;
 use crate::jobs::unredeemed::parse_query;
 use crate::jobs::webhook::{WebhookSecret, WebhookTarget};
+use crate::sandbox::Dialect;
 use crate::upstream::UnredeemedQuery;
 
 mod validate;
@@ -133,7 +134,7 @@ struct Raw {
     maintenance: MaintenanceSettings,
     admission: AdmissionSettings,
     unredeemed: RawUnredeemed,
-    sandbox: SandboxSettings,
+    sandbox: RawSandbox,
     log: LogSettings,
 }
 
@@ -257,12 +258,51 @@ struct RawUnredeemed {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawSandbox {
+    poll_wait_secs: f64,
+    force_polling: bool,
+    hold_secs: i64,
+    requests_per_second: f64,
+    dialect: ListKey,
+}
+
+/// A list-valued key: a TOML array, or one comma-separated string (the only form an
+/// `APP__…` environment variable can give, as for the other list keys).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "expected a list of strings, or one comma-separated string"
+)]
+enum ListKey {
+    Array(Vec<String>),
+    Text(String),
+}
+
+impl ListKey {
+    /// The non-blank items, trimmed.
+    fn items(&self) -> Vec<&str> {
+        let items: Vec<&str> = match self {
+            Self::Array(items) => items.iter().map(String::as_str).collect(),
+            Self::Text(text) => text.split(',').collect(),
+        };
+        items
+            .into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct SandboxSettings {
     pub poll_wait_secs: f64,
     pub force_polling: bool,
     pub hold_secs: i64,
-    /// The quota the in-process sandbox enforces (with `Rate-Limit*` headers); 0 = none.
+    /// The quota the in-process sandbox enforces (with quota headers); 0 = none.
     pub requests_per_second: f64,
+    /// `sandbox.dialect`: how the in-process sandbox reads the points where the docs are
+    /// silent or ambiguous.
+    pub dialect: Dialect,
 }
 
 #[derive(Debug, Clone, Deserialize)]

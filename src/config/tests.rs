@@ -165,3 +165,36 @@ fn production_refuses_dev_secrets_sqlite_and_the_sandbox() {
         assert!(err.contains(key), "{key}={bad}: {err}");
     }
 }
+
+#[test]
+fn the_sandbox_dialect_is_a_list_or_a_comma_separated_string_and_names_its_key() {
+    use crate::sandbox::Dialect;
+    assert_eq!(load(&[]).unwrap().sandbox.dialect, Dialect::default());
+    let expected = Dialect::parse(&["delete_purchased=refused", "poll_errors=own_status"]).unwrap();
+    // The environment's form (APP__SANDBOX__DIALECT) is one string.
+    let s = load(&[(
+        "sandbox.dialect",
+        "delete_purchased=refused, poll_errors=own_status",
+    )])
+    .unwrap();
+    assert_eq!(s.sandbox.dialect, expected);
+
+    let file = std::env::temp_dir().join(format!("dialect-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &file,
+        "[sandbox]\ndialect = [\"opposite\", \"delete_purchased=refused\", \"poll_errors=own_status\"]\n",
+    )
+    .unwrap();
+    let mut opts = LoadOptions::local_with(&[]);
+    opts.extra_file = Some(file.clone());
+    let loaded = Settings::load(&opts);
+    let _ = std::fs::remove_file(&file);
+    let mut opposite = Dialect::opposite();
+    opposite.apply(&["poll_errors=own_status"]).unwrap();
+    assert_eq!(loaded.unwrap().sandbox.dialect, opposite);
+
+    for bad in ["delete_purchased=maybe", "nonsense=1", "refused"] {
+        let err = load(&[("sandbox.dialect", bad)]).unwrap_err().to_string();
+        assert!(err.contains("sandbox.dialect"), "{bad}: {err}");
+    }
+}

@@ -115,18 +115,7 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
     if !otlp.is_empty() {
         Url::parse(otlp).map_err(|e| ConfigError::invalid("log.otlp_endpoint", e.to_string()))?;
     }
-    if !(raw.sandbox.requests_per_second.is_finite() && raw.sandbox.requests_per_second >= 0.0) {
-        return Err(ConfigError::invalid(
-            "sandbox.requests_per_second",
-            "must be ≥ 0 (0 = no quota)",
-        ));
-    }
-    if !(raw.sandbox.poll_wait_secs.is_finite() && raw.sandbox.poll_wait_secs >= 0.0) {
-        return Err(ConfigError::invalid(
-            "sandbox.poll_wait_secs",
-            "must be ≥ 0",
-        ));
-    }
+    let sandbox = sandbox_settings(&raw.sandbox)?;
     let unredeemed = unredeemed_settings(env, &raw.unredeemed)?;
     let rs256 = Some(raw.auth.jwt_rs256_public_key_pem.trim().to_owned()).filter(|s| !s.is_empty());
     let settings = Settings {
@@ -164,7 +153,7 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         maintenance: raw.maintenance,
         admission: raw.admission,
         unredeemed,
-        sandbox: raw.sandbox,
+        sandbox,
         log: raw.log,
     };
     if settings.auth.jwt_hs256_secret.is_none() && settings.auth.jwt_rs256_public_key_pem.is_none()
@@ -184,6 +173,30 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         production_rules(&settings)?;
     }
     Ok(settings)
+}
+
+fn sandbox_settings(raw: &RawSandbox) -> Result<SandboxSettings, ConfigError> {
+    if !(raw.requests_per_second.is_finite() && raw.requests_per_second >= 0.0) {
+        return Err(ConfigError::invalid(
+            "sandbox.requests_per_second",
+            "must be ≥ 0 (0 = no quota)",
+        ));
+    }
+    if !(raw.poll_wait_secs.is_finite() && raw.poll_wait_secs >= 0.0) {
+        return Err(ConfigError::invalid(
+            "sandbox.poll_wait_secs",
+            "must be ≥ 0",
+        ));
+    }
+    let dialect = Dialect::parse(&raw.dialect.items())
+        .map_err(|e| ConfigError::invalid("sandbox.dialect", e.to_string()))?;
+    Ok(SandboxSettings {
+        poll_wait_secs: raw.poll_wait_secs,
+        force_polling: raw.force_polling,
+        hold_secs: raw.hold_secs,
+        requests_per_second: raw.requests_per_second,
+        dialect,
+    })
 }
 
 fn unredeemed_settings(

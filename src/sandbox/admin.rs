@@ -1,13 +1,15 @@
 //! Test controls under `/_sandbox/` (no apikey, not counted in stats): set the clock, read the
 //! stats, list orders, rotate the payment certificate, revoke all OAuth tokens, mark an order
-//! redeemed, plan faults (`GET`/`POST`/`DELETE /_sandbox/faults`). There is deliberately no endpoint that reveals the private key; tests that need it
-//! use [`super::SandboxHandle::private_key`].
+//! redeemed, plan faults (`GET`/`POST`/`DELETE /_sandbox/faults`), read and change the dialect
+//! (`GET`/`POST /_sandbox/dialect`). There is deliberately no endpoint that reveals the private
+//! key; tests that need it use [`super::SandboxHandle::private_key`].
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::certificate::CertState;
+use super::dialect::Dialect;
 use super::faults::Fault;
 use super::oauth;
 use super::reply::{self, Reply};
@@ -25,6 +27,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(list_faults))
                 .route(web::post().to(add_fault))
                 .route(web::delete().to(clear_faults)),
+        )
+        .service(
+            web::resource("/dialect")
+                .route(web::get().to(dialect))
+                .route(web::post().to(change_dialect)),
         );
 }
 
@@ -149,4 +156,45 @@ async fn add_fault(body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse 
 async fn clear_faults(shared: web::Data<Shared>) -> HttpResponse {
     let cleared = shared.lock().faults.clear();
     Reply::ok(&serde_json::json!({ "cleared": cleared })).into_response()
+}
+
+/// `{"dialect": ["name=value", ...]}`: every switch as it is now.
+fn dialect_reply(dialect: &Dialect) -> Reply {
+    Reply::ok(&serde_json::json!({ "dialect": dialect.switches() }))
+}
+
+async fn dialect(shared: web::Data<Shared>) -> HttpResponse {
+    let current = shared.lock().dialect;
+    dialect_reply(&current).into_response()
+}
+
+/// The body of `POST /_sandbox/dialect`: a list of switches, bare or in the shape `GET`
+/// answers.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum DialectChange {
+    List(Vec<String>),
+    Wrapped { dialect: Vec<String> },
+}
+
+/// Applies the switches (`name=value` or a preset, `literal` to start from the docs' reading)
+/// in order to the current dialect and answers the result; a bad one is 400 with the reason,
+/// and changes nothing.
+async fn change_dialect(body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let switches = match serde_json::from_slice::<DialectChange>(&body) {
+        Ok(DialectChange::List(switches) | DialectChange::Wrapped { dialect: switches }) => {
+            switches
+        }
+        Err(_) => {
+            return reply::invalid_input(
+                r#"Invalid dialect: expected a JSON list of "name=value" switches or presets"#,
+            )
+            .into_response();
+        }
+    };
+    let mut state = shared.lock();
+    match state.dialect.apply(&switches) {
+        Ok(()) => dialect_reply(&state.dialect).into_response(),
+        Err(e) => reply::invalid_input(&format!("Invalid dialect: {e}")).into_response(),
+    }
 }

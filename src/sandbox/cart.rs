@@ -1,6 +1,8 @@
 //! Cart life: the captcha page, `POST /cart` (captcha solution → cart session),
 //! `PUT /cart/tickets` (reserve: quantity rules, contiguous seats, charges and totals, hold) and
-//! `DELETE /cart` (release). Reserve and delete are polling-enabled.
+//! `DELETE /cart` (release). Reserve and delete are polling-enabled; `POST /cart` too under
+//! `unmarked_polling=when_forced`. What DELETE answers for a purchased or an unknown cart is up
+//! to the dialect (`delete_purchased`, `delete_unknown`).
 
 use std::sync::Arc;
 
@@ -8,11 +10,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::TimeDelta;
 
 use super::catalog::{EventDef, TicketDef};
+use super::dialect::{DeletePurchased, DeleteUnknown};
 use super::faults::Operation;
 use super::gate::{self, Call};
 use super::ids;
 use super::polling::{Deferred, OpKind};
 use super::reply::{self, Outcome, Reply};
+use super::reshape;
 use super::state::{Cart, InFlight, Inventory, Reservation, Shared, State};
 use crate::upstream::wire;
 
@@ -49,24 +53,28 @@ pub async fn captcha(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
     .await
 }
 
-/// Any non-empty token is valid once; tokens starting with `invalid` never are.
-fn open_session(state: &mut State, body: &[u8]) -> Outcome<Reply> {
-    // No body, no `token`, or an empty one: all "missing".
+/// The captcha solution's token. No body, no `token`, or an empty one: all "missing", answered
+/// at once (a request error, not the operation's outcome).
+fn captcha_token(body: &[u8]) -> Outcome<String> {
     let solution: wire::CaptchaSolution =
         serde_json::from_slice(body).map_err(|_| reply::captcha_missing())?;
-    let token = solution.token.as_str();
-    if token.trim().is_empty() {
+    if solution.token.trim().is_empty() {
         return Err(reply::captcha_missing());
     }
+    Ok(solution.token)
+}
+
+/// Any non-empty token is valid once; tokens starting with `invalid` never are.
+fn open_session(state: &mut State, token: &str) -> Reply {
     if token.starts_with("invalid") || !state.captcha_seen.insert(token.to_owned()) {
-        return Err(reply::captcha_invalid());
+        return reply::captcha_invalid();
     }
     let cart_id = ids::cart_id();
     state.carts.insert(cart_id.clone(), Cart::default());
-    Ok(Reply::ok(&wire::CartSession { cart_id }))
+    Reply::ok(&wire::CartSession { cart_id })
 }
 
-/// `POST /cart`.
+/// `POST /cart` (Polling: No; polls when forced under `unmarked_polling=when_forced`).
 pub async fn post_cart(
     req: HttpRequest,
     body: web::Bytes,
@@ -76,7 +84,21 @@ pub async fn post_cart(
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
-    let reply = open_session(&mut shared.lock(), &body).unwrap_or_else(|r| r);
+    let reply = match captcha_token(&body) {
+        Err(missing) => missing,
+        Ok(token) => {
+            let mut state = shared.lock();
+            let result = open_session(&mut state, &token);
+            // The client has no cart id yet: the polling url carries none.
+            let deferred = Deferred {
+                cart_id: None,
+                event_id: None,
+                kind: OpKind::OpenCart,
+                result,
+            };
+            state.answer(&call, &shared.config, deferred)
+        }
+    };
     call.respond(reply).await
 }
 
@@ -232,6 +254,7 @@ fn hold_seats(
         grand_cents,
         expires_at: shared.now() + TimeDelta::seconds(hold_secs),
     });
+    let hold_style = state.dialect.hold_time;
     Reply::ok(&wire::CartResponse {
         cart_id: Some(cart_id.to_owned()),
         cart: wire::Cart {
@@ -239,6 +262,7 @@ fn hold_seats(
             ..cart
         },
     })
+    .map_json(|body| reshape::hold_time(body, hold_style))
 }
 
 async fn reserve_inner(shared: &Arc<Shared>, call: &Call, body: &[u8]) -> Outcome<Reply> {
@@ -258,7 +282,7 @@ async fn reserve_inner(shared: &Arc<Shared>, call: &Call, body: &[u8]) -> Outcom
         state.cart_for_update(cart_id)?;
         let result = hold_seats(shared, &mut state, event, cart_id, &lines);
         let deferred = Deferred {
-            cart_id: cart_id.to_owned(),
+            cart_id: Some(cart_id.to_owned()),
             event_id: Some(event.id),
             kind: OpKind::Reserve,
             result,
@@ -291,12 +315,31 @@ pub async fn reserve(
 fn delete_inner(shared: &Shared, call: &Call, cart_id: Option<String>) -> Outcome<Reply> {
     let cart_id = cart_id.ok_or_else(|| reply::invalid_input("Missing cart_id"))?;
     let mut state = shared.lock();
-    let cart = state.cart_mut(&cart_id)?;
-    if cart.order_token.is_some() {
-        // A purchased cart is closed; its (possibly pending) purchase result must not be lost.
-        return Err(reply::invalid_input("Cart already purchased"));
-    }
+    let dialect = state.dialect;
+    let deleted = |event_id| Deferred {
+        cart_id: Some(cart_id.clone()),
+        event_id,
+        kind: OpKind::Delete,
+        result: Reply::empty(204),
+    };
+    let Some(cart) = state.carts.get(&cart_id) else {
+        // Expired, deleted before, or never existed.
+        return match dialect.delete_unknown {
+            DeleteUnknown::NotFound => Err(reply::cart_not_found()),
+            DeleteUnknown::Refused => Err(reply::invalid_input("Cart not found or expired")),
+            DeleteUnknown::NoContent => Ok(state.answer(call, &shared.config, deleted(None))),
+        };
+    };
     let event_id = cart.reservation.as_ref().map(|r| r.event_id);
+    if cart.order_token.is_some() {
+        // A purchased cart is closed: deleting it never undoes the order, and its (possibly
+        // pending) purchase answer stays deliverable, so it is neither removed nor cancelled.
+        return match dialect.delete_purchased {
+            DeletePurchased::NoContent => Ok(state.answer(call, &shared.config, deleted(event_id))),
+            DeletePurchased::Refused => Err(reply::invalid_input("Cart already purchased")),
+            DeletePurchased::NotFound => Err(reply::cart_not_found()),
+        };
+    }
     if let Some(event_id) = event_id {
         shared.check_maintenance(event_id)?;
     }
@@ -304,16 +347,7 @@ fn delete_inner(shared: &Shared, call: &Call, cart_id: Option<String>) -> Outcom
     state.release_reservation(&cart_id);
     state.carts.remove(&cart_id);
     state.stats.carts_deleted += 1;
-    if !call.force_polling {
-        return Ok(Reply::empty(204));
-    }
-    let deferred = Deferred {
-        cart_id,
-        event_id,
-        kind: OpKind::Delete,
-        result: Reply::empty(204),
-    };
-    Ok(state.defer(call, &shared.config, deferred))
+    Ok(state.answer(call, &shared.config, deleted(event_id)))
 }
 
 /// `DELETE /cart?cart_id=`: allowed while another operation is pending, which it cancels.

@@ -6,8 +6,9 @@
 //! most one fault applies to a call: the earliest added that matches.
 //!
 //! Kinds ([`FaultKind`]):
-//! - `status`: 500 (the docs' "Internal error occurred" body) or 503 (empty body), without
-//!   performing the operation.
+//! - `status`: 500 or 503, without performing the operation; the body is the docs' JSON error
+//!   ("Internal error occurred", "Service is unavailable") or, under `server_errors=html`, the
+//!   HTML page of a load balancer.
 //! - `latency`: the operation happens, then the answer waits `latency_ms`. The wait comes after
 //!   the operation, as with a slow upstream: a client that gives up early still changed state.
 //! - `drop_after_commit`: the operation happens, then the connection is closed without any
@@ -27,6 +28,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::dialect::ServerErrors;
 use super::fault_spec::FaultJson;
 use super::reply::{self, Reply};
 
@@ -188,12 +190,19 @@ pub enum Effect {
     DropConnection,
 }
 
-/// The answer of a `status` fault: the docs' 500 body, or an empty 503 as a load balancer in
-/// front of an unavailable upstream sends it.
-pub fn status_reply(status: u16) -> Reply {
-    match status {
-        503 => Reply::empty(503),
-        other => reply::error(other, other.into(), "Internal error occurred"),
+/// The answer of a `status` fault: the docs' JSON error body, or the HTML page a load balancer
+/// in front of a failing upstream sends.
+pub fn status_reply(status: u16, body: ServerErrors) -> Reply {
+    let (message, reason) = match status {
+        503 => ("Service is unavailable", "503 Service Unavailable"),
+        _ => ("Internal error occurred", "500 Internal Server Error"),
+    };
+    match body {
+        ServerErrors::Json => reply::error(status, status.into(), message),
+        ServerErrors::Html => Reply {
+            status,
+            ..Reply::html(format!("<html><body><h1>{reason}</h1></body></html>\n"))
+        },
     }
 }
 
@@ -257,15 +266,23 @@ mod tests {
 
     #[test]
     fn status_faults_answer_like_upstream() {
-        assert_eq!(status_reply(503), Reply::empty(503));
-        let internal = status_reply(500);
-        assert_eq!(internal.status, 500);
-        assert_eq!(
-            internal.body,
-            reply::Body::Json(
-                serde_json::json!({"error": {"message": "Internal error occurred",
-                "code": 500, "http_code": 500, "severity": "ERROR"}})
-            )
-        );
+        for (status, message) in [
+            (500, "Internal error occurred"),
+            (503, "Service is unavailable"),
+        ] {
+            let json = status_reply(status, ServerErrors::Json);
+            assert_eq!(json.status, status);
+            assert_eq!(
+                json.body,
+                reply::Body::Json(serde_json::json!({"error": {"message": message,
+                    "code": status, "http_code": status, "severity": "ERROR"}}))
+            );
+            let html = status_reply(status, ServerErrors::Html);
+            assert_eq!(html.status, status);
+            let reply::Body::Html(page) = html.body else {
+                panic!("html expected")
+            };
+            assert!(page.contains(&format!("<h1>{status} ")), "{page}");
+        }
     }
 }

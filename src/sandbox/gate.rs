@@ -1,5 +1,6 @@
 //! Admission of every Partner-API call, in the order an API gateway applies it: apikey, quota
-//! (sliding 1 s window per apikey, `Rate-Limit*` headers on every answer), OAuth bearer token,
+//! (sliding 1 s window per apikey, quota headers on every answer, named as the dialect's
+//! `quota_headers` says), OAuth bearer token,
 //! then `True-Client-IP` for ticketing and polling calls; then the fault plan
 //! ([`super::faults`]). Produces the [`Call`] a handler works with, which also turns the
 //! handler's [`Reply`] into the HTTP response (adding the headers, applying a delay or dropping
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse};
 
+use super::dialect::QuotaHeaders;
 use super::faults::{self, Effect, FaultKind, Operation};
+use super::polling;
 use super::reply::{self, Reply};
 use super::state::Shared;
 
@@ -119,9 +122,12 @@ pub struct Call {
     pub apikey: String,
     /// `scheme://host/partners/v1` (or `/partners-sandbox/v1`), as the client called it.
     pub origin: String,
-    /// Answer polling-enabled calls with 202 this time.
+    /// Answer this call with 202 and deliver its result through polling: polling is forced
+    /// and the operation polls under the dialect ([`polling::polls`]).
     pub force_polling: bool,
     rate: Option<RateHeaders>,
+    /// How the quota is told in headers.
+    quota_headers: QuotaHeaders,
     /// A fault that lets the operation happen but changes how it is answered.
     effect: Option<Effect>,
 }
@@ -148,24 +154,32 @@ impl Call {
     /// `reply` with the `Rate-Limit*` headers, at once: refusals by the gate itself.
     fn response(&self, reply: Reply) -> HttpResponse {
         let reply = match &self.rate {
-            Some(rate) => with_rate_headers(reply, rate),
+            Some(rate) => with_rate_headers(reply, rate, self.quota_headers),
             None => reply,
         };
         reply.into_response()
     }
 }
 
-fn with_rate_headers(reply: Reply, rate: &RateHeaders) -> Reply {
+/// The quota headers the dialect names; the same values under either name.
+fn with_rate_headers(reply: Reply, rate: &RateHeaders, names: QuotaHeaders) -> Reply {
     let limit = if rate.limit.fract() == 0.0 {
         format!("{}", rate.limit as i64)
     } else {
         rate.limit.to_string()
     };
-    reply
-        .with_header("Rate-Limit", limit)
-        .with_header("Rate-Limit-Available", rate.available.to_string())
-        .with_header("Rate-Limit-Over", rate.over.to_string())
-        .with_header("Rate-Limit-Reset", rate.reset_epoch_ms.to_string())
+    match names {
+        QuotaHeaders::RateLimit => reply
+            .with_header("Rate-Limit", limit)
+            .with_header("Rate-Limit-Available", rate.available.to_string())
+            .with_header("Rate-Limit-Over", rate.over.to_string())
+            .with_header("Rate-Limit-Reset", rate.reset_epoch_ms.to_string()),
+        QuotaHeaders::RatelimitQuota => reply
+            .with_header("Ratelimit-Quota-Limit", limit)
+            .with_header("Ratelimit-Quota-Remaining", rate.available.to_string())
+            .with_header("Ratelimit-Quota-Reset", rate.reset_epoch_ms.to_string()),
+        QuotaHeaders::Omitted => reply,
+    }
 }
 
 /// One query parameter, form-decoded: `%2B` becomes `+`, and a raw `+` becomes a space — so a
@@ -216,12 +230,14 @@ pub fn admit(shared: &Shared, req: &HttpRequest, op: Operation) -> Result<Call, 
     let rate = config
         .requests_per_second
         .map(|limit| state.quota.admit(instant, limit));
+    let forced = config.force_polling
+        || header(req, "X-TM-FORCE-POLLING").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut call = Call {
         apikey,
         origin: origin(req),
-        force_polling: config.force_polling
-            || header(req, "X-TM-FORCE-POLLING").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        force_polling: forced && polling::polls(op, &state.dialect),
         rate,
+        quota_headers: state.dialect.quota_headers,
         effect: None,
     };
     if call.rate.as_ref().is_some_and(|r| r.over) {
@@ -255,7 +271,9 @@ pub fn admit(shared: &Shared, req: &HttpRequest, op: Operation) -> Result<Call, 
     };
     state.stats.record_fault(op, kind);
     match kind {
-        FaultKind::Status { status } => Err(call.response(faults::status_reply(status))),
+        FaultKind::Status { status } => {
+            Err(call.response(faults::status_reply(status, state.dialect.server_errors)))
+        }
         FaultKind::RateLimit { reset_ms } => {
             let limit = config.requests_per_second.unwrap_or(NOMINAL_LIMIT);
             call.rate = Some(RateHeaders::exhausted(limit, reset_ms));
@@ -288,6 +306,37 @@ mod tests {
         // The first admission leaves the window at t0 + 1 s.
         assert!(!q.admit(t0 + Duration::from_millis(1000), 2.5).over);
         assert!(q.admit(t0 + Duration::from_millis(1050), 2.5).over);
+    }
+
+    #[test]
+    fn quota_headers_are_named_as_the_dialect_says() {
+        let rate = RateHeaders {
+            limit: 2.5,
+            available: 1,
+            over: false,
+            reset_epoch_ms: 1_700_000_000_000,
+        };
+        let names = |style| -> Vec<(&'static str, String)> {
+            with_rate_headers(Reply::empty(200), &rate, style).headers
+        };
+        assert_eq!(
+            names(QuotaHeaders::RateLimit),
+            [
+                ("Rate-Limit", "2.5".to_owned()),
+                ("Rate-Limit-Available", "1".to_owned()),
+                ("Rate-Limit-Over", "false".to_owned()),
+                ("Rate-Limit-Reset", "1700000000000".to_owned()),
+            ]
+        );
+        assert_eq!(
+            names(QuotaHeaders::RatelimitQuota),
+            [
+                ("Ratelimit-Quota-Limit", "2.5".to_owned()),
+                ("Ratelimit-Quota-Remaining", "1".to_owned()),
+                ("Ratelimit-Quota-Reset", "1700000000000".to_owned()),
+            ]
+        );
+        assert!(names(QuotaHeaders::Omitted).is_empty());
     }
 
     #[test]

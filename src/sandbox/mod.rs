@@ -18,20 +18,31 @@
 //! - `catalog`: event, ticket and seat-layout types; `events`: the fixed events.
 //!   `certificate`: key, X.509 certificate, field decryption.
 //! - `reply`: answers and every error body. `ids`: generated identifiers. `admin`: `/_sandbox/`.
+//! - [`dialect`]: the switches for the points where the docs are silent or ambiguous
+//!   ([`Dialect`]); `reshape`: the answers' JSON shapes they change.
 //! - `faults` (and `fault_spec`, its text and JSON forms): injected upstream failures ([`Fault`]: status, latency, drop after commit, rate
 //!   limit), planned by [`SandboxConfig::faults`], [`SandboxHandle::inject`] or
 //!   `POST /_sandbox/faults`, applied by the gate.
 //!
 //! # Conventions where the docs are silent
-//! See the `//!` docs of each module; the main ones: a raw `+` in a query string decodes to a
-//! space (form decoding), so a cart id that was not url-encoded is "not found"; validation
-//! errors are answered at once even when polling is forced, only the operation's own outcome
-//! goes through polling; an expired or unknown cart is 404 code 10002.
+//! Where the docs allow more than one reading, the sandbox acts out each, chosen by a switch of
+//! its [`Dialect`] (module [`dialect`], which lists them: DELETE of a purchased or unknown cart,
+//! the unredeemed-orders day windows, the status of a failed final poll, polling of the calls
+//! marked "Polling: No", JSON types of `expires_in` and `hold_time`, optional fields, the stale
+//! certificate refusal, 5xx bodies, quota header names). The default is the most literal
+//! reading; set it with [`SandboxConfig::dialect`], `--dialect`, `sandbox.dialect` or
+//! `POST /_sandbox/dialect`.
+//!
+//! Fixed conventions, see the `//!` docs of each module; the main ones: a raw `+` in a query
+//! string decodes to a space (form decoding), so a cart id that was not url-encoded is "not
+//! found"; validation errors are answered at once even when polling is forced, only the
+//! operation's own outcome goes through polling.
 
 mod admin;
 mod cart;
 pub mod catalog;
 mod certificate;
+pub mod dialect;
 mod events;
 mod fault_spec;
 mod faults;
@@ -42,6 +53,7 @@ mod payment;
 mod polling;
 mod purchase;
 mod reply;
+mod reshape;
 mod routes;
 mod state;
 
@@ -54,6 +66,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::clock::{OffsetClock, SharedClock};
 use certificate::CertState;
+pub use dialect::{Dialect, DialectError};
 pub use fault_spec::FaultError;
 pub use faults::{Fault, FaultKind, Operation};
 use state::Shared;
@@ -98,6 +111,9 @@ pub struct SandboxConfig {
     /// Seats in every row of every venue, when set: a long run (the soak) sells more tickets
     /// than the fixed layouts hold.
     pub seats_per_row: Option<u32>,
+    /// How the sandbox reads the points where the docs are silent or ambiguous (see
+    /// [`dialect`]); the start value of what `POST /_sandbox/dialect` changes at run time.
+    pub dialect: Dialect,
 }
 
 impl Default for SandboxConfig {
@@ -120,6 +136,7 @@ impl Default for SandboxConfig {
             update_latency: Duration::from_millis(20),
             faults: Vec::new(),
             seats_per_row: None,
+            dialect: Dialect::default(),
         }
     }
 }
@@ -136,6 +153,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("requests_per_second", &self.requests_per_second)
             .field("maintenance", &self.maintenance)
             .field("faults", &self.faults)
+            .field("dialect", &self.dialect)
             .finish_non_exhaustive()
     }
 }
@@ -228,6 +246,16 @@ impl SandboxHandle {
     /// Removes every planned fault.
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
+    }
+
+    /// The dialect in force now (the configured one, unless changed at run time).
+    pub fn dialect(&self) -> Dialect {
+        self.shared.lock().dialect
+    }
+
+    /// Replaces the dialect; the next call is answered under it.
+    pub fn set_dialect(&self, dialect: Dialect) {
+        self.shared.lock().dialect = dialect;
     }
 
     /// Seats still held, by the cart holding them (holds past their time are let go first).

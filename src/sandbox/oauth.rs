@@ -1,17 +1,19 @@
 //! `POST /oauth/accesstoken`: client-credentials tokens (Basic `apikey:client_secret`, form
 //! `grant_type=client_credentials`), valid 3600 s of the sandbox clock, answered in the docs'
-//! shape (numbers as strings). Tokens can be revoked all at once through the admin API.
+//! shape: `expires_in` and `issued_at` are strings, or numbers under `expires_in=number` (the
+//! answer is made here, not from the client's wire type, so it can take either shape). Tokens
+//! can be revoked all at once through the admin API.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use chrono::TimeDelta;
 
+use super::dialect::ExpiresIn;
 use super::faults::Operation;
 use super::gate;
 use super::ids;
 use super::reply::{self, Outcome, Reply};
 use super::state::Shared;
-use crate::upstream::wire;
 
 const TOKEN_LIFETIME_SECS: i64 = 3600;
 
@@ -58,19 +60,26 @@ fn issue(shared: &Shared, req: &HttpRequest, body: &[u8]) -> Outcome<Reply> {
     }
     let now = shared.now();
     let token = ids::alphanumeric(28);
-    shared
-        .lock()
-        .tokens
-        .insert(token.clone(), now + TimeDelta::seconds(TOKEN_LIFETIME_SECS));
-    Ok(Reply::ok(&wire::AccessTokenResponse {
-        issued_at: now.timestamp_millis().to_string(),
-        scope: String::new(),
-        status: "approved".into(),
-        expires_in: (TOKEN_LIFETIME_SECS - 1).to_string(),
-        token_type: "BearerToken".into(),
-        client_id: shared.config.apikey.clone(),
-        access_token: token,
-    }))
+    let style = {
+        let mut state = shared.lock();
+        state
+            .tokens
+            .insert(token.clone(), now + TimeDelta::seconds(TOKEN_LIFETIME_SECS));
+        state.dialect.expires_in
+    };
+    let number = |n: i64| match style {
+        ExpiresIn::Text => serde_json::Value::String(n.to_string()),
+        ExpiresIn::Number => n.into(),
+    };
+    Ok(Reply::ok(&serde_json::json!({
+        "issued_at": number(now.timestamp_millis()),
+        "scope": "",
+        "status": "approved",
+        "expires_in": number(TOKEN_LIFETIME_SECS - 1),
+        "token_type": "BearerToken",
+        "client_id": shared.config.apikey,
+        "access_token": token,
+    })))
 }
 
 /// `POST /oauth/accesstoken`.

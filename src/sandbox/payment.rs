@@ -1,6 +1,8 @@
 //! `GET /certificate` and `PUT /cart/payment`: billing fields checked per the docs' comments,
 //! card number and CVV decrypted with the current certificate's key and judged like the docs'
 //! sandbox card (`4588883206000011`, CVV `123`), amount compared with the cart's grand total.
+//! A key that is not the current certificate's is refused as the dialect's `stale_certificate`
+//! says; the payment polls when forced under `unmarked_polling=when_forced`.
 //!
 //! Card digits exist only inside [`judge_card`], in zeroizing buffers; what is kept of an
 //! accepted payment is the last four digits and the email address. Nothing here logs card data.
@@ -8,12 +10,16 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
 
 use super::certificate::decrypt_field;
+use super::dialect::StaleCertificate;
 use super::faults::Operation;
-use super::gate;
+use super::gate::{self, Call};
+use super::polling::{Deferred, OpKind};
 use super::reply::{self, Outcome, Reply};
-use super::state::{AcceptedPayment, InFlight, Shared};
+use super::reshape;
+use super::state::{AcceptedPayment, InFlight, Shared, State};
 use crate::upstream::wire;
 
 /// The docs' dummy credit card.
@@ -112,43 +118,24 @@ fn judge_card(key: &rsa::RsaPrivateKey, card: &wire::EncryptedCard) -> Outcome<S
     Ok(number[number.len() - 4..].to_owned())
 }
 
-async fn payment_inner(shared: &Arc<Shared>, body: &[u8]) -> Outcome<Reply> {
-    let request: wire::PaymentRequest = reply::parse_body(body, reply::invalid_input_data_type)?;
-    check_fields(&request.payment)?;
-    let amount = parse_amount_cents(&request.payment.amount)
-        .ok_or_else(|| reply::invalid_input("Invalid amount"))?;
-    let cart_id = request.cart_id.as_str();
-    let (event_id, grand_cents, cert) = {
-        let mut state = shared.lock();
-        let cart = state.cart_mut(cart_id)?;
-        if cart.order_token.is_some() {
-            return Err(reply::invalid_input("Cart already purchased"));
-        }
-        let reservation = cart
-            .reservation
-            .as_ref()
-            .ok_or_else(|| reply::invalid_input("Cart has no tickets"))?;
-        let found = (reservation.event_id, reservation.grand_cents);
-        (found.0, found.1, state.cert.clone())
-    };
-    shared.check_maintenance(event_id)?;
-    let _in_flight = InFlight::claim(shared, cart_id)?;
-    if request.payment.card.encryption_key != cert.id {
-        return Err(reply::invalid_input("Invalid encryption key"));
+/// The refusal of a card encrypted for a certificate the sandbox does not issue (any more).
+fn stale_key(answer: StaleCertificate) -> Reply {
+    match answer {
+        StaleCertificate::InvalidKey => reply::invalid_input("Invalid encryption key"),
+        StaleCertificate::PaymentDeclined => reply::payment_not_accepted(),
     }
-    let card = request.payment.card.clone();
-    // RSA decryption is CPU work: keep it off the async worker.
-    let last4 = tokio::task::spawn_blocking(move || judge_card(&cert.key, &card))
-        .await
-        .map_err(|_| reply::error(500, 500, "Internal error occurred"))??;
-    if amount != grand_cents {
-        return Err(reply::payment_not_accepted());
-    }
-    tokio::time::sleep(shared.config.update_latency).await;
+}
 
-    let now = shared.now();
-    let mut state = shared.lock();
-    let cart = state.cart_mut(cart_id)?;
+/// Records an accepted payment (card's last four digits `last4`) on the cart and answers the
+/// cart as the docs show it: nothing left unpaid, the hold's remaining time.
+fn accept(
+    state: &mut State,
+    now: DateTime<Utc>,
+    request: &wire::PaymentRequest,
+    last4: String,
+) -> Outcome<Reply> {
+    let hold_style = state.dialect.hold_time;
+    let cart = state.cart_mut(&request.cart_id)?;
     let reservation = cart
         .reservation
         .as_ref()
@@ -163,13 +150,76 @@ async fn payment_inner(shared: &Arc<Shared>, body: &[u8]) -> Outcome<Reply> {
         email: request.payment.email_address.clone(),
         last4,
     });
-    Ok(Reply::ok(&wire::CartResponse {
+    let answer = wire::CartResponse {
         cart_id: None,
         cart: shown,
-    }))
+    };
+    Ok(Reply::ok(&answer).map_json(|body| reshape::hold_time(body, hold_style)))
 }
 
-/// `PUT /cart/payment` (Polling: No).
+/// Request errors (fields, amount, cart state, maintenance, a concurrent update) are answered
+/// at once; the payment's own outcome (key, card, amount, hold) goes through polling when the
+/// call polls (`unmarked_polling=when_forced` and polling forced).
+async fn payment_inner(shared: &Arc<Shared>, call: &Call, body: &[u8]) -> Outcome<Reply> {
+    let request: wire::PaymentRequest = reply::parse_body(body, reply::invalid_input_data_type)?;
+    check_fields(&request.payment)?;
+    let amount = parse_amount_cents(&request.payment.amount)
+        .ok_or_else(|| reply::invalid_input("Invalid amount"))?;
+    let cart_id = request.cart_id.as_str();
+    let (event_id, grand_cents, cert, dialect) = {
+        let mut state = shared.lock();
+        let dialect = state.dialect;
+        let cart = state.cart_mut(cart_id)?;
+        if cart.order_token.is_some() {
+            return Err(reply::invalid_input("Cart already purchased"));
+        }
+        let reservation = cart
+            .reservation
+            .as_ref()
+            .ok_or_else(|| reply::invalid_input("Cart has no tickets"))?;
+        let found = (reservation.event_id, reservation.grand_cents);
+        (found.0, found.1, state.cert.clone(), dialect)
+    };
+    shared.check_maintenance(event_id)?;
+    let _in_flight = InFlight::claim(shared, cart_id)?;
+    let judged = async {
+        if request.payment.card.encryption_key != cert.id {
+            return Err(stale_key(dialect.stale_certificate));
+        }
+        let card = request.payment.card.clone();
+        // RSA decryption is CPU work: keep it off the async worker.
+        let last4 = tokio::task::spawn_blocking(move || judge_card(&cert.key, &card))
+            .await
+            .map_err(|_| reply::error(500, 500, "Internal error occurred"))??;
+        if amount != grand_cents {
+            return Err(reply::payment_not_accepted());
+        }
+        Ok(last4)
+    }
+    .await;
+
+    if !call.force_polling {
+        let last4 = judged?;
+        tokio::time::sleep(shared.config.update_latency).await;
+        let now = shared.now();
+        let mut state = shared.lock();
+        return accept(&mut state, now, &request, last4);
+    }
+    let now = shared.now();
+    let mut state = shared.lock();
+    let result = judged
+        .and_then(|last4| accept(&mut state, now, &request, last4))
+        .unwrap_or_else(|refusal| refusal);
+    let deferred = Deferred {
+        cart_id: Some(cart_id.to_owned()),
+        event_id: Some(event_id),
+        kind: OpKind::Payment,
+        result,
+    };
+    Ok(state.defer(call, &shared.config, deferred))
+}
+
+/// `PUT /cart/payment` (Polling: No; polls when forced under `unmarked_polling=when_forced`).
 pub async fn payment(
     req: HttpRequest,
     body: web::Bytes,
@@ -179,7 +229,7 @@ pub async fn payment(
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
-    let reply = payment_inner(&shared.into_inner(), &body)
+    let reply = payment_inner(&shared.into_inner(), &call, &body)
         .await
         .unwrap_or_else(|r| r);
     call.respond(reply).await

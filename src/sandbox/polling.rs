@@ -7,6 +7,10 @@
 //! The operation's effect (seats held, order made, cart deleted) happens when the call arrives;
 //! only its answer is deferred — as upstream, where a reserve "will eventually complete
 //! asynchronously" even if nobody polls.
+//!
+//! Which calls poll ([`polls`]): those marked "Polling: Yes" (reserve, purchase, delete), plus
+//! `POST /cart` and `PUT /cart/payment` under `unmarked_polling=when_forced`. The status of a
+//! final poll whose operation failed is the dialect's `poll_errors`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,6 +18,7 @@ use std::time::{Duration, Instant};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::SandboxConfig;
+use super::dialect::{Dialect, PollErrors, UnmarkedPolling};
 use super::faults::Operation;
 use super::gate::{self, Call};
 use super::ids;
@@ -25,7 +30,9 @@ use crate::upstream::wire;
 /// `/polling/cart/tickets/PUT/<id>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
+    OpenCart,
     Reserve,
+    Payment,
     Purchase,
     Delete,
 }
@@ -33,17 +40,38 @@ pub enum OpKind {
 impl OpKind {
     fn path(self) -> &'static str {
         match self {
+            Self::OpenCart => "cart/POST",
             Self::Reserve => "cart/tickets/PUT",
+            Self::Payment => "cart/payment/PUT",
             Self::Purchase => "cart/PUT",
             Self::Delete => "cart/DELETE",
         }
     }
 }
 
+/// Whether a call of `op` is answered through polling when polling is forced (by the
+/// `X-TM-FORCE-POLLING` header or `force_polling`).
+pub fn polls(op: Operation, dialect: &Dialect) -> bool {
+    match op {
+        Operation::Reserve | Operation::Purchase | Operation::Delete => true,
+        Operation::OpenCart | Operation::Payment => {
+            dialect.unmarked_polling == UnmarkedPolling::WhenForced
+        }
+        Operation::Any
+        | Operation::Event
+        | Operation::Captcha
+        | Operation::Certificate
+        | Operation::Poll
+        | Operation::Unredeemed
+        | Operation::Oauth => false,
+    }
+}
+
 /// A call whose answer is to be delivered through polling.
 #[derive(Debug, Clone)]
 pub struct Deferred {
-    pub cart_id: String,
+    /// The cart the call named; `None` for `POST /cart`, whose client has no cart id yet.
+    pub cart_id: Option<String>,
     /// For the maintenance window of the polls.
     pub event_id: Option<&'static str>,
     pub kind: OpKind,
@@ -82,14 +110,19 @@ impl Polls {
     ) -> (String, Reply) {
         let id = ids::polling_id(seq);
         self.issued.insert(id.clone(), seq);
-        let cart_id: String = url::form_urlencoded::byte_serialize(d.cart_id.as_bytes()).collect();
-        let apikey: String = url::form_urlencoded::byte_serialize(call.apikey.as_bytes()).collect();
+        let encode =
+            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+        let mut polling_url = format!(
+            "{}/polling/{}/{id}?apikey={}",
+            call.origin,
+            d.kind.path(),
+            encode(&call.apikey)
+        );
+        if let Some(cart_id) = &d.cart_id {
+            polling_url.push_str(&format!("&cart_id={}", encode(cart_id)));
+        }
         let body = wire::PollingResponse {
-            polling_url: format!(
-                "{}/polling/{}/{id}?apikey={apikey}&cart_id={cart_id}",
-                call.origin,
-                d.kind.path()
-            ),
+            polling_url,
             wait: config.poll_wait_secs,
         };
         (id, Reply::json(202, &body))
@@ -97,6 +130,16 @@ impl Polls {
 }
 
 impl State {
+    /// The answer to a call: `deferred.result` at once, or the first 202 of its polling when
+    /// the call is to poll (see [`polls`]).
+    pub fn answer(&mut self, call: &Call, config: &SandboxConfig, deferred: Deferred) -> Reply {
+        if call.force_polling {
+            self.defer(call, config, deferred)
+        } else {
+            deferred.result
+        }
+    }
+
     /// Registers `deferred` and returns the first 202; the cart (if it still exists) stays busy
     /// until the result is delivered or the cart is deleted.
     pub fn defer(&mut self, call: &Call, config: &SandboxConfig, deferred: Deferred) -> Reply {
@@ -109,7 +152,14 @@ impl State {
         let seq = self.polls.next_seq;
         self.polls.next_seq += 1;
         let (current_id, polling) = self.polls.issue(call, config, seq, &deferred);
-        if let Some(cart) = self.carts.get_mut(&deferred.cart_id) {
+        // A cart already waiting for a poll keeps its mark: only a DELETE of a purchased cart
+        // comes here then, and the purchase's answer must stay the one that keeps it busy.
+        if let Some(cart) = deferred
+            .cart_id
+            .as_ref()
+            .and_then(|id| self.carts.get_mut(id))
+            && cart.pending_op.is_none()
+        {
             cart.pending_op = Some(seq);
         }
         self.polls.ops.insert(
@@ -173,20 +223,46 @@ impl State {
         let Some(op) = self.polls.ops.remove(&seq) else {
             return reply::not_found("Polling operation not found");
         };
-        if let Some(cart) = self.carts.get_mut(&op.deferred.cart_id)
+        if let Some(cart) = op
+            .deferred
+            .cart_id
+            .as_ref()
+            .and_then(|id| self.carts.get_mut(id))
             && cart.pending_op == Some(seq)
         {
             cart.pending_op = None;
         }
-        final_answer(op.deferred.result, config.final_poll_status)
+        let status = FinalStatus {
+            success: config.final_poll_status,
+            errors: self.dialect.poll_errors,
+        };
+        final_answer(op.deferred.result, status)
     }
 }
 
+/// The statuses of a final poll's answer.
+#[derive(Debug, Clone, Copy)]
+struct FinalStatus {
+    /// Of a success: 200 or 202 ([`SandboxConfig::final_poll_status`]).
+    success: u16,
+    errors: PollErrors,
+}
+
 /// The original answer as delivered through a poll: successes take the configured status (the
-/// docs' Poll section shows 202; 200 is what clients usually get); a 204 becomes 202 `{}` when
-/// that status is 202. Errors keep their own status.
-fn final_answer(result: Reply, final_status: u16) -> Reply {
-    if !result.is_success() || final_status != 202 {
+/// docs' Poll section shows 202; 200 is what clients usually get), and a 204 becomes 202 `{}`
+/// when that status is 202. Errors keep their own status, or are 202 with their error body
+/// under `poll_errors=in_202` (the docs' "Response 202 ... originally requested response").
+fn final_answer(result: Reply, status: FinalStatus) -> Reply {
+    if !result.is_success() {
+        return match status.errors {
+            PollErrors::OwnStatus => result,
+            PollErrors::In202 => Reply {
+                status: 202,
+                ..result
+            },
+        };
+    }
+    if status.success != 202 {
         return result;
     }
     if result.status == 204 {
@@ -216,12 +292,61 @@ mod tests {
 
     #[test]
     fn final_answers_follow_the_configured_status() {
+        let status = |success, errors| FinalStatus { success, errors };
+        let own = PollErrors::OwnStatus;
         let ok = Reply::json(200, &serde_json::json!({"a": 1}));
-        assert_eq!(final_answer(ok.clone(), 200).status, 200);
-        assert_eq!(final_answer(ok, 202).status, 202);
-        let deleted = final_answer(Reply::empty(204), 202);
+        assert_eq!(final_answer(ok.clone(), status(200, own)).status, 200);
+        assert_eq!(final_answer(ok, status(202, own)).status, 202);
+        let deleted = final_answer(Reply::empty(204), status(202, own));
         assert_eq!(deleted.body, reply::Body::Json(serde_json::json!({})));
-        assert_eq!(final_answer(Reply::empty(204), 200).status, 204);
-        assert_eq!(final_answer(reply::no_inventory(), 202).status, 400);
+        assert_eq!(
+            final_answer(Reply::empty(204), status(200, own)).status,
+            204
+        );
+    }
+
+    #[test]
+    fn failed_operations_answer_202_or_their_own_status() {
+        for success in [200, 202] {
+            let own = final_answer(
+                reply::no_inventory(),
+                FinalStatus {
+                    success,
+                    errors: PollErrors::OwnStatus,
+                },
+            );
+            assert_eq!(own, reply::no_inventory());
+            let in_202 = final_answer(
+                reply::no_inventory(),
+                FinalStatus {
+                    success,
+                    errors: PollErrors::In202,
+                },
+            );
+            assert_eq!(in_202.status, 202);
+            assert_eq!(in_202.body, reply::no_inventory().body);
+        }
+    }
+
+    #[test]
+    fn only_marked_calls_poll_unless_the_dialect_says_otherwise() {
+        let literal = Dialect::default();
+        let when_forced = Dialect {
+            unmarked_polling: UnmarkedPolling::WhenForced,
+            ..Dialect::default()
+        };
+        for op in [Operation::Reserve, Operation::Purchase, Operation::Delete] {
+            assert!(polls(op, &literal) && polls(op, &when_forced), "{op}");
+        }
+        for op in [Operation::OpenCart, Operation::Payment] {
+            assert!(!polls(op, &literal) && polls(op, &when_forced), "{op}");
+        }
+        for op in [
+            Operation::Event,
+            Operation::Certificate,
+            Operation::Unredeemed,
+        ] {
+            assert!(!polls(op, &when_forced), "{op}");
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! `PUT /cart` (commit the purchase, exactly once per cart) and `GET /orders/unredeemed`.
+//! `PUT /cart` (commit the purchase, exactly once per cart) and `GET /orders/unredeemed`, whose
+//! day windows and email field are read as the dialect says (`days_from_purchase`,
+//! `days_before_event`, `unredeemed_email`).
 //!
 //! Every `PUT /cart` whose body names a cart is counted in `purchase_calls_by_cart`, whatever
 //! its outcome, so tests can tell whether a client re-sent a purchase.
@@ -6,13 +8,15 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
+use super::dialect::{DaysBeforeEvent, DaysFromPurchase, Dialect};
 use super::faults::Operation;
 use super::gate::{self, Call};
 use super::ids;
 use super::polling::{Deferred, OpKind};
 use super::reply::{self, Outcome, Reply};
+use super::reshape;
 use super::state::{InFlight, Order, Shared, State};
 use crate::upstream::wire;
 
@@ -83,7 +87,7 @@ async fn purchase_inner(shared: &Arc<Shared>, call: &Call, body: &[u8]) -> Outco
         state.cart_for_update(cart_id)?;
         let result = commit(shared, &mut state, &request);
         let deferred = Deferred {
-            cart_id: cart_id.to_owned(),
+            cart_id: Some(cart_id.to_owned()),
             event_id,
             kind: OpKind::Purchase,
             result,
@@ -123,6 +127,37 @@ fn days(req: &HttpRequest, name: &str) -> Outcome<Option<i64>> {
     }
 }
 
+/// Which unredeemed orders a query asks for, read as the dialect says.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    now: DateTime<Utc>,
+    from_purchase: Option<i64>,
+    before_event: Option<i64>,
+    dialect: Dialect,
+}
+
+impl Window {
+    fn holds_purchase(&self, purchased_at: DateTime<Utc>) -> bool {
+        self.from_purchase.is_none_or(|n| {
+            let since = self.now - TimeDelta::days(n);
+            match self.dialect.days_from_purchase {
+                DaysFromPurchase::Within => purchased_at > since,
+                DaysFromPurchase::AtLeast => purchased_at <= since,
+            }
+        })
+    }
+
+    fn holds_event(&self, starts_at: DateTime<Utc>) -> bool {
+        self.before_event.is_none_or(|n| {
+            let until = self.now + TimeDelta::days(n);
+            match self.dialect.days_before_event {
+                DaysBeforeEvent::Within => starts_at >= self.now && starts_at <= until,
+                DaysBeforeEvent::AtLeast => starts_at >= until,
+            }
+        })
+    }
+}
+
 fn unredeemed(shared: &Shared, req: &HttpRequest) -> Outcome<Reply> {
     let from_purchase = days(req, "days_from_purchase")?;
     let before_event = days(req, "days_before_event")?;
@@ -133,16 +168,18 @@ fn unredeemed(shared: &Shared, req: &HttpRequest) -> Outcome<Reply> {
     }
     let now = shared.now();
     let state = shared.lock();
+    let window = Window {
+        now,
+        from_purchase,
+        before_event,
+        dialect: state.dialect,
+    };
     let data = state
         .orders
         .iter()
         .filter(|o| !o.redeemed)
         .filter_map(|o| Some((o, shared.catalog.event(o.event_id)?)))
-        .filter(|(o, _)| from_purchase.is_none_or(|n| o.purchased_at <= now - TimeDelta::days(n)))
-        .filter(|(_, e)| {
-            before_event
-                .is_none_or(|n| e.starts_at >= now && e.starts_at <= now + TimeDelta::days(n))
-        })
+        .filter(|(o, e)| window.holds_purchase(o.purchased_at) && window.holds_event(e.starts_at))
         .map(|(o, e)| wire::UnredeemedOrder {
             purchase_date_time: o.purchased_at.timestamp_millis(),
             // The sandbox's emails always bounce: that is why these orders are unredeemed.
@@ -154,7 +191,9 @@ fn unredeemed(shared: &Shared, req: &HttpRequest) -> Outcome<Reply> {
             purchase_email_address: Some(o.email.clone()),
         })
         .collect();
-    Ok(Reply::ok(&wire::UnredeemedOrders { data }))
+    let email = window.dialect.unredeemed_email;
+    Ok(Reply::ok(&wire::UnredeemedOrders { data })
+        .map_json(|body| reshape::unredeemed_email(body, email)))
 }
 
 /// `GET /orders/unredeemed?days_from_purchase=N|days_before_event=N`.
@@ -165,4 +204,45 @@ pub async fn unredeemed_orders(req: HttpRequest, shared: web::Data<Shared>) -> H
     };
     call.respond(unredeemed(&shared, &req).unwrap_or_else(|r| r))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(from_purchase: Option<i64>, before_event: Option<i64>, switches: &[&str]) -> Window {
+        Window {
+            now: Utc::now(),
+            from_purchase,
+            before_event,
+            dialect: Dialect::parse(switches).expect("valid switches"),
+        }
+    }
+
+    #[test]
+    fn days_from_purchase_is_within_or_at_least() {
+        let within = window(Some(1), None, &["days_from_purchase=within"]);
+        let at_least = window(Some(1), None, &["days_from_purchase=at_least"]);
+        let an_hour_ago = within.now - TimeDelta::hours(1);
+        let two_days_ago = within.now - TimeDelta::days(2);
+        assert!(within.holds_purchase(an_hour_ago) && !within.holds_purchase(two_days_ago));
+        assert!(!at_least.holds_purchase(an_hour_ago) && at_least.holds_purchase(two_days_ago));
+        // N = 0: nothing is within the last 0 days; everything is at least 0 days old.
+        let now = within.now;
+        assert!(!window(Some(0), None, &["days_from_purchase=within"]).holds_purchase(now));
+        assert!(window(Some(0), None, &["days_from_purchase=at_least"]).holds_purchase(now));
+    }
+
+    #[test]
+    fn days_before_event_is_within_or_at_least() {
+        let within = window(None, Some(5), &["days_before_event=within"]);
+        let at_least = window(None, Some(5), &["days_before_event=at_least"]);
+        let soon = within.now + TimeDelta::days(2);
+        let later = within.now + TimeDelta::days(30);
+        let past = within.now - TimeDelta::days(1);
+        assert!(within.holds_event(soon) && !within.holds_event(later));
+        assert!(!within.holds_event(past));
+        assert!(!at_least.holds_event(soon) && at_least.holds_event(later));
+        assert!(!at_least.holds_event(past));
+    }
 }

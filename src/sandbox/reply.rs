@@ -66,6 +66,14 @@ impl Reply {
         self
     }
 
+    /// The reply with its JSON body changed by `reshape`; other bodies are left as they are.
+    pub fn map_json(mut self, reshape: impl FnOnce(&mut serde_json::Value)) -> Self {
+        if let Body::Json(v) = &mut self.body {
+            reshape(v);
+        }
+        self
+    }
+
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }

@@ -7,7 +7,7 @@ use super::faults::Operation;
 use super::gate;
 use super::reply::{self, Reply};
 use super::state::Shared;
-use super::{admin, cart, oauth, payment, polling, purchase};
+use super::{admin, cart, oauth, payment, polling, purchase, reshape};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/partners/v1").configure(api))
@@ -35,7 +35,7 @@ fn api(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/polling/{tail:.*}").route(web::get().to(polling::poll)));
 }
 
-/// `GET /event/{event_id}` (Polling: No).
+/// `GET /event/{event_id}` (Polling: No); the venue's region as the dialect's `event_region`.
 async fn event(
     req: HttpRequest,
     path: web::Path<String>,
@@ -45,8 +45,11 @@ async fn event(
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
+    let region = shared.lock().dialect.event_region;
     let reply = match shared.catalog.event(&path) {
-        Some(event) => Reply::ok(&event.to_wire()),
+        Some(event) => {
+            Reply::ok(&event.to_wire()).map_json(|body| reshape::event_region(body, region))
+        }
         None => reply::not_found("Event not found"),
     };
     call.respond(reply).await

@@ -14,6 +14,7 @@ use super::SandboxConfig;
 use super::SandboxStats;
 use super::catalog::{Catalog, EventDef, SeatLayout};
 use super::certificate::CertState;
+use super::dialect::Dialect;
 use super::faults::FaultPlan;
 use super::gate::QuotaWindow;
 use super::polling::Polls;
@@ -168,6 +169,8 @@ pub struct State {
     pub cert: CertState,
     pub faults: FaultPlan,
     pub stats: SandboxStats,
+    /// Read from here, never from the config: `POST /_sandbox/dialect` changes it.
+    pub dialect: Dialect,
 }
 
 impl State {
@@ -260,6 +263,7 @@ impl Shared {
             cert,
             faults: FaultPlan::new(&config.faults),
             stats: SandboxStats::default(),
+            dialect: config.dialect,
         };
         Arc::new(Self {
             config,

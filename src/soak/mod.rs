@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bench::harness::{Env, fresh_database, machine, start_sandbox};
 use crate::config::Settings;
-use crate::sandbox::SandboxConfig;
+use crate::sandbox::{Dialect, SandboxConfig};
 use fleet::{Fleet, FleetSpec};
 
 /// How long and how hard a soak runs.
@@ -39,6 +39,8 @@ pub struct SoakPlan {
     pub kill_every: Duration,
     /// Seeds the users' and the chaos' choices.
     pub seed: u64,
+    /// How the sandbox reads the points where the docs are silent (`--dialect`).
+    pub dialect: Dialect,
 }
 
 /// Lease and sweep short enough that a killed replica's checkouts are taken over, and an
@@ -51,14 +53,16 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(180);
 
 /// Upstream as the soak meets it: every updating call polled, short waits, holds that outlast
 /// the run (so a hold released is one the gateway released, never one that just ran out), a
-/// per-apikey quota the deployment must keep to, and a venue big enough not to sell out.
-fn soak_upstream() -> SandboxConfig {
+/// per-apikey quota the deployment must keep to, and a venue big enough not to sell out; in the
+/// run's dialect.
+fn soak_upstream(dialect: Dialect) -> SandboxConfig {
     SandboxConfig {
         force_polling: true,
         poll_wait_secs: 0.3,
         hold_secs: 3600,
         requests_per_second: Some(60.0),
         seats_per_row: Some(200),
+        dialect,
         ..SandboxConfig::default()
     }
 }
@@ -79,7 +83,10 @@ pub async fn run(settings: Settings, plan: SoakPlan) -> anyhow::Result<()> {
         plan.kill_every.as_secs(),
         plan.seed
     );
-    let sandbox = start_sandbox(soak_upstream()).await?;
+    if plan.dialect != Dialect::default() {
+        println!("sandbox dialect: {}", plan.dialect);
+    }
+    let sandbox = start_sandbox(soak_upstream(plan.dialect)).await?;
     let database_url = fresh_database().await;
     let logs = std::env::temp_dir().join(format!("checkout-gateway-soak-{}", plan.seed));
     let _ = std::fs::remove_dir_all(&logs);

@@ -197,9 +197,14 @@ async fn a_cart_is_purchased_once() {
     assert_eq!(orders[0]["email"], json!("john.doe@ticketmaster.com"));
     assert!(!orders.iter().any(|o| o.to_string().contains(TEST_CARD)));
 
-    // A purchased cart cannot be deleted (its order must not be lost).
+    // Deleting a purchased cart answers 204 (the docs' only DELETE answer) and never undoes the
+    // order: the cart stays closed.
     let r = sbx.send(Req::delete("/cart").query("cart_id", &cart)).await;
-    assert_eq!(r.code(), Some(10002));
+    assert_eq!((r.status, r.text.as_str()), (204, ""));
+    let stats = sbx.stats();
+    assert_eq!((stats.orders, stats.carts_deleted), (1, 0));
+    let r = sbx.purchase(&cart).await;
+    assert_eq!(r.body["error"]["message"], json!("Cart already purchased"));
 }
 
 #[tokio::test]
