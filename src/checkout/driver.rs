@@ -496,6 +496,12 @@ impl CheckoutService {
             // Already gone upstream (expired or deleted): nothing is held.
             Err(e) if e.kind() == FailureKind::CartGone => self.released(checkout, owner).await,
             Err(e) if is_transient(&e) => Err(StepError::Transient(e.to_string())),
+            // Refused, with the hold run out by our clock: what upstream holds is gone anyway
+            // (some readings refuse the deletion of an expired cart).
+            Err(e) if checkout.hold_expires_at.is_some_and(|at| at <= self.now()) => {
+                tracing::info!(checkout_id = %checkout.id, error = %e, "deletion of an expired cart refused; nothing is held");
+                self.released(checkout, owner).await
+            }
             Err(e) => {
                 let f = failure(
                     ErrorCode::from_upstream(e.kind()),
@@ -580,10 +586,17 @@ impl CheckoutService {
         };
         let ctx = self.context_of(checkout, Priority::Release);
         match self.delete_cart_to_the_end(&ctx, &cart).await {
-            // Gone already (deleted, or the hold ran out): nothing is held.
-            Err(e) if e.kind() != FailureKind::CartGone => {
+            // No answer: sent again later.
+            Err(e) if is_transient(&e) => {
                 tracing::warn!(checkout_id = %checkout.id, error = %e, "could not delete a cart upstream; it will be tried again");
                 return;
+            }
+            // Any answer settles it. Deleted, or gone already (deleted, or the hold ran out);
+            // a refusal of a cart that expired or never opened is how some readings of the
+            // docs answer (`docs/upstream-assumptions.md` row 2), and asking again would get
+            // the same answer.
+            Err(e) if e.kind() != FailureKind::CartGone => {
+                tracing::warn!(checkout_id = %checkout.id, error = %e, "upstream refused a cart deletion; not sent again");
             }
             _ => {}
         }

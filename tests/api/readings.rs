@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use checkout_gateway::sandbox::Fault;
+use checkout_gateway::sandbox::{Dialect, Fault};
 
 use crate::helpers::*;
 use crate::receiver::{Receiver, SECRET};
@@ -132,4 +132,146 @@ async fn a_reservation_given_up_while_polling_deletes_its_cart() {
     let stats = app.sandbox().stats();
     assert_eq!(stats.seats_held, held, "{stats:?}");
     assert_eq!(stats.carts_deleted, 1, "{stats:?}");
+}
+
+/// The values of one dialect switch, the default first.
+fn values_of(switch: &str) -> &'static [&'static str] {
+    checkout_gateway::sandbox::dialect::SWITCHES
+        .iter()
+        .find(|(name, _)| *name == switch)
+        .map(|(_, values)| *values)
+        .unwrap_or_else(|| panic!("no switch {switch}"))
+}
+
+/// Every combination of the values of `switches`, as dialects.
+fn every_reading_of(switches: &[&str]) -> Vec<Dialect> {
+    let mut readings: Vec<Vec<String>> = vec![Vec::new()];
+    for switch in switches {
+        readings = readings
+            .into_iter()
+            .flat_map(|set| {
+                values_of(switch).iter().map(move |value| {
+                    let mut set = set.clone();
+                    set.push(format!("{switch}={value}"));
+                    set
+                })
+            })
+            .collect();
+    }
+    readings
+        .iter()
+        .map(|set| Dialect::parse(set).expect("a dialect"))
+        .collect()
+}
+
+/// A purchase upstream made whose answer is lost at `lost_at` (a fault spec), under every
+/// reading of what DELETE of a purchased cart answers and of what `days_from_purchase` counts:
+/// it ends `purchased` with upstream's order, never `failed`, and upstream sees one purchase.
+async fn a_lost_purchase_ends_purchased_under_every_reading(app: &TestApp, lost_at: &str) {
+    for (i, dialect) in every_reading_of(&["delete_purchased", "days_from_purchase"])
+        .into_iter()
+        .enumerate()
+    {
+        app.sandbox().set_dialect(dialect);
+        let user = format!("lost-{i}");
+        let id = app.paid(&user).await;
+        let before = app.sandbox().orders_by_cart();
+        app.sandbox().inject(fault(lost_at));
+        let _ = app.purchase(&user, &id).await;
+        let body = app.wait_for_state(&id, &user, "purchased").await;
+        let made: Vec<(String, Vec<String>)> = app
+            .sandbox()
+            .orders_by_cart()
+            .into_iter()
+            .filter(|(cart, _)| !before.contains_key(cart))
+            .collect();
+        assert_eq!(made.len(), 1, "{dialect}: {made:?}");
+        let (cart, tokens) = &made[0];
+        assert_eq!(tokens.len(), 1, "{dialect}: {made:?}");
+        assert_eq!(body["order"]["order_token"], tokens[0].as_str(), "{dialect}: {body}");
+        let calls = app.sandbox().stats().purchase_calls_by_cart[cart];
+        assert_eq!(calls, 1, "{dialect}: the purchase was sent again");
+    }
+}
+
+#[tokio::test]
+async fn a_purchase_whose_answer_is_lost_ends_purchased_under_every_reading() {
+    let app = spawn_app().await;
+    a_lost_purchase_ends_purchased_under_every_reading(&app, "purchase:drop_after_commit:1")
+        .await;
+}
+
+#[tokio::test]
+async fn a_purchase_whose_poll_answer_is_lost_ends_purchased_under_every_reading() {
+    let app = spawn_app_with(&[("sandbox.force_polling", "true")]).await;
+    a_lost_purchase_ends_purchased_under_every_reading(&app, "poll:drop_after_commit:1").await;
+}
+
+/// A reserve refused as sold out, its answer delivered through a poll under each reading of
+/// how an error comes through one (a 202 carrying the error, or the error's own status): the
+/// partner gets 409 `sold_out` either way, never a 503.
+#[tokio::test]
+async fn a_sold_out_answered_through_a_poll_is_sold_out_under_every_reading() {
+    let app = spawn_app_with(&[("sandbox.force_polling", "true")]).await;
+    let event = app.get_json(&format!("/v1/events/{TINY_EVENT}"), "s").await;
+    let ticket = event["ticket_types"][0]["ticket_id"]
+        .as_str()
+        .expect("a ticket")
+        .to_owned();
+    let first = app.create_checkout("first", TINY_EVENT, &ticket, 2).await;
+    assert_eq!(first.status(), 201);
+    for dialect in every_reading_of(&["poll_errors"]) {
+        app.sandbox().set_dialect(dialect);
+        let late = app.create_checkout("late", TINY_EVENT, &ticket, 2).await;
+        let body = assert_problem(late, 409, "sold_out").await;
+        assert_eq!(body["upstream_code"], 20052, "{dialect}: {body}");
+        let id = body["checkout_id"].as_str().expect("the checkout named");
+        let checkout = app.get_json(&format!("/v1/checkouts/{id}"), "late").await;
+        assert_eq!(checkout["state"], "failed", "{dialect}");
+        assert_eq!(checkout["error"]["code"], "sold_out", "{dialect}");
+    }
+}
+
+/// A release, and a hold that ran out, under every reading of what DELETE of a live, an
+/// expired or an unknown cart answers and of the form `hold_time` takes: `released` /
+/// `expired`, no seat held, and nothing owed afterwards.
+#[tokio::test]
+async fn releases_and_expired_holds_leave_nothing_held_under_every_reading() {
+    let app = spawn_app_with(&[("sweeper.interval_secs", "1")]).await;
+    let held = app.sandbox().stats().seats_held;
+    for (i, dialect) in every_reading_of(&["delete_unknown", "hold_time"])
+        .into_iter()
+        .enumerate()
+    {
+        app.sandbox().set_dialect(dialect);
+        let user = format!("release-{i}");
+        let released = app.reserved(&user).await;
+        let resp = app
+            .request(reqwest::Method::DELETE, &format!("/v1/checkouts/{released}"), &user)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 204, "{dialect}");
+        let expiring = app.reserved(&user).await;
+        let body = app.get_json(&format!("/v1/checkouts/{expiring}"), &user).await;
+        let hold = chrono::DateTime::parse_from_rfc3339(
+            body["hold_expires_at"].as_str().expect("a hold"),
+        )
+        .expect("a time");
+        let now = checkout_gateway::clock::Clock::now(&app.clock);
+        let secs = (hold.with_timezone(&chrono::Utc) - now).num_seconds();
+        // The sandbox holds 299 s; the gateway counts from the reserve, less its margin.
+        assert!((280..=290).contains(&secs), "{dialect}: {secs} s");
+        app.advance(300);
+        let body = app.wait_for_state(&expiring, &user, "expired").await;
+        assert_eq!(body["error"]["code"], "hold_expired", "{dialect}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while app.sandbox().stats().seats_held != held {
+            assert!(std::time::Instant::now() < deadline, "{dialect}: seats held");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let admin = app.service.store.checkouts.get(expiring.parse().expect("an id")).await;
+        let stored = admin.expect("read").expect("the checkout");
+        assert_eq!(stored.operation, None, "{dialect}: a deletion still owed");
+    }
 }
