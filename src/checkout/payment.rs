@@ -170,8 +170,12 @@ impl CheckoutService {
             .add_payment(ctx, checkout, &cart_id, &encryptor, input)
             .await
         {
-            Err(e) if is_key_refusal(&e) => {
-                // Upstream may have rotated its certificate before the 24 h ran out.
+            Err(e) if is_key_refusal(&e) || e.kind() == FailureKind::PaymentDeclined => {
+                // Upstream may have rotated its certificate before the 24 h ran out. Some
+                // readings of the docs answer a stale key with a plain "Payment Not Accepted"
+                // (20122): a decline costs one certificate fetch, and the payment is tried
+                // again only when upstream now issues another certificate (adding a payment
+                // charges nothing; the purchase does).
                 self.certificates
                     .invalidate(encryptor.certificate_id())
                     .await;

@@ -275,3 +275,83 @@ async fn releases_and_expired_holds_leave_nothing_held_under_every_reading() {
         assert_eq!(stored.operation, None, "{dialect}: a deletion still owed");
     }
 }
+
+/// A rotated certificate under both readings of what a stale key gets (a refusal naming the
+/// key, or a plain "Payment Not Accepted"): the payment is retried once with the new
+/// certificate and accepted; a real decline stays a decline.
+#[tokio::test]
+async fn a_stale_certificate_is_replaced_under_every_reading() {
+    let app = spawn_app().await;
+    let origin = app.sandbox().base_url().replace("/partners/v1", "");
+    for dialect in every_reading_of(&["stale_certificate"]) {
+        app.sandbox().set_dialect(dialect);
+        app.paid("warm").await;
+        let fetched = app.service.certificates.fetch_count();
+        let rotated = app
+            .client
+            .post(format!("{origin}/_sandbox/certificate/rotate"))
+            .send()
+            .await
+            .expect("rotate");
+        assert!(rotated.status().is_success(), "{dialect}");
+        let id = app.reserved("stale").await;
+        let paid = app.pay("stale", &id, TEST_CARD, "123").await;
+        assert_eq!(paid.status(), 200, "{dialect}");
+        assert_eq!(app.service.certificates.fetch_count(), fetched + 1, "{dialect}");
+        let declined = app.reserved("declined").await;
+        let resp = app.pay("declined", &declined, "4000000000000002", "123").await;
+        assert_problem(resp, 402, "payment_declined").await;
+    }
+}
+
+/// A whole purchase, the event read and the unredeemed-orders listing under the literal
+/// dialect and under its opposite (every switch at its other reading at once: numbers as
+/// strings, an event without a region, errors and polls on calls marked "Polling: No", HTML
+/// 5xx bodies, the other quota header family, a null email …), with OAuth, forced polling and
+/// a quota: nothing the gateway reads is unreadable.
+#[tokio::test]
+async fn a_whole_purchase_works_under_the_literal_and_the_opposite_readings() {
+    for preset in ["literal", "opposite"] {
+        let app = spawn_app_with(&[
+            ("sandbox.dialect", preset),
+            ("sandbox.force_polling", "true"),
+            ("sandbox.requests_per_second", "100"),
+            ("upstream.client_secret", "MzK3lcZuLpvGhD9Z"),
+            ("admin.token", "admin-token-for-readings-tests-0123456789"),
+        ])
+        .await;
+        let event = app.get_json(&format!("/v1/events/{EVENT}"), "whole").await;
+        assert_eq!(event["event_id"], EVENT, "{preset}: {event}");
+        assert!(event["web_url"].is_string(), "{preset}: {event}");
+        let id = app.paid("whole").await;
+        let resp = app.purchase("whole", &id).await;
+        assert_eq!(resp.status(), 200, "{preset}");
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["state"], "purchased", "{preset}: {body}");
+        let listed = app
+            .client
+            .get(format!(
+                "{}/admin/unredeemed-orders?days_from_purchase=0",
+                app.admin_address
+            ))
+            .bearer_auth("admin-token-for-readings-tests-0123456789")
+            .send()
+            .await
+            .expect("listing");
+        assert_eq!(listed.status(), 200, "{preset}");
+        let metrics = app
+            .client
+            .get(format!("{}/metrics", app.admin_address))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let unreadable: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("gateway_upstream_unreadable_total") && !l.ends_with(" 0"))
+            .collect();
+        assert!(unreadable.is_empty(), "{preset}: {unreadable:?}");
+    }
+}
