@@ -35,6 +35,25 @@ where
     }
 }
 
+/// As [`num`], for a field with a default: null (or empty text) is the default, as missing is.
+pub fn num_or_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + Default,
+    T::Err: Display,
+{
+    opt_num(d).map(Option::unwrap_or_default)
+}
+
+/// A part the gateway can do with a default of: the default when null or unreadable.
+pub fn or_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    lenient(d).map(Option::unwrap_or_default)
+}
+
 /// As [`num`], optional: missing, null or empty text is `None`.
 pub fn opt_num<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
@@ -68,10 +87,23 @@ pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
-/// A boolean, also as the strings `"true"`/`"false"` or the numbers 1/0.
+/// An identifier: a non-empty string, also when sent as a number; null or empty fails.
+pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) if !s.trim().is_empty() => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(D::Error::custom(format!(
+            "expected an identifier, found {}",
+            kind(&other)
+        ))),
+    }
+}
+
+/// A boolean, also as the strings `"true"`/`"false"` or the numbers 1/0; null is false.
 pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     match Value::deserialize(d)? {
         Value::Bool(b) => Ok(b),
+        Value::Null => Ok(false),
         Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Ok(true),
         Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Ok(false),
         Value::Number(n) if n.as_u64() == Some(1) => Ok(true),

@@ -19,6 +19,8 @@ pub mod quota;
 pub mod reply;
 mod transport;
 pub mod wire;
+#[cfg(test)]
+mod wire_tolerance;
 
 pub use client::{
     CallContext, CaptchaPage, Deleted, PartnerApi, PollTicket, Reply, UnredeemedQuery,

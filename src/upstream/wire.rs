@@ -227,7 +227,7 @@ pub struct TicketType {
     pub id: String,
     #[serde(default, deserialize_with = "de::lenient_vec")]
     pub prices: Vec<Price>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::or_default")]
     pub quantities: TicketQuantities,
 }
 
@@ -235,7 +235,7 @@ pub struct TicketType {
 pub struct Price {
     #[serde(deserialize_with = "de::num")]
     pub amount: f64,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub display_amount: f64,
     #[serde(deserialize_with = "de::num")]
     pub id: i64,
@@ -260,14 +260,14 @@ pub struct Amount {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TicketQuantities {
     /// 0 means "no exact quantity required".
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub exact: u32,
     /// 0 when upstream does not say: the event's own limit applies.
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub limit: u32,
-    #[serde(default = "one", deserialize_with = "de::num")]
+    #[serde(default = "one", deserialize_with = "de::num_or_default")]
     pub minimum: u32,
-    #[serde(default = "one", deserialize_with = "de::num")]
+    #[serde(default = "one", deserialize_with = "de::num_or_default")]
     pub multiple: u32,
 }
 
@@ -289,7 +289,7 @@ fn one() -> u32 {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Venue {
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub id: i64,
     pub location: VenueLocation,
     #[serde(
@@ -310,7 +310,7 @@ pub struct Market {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VenueLocation {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::or_default")]
     pub address: Address,
     pub time_zone: String,
 }
@@ -422,7 +422,7 @@ pub struct CartItem {
     pub end_seat_number: String,
     #[serde(default, deserialize_with = "de::text")]
     pub event_id: String,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub num_seats: u32,
     #[serde(default, deserialize_with = "de::text")]
     pub row: String,
@@ -432,7 +432,7 @@ pub struct CartItem {
     pub start_seat_number: String,
     #[serde(default, deserialize_with = "de::lenient_vec")]
     pub tickets: Vec<CartTicket>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::or_default")]
     pub totals: ItemTotals,
 }
 
@@ -444,7 +444,7 @@ pub struct CartTicket {
     pub description: String,
     #[serde(default, deserialize_with = "de::text")]
     pub id: String,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub quantity: u32,
 }
 
@@ -452,9 +452,9 @@ pub struct CartTicket {
 pub struct Charge {
     #[serde(deserialize_with = "de::num")]
     pub price: f64,
-    #[serde(default = "one", deserialize_with = "de::num")]
+    #[serde(default = "one", deserialize_with = "de::num_or_default")]
     pub quantity: u32,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub tax: f64,
     #[serde(rename = "type", default, deserialize_with = "de::text")]
     pub kind: String,
@@ -464,31 +464,31 @@ pub struct Charge {
 pub struct ItemTotals {
     #[serde(default, deserialize_with = "de::text")]
     pub currency_code: String,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub fee: f64,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub grand: f64,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub merchandise: f64,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub tax: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CartTotals {
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub delivery: f64,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub fee: f64,
     #[serde(deserialize_with = "de::num")]
     pub grand: f64,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub merchandise: f64,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub tax: f64,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub unpaid: f64,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub upsell: f64,
 }
 
@@ -497,7 +497,7 @@ pub struct CartTotals {
 /// `GET /certificate` response. `value` is a PEM that may use `\r\n` line ends.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct Certificate {
-    #[serde(deserialize_with = "de::text")]
+    #[serde(deserialize_with = "de::id")]
     pub id: String,
     pub value: String,
 }
@@ -603,13 +603,13 @@ pub struct UnredeemedOrder {
     #[serde(deserialize_with = "de::num")]
     pub purchase_date_time: i64,
     /// 1 = sent, 2 = bounced, 3 = spam (0: not said).
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub email_status: u8,
-    #[serde(default, deserialize_with = "de::num")]
+    #[serde(default, deserialize_with = "de::num_or_default")]
     pub event_date_time: i64,
-    #[serde(deserialize_with = "de::text")]
+    #[serde(deserialize_with = "de::id")]
     pub event_id: String,
-    #[serde(deserialize_with = "de::text")]
+    #[serde(deserialize_with = "de::id")]
     pub order_token: String,
     #[serde(default, deserialize_with = "de::text")]
     pub order_source_account_id: String,
@@ -629,12 +629,17 @@ pub struct UnredeemedOrder {
 pub struct PollingResponse {
     pub polling_url: String,
     /// Seconds; an integer in the docs, decimals accepted; missing: the docs' usual 4.
-    #[serde(default = "usual_wait", deserialize_with = "de::num")]
+    #[serde(default = "usual_wait", deserialize_with = "wait_secs")]
     pub wait: f64,
 }
 
 fn usual_wait() -> f64 {
     4.0
+}
+
+/// `wait` as a number or numeric text; null is the usual 4 s, as missing is.
+fn wait_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    de::opt_num(d).map(|wait| wait.unwrap_or_else(usual_wait))
 }
 
 /// `{"error": {...}}`.
