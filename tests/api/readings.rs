@@ -188,7 +188,11 @@ async fn a_lost_purchase_ends_purchased_under_every_reading(app: &TestApp, lost_
         assert_eq!(made.len(), 1, "{dialect}: {made:?}");
         let (cart, tokens) = &made[0];
         assert_eq!(tokens.len(), 1, "{dialect}: {made:?}");
-        assert_eq!(body["order"]["order_token"], tokens[0].as_str(), "{dialect}: {body}");
+        assert_eq!(
+            body["order"]["order_token"],
+            tokens[0].as_str(),
+            "{dialect}: {body}"
+        );
         let calls = app.sandbox().stats().purchase_calls_by_cart[cart];
         assert_eq!(calls, 1, "{dialect}: the purchase was sent again");
     }
@@ -197,8 +201,7 @@ async fn a_lost_purchase_ends_purchased_under_every_reading(app: &TestApp, lost_
 #[tokio::test]
 async fn a_purchase_whose_answer_is_lost_ends_purchased_under_every_reading() {
     let app = spawn_app().await;
-    a_lost_purchase_ends_purchased_under_every_reading(&app, "purchase:drop_after_commit:1")
-        .await;
+    a_lost_purchase_ends_purchased_under_every_reading(&app, "purchase:drop_after_commit:1").await;
 }
 
 #[tokio::test]
@@ -247,17 +250,22 @@ async fn releases_and_expired_holds_leave_nothing_held_under_every_reading() {
         let user = format!("release-{i}");
         let released = app.reserved(&user).await;
         let resp = app
-            .request(reqwest::Method::DELETE, &format!("/v1/checkouts/{released}"), &user)
+            .request(
+                reqwest::Method::DELETE,
+                &format!("/v1/checkouts/{released}"),
+                &user,
+            )
             .send()
             .await
             .expect("request");
         assert_eq!(resp.status(), 204, "{dialect}");
         let expiring = app.reserved(&user).await;
-        let body = app.get_json(&format!("/v1/checkouts/{expiring}"), &user).await;
-        let hold = chrono::DateTime::parse_from_rfc3339(
-            body["hold_expires_at"].as_str().expect("a hold"),
-        )
-        .expect("a time");
+        let body = app
+            .get_json(&format!("/v1/checkouts/{expiring}"), &user)
+            .await;
+        let hold =
+            chrono::DateTime::parse_from_rfc3339(body["hold_expires_at"].as_str().expect("a hold"))
+                .expect("a time");
         let now = checkout_gateway::clock::Clock::now(&app.clock);
         let secs = (hold.with_timezone(&chrono::Utc) - now).num_seconds();
         // The sandbox holds 299 s; the gateway counts from the reserve, less its margin.
@@ -267,10 +275,18 @@ async fn releases_and_expired_holds_leave_nothing_held_under_every_reading() {
         assert_eq!(body["error"]["code"], "hold_expired", "{dialect}");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         while app.sandbox().stats().seats_held != held {
-            assert!(std::time::Instant::now() < deadline, "{dialect}: seats held");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{dialect}: seats held"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        let admin = app.service.store.checkouts.get(expiring.parse().expect("an id")).await;
+        let admin = app
+            .service
+            .store
+            .checkouts
+            .get(expiring.parse().expect("an id"))
+            .await;
         let stored = admin.expect("read").expect("the checkout");
         assert_eq!(stored.operation, None, "{dialect}: a deletion still owed");
     }
@@ -297,9 +313,15 @@ async fn a_stale_certificate_is_replaced_under_every_reading() {
         let id = app.reserved("stale").await;
         let paid = app.pay("stale", &id, TEST_CARD, "123").await;
         assert_eq!(paid.status(), 200, "{dialect}");
-        assert_eq!(app.service.certificates.fetch_count(), fetched + 1, "{dialect}");
+        assert_eq!(
+            app.service.certificates.fetch_count(),
+            fetched + 1,
+            "{dialect}"
+        );
         let declined = app.reserved("declined").await;
-        let resp = app.pay("declined", &declined, "4000000000000002", "123").await;
+        let resp = app
+            .pay("declined", &declined, "4000000000000002", "123")
+            .await;
         assert_problem(resp, 402, "payment_declined").await;
     }
 }

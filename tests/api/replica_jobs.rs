@@ -35,8 +35,7 @@ impl Cluster {
             settable_clock: Some(clock.clone()),
             maintenance: crate::helpers::quiet_maintenance_hours(),
             // The job's query is written for orders "at least a day" old.
-            dialect: sandbox::Dialect::parse(&["days_from_purchase=at_least"])
-                .expect("a dialect"),
+            dialect: sandbox::Dialect::parse(&["days_from_purchase=at_least"]).expect("a dialect"),
             ..SandboxConfig::default()
         };
         let sandbox = sandbox::spawn(config, TcpListener::bind("127.0.0.1:0").unwrap())
