@@ -115,6 +115,13 @@ pub enum Command {
         /// --dialect`). Repeatable.
         #[arg(long = "dialect", value_name = "SWITCH", value_parser = dialect_switch)]
         dialect: Vec<String>,
+        /// Seconds into the run when Postgres is stopped hard for 10 s (`pg_ctlcluster`, or
+        /// `SOAK_POSTGRES_STOP` / `SOAK_POSTGRES_START`); every replica must recover by itself.
+        #[arg(long)]
+        postgres_outage_at_secs: Option<u64>,
+        /// Seconds into the run when upstream becomes unreachable for 60 s.
+        #[arg(long)]
+        upstream_outage_at_secs: Option<u64>,
     },
 }
 

@@ -135,8 +135,12 @@ async fn main() -> anyhow::Result<()> {
             kill_every_secs,
             seed,
             dialect,
+            postgres_outage_at_secs,
+            upstream_outage_at_secs,
         } => {
             let plan = checkout_gateway::soak::SoakPlan {
+                postgres_outage_at: postgres_outage_at_secs.map(std::time::Duration::from_secs),
+                upstream_outage_at: upstream_outage_at_secs.map(std::time::Duration::from_secs),
                 duration: std::time::Duration::from_secs(duration_secs),
                 replicas,
                 users,

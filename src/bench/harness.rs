@@ -209,6 +209,11 @@ impl Replica {
         Ok(kb * 1024)
     }
 
+    /// Whether the process has exited (by itself: it was not killed through [`Self::kill`]).
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().is_ok_and(|status| status.is_some())
+    }
+
     /// `kill -9` and reap.
     pub fn kill(&mut self) -> anyhow::Result<()> {
         self.child.kill()?;

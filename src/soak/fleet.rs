@@ -3,6 +3,7 @@
 //! live replica per call, as a load balancer would route them.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::Mutex;
@@ -26,6 +27,8 @@ pub struct Fleet {
     /// The base URL of each slot's running replica, for users to pick from without waiting
     /// on a slot being restarted.
     bases: RwLock<Vec<Option<String>>>,
+    /// Replicas found dead that nobody killed (a crash, or an exit on a lost database).
+    exited_on_their_own: AtomicU64,
 }
 
 impl Fleet {
@@ -34,6 +37,7 @@ impl Fleet {
             spec,
             slots: (0..replicas).map(|_| Mutex::new(None)).collect(),
             bases: RwLock::new(vec![None; replicas]),
+            exited_on_their_own: AtomicU64::new(0),
         });
         for slot in 0..replicas {
             fleet.restart(env, slot).await?;
@@ -49,6 +53,30 @@ impl Fleet {
         self.slots.is_empty()
     }
 
+    /// The base URLs of the running replicas.
+    pub fn running(&self) -> Vec<String> {
+        let bases = self.bases.read().unwrap_or_else(|p| p.into_inner());
+        bases.iter().flatten().cloned().collect()
+    }
+
+    /// Replicas that exited without being killed, so far (every slot is looked at).
+    pub async fn exited_on_their_own(&self) -> u64 {
+        for slot in &self.slots {
+            if let Some(replica) = slot.lock().await.as_mut() {
+                self.note_exit(replica);
+            }
+        }
+        self.exited_on_their_own.load(Ordering::Relaxed)
+    }
+
+    /// Counts `replica` if it exited by itself, once (it is killed, or looked at, only once
+    /// more).
+    fn note_exit(&self, replica: &mut Replica) {
+        if replica.has_exited() {
+            self.exited_on_their_own.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// A running replica's base URL, at random; `None` while every slot is down.
     pub fn pick(&self, rng: &mut Rng) -> Option<String> {
         let bases = self.bases.read().unwrap_or_else(|p| p.into_inner());
@@ -61,6 +89,7 @@ impl Fleet {
         let mut guard = self.slots[slot].lock().await;
         self.set_base(slot, None);
         if let Some(mut replica) = guard.take() {
+            self.note_exit(&mut replica);
             replica.kill()?;
         }
         Ok(())
@@ -71,6 +100,7 @@ impl Fleet {
         let mut guard = self.slots[slot].lock().await;
         self.set_base(slot, None);
         if let Some(mut old) = guard.take() {
+            self.note_exit(&mut old);
             old.kill()?;
         }
         let log = self.spec.logs.join(format!("replica-{slot}.log"));

@@ -8,13 +8,15 @@
 //! # Layout
 //! - [`fleet`]: the replicas — start, kill, restart, and a live one for each call.
 //! - [`users`]: the simulated users' journeys, each call retried as a real app would.
-//! - [`chaos`]: the fault injector and the replica killer.
+//! - [`chaos`]: the fault injector and the replica killer; [`outage`]: Postgres and upstream
+//!   going away for a while.
 //! - [`verdict`]: the end state, read from the database, the sandbox, a `pg_dump` and the
 //!   replicas' logs.
 //! - [`rng`]: a seeded generator, so a run's choices can be replayed with `--seed`.
 
 pub mod chaos;
 pub mod fleet;
+pub mod outage;
 pub mod rng;
 pub mod users;
 pub mod verdict;
@@ -41,6 +43,10 @@ pub struct SoakPlan {
     pub seed: u64,
     /// How the sandbox reads the points where the docs are silent (`--dialect`).
     pub dialect: Dialect,
+    /// When (into the run) Postgres is stopped for [`chaos::POSTGRES_OUTAGE`], if at all.
+    pub postgres_outage_at: Option<Duration>,
+    /// When upstream becomes unreachable for [`chaos::UPSTREAM_OUTAGE`], if at all.
+    pub upstream_outage_at: Option<Duration>,
 }
 
 /// Lease and sweep short enough that a killed replica's checkouts are taken over, and an
@@ -48,8 +54,11 @@ pub struct SoakPlan {
 const LEASE_SECS: &str = "5";
 const SWEEP_SECS: &str = "1";
 const ABANDON_AFTER_SECS: &str = "15";
-/// The longest the run waits, after the chaos, for every checkout to be final.
-const SETTLE_LIMIT: Duration = Duration::from_secs(180);
+/// A lost purchase with no order found this long is `purchase_unconfirmed` (the minimum).
+const UNCONFIRMED_AFTER_SECS: &str = "30";
+/// The longest the run waits, after the chaos, for every checkout to settle (an unconfirmed
+/// purchase's lookups come a minute apart and more).
+const SETTLE_LIMIT: Duration = Duration::from_secs(300);
 
 /// Upstream as the soak meets it: every updating call polled, short waits, holds that outlast
 /// the run (so a hold released is one the gateway released, never one that just ran out), a
@@ -86,7 +95,24 @@ pub async fn run(settings: Settings, plan: SoakPlan) -> anyhow::Result<()> {
     if plan.dialect != Dialect::default() {
         println!("sandbox dialect: {}", plan.dialect);
     }
+    for (at, len) in [
+        (plan.postgres_outage_at, chaos::POSTGRES_OUTAGE),
+        (plan.upstream_outage_at, chaos::UPSTREAM_OUTAGE),
+    ] {
+        if let Some(at) = at {
+            anyhow::ensure!(
+                at + len < plan.duration,
+                "an outage must end before the chaos"
+            );
+        }
+    }
     let sandbox = start_sandbox(soak_upstream(plan.dialect)).await?;
+    let sandbox_addr: std::net::SocketAddr = url::Url::parse(&sandbox.base_url())?
+        .socket_addrs(|| None)?
+        .first()
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("the sandbox has no address"))?;
+    let gate = outage::UpstreamGate::start(sandbox_addr).await?;
     let database_url = fresh_database().await;
     let logs = std::env::temp_dir().join(format!("checkout-gateway-soak-{}", plan.seed));
     let _ = std::fs::remove_dir_all(&logs);
@@ -95,11 +121,15 @@ pub async fn run(settings: Settings, plan: SoakPlan) -> anyhow::Result<()> {
         &env,
         FleetSpec {
             database_url: database_url.clone(),
-            upstream: sandbox.base_url(),
+            upstream: gate.base_url(&sandbox.base_url(), sandbox_addr),
             settings: vec![
                 ("APP__CHECKOUT__LEASE_SECS", LEASE_SECS),
                 ("APP__SWEEPER__INTERVAL_SECS", SWEEP_SECS),
                 ("APP__CHECKOUT__ABANDON_AFTER_SECS", ABANDON_AFTER_SECS),
+                (
+                    "APP__CHECKOUT__UNCONFIRMED_AFTER_SECS",
+                    UNCONFIRMED_AFTER_SECS,
+                ),
                 // Under the sandbox's 60/s for the whole deployment.
                 ("APP__UPSTREAM__REQUESTS_PER_SECOND", "50"),
                 // Every line the gateway writes at debug is searched for card data.
@@ -121,6 +151,11 @@ pub async fn run(settings: Settings, plan: SoakPlan) -> anyhow::Result<()> {
         chaos::ChaosPlan {
             kill_every: plan.kill_every,
             seed: plan.seed ^ 0x9e37_79b9_7f4a_7c15,
+            outages: chaos::OutagePlan {
+                postgres_at: plan.postgres_outage_at,
+                upstream_at: plan.upstream_outage_at,
+                gate: Some(gate.clone()),
+            },
         },
         &stop,
     );
@@ -129,13 +164,14 @@ pub async fn run(settings: Settings, plan: SoakPlan) -> anyhow::Result<()> {
     let tally = users.join().await;
     let chaos = chaos.join().await?;
     sandbox.clear_faults();
+    let exited_on_their_own = fleet.exited_on_their_own().await;
     fleet.restart_stopped(&env).await?;
     println!(
         "chaos over after {:.0} s; settling (at most {} s)",
         started.elapsed().as_secs_f64(),
         SETTLE_LIMIT.as_secs()
     );
-    let settled_in = verdict::settle(&database_url, SETTLE_LIMIT).await?;
+    let settled_in = verdict::settle(&database_url, &sandbox, SETTLE_LIMIT).await?;
     fleet.stop_all().await;
     let verdict = verdict::judge(verdict::Evidence {
         database_url: &database_url,
@@ -144,6 +180,7 @@ pub async fn run(settings: Settings, plan: SoakPlan) -> anyhow::Result<()> {
         tally: &tally,
         chaos: &chaos,
         settled_in,
+        exited_on_their_own,
     })
     .await?;
     sandbox.stop().await;

@@ -14,18 +14,35 @@ use super::users::{DECLINED_CARD, Tally};
 use crate::bench::harness::CARD;
 use crate::sandbox::SandboxHandle;
 
-/// Waits (at most `limit`) until no checkout is pending or holding seats; how long it took.
-pub async fn settle(database_url: &str, limit: Duration) -> anyhow::Result<Duration> {
+/// Waits (at most `limit`) until no checkout is pending or holding seats, and no
+/// `purchase_unconfirmed` one has an order upstream still to find; how long it took.
+pub async fn settle(
+    database_url: &str,
+    sandbox: &SandboxHandle,
+    limit: Duration,
+) -> anyhow::Result<Duration> {
     let pool = PgPool::connect(database_url).await?;
     let started = Instant::now();
     loop {
         let open: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM checkouts \
-             WHERE state NOT IN ('purchased', 'released', 'expired', 'failed')",
+             WHERE state NOT IN ('purchased', 'released', 'expired', 'failed', \
+                                 'purchase_unconfirmed')",
         )
         .fetch_one(&pool)
         .await?;
-        if open == 0 || started.elapsed() >= limit {
+        let unconfirmed: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT cart_id FROM checkouts WHERE state = 'purchase_unconfirmed'",
+        )
+        .fetch_all(&pool)
+        .await?;
+        let orders = sandbox.orders_by_cart();
+        let to_find = unconfirmed
+            .iter()
+            .flatten()
+            .filter(|cart| orders.contains_key(*cart))
+            .count();
+        if (open == 0 && to_find == 0) || started.elapsed() >= limit {
             pool.close().await;
             return Ok(started.elapsed());
         }
@@ -41,6 +58,8 @@ pub struct Evidence<'a> {
     pub tally: &'a Tally,
     pub chaos: &'a ChaosReport,
     pub settled_in: Duration,
+    /// Replicas that exited without being killed (after an outage, say).
+    pub exited_on_their_own: u64,
 }
 
 /// One printed line: a figure, and whether it passes (`None`: for information).
@@ -112,6 +131,24 @@ pub async fn judge(evidence: Evidence<'_>) -> anyhow::Result<Verdict> {
         "settled after the chaos in",
         format!("{:.1} s", evidence.settled_in.as_secs_f64()),
     );
+    for outage in &chaos.outages {
+        v.check(
+            format!("replicas not ready after the {} outage", outage.what),
+            format!(
+                "{} (at {:.0} s for {:.0} s; all ready {:.1} s after)",
+                outage.not_recovered,
+                outage.began_at.as_secs_f64(),
+                outage.lasted.as_secs_f64(),
+                outage.recovered_in.as_secs_f64()
+            ),
+            outage.not_recovered == 0,
+        );
+    }
+    v.check(
+        "replicas that exited on their own",
+        evidence.exited_on_their_own,
+        evidence.exited_on_their_own == 0,
+    );
 
     let db = PgPool::connect(evidence.database_url).await?;
     let by_state: Vec<(String, i64)> =
@@ -134,12 +171,20 @@ pub async fn judge(evidence: Evidence<'_>) -> anyhow::Result<Verdict> {
             .collect::<Vec<_>>()
             .join(", "),
     );
-    let finals: i64 = ["purchased", "released", "expired", "failed"]
-        .iter()
-        .map(|s| count(s))
-        .sum();
-    let open = total - finals;
-    v.check("checkouts not final", open, open == 0);
+    // `purchase_unconfirmed` is settled too when upstream holds no order for it (checked
+    // below: an order upstream must belong to a `purchased` checkout).
+    let settled: i64 = [
+        "purchased",
+        "released",
+        "expired",
+        "failed",
+        "purchase_unconfirmed",
+    ]
+    .iter()
+    .map(|s| count(s))
+    .sum();
+    let open = total - settled;
+    v.check("checkouts still pending", open, open == 0);
     v.check(
         "seats still held upstream",
         stats.seats_held,
@@ -186,6 +231,39 @@ pub async fn judge(evidence: Evidence<'_>) -> anyhow::Result<Verdict> {
             format!("cart {cart}, order {token}, checkout {row:?}"),
         );
     }
+    let mut orders_not_purchased = 0;
+    let mut said_nothing_charged = 0;
+    for cart in theirs_by_cart.keys() {
+        let row = checkout_of_cart(&db, cart).await?;
+        let (state, failure) = row
+            .as_ref()
+            .map(|(_, state, failure)| (state.as_str(), failure.as_deref().unwrap_or("")))
+            .unwrap_or(("none", ""));
+        if state != "purchased" {
+            orders_not_purchased += 1;
+            v.info(
+                "order upstream, checkout not purchased",
+                format!("cart {cart}, checkout {row:?}"),
+            );
+        }
+        if failure.contains("nothing was charged") {
+            said_nothing_charged += 1;
+        }
+    }
+    v.check(
+        "orders upstream whose checkout is not purchased",
+        orders_not_purchased,
+        orders_not_purchased == 0,
+    );
+    v.check(
+        "checkouts saying \"nothing was charged\" while an order exists",
+        said_nothing_charged,
+        said_nothing_charged == 0,
+    );
+    v.info(
+        "purchase_unconfirmed with no order upstream (honestly unknown to the gateway)",
+        count("purchase_unconfirmed"),
+    );
     let carts_with_two_orders = theirs_by_cart.values().filter(|t| t.len() > 1).count();
     let carts_purchased_twice = stats
         .purchase_calls_by_cart
