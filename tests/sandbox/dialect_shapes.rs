@@ -7,7 +7,7 @@ use checkout_gateway::sandbox::SandboxConfig;
 use serde_json::{Value, json};
 
 use super::dialect::{config_in, start_in, values, with_an_order};
-use super::fixtures::basic;
+use super::fixtures::token;
 use super::support::*;
 
 #[tokio::test]
@@ -18,16 +18,7 @@ async fn expires_in_and_issued_at_are_strings_or_numbers() {
             ..config_in("expires_in", value)
         })
         .await;
-        let r = sbx
-            .send(
-                Req::post("/oauth/accesstoken")
-                    .header("Authorization", &basic("sandbox-apikey:secret"))
-                    .raw(
-                        "grant_type=client_credentials",
-                        "application/x-www-form-urlencoded",
-                    ),
-            )
-            .await;
+        let r = token(&sbx, "sandbox-apikey:secret").await;
         assert_eq!(r.status, 200, "{}", r.text);
         match *value {
             "string" => {

@@ -196,19 +196,23 @@ async fn error_answers_have_the_fixtures_shape() {
         normalize(&fixture("fault_invalid_apikey.json"))
     );
 
-    let r = sbx
-        .send(
-            Req::post("/oauth/accesstoken")
-                .header("Authorization", &basic("sandbox-apikey:secret"))
-                .raw(
-                    "grant_type=client_credentials",
-                    "application/x-www-form-urlencoded",
-                ),
-        )
-        .await;
+    let r = token(&sbx, "sandbox-apikey:secret").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_shape("access_token.json", &r.body);
     assert_eq!(r.body["expires_in"], json!("3599"));
+}
+
+/// `POST /oauth/accesstoken` with Basic `credentials` (`apikey:secret`).
+pub async fn token(sbx: &Sbx, credentials: &str) -> Resp {
+    sbx.send(
+        Req::post("/oauth/accesstoken")
+            .header("Authorization", &basic(credentials))
+            .raw(
+                "grant_type=client_credentials",
+                "application/x-www-form-urlencoded",
+            ),
+    )
+    .await
 }
 
 pub fn basic(credentials: &str) -> String {

@@ -5,7 +5,7 @@ use checkout_gateway::sandbox::SandboxConfig;
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 
-use super::fixtures::basic;
+use super::fixtures::token;
 use super::support::*;
 
 #[tokio::test]
@@ -49,18 +49,6 @@ async fn over_quota_is_429_with_rate_limit_headers() {
     let stats = sbx.stats();
     assert_eq!(stats.quota_429s, refused.len() as u64);
     assert!(stats.max_requests_in_any_second >= 4);
-}
-
-async fn token(sbx: &Sbx, credentials: &str) -> Resp {
-    sbx.send(
-        Req::post("/oauth/accesstoken")
-            .header("Authorization", &basic(credentials))
-            .raw(
-                "grant_type=client_credentials",
-                "application/x-www-form-urlencoded",
-            ),
-    )
-    .await
 }
 
 #[tokio::test]
