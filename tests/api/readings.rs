@@ -377,3 +377,33 @@ async fn a_whole_purchase_works_under_the_literal_and_the_opposite_readings() {
         assert!(unreadable.is_empty(), "{preset}: {unreadable:?}");
     }
 }
+
+/// Every documented refusal that can come through a poll, under both readings of how it comes
+/// (a 202 carrying the error, or its own status), with the calls marked "Polling: No" polling
+/// too: a stale captcha is `captcha_invalid`, a declined card `payment_declined`, a wrong CVV
+/// `invalid_security_code` — never `upstream_unavailable`.
+#[tokio::test]
+async fn refusals_through_polls_keep_their_codes_under_every_reading() {
+    let app = spawn_app_with(&[("sandbox.force_polling", "true")]).await;
+    for dialect in every_reading_of(&["poll_errors", "unmarked_polling"]) {
+        app.sandbox().set_dialect(dialect);
+        let stale = app
+            .request(reqwest::Method::POST, "/v1/checkouts", "refused")
+            .json(&serde_json::json!({
+                "event_id": EVENT,
+                "captcha_token": "invalid-token",
+                "tickets": [{"ticket_id": TICKET, "quantity": 1}]
+            }))
+            .send()
+            .await
+            .expect("request");
+        assert_problem(stale, 422, "captcha_invalid").await;
+        let id = app.reserved("refused").await;
+        let declined = app.pay("refused", &id, "4000000000000002", "123").await;
+        assert_problem(declined, 402, "payment_declined").await;
+        let wrong_cvv = app.pay("refused", &id, TEST_CARD, "999").await;
+        assert_problem(wrong_cvv, 402, "invalid_security_code").await;
+        let accepted = app.pay("refused", &id, TEST_CARD, "123").await;
+        assert_eq!(accepted.status(), 200, "{dialect}");
+    }
+}
