@@ -358,6 +358,11 @@ impl CheckoutService {
             Err(e) if !sent_now && is_transient(&e) && !matches!(e, UpstreamError::PollGone) => {
                 Err(StepError::Transient(e.to_string()))
             }
+            // Refused before upstream acted (a 429, a busy cart, a connection refused): not
+            // sent, so it may be sent again.
+            Err(e) if sent_now && is_transient(&e) && !e.outcome_unknown() => {
+                Err(StepError::Transient(e.to_string()))
+            }
             Err(e) if e.outcome_unknown() => {
                 // The purchase may have happened: never send it again. Reconciliation
                 // (order lookup, cart release) decides; partners see `purchasing` meanwhile.

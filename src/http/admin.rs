@@ -280,6 +280,5 @@ async fn redrive(
 }
 
 fn internal(e: crate::store::StoreError) -> ApiError {
-    tracing::error!(error = %e, "admin store error");
-    ApiError::new(ErrorCode::Internal, "internal error")
+    ApiError::from(crate::checkout::error::CheckoutError::Store(e))
 }

@@ -174,12 +174,23 @@ impl From<CheckoutError> for ApiError {
                 ErrorCode::InvalidState,
                 "the checkout changed while this request ran; read it and try again",
             ),
+            CheckoutError::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                Self {
+                    retry_after: Some(2),
+                    ..Self::new(
+                        ErrorCode::UpstreamUnavailable,
+                        "the gateway's database is unavailable; try again shortly (read the \
+                         checkout first: an operation already started goes on)",
+                    )
+                }
+            }
             CheckoutError::Store(e) => {
                 // The detail stays generic: storage errors can carry internal names.
                 tracing::error!(error = %e, "storage failure");
                 Self::new(
                     ErrorCode::Internal,
-                    "internal error; nothing was changed by this request",
+                    "internal error; read the checkout before trying again",
                 )
             }
         }

@@ -49,6 +49,27 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// The database cannot be reached right now (down, restarting, the pool exhausted): the
+    /// request may be tried again; nothing about the data is wrong.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // Postgres' "connection exception" class and its shutdown codes.
+            Self::Database(sqlx::Error::Database(e)) => e
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Checkouts and their leases.

@@ -130,7 +130,7 @@ pub fn problem(code: ErrorCode) -> Value {
         ErrorCode::PurchaseUnconfirmed => {
             "the purchase was sent but its answer was lost; it is not confirmed either way yet"
         }
-        ErrorCode::Internal => "internal error; nothing was changed by this request",
+        ErrorCode::Internal => "internal error; read the checkout before trying again",
     };
     let error = if code == ErrorCode::ValidationFailed {
         ApiError::validation(vec![
