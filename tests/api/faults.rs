@@ -4,13 +4,9 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use checkout_gateway::sandbox::{Fault, SandboxStats};
+use checkout_gateway::sandbox::SandboxStats;
 
 use crate::helpers::*;
-
-fn fault(spec: &str) -> Fault {
-    spec.parse().expect("fault spec")
-}
 
 /// A purchase answered with a 5xx and nothing more (the sandbox refuses it before anything
 /// happens), with the faults `more` beside it. A 5xx proves nothing either way (the docs'
@@ -252,18 +248,6 @@ async fn a_lost_purchase_never_takes_the_order_of_the_same_users_other_purchase(
         ],
         "{slow_body}"
     );
-}
-
-/// Polls the sandbox until `seats_held` is back to `held` (15 s at most); whether it is.
-async fn seats_back_to(app: &TestApp, held: u64) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while app.sandbox().stats().seats_held != held {
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    true
 }
 
 /// A reservation made upstream whose answer is lost fails, and its cart's deletion is refused

@@ -239,3 +239,20 @@ pub async fn assert_problem(resp: Response, status: u16, code: &str) -> Value {
     assert_eq!(body["status"], status);
     body
 }
+
+/// A sandbox fault from its text form, e.g. `purchase:drop_after_commit:1`.
+pub fn fault(spec: &str) -> checkout_gateway::sandbox::Fault {
+    spec.parse().expect("fault spec")
+}
+
+/// Polls the sandbox until `seats_held` is back to `held` (15 s at most); whether it is.
+pub async fn seats_back_to(app: &TestApp, held: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while app.sandbox().stats().seats_held != held {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    true
+}

@@ -6,14 +6,10 @@
 
 use serde_json::Value;
 
-use checkout_gateway::sandbox::{Dialect, Fault};
+use checkout_gateway::sandbox::Dialect;
 
 use crate::helpers::*;
 use crate::receiver::{Receiver, SECRET};
-
-fn fault(spec: &str) -> Fault {
-    spec.parse().expect("fault spec")
-}
 
 /// Every order token upstream holds.
 fn upstream_orders(app: &TestApp) -> Vec<String> {
@@ -273,14 +269,7 @@ async fn releases_and_expired_holds_leave_nothing_held_under_every_reading() {
         app.advance(300);
         let body = app.wait_for_state(&expiring, &user, "expired").await;
         assert_eq!(body["error"]["code"], "hold_expired", "{dialect}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while app.sandbox().stats().seats_held != held {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{dialect}: seats held"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        assert!(seats_back_to(&app, held).await, "{dialect}: seats held");
         let admin = app
             .service
             .store
