@@ -256,3 +256,20 @@ pub async fn seats_back_to(app: &TestApp, held: u64) -> bool {
     }
     true
 }
+
+/// Polls `check` every 100 ms until it holds, failing the test with `what` after 15 s: for
+/// work the gateway finishes in the background after the answer a test waited for.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
