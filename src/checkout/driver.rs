@@ -338,6 +338,13 @@ impl CheckoutService {
                     }
                     return Ok(Next::Continue);
                 }
+                if checkout.purchase_started_at.is_none() {
+                    // Written ahead of the send: a worker that takes this checkout over can
+                    // tell a purchase never sent (it sends it) from one that may have been
+                    // (it reconciles, never re-sends).
+                    checkout.purchase_started_at = Some(self.now());
+                    self.save(checkout, owner).await.map_err(StepError::store)?;
+                }
                 let request = wire::PurchaseRequest {
                     cart_id,
                     source_account_id: self.source_account_id(&checkout.user_id),

@@ -158,7 +158,8 @@ pub struct Checkout {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// When the purchase was requested (it was sent no earlier): orders listed upstream are
+    /// When the purchase was sent, saved before it went out: `None` in `purchasing` proves it
+    /// was never sent (a worker that died before may send it). Orders listed upstream are
     /// matched against it, and it starts the clock to `purchase_unconfirmed`.
     pub purchase_started_at: Option<DateTime<Utc>>,
     /// A pending operation is not taken up before this (the next lookup of an unconfirmed

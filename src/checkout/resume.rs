@@ -69,6 +69,13 @@ impl CheckoutService {
                 self.save(&mut checkout, &owner).await?;
                 Resumed::Ended
             }
+            // Never sent (nothing is sent before its send time is saved): send it now, as
+            // the partner asked.
+            CheckoutState::Purchasing
+                if checkout.poll.is_none() && checkout.purchase_started_at.is_none() =>
+            {
+                Resumed::Continued
+            }
             CheckoutState::Purchasing if checkout.poll.is_none() => {
                 // Sent or not, nobody knows: reconcile, never re-send.
                 self.purchase_outcome_lost(

@@ -261,7 +261,8 @@ impl CheckoutService {
         leased.operation = Some(Operation::Purchase);
         leased.poll = None;
         leased.failure = None;
-        leased.purchase_started_at = Some(self.now());
+        // Set by the driver, durably, just before the purchase goes out (see `step_purchase`).
+        leased.purchase_started_at = None;
         self.save(&mut leased, &owner).await?;
         self.spawn_driver(leased, owner, None);
         failure_as_error(self.wait_settled(id, time_left(deadline)).await?)

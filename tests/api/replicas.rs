@@ -145,7 +145,7 @@ impl Cluster {
         assert_eq!(status, 200, "{body}");
     }
 
-    /// Re-read until the checkout is in one of `states` (30 s at most).
+    /// Re-read until the checkout is in one of `states` (60 s at most).
     pub(crate) async fn settle(
         &self,
         replica: &Replica,
@@ -153,7 +153,7 @@ impl Cluster {
         id: &str,
         states: &[&str],
     ) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (_, body) = self
                 .call(
@@ -243,10 +243,15 @@ async fn abandoned_checkouts_are_swept_by_some_replica() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replica_leaves_nothing_unfinished() {
     let cluster = Cluster::new().await;
-    let survivor = cluster.replica(600).await;
+    // The shortest wait before an unproven purchase is called unconfirmed.
+    let env = [
+        ("APP__CHECKOUT__ABANDON_AFTER_SECS", "600"),
+        ("APP__CHECKOUT__UNCONFIRMED_AFTER_SECS", "30"),
+    ];
+    let survivor = cluster.replica_with(&env).await;
     let mut purchased = 0;
     for round in 0..2 {
-        let mut doomed = cluster.replica(600).await;
+        let mut doomed = cluster.replica_with(&env).await;
         // Three checkouts paid and ready, purchased through the doomed replica…
         let mut buying = Vec::new();
         for i in 0..3 {
@@ -278,16 +283,15 @@ async fn a_killed_replica_leaves_nothing_unfinished() {
         doomed.child.kill().expect("SIGKILL");
         let _ = doomed.child.wait();
 
+        // A purchase the dead replica never sent is sent by the survivor (its send time was
+        // not yet written); one it sent is found upstream. Only one killed between writing
+        // its send time and sending may stay unproven, honestly: `purchase_unconfirmed`, with
+        // no order upstream (the counts below) and its hold freed.
         for (user, id) in &buying {
             let body = cluster
-                .settle(&survivor, user, id, &["purchased", "failed"])
+                .settle(&survivor, user, id, &["purchased", "purchase_unconfirmed"])
                 .await;
-            // A purchase the dead replica never got to send ends failed — and only with a
-            // cart upstream confirmed deleted, so nothing was charged.
-            if body["state"] == "failed" {
-                let message = body["error"]["message"].as_str().unwrap_or_default();
-                assert!(message.contains("nothing was charged"), "{body}");
-            } else {
+            if body["state"] == "purchased" {
                 purchased += 1;
             }
         }
