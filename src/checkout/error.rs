@@ -26,11 +26,13 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     /// Not a refusal: the checkout's `error` when a purchase's outcome could not be confirmed.
     PurchaseUnconfirmed,
+    /// The request body is larger than any route takes.
+    PayloadTooLarge,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::Unauthorized,
         Self::NotFound,
         Self::ValidationFailed,
@@ -47,6 +49,7 @@ impl ErrorCode {
         Self::RateLimited,
         Self::UpstreamUnavailable,
         Self::PurchaseUnconfirmed,
+        Self::PayloadTooLarge,
         Self::Internal,
     ];
 
@@ -68,6 +71,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::PurchaseUnconfirmed => "purchase_unconfirmed",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::Internal => "internal",
         }
     }
@@ -92,6 +96,7 @@ impl ErrorCode {
             // Only ever a checkout's `error`, answered with the checkout (202); as a status of
             // its own: upstream's answer was lost on its way back.
             Self::PurchaseUnconfirmed => 502,
+            Self::PayloadTooLarge => 413,
             Self::Internal => 500,
         }
     }
@@ -116,6 +121,7 @@ impl ErrorCode {
             Self::PurchaseUnconfirmed => {
                 "The purchase's outcome is not confirmed yet; it must not be sent again"
             }
+            Self::PayloadTooLarge => "The request body is too large",
             Self::Internal => "Internal error",
         }
     }
@@ -222,6 +228,9 @@ impl From<UpstreamError> for CheckoutError {
         let retry_after = match (&e, code) {
             (UpstreamError::RateLimited { reset_at: Some(at) }, _) => {
                 Some((*at - chrono::Utc::now()).num_seconds().max(1) as u64)
+            }
+            (UpstreamError::QueueFull { retry_after }, _) => {
+                Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
             }
             (_, ErrorCode::RateLimited | ErrorCode::UpstreamUnavailable) => Some(5),
             _ => None,

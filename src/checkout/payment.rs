@@ -38,6 +38,29 @@ pub struct PaymentInput {
     pub billing: Billing,
 }
 
+impl PaymentInput {
+    /// What tells this payment apart from another without its secrets: brand, last4, expiry
+    /// and billing, as canonical JSON (sorted keys). An idempotent repeat is matched on this,
+    /// so nothing the gateway stores is derived from the card number or the CVV: two payments
+    /// that differ only in those are, to the idempotency record, the same request.
+    pub fn identity(&self) -> String {
+        let card = &self.card;
+        let billing = &self.billing;
+        serde_json::json!({
+            "brand": card.number.brand().as_str(),
+            "last4": card.number.last4(),
+            "expire_month": card.expire_month.get(),
+            "expire_year": card.expire_year.get(),
+            "first_name": billing.first_name.as_str(),
+            "last_name": billing.last_name.as_str(),
+            "email": billing.email.as_str(),
+            "phone": billing.phone.as_str(),
+            "address": billing.address.to_wire(),
+        })
+        .to_string()
+    }
+}
+
 /// How long a payment waits for a running operation (e.g. a reserve settling) to finish.
 const PAYMENT_LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -56,7 +79,11 @@ impl CheckoutService {
         let checkout = self.owned(&who.user, id).await?;
         check_payable(checkout.state)?;
         let info = self
-            .event_info(&checkout.event_id, super::events::prerequisite(wait))
+            .event_info(
+                &checkout.event_id,
+                &who.user,
+                super::events::prerequisite(wait),
+            )
             .await?;
         self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();

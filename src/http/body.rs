@@ -1,8 +1,85 @@
-//! JSON bodies parsed with the failing field's path named in the error.
+//! Request bodies: read whole into memory that is wiped when dropped ([`RawBody`]; a
+//! payment's holds a card number and CVV), at most [`MAX_BODY_BYTES`], and parsed as JSON
+//! with the failing field's path named in the error.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header};
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::problem::ApiError;
+use crate::checkout::error::ErrorCode;
+
+/// The largest body any route takes; a checkout or a payment is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A request body, wiped from memory when dropped. Every copy the gateway makes is wiped too:
+/// the buffer never reallocates behind our back, and each chunk the server handed over is
+/// zeroed when nothing else holds it (the server's own read buffer is out of reach).
+pub struct RawBody(Zeroizing<Vec<u8>>);
+
+impl std::ops::Deref for RawBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+                return Err(too_large());
+            }
+            let mut body = Zeroizing::new(Vec::with_capacity(declared.unwrap_or(1024)));
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|_| ApiError::field("body", "the body could not be read"))?;
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(too_large());
+                }
+                append_wiping(&mut body, &chunk);
+                if let Ok(mut own) = chunk.try_into_mut() {
+                    own[..].zeroize();
+                }
+            }
+            Ok(RawBody(body))
+        })
+    }
+}
+
+/// `chunk` appended to `body`; when it must grow, the old allocation is wiped before it is
+/// freed (a plain `extend` would leave a copy of the card behind in freed memory).
+fn append_wiping(body: &mut Zeroizing<Vec<u8>>, chunk: &[u8]) {
+    let needed = body.len() + chunk.len();
+    if needed > body.capacity() {
+        let mut grown = Zeroizing::new(Vec::with_capacity(needed.max(body.capacity() * 2)));
+        grown.extend_from_slice(body);
+        std::mem::swap(body, &mut grown);
+        // `grown` now holds the old allocation: dropping it zeroes it.
+    }
+    body.extend_from_slice(chunk);
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -96,6 +173,15 @@ fn redact(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_growing_body_keeps_every_byte_in_order() {
+        let mut body = Zeroizing::new(Vec::with_capacity(2));
+        for chunk in [&b"ab"[..], b"cde", b"", b"fghijklmnop"] {
+            append_wiping(&mut body, chunk);
+        }
+        assert_eq!(&body[..], b"abcdefghijklmnop");
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]

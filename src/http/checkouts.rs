@@ -4,9 +4,10 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 
 use super::auth::AuthUser;
+use super::body::RawBody;
 use super::client_ip::client_ip;
 use super::dto::{CheckoutBody, CreateCheckoutRequest, PaymentRequestBody};
-use super::idempotency;
+use super::idempotency::{self, Fingerprint};
 use super::openapi::headers::{IdempotencyKey, PreferWait};
 use super::openapi::problems::{
     CreateCheckoutProblems, PaymentProblems, PurchaseProblems, ReadCheckoutProblems,
@@ -106,9 +107,10 @@ async fn create_checkout(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: AuthUser,
-    body: web::Bytes,
+    body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = user.0.clone();
+    let fingerprint = Fingerprint::of_body(&state, &req, &body);
     let run = async {
         let new = parse::create_request(&body)?;
         let who = requester(&req, &state, user);
@@ -116,7 +118,7 @@ async fn create_checkout(
         let checkout = state.service.create(&who, new, wait).await?;
         respond(&state, &checkout, 201).await
     };
-    idempotency::once(&req, &state, &user_id, &body, run).await
+    idempotency::once(&req, &state, &user_id, fingerprint, run).await
 }
 
 /// Read a checkout
@@ -180,17 +182,22 @@ async fn pay_checkout(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let (id, who) = target(&req, &state, user, &path)?;
     let user_id = who.user.clone();
+    // Parsed before the idempotency record, which is matched on the payment without its card
+    // number and CVV; the raw body (holding both) is wiped as soon as it is parsed. A body
+    // that does not parse changes nothing, so nothing about it is recorded either.
+    let input = parse::payment_request(&body)?;
+    drop(body);
+    let fingerprint = Fingerprint::of_payment(&state, &req, &input);
     let run = async {
-        let input = parse::payment_request(&body)?;
         let wait = state.wait(&req, state.max_wait);
         let checkout = state.service.pay(&who, id, input, wait).await?;
         respond(&state, &checkout, 200).await
     };
-    idempotency::once(&req, &state, &user_id, &body, run).await
+    idempotency::once(&req, &state, &user_id, fingerprint, run).await
 }
 
 /// Purchase a checkout
@@ -232,7 +239,8 @@ async fn purchase_checkout(
         let checkout = state.service.purchase(&who, id, wait).await?;
         respond(&state, &checkout, 200).await
     };
-    idempotency::once(&req, &state, &who.user, &[], run).await
+    let fingerprint = Fingerprint::of_body(&state, &req, &[]);
+    idempotency::once(&req, &state, &who.user, fingerprint, run).await
 }
 
 /// Release a checkout
@@ -273,5 +281,6 @@ async fn release_checkout(
         }
         respond(&state, &checkout, 202).await
     };
-    idempotency::once(&req, &state, &who.user, &[], run).await
+    let fingerprint = Fingerprint::of_body(&state, &req, &[]);
+    idempotency::once(&req, &state, &who.user, fingerprint, run).await
 }

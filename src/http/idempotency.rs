@@ -1,5 +1,6 @@
-//! `Idempotency-Key` on mutating calls: the key, the user and a keyed fingerprint of the
-//! request are stored; a repeat replays the first answer with `Idempotent-Replayed: true`;
+//! `Idempotency-Key` on mutating calls: the key, the user and a keyed [`Fingerprint`] of the
+//! request are stored (never of card data: a payment is fingerprinted without its card number
+//! and CVV); a repeat replays the first answer with `Idempotent-Replayed: true`;
 //! the same key with a different request is `idempotency_key_reused`; a repeat while the
 //! first still runs waits for it (bounded by `Prefer: wait`), then `idempotency_key_in_use`.
 //! Answers where nothing happened (validation, auth, refusals before upstream) are not
@@ -20,12 +21,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use futures::future::Either;
+use secrecy::SecretString;
 use tokio::time::Instant;
 
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::checkout::error::ErrorCode;
 use crate::checkout::model::UserId;
+use crate::checkout::payment::PaymentInput;
 use crate::digest::keyed_digest;
 use crate::store::{Begin, IdempotencyKey, StoredResponse};
 
@@ -46,7 +49,7 @@ pub async fn once<F>(
     req: &HttpRequest,
     state: &AppState,
     user: &UserId,
-    body: &[u8],
+    fingerprint: Fingerprint,
     handler: F,
 ) -> Result<HttpResponse, ApiError>
 where
@@ -55,7 +58,7 @@ where
     let Some(key) = key_of(req, user)? else {
         return handler.await;
     };
-    let fingerprint = fingerprint(state, req, body);
+    let fingerprint = fingerprint.0;
     let wait = state.wait(req, state.max_wait);
     let deadline = Instant::now() + wait;
     let idempotency = &state.service.store.idempotency;
@@ -172,16 +175,44 @@ fn key_of(req: &HttpRequest, user: &UserId) -> Result<Option<IdempotencyKey>, Ap
     }))
 }
 
-/// Keyed, so a stored fingerprint reveals nothing about a body (a payment body holds a card).
-fn fingerprint(state: &AppState, req: &HttpRequest, body: &[u8]) -> String {
-    let parts: [&[u8]; 5] = [
-        req.method().as_str().as_bytes(),
-        b" ",
-        req.path().as_bytes(),
-        b"\n",
-        body,
-    ];
-    hex::encode(keyed_digest(&state.fingerprint_key, &parts))
+/// What a repeat under the same key must match to be the same request: a keyed digest, so a
+/// stored fingerprint reveals nothing about the request.
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// Method, path and body: for requests whose body holds no card data.
+    pub fn of_body(state: &AppState, req: &HttpRequest, body: &[u8]) -> Self {
+        Self::of(&state.fingerprint_key, req, body)
+    }
+
+    /// A payment, by method, path and [`PaymentInput::identity`] (brand, last4, expiry,
+    /// billing) under a key of its own: nothing stored changes with the card number or the
+    /// CVV, and the digest shares no key with the `source_account_id` pseudonyms.
+    pub fn of_payment(state: &AppState, req: &HttpRequest, payment: &PaymentInput) -> Self {
+        Self::of(
+            &state.payment_fingerprint_key,
+            req,
+            payment.identity().as_bytes(),
+        )
+    }
+
+    fn of(key: &SecretString, req: &HttpRequest, content: &[u8]) -> Self {
+        let parts: [&[u8]; 5] = [
+            req.method().as_str().as_bytes(),
+            b" ",
+            req.path().as_bytes(),
+            b"\n",
+            content,
+        ];
+        Self(hex::encode(keyed_digest(key, &parts)))
+    }
+}
+
+/// The key payment fingerprints are made with, derived from `source_account_key` for this
+/// one use (HMAC with a fixed label), so one secret in configuration still serves both.
+pub fn payment_fingerprint_key(source_account_key: &SecretString) -> SecretString {
+    const LABEL: &[u8] = b"checkout-gateway/idempotency/payment-fingerprint/v1";
+    SecretString::from(hex::encode(keyed_digest(source_account_key, &[LABEL])))
 }
 
 /// The response's bytes, and the response rebuilt from them.

@@ -22,6 +22,8 @@ pub struct AppState {
     pub idempotency_takeover_after: Duration,
     /// Keys the request fingerprints stored with idempotency keys.
     pub fingerprint_key: secrecy::SecretString,
+    /// Keys payment fingerprints only (see `idempotency::Fingerprint::of_payment`).
+    pub payment_fingerprint_key: secrecy::SecretString,
     /// Event bodies as last rendered.
     pub events: super::events::RenderedEvents,
 }

@@ -151,3 +151,88 @@ async fn a_first_request_still_running_keeps_its_key() {
         "the create ran twice: {stats:?}"
     );
 }
+
+/// Two payments of one checkout under two keys that differ only in card number and CVV (a
+/// declined Visa ending 0011, then the accepted one, also a Visa ending 0011) store the same
+/// fingerprint; a dump of the whole database holds neither card number and no digest of either
+/// body, so nothing stored changes with the card or the CVV.
+#[tokio::test]
+async fn nothing_stored_for_a_payment_key_changes_with_the_card_number_or_cvv() {
+    const DECLINED: &str = "4111111111140011";
+    let app = spawn_app().await;
+    let id = app.reserved("fp").await;
+    let path = format!("/v1/checkouts/{id}/payment");
+    let mut bodies = Vec::new();
+    for (key, card, cvv, status) in [
+        ("pay-1", DECLINED, "999", 402),
+        ("pay-2", TEST_CARD, "123", 200),
+    ] {
+        let body = payment_body(card, cvv);
+        let resp = app
+            .request(reqwest::Method::PUT, &path, "fp")
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), status, "{card}");
+        bodies.push(serde_json::to_vec(&body).expect("json"));
+    }
+
+    let dump = std::process::Command::new("pg_dump")
+        .args(["--data-only", "--inserts", "--dbname", &app.database_url])
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dump = String::from_utf8(dump.stdout).expect("utf-8");
+    let rows: Vec<&str> = dump
+        .lines()
+        .filter(|l| l.contains("idempotency_keys") && l.contains(&path))
+        .collect();
+    assert_eq!(rows.len(), 2, "both payments keyed: {rows:?}");
+    let fingerprint = |row: &str| {
+        // The fingerprint is the only 64-hex-digit value of the row.
+        row.split('\'')
+            .find(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_owned)
+            .expect("a fingerprint")
+    };
+    assert_eq!(fingerprint(rows[0]), fingerprint(rows[1]));
+    for card in [DECLINED, TEST_CARD] {
+        assert!(!dump.contains(card), "a card number in the dump");
+    }
+    // The way fingerprints were made before: a keyed digest of the whole body.
+    let key = secrecy::SecretString::from("dev-only-source-account-key");
+    for body in &bodies {
+        for content in [&body[..], &[]] {
+            let parts: [&[u8]; 5] = [b"PUT", b" ", path.as_bytes(), b"\n", content];
+            let old = hex::encode(checkout_gateway::digest::keyed_digest(&key, &parts));
+            assert!(
+                !dump.contains(&old),
+                "a digest of a payment body in the dump"
+            );
+        }
+    }
+}
+
+/// A body larger than any route takes is refused as 413 problem+json, before anything runs.
+#[tokio::test]
+async fn an_oversized_body_is_a_413_problem() {
+    let app = spawn_app().await;
+    let resp = app
+        .request(reqwest::Method::POST, "/v1/checkouts", "big")
+        .header("content-type", "application/json")
+        .body(vec![b' '; 70 * 1024])
+        .send()
+        .await
+        .expect("request");
+    let body = assert_problem(resp, 413, "payload_too_large").await;
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("65536")),
+        "{body}"
+    );
+}
