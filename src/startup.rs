@@ -98,6 +98,7 @@ impl Application {
         let limiter = Arc::new(
             QuotaLimiter::new(settings.upstream.requests_per_second)
                 .with_budgets(settings.upstream.budgets())
+                .with_shares(settings.upstream.shares)
                 .shared_with(Arc::new(StoreQuota(store.quota.clone()))),
         );
         let api = Arc::new(PartnerApi::new(
@@ -166,6 +167,9 @@ impl Application {
                 settings.idempotency.takeover_after_secs,
             ),
             fingerprint_key: settings.source_account_key.clone(),
+            payment_fingerprint_key: http::idempotency::payment_fingerprint_key(
+                &settings.source_account_key,
+            ),
             events: http::events::RenderedEvents::default(),
         });
         let public_listener = TcpListener::bind(settings.http.listen)?;

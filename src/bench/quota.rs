@@ -208,7 +208,8 @@ async fn claim_cost(settings: &Settings) -> anyhow::Result<()> {
     let local = crate::upstream::QuotaLimiter::new(1_000_000.0);
     let started = Instant::now();
     for _ in 0..CLAIMS {
-        local.acquire(crate::upstream::Priority::Critical).await;
+        let claim = crate::upstream::Claim::system(crate::upstream::Priority::Critical);
+        let _slot = local.acquire(claim).await;
     }
     let alone = started.elapsed() / CLAIMS;
     println!(

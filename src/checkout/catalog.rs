@@ -2,9 +2,8 @@
 //! satisfy (quantities, price levels, transactability). Concurrent misses for one event cost
 //! one upstream call (single flight).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -293,61 +292,81 @@ impl EventSnapshot {
     }
 }
 
-/// The event cache with single-flight refresh.
+/// Events remembered at most (details, and ids upstream does not know), and event reads in
+/// flight at most; past it the least used are forgotten.
+const MAX_EVENTS: u64 = 10_000;
+
+/// How long an id upstream answered 404 for is answered 404 without asking again: a partner
+/// (or a hostile user) asking for the same unknown id spends the quota once a minute at most.
+pub const UNKNOWN_EVENT_TTL: Duration = Duration::from_secs(60);
+
+/// The event cache with single-flight refresh. Every map is bounded (`moka`): details live
+/// `ttl`, unknown ids [`UNKNOWN_EVENT_TTL`], a flight's lock while it is used.
 pub struct EventCatalog {
-    ttl: Duration,
     pub hours: MaintenanceHours,
-    entries: Mutex<HashMap<String, (Instant, Arc<EventInfo>)>>,
-    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    entries: moka::sync::Cache<String, Arc<EventInfo>>,
+    unknown: moka::sync::Cache<String, ()>,
+    flights: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl EventCatalog {
     pub fn new(ttl: Duration, hours: MaintenanceHours) -> Self {
         Self {
-            ttl,
             hours,
-            entries: Mutex::default(),
-            flights: Mutex::default(),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(MAX_EVENTS)
+                .time_to_live(ttl)
+                .build(),
+            unknown: moka::sync::Cache::builder()
+                .max_capacity(MAX_EVENTS)
+                .time_to_live(UNKNOWN_EVENT_TTL)
+                .build(),
+            // A flight evicted while in use only lets a second read of the same id go.
+            flights: moka::sync::Cache::builder()
+                .max_capacity(MAX_EVENTS)
+                .time_to_idle(Duration::from_secs(60))
+                .build(),
         }
     }
 
-    pub fn cached(&self, event_id: &str) -> Option<Arc<EventInfo>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(event_id)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, info)| info.clone())
+    /// The cached details, or `Err(NotFound)` for an id upstream did not know lately.
+    pub fn cached(&self, event_id: &str) -> Option<Result<Arc<EventInfo>, CheckoutError>> {
+        if self.unknown.contains_key(event_id) {
+            return Some(Err(CheckoutError::NotFound));
+        }
+        self.entries.get(event_id).map(Ok)
     }
 
+    /// The event's details, read from upstream when not cached, for `asker` (whose share of
+    /// the quota queue the read counts against).
     pub async fn get(
         &self,
         api: &PartnerApi,
         event_id: &str,
+        asker: Option<&str>,
     ) -> Result<Arc<EventInfo>, CheckoutError> {
-        if let Some(info) = self.cached(event_id) {
-            return Ok(info);
+        if let Some(known) = self.cached(event_id) {
+            return known;
         }
-        let flight = {
-            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
-            flights.entry(event_id.to_owned()).or_default().clone()
-        };
+        let flight = self.flights.get_with_by_ref(event_id, Arc::default);
         let _turn = flight.lock().await;
         // Whoever flew before us may have filled the cache.
-        if let Some(info) = self.cached(event_id) {
-            return Ok(info);
+        if let Some(known) = self.cached(event_id) {
+            return known;
         }
-        let wire = api.event(event_id).await.map_err(|e| match e.kind() {
-            crate::upstream::FailureKind::CartGone => CheckoutError::NotFound,
-            _ => CheckoutError::from(e),
-        })?;
+        let wire = match api.event(event_id, asker).await {
+            Ok(wire) => wire,
+            Err(e) if e.kind() == crate::upstream::FailureKind::CartGone => {
+                self.unknown.insert(event_id.to_owned(), ());
+                return Err(CheckoutError::NotFound);
+            }
+            Err(e) => return Err(CheckoutError::from(e)),
+        };
         let info =
             Arc::new(EventInfo::from_wire(wire).map_err(|reason| {
                 CheckoutError::refused(ErrorCode::UpstreamUnavailable, reason)
             })?);
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(event_id.to_owned(), (Instant::now(), info.clone()));
+        self.entries.insert(event_id.to_owned(), info.clone());
         Ok(info)
     }
 }

@@ -1,12 +1,14 @@
-//! Reading events (cached, single-flight) and the captcha page, each bounded by the caller's
-//! wait: a request stuck behind the deployment's quota answers `rate_limited` instead of
-//! hanging, while a shared event fetch goes on for whoever asks next.
+//! Reading events (cached, single-flight) and the captcha page (cached as long as upstream
+//! allows), each bounded by the caller's wait: a request stuck behind the deployment's quota
+//! answers `rate_limited` instead of hanging, while a shared event fetch goes on for whoever
+//! asks next. Both reads count against the asking user's share of the quota queue.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::catalog::{EventInfo, EventSnapshot};
 use super::error::{CheckoutError, ErrorCode, Refusal};
+use super::model::UserId;
 use super::service::{CheckoutService, Requester};
 use crate::upstream::{CaptchaPage, Priority};
 
@@ -16,10 +18,11 @@ impl CheckoutService {
     /// rendering of the same snapshot.
     pub async fn event(
         self: &Arc<Self>,
+        asker: &UserId,
         event_id: &str,
         wait: Duration,
     ) -> Result<EventSnapshot, CheckoutError> {
-        let info = self.event_info(event_id, wait).await?;
+        let info = self.event_info(event_id, asker, wait).await?;
         let now = self.now();
         let window = self.catalog.hours.status(info.timezone, now);
         Ok(EventSnapshot { info, now, window })
@@ -30,11 +33,18 @@ impl CheckoutService {
         who: &Requester,
         wait: Duration,
     ) -> Result<CaptchaPage, CheckoutError> {
+        if let Some(page) = self.captcha_page.fresh() {
+            return Ok(page);
+        }
         // Nothing is shared or changed upstream: a caller who stops waiting just leaves the
         // quota queue.
         let ctx = self.context(who, Priority::Reserve);
         match tokio::time::timeout(wait, self.api.captcha(&ctx)).await {
-            Ok(page) => Ok(page?),
+            Ok(page) => {
+                let page = page?;
+                self.captcha_page.keep(&page);
+                Ok(page)
+            }
             Err(_) => Err(quota_queue_refusal()),
         }
     }
@@ -45,16 +55,18 @@ impl CheckoutService {
     pub(super) async fn event_info(
         self: &Arc<Self>,
         event_id: &str,
+        asker: &UserId,
         wait: Duration,
     ) -> Result<Arc<EventInfo>, CheckoutError> {
-        if let Some(info) = self.catalog.cached(event_id) {
-            return Ok(info);
+        if let Some(known) = self.catalog.cached(event_id) {
+            return known;
         }
         let this = self.clone();
         let id = event_id.to_owned();
+        let asker = self.source_account_id(asker);
         let fetch = self
             .runtime
-            .spawn(async move { this.catalog.get(&this.api, &id).await });
+            .spawn(async move { this.catalog.get(&this.api, &id, Some(&asker)).await });
         match tokio::time::timeout(wait, fetch).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => {
@@ -87,4 +99,27 @@ fn quota_queue_refusal() -> CheckoutError {
         checkout_id: None,
         retry_after: Some(1),
     })
+}
+
+/// The captcha page as last read, kept as long as its `Cache-Control` allows (see
+/// `CaptchaPage::cacheable_for`). One page for everyone: upstream's is the same for every
+/// user (the site key and a script), so the cache is a single entry.
+#[derive(Default)]
+pub(super) struct CaptchaCache(Mutex<Option<(Instant, CaptchaPage)>>);
+
+impl CaptchaCache {
+    fn fresh(&self) -> Option<CaptchaPage> {
+        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        kept.as_ref()
+            .filter(|(until, _)| Instant::now() < *until)
+            .map(|(_, page)| page.clone())
+    }
+
+    fn keep(&self, page: &CaptchaPage) {
+        if page.cacheable_for.is_zero() {
+            return;
+        }
+        let until = Instant::now() + page.cacheable_for;
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((until, page.clone()));
+    }
 }

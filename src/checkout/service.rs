@@ -59,6 +59,7 @@ pub struct CheckoutService {
     pub store: Store,
     pub api: Arc<PartnerApi>,
     pub catalog: EventCatalog,
+    pub(super) captcha_page: super::events::CaptchaCache,
     pub certificates: CertificateCache,
     pub(super) clock: SharedClock,
     pub(super) config: ServiceConfig,
@@ -87,6 +88,7 @@ impl CheckoutService {
             store,
             api,
             catalog,
+            captcha_page: Default::default(),
             certificates: CertificateCache::new(),
             clock,
             config,
@@ -151,7 +153,9 @@ impl CheckoutService {
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
         let deadline = tokio::time::Instant::now() + wait;
-        let info = self.event_info(&new.event_id, prerequisite(wait)).await?;
+        let info = self
+            .event_info(&new.event_id, &who.user, prerequisite(wait))
+            .await?;
         info.check_request(&new.tickets)?;
         self.refuse_in_maintenance(&info)?;
         let now = self.now();
@@ -234,7 +238,7 @@ impl CheckoutService {
         }
         let deadline = tokio::time::Instant::now() + wait;
         let info = self
-            .event_info(&checkout.event_id, prerequisite(wait))
+            .event_info(&checkout.event_id, &who.user, prerequisite(wait))
             .await?;
         self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();

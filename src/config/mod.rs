@@ -182,6 +182,8 @@ struct RawUpstream {
     force_polling: bool,
     timeout_secs: u64,
     event_cache_ttl_secs: u64,
+    max_waiting_per_user: usize,
+    max_waiting_per_lane: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -382,6 +384,8 @@ pub struct UpstreamConfig {
     pub force_polling: bool,
     pub timeout_secs: u64,
     pub event_cache_ttl_secs: u64,
+    /// How much waiting a partner's reads (event details, captcha) may cause.
+    pub shares: crate::upstream::Shares,
 }
 
 impl UpstreamConfig {

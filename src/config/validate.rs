@@ -44,6 +44,20 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
             "must be a number ≥ 1",
         ));
     }
+    for (key, value) in [
+        (
+            "upstream.max_waiting_per_user",
+            raw.upstream.max_waiting_per_user,
+        ),
+        (
+            "upstream.max_waiting_per_lane",
+            raw.upstream.max_waiting_per_lane,
+        ),
+    ] {
+        if !(1..=10_000).contains(&value) {
+            return Err(ConfigError::invalid(key, "must be between 1 and 10000"));
+        }
+    }
     if raw.database.max_connections == 0 {
         return Err(ConfigError::invalid(
             "database.max_connections",
@@ -141,6 +155,10 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
             force_polling: raw.upstream.force_polling,
             timeout_secs: raw.upstream.timeout_secs,
             event_cache_ttl_secs: raw.upstream.event_cache_ttl_secs,
+            shares: crate::upstream::Shares {
+                per_user: raw.upstream.max_waiting_per_user,
+                per_lane: raw.upstream.max_waiting_per_lane,
+            },
         },
         auth: AuthSettings {
             jwt_hs256_secret: non_empty(raw.auth.jwt_hs256_secret),

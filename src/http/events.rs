@@ -41,12 +41,12 @@ pub fn routes(routes: &mut Routes) {
 async fn get_event(
     req: HttpRequest,
     state: web::Data<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let event_id = parse_event_id(&path).ok_or_else(ApiError::not_found)?;
     let wait = state.wait(&req, state.max_wait);
-    let snapshot = state.service.event(event_id, wait).await?;
+    let snapshot = state.service.event(&user.0, event_id, wait).await?;
     let body = state.events.body(&snapshot)?;
     Ok(HttpResponse::Ok()
         .insert_header(ContentType::json())

@@ -48,6 +48,38 @@ pub struct CallContext {
 pub struct CaptchaPage {
     pub html: String,
     pub site_key: Option<String>,
+    /// How long the page may be served again without asking upstream.
+    pub cacheable_for: Duration,
+}
+
+/// The captcha page is kept this long when upstream says nothing about caching it (the docs
+/// show no `Cache-Control`): short, because the FAQ says the site key can change.
+pub const CAPTCHA_DEFAULT_CACHE: Duration = Duration::from_secs(60);
+
+/// How long upstream allows the captcha page to be served again: `max-age` (at most an hour),
+/// nothing under `no-store`, `no-cache` or `private` (the gateway serves many users, so it is
+/// a shared cache), [`CAPTCHA_DEFAULT_CACHE`] without a header.
+fn captcha_cacheable_for(headers: &reqwest::header::HeaderMap) -> Duration {
+    let Some(value) = headers
+        .get(reqwest::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return CAPTCHA_DEFAULT_CACHE;
+    };
+    let mut max_age = None;
+    for directive in value.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+        match directive.as_str() {
+            "no-store" | "no-cache" | "private" => return Duration::ZERO,
+            d => {
+                if let Some(secs) = d.strip_prefix("max-age=") {
+                    max_age = secs.trim_matches('"').parse::<u64>().ok();
+                }
+            }
+        }
+    }
+    max_age.map_or(CAPTCHA_DEFAULT_CACHE, |secs| {
+        Duration::from_secs(secs.min(3600))
+    })
 }
 
 /// What a cart deletion returns when done: nothing worth keeping.
@@ -129,25 +161,28 @@ impl PartnerApi {
 
     // ------------------------------------------------------------ the documented calls
 
-    pub async fn event(&self, event_id: &str) -> Result<wire::EventResponse, UpstreamError> {
+    /// Event details, for `asker` (a partner user's pseudonym) whose share of the quota queue
+    /// the read counts against; refused up front past it.
+    pub async fn event(
+        &self,
+        event_id: &str,
+        asker: Option<&str>,
+    ) -> Result<wire::EventResponse, UpstreamError> {
         let path = format!("event/{}", encode_segment(event_id));
         let ex = self
-            .send(Call::<()>::get(
-                Target::Path(&path),
-                None,
-                Priority::Refresh,
-            ))
+            .send(
+                Call::<()>::get(Target::Path(&path), None, Priority::Refresh).refusable_for(asker),
+            )
             .await?;
         self.done(ex)
     }
 
     pub async fn captcha(&self, ctx: &CallContext) -> Result<CaptchaPage, UpstreamError> {
         let ex = self
-            .send(Call::<()>::get(
-                Target::Path("captcha"),
-                Some(ctx),
-                ctx.priority,
-            ))
+            .send(
+                Call::<()>::get(Target::Path("captcha"), Some(ctx), ctx.priority)
+                    .refusable_for(None),
+            )
             .await?;
         if !ex.status.is_success() {
             return Err(error_from(ex.status, &ex.body));
@@ -160,7 +195,12 @@ impl PartnerApi {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .or_else(|| extract_site_key(&html));
-        Ok(CaptchaPage { html, site_key })
+        let cacheable_for = captcha_cacheable_for(&ex.headers);
+        Ok(CaptchaPage {
+            html,
+            site_key,
+            cacheable_for,
+        })
     }
 
     /// `POST /cart`: trade a captcha solution for a cart session. Marked "Polling: No", but
@@ -182,6 +222,8 @@ impl PartnerApi {
                 ctx: Some(ctx),
                 priority: ctx.priority,
                 pollable: false,
+                owner: None,
+                refusable: false,
             })
             .await?;
         self.reply(ex)

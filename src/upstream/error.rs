@@ -38,6 +38,10 @@ pub enum UpstreamError {
     /// A `{"fault": ...}` body other than a quota violation.
     #[error("upstream fault {code:?} (HTTP {status})")]
     Fault { status: u16, code: FaultCode },
+    /// Not sent: the partner's user (or the lane) already has its share of the quota queue
+    /// waiting. Nothing was spent.
+    #[error("the user's share of the upstream quota is in use")]
+    QueueFull { retry_after: std::time::Duration },
     /// HTTP 429 / `policies.ratelimit.QuotaViolation`.
     #[error("upstream quota exceeded")]
     RateLimited { reset_at: Option<DateTime<Utc>> },
@@ -103,7 +107,7 @@ impl UpstreamError {
                 FaultCode::InvalidApiKey | FaultCode::InvalidAccessToken => K::Misconfigured,
                 FaultCode::Other(_) => K::Unavailable,
             },
-            Self::RateLimited { .. } => K::RateLimited,
+            Self::RateLimited { .. } | Self::QueueFull { .. } => K::RateLimited,
             Self::Status { status } => Self::kind_of_status(*status),
             Self::Transport { .. } | Self::Decode { .. } | Self::PollGone => K::Unavailable,
             Self::ForeignPollingUrl => K::Misconfigured,

@@ -27,4 +27,4 @@ pub use client::{
     UpstreamSettings,
 };
 pub use error::{FailureKind, UpstreamError};
-pub use quota::{Budget, Priority, QuotaLimiter, SharedQuota};
+pub use quota::{Budget, Claim, Priority, QueueFull, QuotaLimiter, SharedQuota, Shares};

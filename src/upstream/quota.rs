@@ -2,9 +2,9 @@
 //!
 //! A sliding log: at most `floor(requests_per_second)` sends in any window of one second
 //! (plus a small margin for network jitter, since upstream counts arrivals, not departures).
-//! Upstream's own 429s pause the limiter until the quota resets. Lanes are ordered by
-//! [`Priority`]: when several requests wait, the most important goes first; a waiter that has
-//! waited long is served anyway, so no lane starves forever.
+//! Upstream's own 429s pause the limiter until the quota resets. Who goes next among waiting
+//! sends, and how much one user may queue, is [`fair`]'s: lanes by [`Priority`], users taking
+//! turns within a lane, a partner's reads refused up front past their user's share.
 //!
 //! The quota is the whole deployment's: with a [`SharedQuota`] (the store, wired in at
 //! start-up) every send also claims a slot of the same quota in a log all replicas share, so
@@ -14,10 +14,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::HashMap;
-
 use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
+
+mod fair;
+
+use fair::{AGING, Queue};
+pub use fair::{Claim, QueueFull, Shares};
 
 /// Upstream work, most important first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,25 +97,7 @@ struct Log {
     /// Send times, one log per budget (same order as `QuotaLimiter::budgets`).
     sent: Vec<VecDeque<Instant>>,
     paused_until: Option<Instant>,
-    /// Requests waiting for a send, by ticket: their lane and since when.
-    waiting: HashMap<u64, (Priority, Instant)>,
-    next_ticket: u64,
-}
-
-/// A waiter rises one lane for every this long it has waited: no lane starves forever.
-const AGING: Duration = Duration::from_secs(2);
-
-impl Log {
-    /// The waiter that goes next: the highest lane after aging, then the oldest ticket.
-    fn next_up(&self, now: Instant) -> Option<u64> {
-        self.waiting
-            .iter()
-            .min_by_key(|(ticket, (lane, since))| {
-                let risen = (now.duration_since(*since).as_millis() / AGING.as_millis()) as u32;
-                ((*lane as u32).saturating_sub(risen), **ticket)
-            })
-            .map(|(ticket, _)| *ticket)
-    }
+    queue: Queue,
 }
 
 /// Takes a waiter out of the queue however its wait ends (a cancelled request included).
@@ -123,8 +108,24 @@ struct Waiting<'a> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.limiter.log().waiting.remove(&self.ticket);
+        self.limiter.log().queue.leave(self.ticket);
         self.limiter.freed.notify_waiters();
+    }
+}
+
+/// A granted send of a partner's read: its user's share comes back when it drops (after the
+/// exchange, so a user's sends in flight count too).
+#[must_use = "hold the slot until the exchange is over"]
+pub struct Slot<'a> {
+    limiter: &'a QuotaLimiter,
+    counted: Option<Arc<str>>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Some(owner) = &self.counted {
+            self.limiter.log().queue.release(owner);
+        }
     }
 }
 
@@ -157,6 +158,7 @@ pub struct QuotaLimiter {
     /// One shared claim at a time per replica: sends are spaced anyway, and the store is
     /// spared a connection per waiting request.
     claiming: Mutex<()>,
+    shares: Shares,
 }
 
 impl std::fmt::Debug for QuotaLimiter {
@@ -179,7 +181,14 @@ impl QuotaLimiter {
             freed: Notify::new(),
             shared: None,
             claiming: Mutex::new(()),
+            shares: Shares::default(),
         }
+    }
+
+    /// How much waiting a partner's reads may cause (per user, per lane).
+    pub fn with_shares(mut self, shares: Shares) -> Self {
+        self.shares = shares;
+        self
     }
 
     /// Longer budgets (per minute, hour, day) on top of the per-second quota.
@@ -197,14 +206,22 @@ impl QuotaLimiter {
         self
     }
 
-    /// Wait for a send slot and claim it. Returns how long the caller waited.
-    pub async fn acquire(&self, priority: Priority) -> Duration {
+    /// Wait for a send slot and claim it: how long the caller waited, and the slot to hold
+    /// until the exchange is over. A refusable claim over its user's or lane's share is
+    /// refused at once, having spent nothing.
+    pub async fn acquire(&self, claim: Claim<'_>) -> Result<(Duration, Slot<'_>), QueueFull> {
         let started = Instant::now();
-        self.acquire_local(priority).await;
+        let per_send = self.budgets[0].window / self.budgets[0].capacity as u32;
+        let counted = self.log().queue.admit(&claim, self.shares, per_send)?;
+        let slot = Slot {
+            limiter: self,
+            counted,
+        };
+        self.acquire_local(claim.priority, claim.owner).await;
         if let Some(shared) = &self.shared {
-            self.acquire_shared(shared.as_ref(), priority).await;
+            self.acquire_shared(shared.as_ref(), claim.priority).await;
         }
-        started.elapsed()
+        Ok((started.elapsed(), slot))
     }
 
     /// Claim a slot in the deployment's log. When the store cannot answer, this replica's own
@@ -245,16 +262,10 @@ impl QuotaLimiter {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// This replica's sliding log and lanes: a free send goes to the waiter of the highest
-    /// lane (after aging), not to whoever wakes first.
-    async fn acquire_local(&self, priority: Priority) {
-        let ticket = {
-            let mut log = self.log();
-            let ticket = log.next_ticket;
-            log.next_ticket += 1;
-            log.waiting.insert(ticket, (priority, Instant::now()));
-            ticket
-        };
+    /// This replica's sliding log and lanes: a free send goes to the waiter [`Queue::next_up`]
+    /// names, not to whoever wakes first.
+    async fn acquire_local(&self, priority: Priority, owner: Option<&str>) {
+        let ticket = self.log().queue.enqueue(priority, owner, Instant::now());
         let _waiting = Waiting {
             limiter: self,
             ticket,
@@ -283,10 +294,11 @@ impl QuotaLimiter {
                 let paused = log.paused_until.filter(|until| *until > now);
                 match (paused, full_until) {
                     (Some(until), _) => until,
-                    (None, None) if log.next_up(now) == Some(ticket) => {
+                    (None, None) if log.queue.next_up(now) == Some(ticket) => {
                         for sent in &mut log.sent {
                             sent.push_back(now);
                         }
+                        log.queue.served(ticket);
                         return;
                     }
                     // Someone ahead takes this send; look again when it is taken, or when
@@ -315,209 +327,4 @@ fn lane_delay(priority: Priority) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    #[tokio::test(start_paused = true)]
-    async fn never_more_than_capacity_in_a_window() {
-        let limiter = QuotaLimiter::new(3.7);
-        let mut times = Vec::new();
-        for _ in 0..9 {
-            limiter.acquire(Priority::Critical).await;
-            times.push(Instant::now());
-        }
-        for (i, t) in times.iter().enumerate() {
-            let in_window = times[i..]
-                .iter()
-                .filter(|u| u.duration_since(*t) < Duration::from_secs(1))
-                .count();
-            assert!(in_window <= 3, "{in_window} sends within 1 s");
-        }
-        // Nine sends at three per window need at least two full windows.
-        assert!(times[8].duration_since(times[0]) >= WINDOW * 2);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_per_minute_budget_holds_under_a_generous_per_second_quota() {
-        let minute = Budget::per("minute", 5, Duration::from_secs(60));
-        let limiter = QuotaLimiter::new(100.0).with_budgets([minute]);
-        let start = Instant::now();
-        for _ in 0..5 {
-            limiter.acquire(Priority::Critical).await;
-        }
-        assert!(
-            Instant::now() - start < Duration::from_secs(1),
-            "the first five flow"
-        );
-        limiter.acquire(Priority::Critical).await;
-        assert!(
-            Instant::now() - start >= minute.window,
-            "the sixth waits for the minute"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_pause_holds_every_lane() {
-        let limiter = QuotaLimiter::new(10.0);
-        let until = Instant::now() + Duration::from_secs(5);
-        limiter.pause_until(until).await;
-        limiter.acquire(Priority::Critical).await;
-        assert!(Instant::now() >= until);
-    }
-
-    /// Grants after `denials` refusals, each asking for a 100 ms wait; or always fails. The
-    /// first `slow` claims take 50 ms.
-    struct FakeShared {
-        denials: std::sync::Mutex<u32>,
-        broken: bool,
-        slow: std::sync::Mutex<u32>,
-        claims: std::sync::atomic::AtomicU32,
-    }
-
-    fn fake(denials: u32, broken: bool, slow: u32) -> Arc<FakeShared> {
-        Arc::new(FakeShared {
-            denials: std::sync::Mutex::new(denials),
-            broken,
-            slow: std::sync::Mutex::new(slow),
-            claims: Default::default(),
-        })
-    }
-
-    #[async_trait::async_trait]
-    impl SharedQuota for FakeShared {
-        async fn claim(&self, _: &Budget, _: Duration) -> Result<Option<Duration>, String> {
-            self.claims
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if self.broken {
-                return Err("database down".into());
-            }
-            let slow = {
-                let mut left = self.slow.lock().unwrap();
-                let was = *left;
-                *left = was.saturating_sub(1);
-                was > 0
-            };
-            if slow {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let mut denials = self.denials.lock().unwrap();
-            if *denials == 0 {
-                return Ok(None);
-            }
-            *denials -= 1;
-            Ok(Some(Duration::from_millis(100)))
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn every_send_waits_for_the_shared_quota() {
-        let shared = fake(2, false, 0);
-        let limiter = QuotaLimiter::new(10.0).shared_with(shared.clone());
-        let waited = limiter.acquire(Priority::Critical).await;
-        assert!(waited >= Duration::from_millis(200), "{waited:?}");
-        assert_eq!(*shared.denials.lock().unwrap(), 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn without_the_shared_quota_the_local_limit_still_holds() {
-        let limiter = QuotaLimiter::new(2.0).shared_with(fake(0, true, 0));
-        let started = Instant::now();
-        for _ in 0..3 {
-            limiter.acquire(Priority::Critical).await;
-        }
-        assert!(started.elapsed() >= WINDOW);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_slow_claim_is_replaced_by_a_fresh_one_a_bounded_number_of_times() {
-        let once = fake(0, false, 1);
-        QuotaLimiter::new(10.0)
-            .shared_with(once.clone())
-            .acquire(Priority::Critical)
-            .await;
-        assert_eq!(once.claims.load(std::sync::atomic::Ordering::Relaxed), 2);
-        let always = fake(0, false, u32::MAX);
-        QuotaLimiter::new(10.0)
-            .shared_with(always.clone())
-            .acquire(Priority::Critical)
-            .await;
-        let claims = always.claims.load(std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(claims, 1 + MAX_SLOW_CLAIMS);
-    }
-
-    /// Everyone waiting at once on a full window; returns the lanes in the order served.
-    async fn served_order(limiter: Arc<QuotaLimiter>, lanes: &[Priority]) -> Vec<Priority> {
-        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let tasks: Vec<_> = lanes
-            .iter()
-            .map(|lane| {
-                let (limiter, order, lane) = (limiter.clone(), order.clone(), *lane);
-                tokio::spawn(async move {
-                    limiter.acquire(lane).await;
-                    order.lock().unwrap().push(lane);
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        Arc::try_unwrap(order).unwrap().into_inner().unwrap()
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn under_saturation_higher_lanes_go_first() {
-        let limiter = Arc::new(QuotaLimiter::new(1.0));
-        limiter.acquire(Priority::Job).await;
-        let lanes = [
-            Priority::Job,
-            Priority::Release,
-            Priority::Job,
-            Priority::Critical,
-            Priority::Reserve,
-        ];
-        let order = served_order(limiter, &lanes).await;
-        assert_eq!(
-            order,
-            [
-                Priority::Critical,
-                Priority::Reserve,
-                Priority::Release,
-                Priority::Job,
-                Priority::Job
-            ]
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_low_lane_is_not_starved_by_a_stream_of_high_ones() {
-        let limiter = Arc::new(QuotaLimiter::new(1.0));
-        limiter.acquire(Priority::Critical).await;
-        let mut lanes = vec![Priority::Job];
-        lanes.extend([Priority::Critical; 30]);
-        let order = served_order(limiter, &lanes).await;
-        let job_at = order.iter().position(|l| *l == Priority::Job).unwrap();
-        // It rises a lane every 2 s and one send goes per second: served within ~8 sends,
-        // long before the 30 critical ones are through.
-        assert!(job_at <= 10, "the job waited for {job_at} sends");
-        assert!(
-            job_at >= 1,
-            "aging must not beat a fresh higher lane at once"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_cancelled_waiter_does_not_block_the_queue() {
-        let limiter = Arc::new(QuotaLimiter::new(1.0));
-        limiter.acquire(Priority::Critical).await;
-        let waiter = {
-            let limiter = limiter.clone();
-            tokio::spawn(async move { limiter.acquire(Priority::Critical).await })
-        };
-        tokio::task::yield_now().await;
-        waiter.abort();
-        let _ = waiter.await;
-        let order = served_order(limiter, &[Priority::Job]).await;
-        assert_eq!(order, [Priority::Job]);
-    }
-}
+mod tests;

@@ -15,7 +15,7 @@ use super::auth::BearerToken;
 use super::backoff::backoff;
 use super::client::{CallContext, PartnerApi};
 use super::error::{FaultCode, UpstreamError};
-use super::quota::Priority;
+use super::quota::{Claim, Priority};
 use super::reply::{Exchange, classify_fault, error_from, header_i64, transport_error};
 use super::wire;
 use crate::metrics::{UpstreamCall, UpstreamOutcome};
@@ -37,6 +37,11 @@ pub(super) struct Call<'a, B: Serialize + ?Sized> {
     pub(super) priority: Priority,
     /// Ask upstream to answer with polling (only on calls the docs mark "Polling: Yes").
     pub(super) pollable: bool,
+    /// Whom the send is for in the quota's turns, when not the `ctx`'s user (a shared event
+    /// read goes for the partner who asked first).
+    pub(super) owner: Option<&'a str>,
+    /// A partner's read: refused up front past its user's share of the quota queue.
+    pub(super) refusable: bool,
 }
 
 pub(super) enum Target<'a> {
@@ -90,7 +95,12 @@ impl PartnerApi {
         let mut safe_retries = 0;
         loop {
             let bearer = self.bearer().await?;
-            let waited = self.limiter.acquire(call.priority).await;
+            // Held through the exchange: a user's sends in flight count against its share.
+            let (waited, _slot) = self.limiter.acquire(call.claim()).await.map_err(|full| {
+                UpstreamError::QueueFull {
+                    retry_after: full.retry_after,
+                }
+            })?;
             self.metrics.quota_wait(call.priority.as_str(), waited);
             let ex = match self.exchange(&call, bearer.as_ref()).await {
                 // Reads (event details, certificates, orders, polls) change nothing upstream:
@@ -263,7 +273,14 @@ impl PartnerApi {
 
     async fn fetch_token(&self, secret: &SecretString) -> Result<BearerToken, UpstreamError> {
         let url = self.url_for(&Target::Path("oauth/accesstoken"), &[]);
-        let waited = self.limiter.acquire(Priority::Critical).await;
+        // The gateway's own work: never refused.
+        let (waited, _slot) = self
+            .limiter
+            .acquire(Claim::system(Priority::Critical))
+            .await
+            .map_err(|full| UpstreamError::QueueFull {
+                retry_after: full.retry_after,
+            })?;
         self.metrics.quota_wait(Priority::Critical.as_str(), waited);
         self.metrics.token_refreshed();
         let resp = self
@@ -330,6 +347,8 @@ impl<'a, B: Serialize + ?Sized> Call<'a, B> {
             ctx,
             priority,
             pollable: false,
+            owner: None,
+            refusable: false,
         }
     }
 
@@ -347,6 +366,26 @@ impl<'a, B: Serialize + ?Sized> Call<'a, B> {
             ctx: Some(ctx),
             priority: ctx.priority,
             pollable,
+            owner: None,
+            refusable: false,
+        }
+    }
+
+    /// A partner's read, refused up front past `owner`'s share of the quota queue.
+    pub(super) fn refusable_for(mut self, owner: Option<&'a str>) -> Self {
+        self.refusable = true;
+        self.owner = owner.or(self.owner);
+        self
+    }
+
+    /// The send's place in the quota's queue.
+    fn claim(&self) -> Claim<'a> {
+        Claim {
+            priority: self.priority,
+            owner: self
+                .owner
+                .or_else(|| self.ctx.and_then(|c| c.user_id.as_deref())),
+            refusable: self.refusable,
         }
     }
 

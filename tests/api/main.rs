@@ -5,6 +5,7 @@ mod helpers;
 
 mod checkouts;
 mod errors;
+mod fairness;
 mod faults;
 mod idempotency;
 mod independent;

@@ -1,0 +1,346 @@
+//! The limiter's windows, lanes, shared claims and fair shares.
+
+use super::*;
+use std::sync::Arc;
+
+/// One send of the gateway's own work; how long it waited.
+async fn send(limiter: &QuotaLimiter, lane: Priority) -> Duration {
+    let (waited, _slot) = limiter
+        .acquire(Claim::system(lane))
+        .await
+        .expect("the gateway's own work is never refused");
+    waited
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_more_than_capacity_in_a_window() {
+    let limiter = QuotaLimiter::new(3.7);
+    let mut times = Vec::new();
+    for _ in 0..9 {
+        send(&limiter, Priority::Critical).await;
+        times.push(Instant::now());
+    }
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .filter(|u| u.duration_since(*t) < Duration::from_secs(1))
+            .count();
+        assert!(in_window <= 3, "{in_window} sends within 1 s");
+    }
+    // Nine sends at three per window need at least two full windows.
+    assert!(times[8].duration_since(times[0]) >= WINDOW * 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_per_minute_budget_holds_under_a_generous_per_second_quota() {
+    let minute = Budget::per("minute", 5, Duration::from_secs(60));
+    let limiter = QuotaLimiter::new(100.0).with_budgets([minute]);
+    let start = Instant::now();
+    for _ in 0..5 {
+        send(&limiter, Priority::Critical).await;
+    }
+    assert!(
+        Instant::now() - start < Duration::from_secs(1),
+        "the first five flow"
+    );
+    send(&limiter, Priority::Critical).await;
+    assert!(
+        Instant::now() - start >= minute.window,
+        "the sixth waits for the minute"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_holds_every_lane() {
+    let limiter = QuotaLimiter::new(10.0);
+    let until = Instant::now() + Duration::from_secs(5);
+    limiter.pause_until(until).await;
+    send(&limiter, Priority::Critical).await;
+    assert!(Instant::now() >= until);
+}
+
+/// Grants after `denials` refusals, each asking for a 100 ms wait; or always fails. The
+/// first `slow` claims take 50 ms.
+struct FakeShared {
+    denials: std::sync::Mutex<u32>,
+    broken: bool,
+    slow: std::sync::Mutex<u32>,
+    claims: std::sync::atomic::AtomicU32,
+}
+
+fn fake(denials: u32, broken: bool, slow: u32) -> Arc<FakeShared> {
+    Arc::new(FakeShared {
+        denials: std::sync::Mutex::new(denials),
+        broken,
+        slow: std::sync::Mutex::new(slow),
+        claims: Default::default(),
+    })
+}
+
+#[async_trait::async_trait]
+impl SharedQuota for FakeShared {
+    async fn claim(&self, _: &Budget, _: Duration) -> Result<Option<Duration>, String> {
+        self.claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.broken {
+            return Err("database down".into());
+        }
+        let slow = {
+            let mut left = self.slow.lock().unwrap();
+            let was = *left;
+            *left = was.saturating_sub(1);
+            was > 0
+        };
+        if slow {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut denials = self.denials.lock().unwrap();
+        if *denials == 0 {
+            return Ok(None);
+        }
+        *denials -= 1;
+        Ok(Some(Duration::from_millis(100)))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_send_waits_for_the_shared_quota() {
+    let shared = fake(2, false, 0);
+    let limiter = QuotaLimiter::new(10.0).shared_with(shared.clone());
+    let waited = send(&limiter, Priority::Critical).await;
+    assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    assert_eq!(*shared.denials.lock().unwrap(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_shared_quota_the_local_limit_still_holds() {
+    let limiter = QuotaLimiter::new(2.0).shared_with(fake(0, true, 0));
+    let started = Instant::now();
+    for _ in 0..3 {
+        send(&limiter, Priority::Critical).await;
+    }
+    assert!(started.elapsed() >= WINDOW);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_claim_is_replaced_by_a_fresh_one_a_bounded_number_of_times() {
+    let once = fake(0, false, 1);
+    send(
+        &QuotaLimiter::new(10.0).shared_with(once.clone()),
+        Priority::Critical,
+    )
+    .await;
+    assert_eq!(once.claims.load(std::sync::atomic::Ordering::Relaxed), 2);
+    let always = fake(0, false, u32::MAX);
+    send(
+        &QuotaLimiter::new(10.0).shared_with(always.clone()),
+        Priority::Critical,
+    )
+    .await;
+    let claims = always.claims.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(claims, 1 + MAX_SLOW_CLAIMS);
+}
+
+/// Everyone waiting at once on a full window; returns the lanes in the order served.
+async fn served_order(limiter: Arc<QuotaLimiter>, lanes: &[Priority]) -> Vec<Priority> {
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tasks: Vec<_> = lanes
+        .iter()
+        .map(|lane| {
+            let (limiter, order, lane) = (limiter.clone(), order.clone(), *lane);
+            tokio::spawn(async move {
+                send(&limiter, lane).await;
+                order.lock().unwrap().push(lane);
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_saturation_higher_lanes_go_first() {
+    let limiter = Arc::new(QuotaLimiter::new(1.0));
+    send(&limiter, Priority::Job).await;
+    let lanes = [
+        Priority::Job,
+        Priority::Release,
+        Priority::Job,
+        Priority::Critical,
+        Priority::Reserve,
+    ];
+    let order = served_order(limiter, &lanes).await;
+    assert_eq!(
+        order,
+        [
+            Priority::Critical,
+            Priority::Reserve,
+            Priority::Release,
+            Priority::Job,
+            Priority::Job
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_low_lane_is_not_starved_by_a_stream_of_high_ones() {
+    let limiter = Arc::new(QuotaLimiter::new(1.0));
+    send(&limiter, Priority::Critical).await;
+    let mut lanes = vec![Priority::Release];
+    lanes.extend([Priority::Critical; 30]);
+    let order = served_order(limiter, &lanes).await;
+    let release_at = order.iter().position(|l| *l == Priority::Release).unwrap();
+    // It rises a lane every 2 s and one send goes per second: served within ~6 sends,
+    // long before the 30 critical ones are through.
+    assert!(release_at <= 8, "the release waited for {release_at} sends");
+    assert!(
+        release_at >= 1,
+        "aging must not beat a fresh higher lane at once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reads_and_jobs_never_rise_above_the_reserve_lane() {
+    let limiter = Arc::new(QuotaLimiter::new(1.0));
+    send(&limiter, Priority::Critical).await;
+    let mut lanes = vec![Priority::Job, Priority::Refresh];
+    lanes.extend([Priority::Critical; 20]);
+    let order = served_order(limiter, &lanes).await;
+    // However long they wait, every purchase-lane send goes before them.
+    assert_eq!(&order[..20], &[Priority::Critical; 20]);
+}
+
+/// Sends of `owners` (one entry per send, all in one lane) waiting at once on a full
+/// window; returns the owners in the order served.
+async fn owners_served(limiter: Arc<QuotaLimiter>, owners: &[&'static str]) -> Vec<&'static str> {
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for owner in owners {
+        let (limiter, order, owner) = (limiter.clone(), order.clone(), *owner);
+        tasks.push(tokio::spawn(async move {
+            let claim = Claim {
+                priority: Priority::Reserve,
+                owner: Some(owner),
+                refusable: false,
+            };
+            let granted = limiter.acquire(claim).await;
+            assert!(granted.is_ok(), "not refusable");
+            order.lock().unwrap().push(owner);
+        }));
+        // Queued in this order.
+        tokio::task::yield_now().await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn within_a_lane_users_take_turns() {
+    let limiter = Arc::new(QuotaLimiter::new(1.0));
+    send(&limiter, Priority::Critical).await;
+    // The flooder queued six before the other user's two.
+    let order = owners_served(
+        limiter,
+        &[
+            "flood", "flood", "flood", "flood", "flood", "flood", "other", "other",
+        ],
+    )
+    .await;
+    let other_at: Vec<_> = order
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| **o == "other")
+        .map(|(i, _)| i)
+        .collect();
+    // The flooder's first send went while the queue was forming; then they alternate.
+    assert!(other_at[0] <= 2 && other_at[1] <= 4, "{order:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_users_reads_past_its_share_are_refused_at_once_and_spend_nothing() {
+    let shares = Shares {
+        per_user: 2,
+        per_lane: 100,
+    };
+    let limiter = Arc::new(QuotaLimiter::new(1.0).with_shares(shares));
+    let read = |owner| Claim {
+        priority: Priority::Refresh,
+        owner: Some(owner),
+        refusable: true,
+    };
+    let (_, first) = limiter.acquire(read("flood")).await.expect("within share");
+    let (_, second) = limiter.acquire(read("flood")).await.expect("within share");
+    let refused = limiter
+        .acquire(read("flood"))
+        .await
+        .err()
+        .expect("over share");
+    assert!(refused.retry_after >= Duration::from_secs(1), "{refused:?}");
+    // Nothing was spent on the refusal: another user is served in the same window...
+    let waited = Instant::now();
+    let (_, other) = limiter.acquire(read("other")).await.expect("its own share");
+    assert!(waited.elapsed() < WINDOW * 2);
+    // ...and a slot given back makes room again.
+    drop(first);
+    assert_eq!(limiter.log().queue.outstanding("flood"), 1);
+    let again = limiter.acquire(read("flood")).await;
+    assert!(again.is_ok());
+    drop((second, other, again));
+    assert_eq!(limiter.log().queue.outstanding("flood"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_lane_refuses_reads_but_never_an_operations_send() {
+    let shares = Shares {
+        per_user: 100,
+        per_lane: 2,
+    };
+    let limiter = Arc::new(QuotaLimiter::new(1.0).with_shares(shares));
+    send(&limiter, Priority::Critical).await;
+    let mut waiting = Vec::new();
+    for user in ["a", "b"] {
+        let limiter = limiter.clone();
+        waiting.push(tokio::spawn(async move {
+            let claim = Claim {
+                priority: Priority::Refresh,
+                owner: Some(user),
+                refusable: true,
+            };
+            limiter.acquire(claim).await.map(|_| ())
+        }));
+        tokio::task::yield_now().await;
+    }
+    let claim = Claim {
+        priority: Priority::Refresh,
+        owner: Some("c"),
+        refusable: true,
+    };
+    assert!(limiter.acquire(claim).await.is_err(), "the lane is full");
+    let system = Claim {
+        refusable: false,
+        ..claim
+    };
+    assert!(limiter.acquire(system).await.is_ok());
+    for w in waiting {
+        assert!(w.await.unwrap().is_ok());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_waiter_does_not_block_the_queue() {
+    let limiter = Arc::new(QuotaLimiter::new(1.0));
+    send(&limiter, Priority::Critical).await;
+    let waiter = {
+        let limiter = limiter.clone();
+        tokio::spawn(async move { send(&limiter, Priority::Critical).await })
+    };
+    tokio::task::yield_now().await;
+    waiter.abort();
+    let _ = waiter.await;
+    let order = served_order(limiter, &[Priority::Job]).await;
+    assert_eq!(order, [Priority::Job]);
+}
