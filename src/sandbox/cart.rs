@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::TimeDelta;
 
 use super::catalog::{EventDef, TicketDef};
-use super::dialect::{DeletePurchased, DeleteUnknown};
+use super::dialect::{CaptchaCache, DeletePurchased, DeleteUnknown};
 use super::faults::Operation;
 use super::gate::{self, Call};
 use super::ids;
@@ -47,10 +47,14 @@ pub async fn captcha(req: HttpRequest, shared: web::Data<Shared>) -> HttpRespons
         Ok(call) => call,
         Err(refusal) => return refusal,
     };
-    call.respond(
-        Reply::html(captcha_page()).with_header("X-TM-CAPTCHA-V2-SITEKEY", CAPTCHA_SITEKEY.into()),
-    )
-    .await
+    let page =
+        Reply::html(captcha_page()).with_header("X-TM-CAPTCHA-V2-SITEKEY", CAPTCHA_SITEKEY.into());
+    let page = match shared.lock().dialect.captcha_cache {
+        CaptchaCache::Absent => page,
+        CaptchaCache::MaxAge => page.with_header("Cache-Control", "max-age=300".into()),
+        CaptchaCache::NoStore => page.with_header("Cache-Control", "no-store".into()),
+    };
+    call.respond(page).await
 }
 
 /// The captcha solution's token. No body, no `token`, or an empty one: all "missing", answered

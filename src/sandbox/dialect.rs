@@ -206,6 +206,18 @@ switch! {
     }
 }
 
+switch! {
+    /// What the captcha page says about caching it.
+    CaptchaCache {
+        /// No `Cache-Control` header, as the docs show the answer.
+        Absent = "absent",
+        /// `Cache-Control: max-age=300`.
+        MaxAge = "max_age",
+        /// `Cache-Control: no-store`.
+        NoStore = "no_store",
+    }
+}
+
 /// Defines [`Dialect`], [`SWITCHES`] and the per-switch code of `set`, `switches` and the
 /// `opposite` preset from one list of `field: Enum`.
 macro_rules! dialect {
@@ -266,6 +278,7 @@ dialect! {
     stale_certificate: StaleCertificate,
     server_errors: ServerErrors,
     quota_headers: QuotaHeaders,
+    captcha_cache: CaptchaCache,
 }
 
 /// The preset words [`Dialect::parse`] accepts besides `name=value`.

@@ -400,3 +400,31 @@ async fn refusals_through_polls_keep_their_codes_under_every_reading() {
         assert_eq!(accepted.status(), 200, "{dialect}");
     }
 }
+
+/// The captcha page under every reading of what upstream says about caching it: served again
+/// from the gateway's cache unless upstream says `no-store`, the same page either way.
+#[tokio::test]
+async fn the_captcha_page_is_cached_only_as_upstream_allows_under_every_reading() {
+    for dialect in every_reading_of(&["captcha_cache"]) {
+        // A fresh app per reading: the cache of one reading must not serve the next.
+        let app = spawn_app().await;
+        app.sandbox().set_dialect(dialect);
+        for _ in 0..3 {
+            let resp = app
+                .request(reqwest::Method::GET, "/v1/captcha", "reader")
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(resp.status(), 200, "{dialect}");
+            assert!(resp.text().await.expect("page").contains("g-recaptcha"));
+        }
+        let reads = app.sandbox().stats().requests_by_operation["captcha"];
+        let expected =
+            if dialect.captcha_cache == checkout_gateway::sandbox::dialect::CaptchaCache::NoStore {
+                3
+            } else {
+                1
+            };
+        assert_eq!(reads, expected, "{dialect}");
+    }
+}

@@ -60,6 +60,7 @@ fn every_switch_is_tested() {
         "stale_certificate",
         "server_errors",
         "quota_headers",
+        "captcha_cache",
     ];
     let names: Vec<&str> = SWITCHES.iter().map(|(name, _)| *name).collect();
     assert_eq!(names, tested);
@@ -382,4 +383,24 @@ async fn the_admin_endpoint_reads_and_changes_the_dialect_at_run_time() {
         get().await,
         json!({ "dialect": Dialect::default().switches() })
     );
+}
+
+#[tokio::test]
+async fn the_captcha_page_says_what_the_dialect_says_about_caching() {
+    for value in values("captcha_cache") {
+        let sbx = start_in("captcha_cache", value).await;
+        let page = sbx.send(Req::get("/captcha")).await;
+        assert_eq!(page.status, 200);
+        let header = page
+            .headers
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let expected = match *value {
+            "absent" => None,
+            "max_age" => Some("max-age=300".to_owned()),
+            "no_store" => Some("no-store".to_owned()),
+            other => panic!("untested value {other}"),
+        };
+        assert_eq!(header, expected, "{value}");
+    }
 }
