@@ -139,11 +139,7 @@ impl Application {
                     .map(|_| settings.unredeemed.retry.retry_for),
             },
         );
-        let jwt = JwtVerifier::new(
-            settings.auth.jwt_hs256_secret.as_ref(),
-            settings.auth.jwt_rs256_public_key_pem.as_deref(),
-        )
-        .map_err(anyhow::Error::msg)?;
+        let jwt = JwtVerifier::new(&settings.auth).map_err(anyhow::Error::msg)?;
         let limits = settings.admission;
         let admission = Admission::new(
             Rate {
