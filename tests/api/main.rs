@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod auth;
 mod checkouts;
 mod errors;
 mod faults;
@@ -11,6 +12,7 @@ mod independent;
 mod jobs;
 mod metrics;
 mod openapi;
+mod ownership;
 mod platform;
 mod process;
 mod readings;
