@@ -45,8 +45,10 @@ USER 10001:10001
 
 # Production profile: refuses dev secrets, SQLite and the in-process sandbox, so the
 # deployment must supply APP__DATABASE__URL, APP__UPSTREAM__BASE_URL/APIKEY,
-# APP__AUTH__JWT_HS256_SECRET and APP__SECURITY__SOURCE_ACCOUNT_KEY.
-# Both listeners bind every interface inside the container (the defaults are loopback).
+# APP__AUTH__JWT_HS256_SECRET (or _RS256_PUBLIC_KEY_PEM), APP__AUTH__JWT_ISSUER,
+# APP__AUTH__JWT_AUDIENCE and APP__SECURITY__SOURCE_ACCOUNT_KEY (secrets: 32+ bytes).
+# Both listeners bind every interface inside the container (the defaults are loopback); the
+# admin one is logged as a warning at start: keep its port to operators and monitoring.
 ENV APP_ENV=production \
     APP__HTTP__LISTEN=0.0.0.0:8080 \
     APP__ADMIN__LISTEN=0.0.0.0:9090

@@ -77,7 +77,13 @@ pub fn request_parsers(data: &[u8]) {
             }
         }
         _ => {
-            let verifier = JwtVerifier::new(Some(&SecretString::from("fuzz-secret")), None);
+            let auth = crate::config::AuthSettings {
+                jwt_hs256_secret: Some(SecretString::from("fuzz-secret")),
+                jwt_rs256_public_key_pem: None,
+                jwt_issuer: Some("fuzz-issuer".into()),
+                jwt_audience: Some("fuzz-audience".into()),
+            };
+            let verifier = JwtVerifier::new(&auth);
             if let Ok(verifier) = verifier
                 && let Err(e) = verifier.verify(&text)
             {

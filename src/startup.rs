@@ -140,11 +140,7 @@ impl Application {
                     .map(|_| settings.unredeemed.retry.retry_for),
             },
         );
-        let jwt = JwtVerifier::new(
-            settings.auth.jwt_hs256_secret.as_ref(),
-            settings.auth.jwt_rs256_public_key_pem.as_deref(),
-        )
-        .map_err(anyhow::Error::msg)?;
+        let jwt = JwtVerifier::new(&settings.auth).map_err(anyhow::Error::msg)?;
         let limits = settings.admission;
         let admission = Admission::new(
             Rate {
@@ -191,6 +187,7 @@ impl Application {
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .disable_signals()
         .run();
+        warn_if_admin_exposed(settings.admin.listen);
         let admin_listener = TcpListener::bind(settings.admin.listen)?;
         let admin_port = admin_listener.local_addr()?.port();
         let jobs = Jobs::build(service.clone(), &settings.unredeemed, service.replica_id())?;
@@ -367,6 +364,21 @@ fn register_secrets(settings: &Settings) {
     }
 }
 
+/// The admin listener serves `/metrics` to anyone and `/admin/*` to the token's holder; by
+/// default it binds to loopback. Bound wider (a pod network, behind a NetworkPolicy), it is
+/// allowed but said at start, so an address widened by mistake does not go unnoticed.
+fn warn_if_admin_exposed(listen: std::net::SocketAddr) -> bool {
+    let exposed = !listen.ip().is_loopback();
+    if exposed {
+        tracing::warn!(
+            admin_listen = %listen,
+            "the admin listener (/metrics, /admin/*) is not on loopback: make sure only \
+             operators and monitoring can reach it (network policy, firewall)"
+        );
+    }
+    exposed
+}
+
 fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| "gateway".into())
 }
@@ -390,5 +402,20 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_non_loopback_admin_listener_is_warned_about() {
+        for quiet in ["127.0.0.1:9090", "[::1]:9090", "127.0.0.1:0"] {
+            assert!(!warn_if_admin_exposed(quiet.parse().unwrap()), "{quiet}");
+        }
+        for exposed in ["0.0.0.0:9090", "[::]:9090", "10.1.2.3:9090"] {
+            assert!(warn_if_admin_exposed(exposed.parse().unwrap()), "{exposed}");
+        }
     }
 }

@@ -19,6 +19,7 @@ use crate::jobs::webhook::{WebhookSecret, WebhookTarget};
 use crate::sandbox::Dialect;
 use crate::upstream::UnredeemedQuery;
 
+mod production;
 mod validate;
 use validate::validate;
 
@@ -191,6 +192,8 @@ struct RawUpstream {
 struct RawAuth {
     jwt_hs256_secret: SecretString,
     jwt_rs256_public_key_pem: String,
+    jwt_issuer: String,
+    jwt_audience: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -409,6 +412,10 @@ impl UpstreamConfig {
 pub struct AuthSettings {
     pub jwt_hs256_secret: Option<SecretString>,
     pub jwt_rs256_public_key_pem: Option<String>,
+    /// `iss` every user token must carry; `None`: not checked (refused in production).
+    pub jwt_issuer: Option<String>,
+    /// `aud` every user token must carry; `None`: not checked (refused in production).
+    pub jwt_audience: Option<String>,
 }
 
 /// The unredeemed-orders job and its webhook.

@@ -134,19 +134,36 @@ fn decimal_quota_and_proxies_parse() {
     assert_eq!(s.http.trusted_proxies.len(), 2);
 }
 
+/// A production configuration that passes every rule.
+const GOOD_PRODUCTION: [(&str, &str); 7] = [
+    ("auth.jwt_hs256_secret", "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c"),
+    ("auth.jwt_issuer", "https://id.partner.example/"),
+    ("auth.jwt_audience", "checkout-gateway"),
+    (
+        "security.source_account_key",
+        "1b3d5f7a9c2e4f6a8b0c1d3e5f7a9b2c",
+    ),
+    ("upstream.apikey", "real-key"),
+    (
+        "upstream.base_url",
+        "https://app.ticketmaster.com/partners/v1",
+    ),
+    ("database.url", "postgres://db/gateway"),
+];
+
+/// `GOOD_PRODUCTION` with `key` set to `value`: the error, which must name `key`.
+fn production_error(key: &str, value: &str) -> String {
+    let mut o = GOOD_PRODUCTION.to_vec();
+    o.retain(|(k, _)| *k != key);
+    o.push((key, value));
+    let err = production(&o).expect_err(key).to_string();
+    assert!(err.contains(key), "{key}={value}: {err}");
+    err
+}
+
 #[test]
 fn production_refuses_dev_secrets_sqlite_and_the_sandbox() {
-    let good = [
-        ("auth.jwt_hs256_secret", "a-real-secret-of-some-length"),
-        ("security.source_account_key", "another-real-secret"),
-        ("upstream.apikey", "real-key"),
-        (
-            "upstream.base_url",
-            "https://app.ticketmaster.com/partners/v1",
-        ),
-        ("database.url", "postgres://db/gateway"),
-    ];
-    assert!(production(&good).is_ok());
+    assert!(production(&GOOD_PRODUCTION).is_ok());
     for (key, bad) in [
         (
             "auth.jwt_hs256_secret",
@@ -158,12 +175,98 @@ fn production_refuses_dev_secrets_sqlite_and_the_sandbox() {
         ("upstream.base_url", "http://plain.example/partners/v1"),
         ("database.url", "sqlite://data/gateway.db"),
     ] {
-        let mut o = good.to_vec();
-        o.retain(|(k, _)| *k != key);
-        o.push((key, bad));
-        let err = production(&o).unwrap_err().to_string();
-        assert!(err.contains(key), "{key}={bad}: {err}");
+        production_error(key, bad);
     }
+}
+
+#[test]
+fn production_requires_the_token_issuer_and_audience() {
+    for key in ["auth.jwt_issuer", "auth.jwt_audience"] {
+        let err = production_error(key, "  ");
+        assert!(err.contains("required in production"), "{err}");
+    }
+    // Outside production both are optional.
+    let s = load(&[]).unwrap();
+    assert_eq!((s.auth.jwt_issuer, s.auth.jwt_audience), (None, None));
+    let s = load(&[("auth.jwt_issuer", " https://id.example/ ")]).unwrap();
+    assert_eq!(s.auth.jwt_issuer.as_deref(), Some("https://id.example/"));
+}
+
+#[test]
+fn production_refuses_short_secrets_by_key_without_echoing_them() {
+    for key in [
+        "auth.jwt_hs256_secret",
+        "security.source_account_key",
+        "admin.token",
+    ] {
+        let short = "Zq7vR2mX9pL4sT8wN1bK6yH3jD5fG0c"; // 31 bytes
+        let err = production_error(key, short);
+        assert!(err.contains("at least 32"), "{err}");
+        assert!(!err.contains(short), "the secret is echoed: {err}");
+    }
+    // 32 bytes is enough; the admin token is optional (unset: admin API off).
+    let mut o = GOOD_PRODUCTION.to_vec();
+    o.push(("admin.token", "Zq7vR2mX9pL4sT8wN1bK6yH3jD5fG0cA"));
+    assert!(production(&o).unwrap().admin.token.is_some());
+    assert!(production(&GOOD_PRODUCTION).unwrap().admin.token.is_none());
+    // The same short values are fine locally.
+    assert!(load(&[("admin.token", "short")]).is_ok());
+}
+
+#[test]
+fn production_refuses_placeholder_secrets_by_key() {
+    for key in [
+        "auth.jwt_hs256_secret",
+        "security.source_account_key",
+        "admin.token",
+    ] {
+        for placeholder in [
+            "CHANGE-ME-CHANGE-ME-CHANGE-ME-CHANGE-ME",
+            "please-replace_me-with-64-hex-characters",
+            "my-super-secret-value-for-the-gateway!!",
+            "Password1234567890Password1234567890",
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "the-example-value-from-the-readme-file",
+            "test-test-test-test-test-test-test-test",
+        ] {
+            let err = production_error(key, placeholder);
+            assert!(err.contains("placeholder"), "{key}={placeholder}: {err}");
+        }
+    }
+    // The webhook secret too (the `whsec_` body is valid base64 of 24 bytes).
+    let mut o = GOOD_PRODUCTION.to_vec();
+    o.push(("unredeemed.webhook_url", "https://hooks.partner.example/tm"));
+    o.push((
+        "unredeemed.webhook_secret",
+        "whsec_CHANGEMEchangemeCHANGEMEchangeme",
+    ));
+    let err = production(&o).unwrap_err().to_string();
+    assert!(err.contains("unredeemed.webhook_secret"), "{err}");
+    o.pop();
+    o.push((
+        "unredeemed.webhook_secret",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ));
+    assert!(production(&o).is_ok());
+}
+
+#[test]
+fn upstream_issued_credentials_are_not_sized_by_the_gateway() {
+    // Ticketmaster issues the apikey and client secret; their shape is theirs.
+    let mut o = GOOD_PRODUCTION.to_vec();
+    o.push(("upstream.client_secret", "short"));
+    assert!(production(&o).is_ok());
+}
+
+#[test]
+fn the_admin_listener_defaults_to_loopback() {
+    let s = load(&[]).unwrap();
+    assert!(s.admin.listen.ip().is_loopback(), "{}", s.admin.listen);
+    assert_eq!(s.admin.listen.port(), 9090);
+    let mut opts = LoadOptions::local_with(&GOOD_PRODUCTION);
+    opts.env = AppEnv::Production;
+    let s = Settings::load(&opts).unwrap();
+    assert!(s.admin.listen.ip().is_loopback(), "{}", s.admin.listen);
 }
 
 #[test]

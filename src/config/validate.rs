@@ -1,6 +1,7 @@
 //! From the raw layered configuration to [`Settings`]: every value checked, with the key
-//! named in the error; production's extra rules.
+//! named in the error; production's extra rules are in [`super::production`].
 
+use super::production::production_rules;
 use super::*;
 
 pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
@@ -131,7 +132,12 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
     }
     let sandbox = sandbox_settings(&raw.sandbox)?;
     let unredeemed = unredeemed_settings(env, &raw.unredeemed)?;
-    let rs256 = Some(raw.auth.jwt_rs256_public_key_pem.trim().to_owned()).filter(|s| !s.is_empty());
+    let rs256 = non_blank(&raw.auth.jwt_rs256_public_key_pem);
+    // Kept as configured for production's secret rules: the parsed webhook secret is bytes.
+    let webhook_secret = unredeemed
+        .webhook
+        .is_some()
+        .then(|| raw.unredeemed.webhook_secret.clone());
     let settings = Settings {
         env,
         http: HttpSettings {
@@ -163,6 +169,8 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         auth: AuthSettings {
             jwt_hs256_secret: non_empty(raw.auth.jwt_hs256_secret),
             jwt_rs256_public_key_pem: rs256,
+            jwt_issuer: non_blank(&raw.auth.jwt_issuer),
+            jwt_audience: non_blank(&raw.auth.jwt_audience),
         },
         source_account_key: raw.security.source_account_key,
         checkout: raw.checkout,
@@ -188,7 +196,7 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         ));
     }
     if env == AppEnv::Production {
-        production_rules(&settings)?;
+        production_rules(&settings, webhook_secret.as_ref())?;
     }
     Ok(settings)
 }
@@ -300,37 +308,7 @@ fn unredeemed_settings(
     })
 }
 
-fn production_rules(s: &Settings) -> Result<(), ConfigError> {
-    let is_dev = |secret: &SecretString| DEV_SECRETS.contains(&secret.expose_secret());
-    if s.auth.jwt_hs256_secret.as_ref().is_some_and(is_dev) {
-        return Err(ConfigError::invalid(
-            "auth.jwt_hs256_secret",
-            "a dev secret in production",
-        ));
-    }
-    if is_dev(&s.source_account_key) {
-        return Err(ConfigError::invalid(
-            "security.source_account_key",
-            "a dev secret in production",
-        ));
-    }
-    if is_dev(&s.upstream.apikey) {
-        return Err(ConfigError::invalid(
-            "upstream.apikey",
-            "the sandbox key in production",
-        ));
-    }
-    if s.upstream.target == UpstreamTarget::Sandbox {
-        return Err(ConfigError::invalid(
-            "upstream.base_url",
-            "the sandbox in production",
-        ));
-    }
-    if s.database.url.starts_with("sqlite:") {
-        return Err(ConfigError::invalid(
-            "database.url",
-            "SQLite in production; use postgres://",
-        ));
-    }
-    Ok(())
+/// The trimmed text, when there is any.
+fn non_blank(text: &str) -> Option<String> {
+    Some(text.trim().to_owned()).filter(|s| !s.is_empty())
 }

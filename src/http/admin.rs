@@ -10,6 +10,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 use super::dto::CheckoutBody;
 use super::problem::ApiError;
@@ -52,11 +53,13 @@ fn authorize(req: &HttpRequest, state: &AdminState) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::unauthorized("an admin bearer token is required"))?;
-    // Compare digests, so the time taken says nothing about how much of the token matched.
+    // Digests first, so both sides have the same length whatever was sent (a comparison of
+    // unequal lengths would stop at once, telling the token's length); then a constant-time
+    // comparison, so the time taken says nothing about how much of the token matched.
     let key = SecretString::from("admin-token-comparison");
-    let matches = keyed_digest(&key, &[given.trim().as_bytes()])
-        == keyed_digest(&key, &[expected.expose_secret().as_bytes()]);
-    if !matches {
+    let given = keyed_digest(&key, &[given.trim().as_bytes()]);
+    let expected = keyed_digest(&key, &[expected.expose_secret().as_bytes()]);
+    if !bool::from(given[..].ct_eq(&expected[..])) {
         return Err(ApiError::unauthorized("the admin token is not valid"));
     }
     Ok(())

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod auth;
 mod checkouts;
 mod errors;
 mod fairness;
@@ -12,6 +13,7 @@ mod independent;
 mod jobs;
 mod metrics;
 mod openapi;
+mod ownership;
 mod platform;
 mod process;
 mod readings;

@@ -158,18 +158,51 @@ fn every_app_variable_is_a_configuration_key_and_each_service_loads() {
     }
 }
 
+/// The gateway's secrets: each comes from the caller's environment (`${VAR:-dev default}`).
+const SECRET_VARIABLES: [&str; 3] = [
+    "APP__AUTH__JWT_HS256_SECRET",
+    "APP__SECURITY__SOURCE_ACCOUNT_KEY",
+    "APP__ADMIN__TOKEN",
+];
+
 #[test]
 fn the_gateway_meets_every_production_rule_but_the_https_upstream() {
     // The sandbox speaks plain http inside the compose network, which production refuses;
-    // everything else (secrets, apikey, Postgres) must already be production-grade.
+    // everything else (apikey, Postgres, token issuer and audience) must already be
+    // production-grade. The secrets' defaults are throw-away dev values, which production
+    // refuses; each can be given from the caller's environment, as an operator would
+    // (`GATEWAY_JWT_SECRET=$(openssl rand -hex 32)`).
+    let compose = compose();
+    let raw = at(service(&compose, "gateway"), &["environment"]);
     let mut env = overrides(&gateway_env(), "gateway");
+    let mut defaults = env.clone();
     for (key, value) in &mut env {
         if key == "upstream.base_url" {
             *value = value.replacen("http://", "https://", 1);
         }
     }
+    for (i, variable) in SECRET_VARIABLES.iter().enumerate() {
+        let given = scalar(at(raw, &[variable]));
+        assert!(
+            given.starts_with("${") && given.ends_with('}'),
+            "{variable} comes from the caller's environment: {given}"
+        );
+        let key = crate::support::env_to_key(variable).expect("an APP__ variable");
+        for (k, value) in &mut env {
+            if *k == key {
+                *value = format!("{:064x}", 0x5eed_0000_u64 + i as u64);
+            }
+        }
+    }
     load(AppEnv::Production, &env)
         .unwrap_or_else(|e| panic!("the compose gateway fails a production rule: {e}"));
+    // And the dev defaults are refused there, so they cannot be carried into production.
+    for (key, value) in &mut defaults {
+        if key == "upstream.base_url" {
+            *value = value.replacen("http://", "https://", 1);
+        }
+    }
+    assert!(load(AppEnv::Production, &defaults).is_err());
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `deploy/k8s/`: the Deployment (3 replicas, probes, graceful termination, non-root), the PDB,
-//! the migration Job, and every Secret and ConfigMap reference they make.
+//! the migration Job, every Secret and ConfigMap reference they make, and the NetworkPolicy
+//! that keeps the admin port to operators and Prometheus.
 
 use std::collections::BTreeMap;
 
@@ -87,13 +88,21 @@ fn workload_env(workload: &Value) -> Vec<(String, String)> {
                 if key == "database-url" {
                     "postgres://gateway:secret@postgres:5432/gateway".to_owned()
                 } else {
-                    format!("production-value-of-{key}")
+                    generated_stand_in(key)
                 }
             }
         };
         env.push((name, value));
     }
     env
+}
+
+/// What `openssl rand -hex 32` would give, distinct per key: production refuses short or
+/// placeholder-looking secrets, so the stand-ins must look generated.
+fn generated_stand_in(key: &str) -> String {
+    let mut hex = hex::encode(format!("stand-in for the {key} key"));
+    hex.truncate(64);
+    hex
 }
 
 #[test]
@@ -321,7 +330,116 @@ fn kustomization_lists_existing_manifests_and_no_secret() {
             "placeholder secrets are never applied by -k"
         );
     }
+    let resources: Vec<String> = seq(&kustomization, &["resources"])
+        .iter()
+        .map(scalar)
+        .collect();
+    assert!(
+        resources.contains(&"networkpolicy.yaml".to_owned()),
+        "the admin port's NetworkPolicy is applied with the Deployment"
+    );
     let config_map = object("ConfigMap/checkout-gateway");
     let http = str_at(&config_map, &["data", "APP__HTTP__LISTEN"]);
     assert_eq!(port_of(http), 8080);
+}
+
+/// `port` of a NetworkPolicy rule resolved against the container's named ports.
+fn policy_port(container: &Value, port: &Value) -> u16 {
+    match at(port, &["port"]) {
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .expect("a port number"),
+        named => container_port(container, &scalar(named)),
+    }
+}
+
+#[test]
+fn the_admin_port_is_reachable_only_from_ops_pods_and_prometheus() {
+    let deployment = object("Deployment/checkout-gateway");
+    let container = container(&deployment);
+    let pod_labels = labels(at(&deployment, &["spec", "template", "metadata", "labels"]));
+    let (http, admin) = (
+        container_port(&container, "http"),
+        container_port(&container, "admin"),
+    );
+    // The ConfigMap binds the admin listener beyond loopback (Prometheus scrapes the pod), so
+    // the pod network must be kept off it by a policy.
+    let settings = load(
+        AppEnv::Production,
+        &overrides(&workload_env(&deployment), "deployment"),
+    )
+    .expect("the Deployment's settings load");
+    assert!(
+        settings.admin.listen.ip().is_unspecified(),
+        "the ConfigMap sets admin.listen to 0.0.0.0 explicitly"
+    );
+
+    let policy = object("NetworkPolicy/checkout-gateway");
+    let selector = labels(at(&policy, &["spec", "podSelector", "matchLabels"]));
+    assert!(
+        selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)),
+        "the policy selects the Deployment's pods"
+    );
+    let types: Vec<String> = seq(&policy, &["spec", "policyTypes"])
+        .iter()
+        .map(scalar)
+        .collect();
+    assert!(types.contains(&"Ingress".to_owned()), "{types:?}");
+
+    let mut http_open = false;
+    let mut admin_peers = Vec::new();
+    for rule in seq(&policy, &["spec", "ingress"]) {
+        // A rule without `ports` would open every port, the admin one included.
+        let ports: Vec<u16> = seq(rule, &["ports"])
+            .iter()
+            .map(|p| policy_port(&container, p))
+            .collect();
+        let from = rule.get("from").and_then(Value::as_sequence);
+        if ports.contains(&http) && from.is_none() {
+            http_open = true;
+        }
+        if ports.contains(&admin) {
+            let peers = from.expect("a rule opening the admin port names its peers");
+            assert!(!peers.is_empty(), "an empty `from` admits everyone");
+            admin_peers.extend(peers.iter().cloned());
+        }
+    }
+    assert!(http_open, "the public port is open to every peer");
+    for peer in &admin_peers {
+        assert!(peer.get("ipBlock").is_none(), "no address ranges: {peer:?}");
+        let pods = labels(at(peer, &["podSelector", "matchLabels"]));
+        assert!(
+            !pods.is_empty(),
+            "every admin peer is a labelled pod: {peer:?}"
+        );
+        if let Some(namespaces) = peer.get("namespaceSelector") {
+            let namespaces = labels(at(namespaces, &["matchLabels"]));
+            assert_eq!(
+                namespaces
+                    .get("kubernetes.io/metadata.name")
+                    .map(String::as_str),
+                Some("monitoring"),
+                "{peer:?}"
+            );
+        }
+    }
+    let allowed: Vec<BTreeMap<String, String>> = admin_peers
+        .iter()
+        .map(|peer| labels(at(peer, &["podSelector", "matchLabels"])))
+        .collect();
+    let ops = BTreeMap::from([("app.kubernetes.io/component".to_owned(), "ops".to_owned())]);
+    let prometheus =
+        BTreeMap::from([("app.kubernetes.io/name".to_owned(), "prometheus".to_owned())]);
+    assert_eq!(
+        allowed,
+        [ops, prometheus],
+        "exactly the ops pods and Prometheus"
+    );
+    // The gateway's own pods are neither: one replica cannot call another's /admin/*.
+    assert!(
+        allowed
+            .iter()
+            .all(|sel| !sel.iter().all(|(k, v)| pod_labels.get(k) == Some(v)))
+    );
 }
