@@ -35,6 +35,9 @@ pub(super) enum Next {
     Stop,
 }
 
+/// A step's failure as partners read it once its retries ran out.
+const GAVE_UP: &str = "ticketing did not answer after several tries";
+
 impl CheckoutService {
     /// Drive `checkout` (whose lease `owner` holds) in the background until its operation
     /// settles. `captcha` is only known to the request that created the checkout.
@@ -104,8 +107,9 @@ impl CheckoutService {
                     // Polls of a sent purchase kept failing: its outcome is unknown, and
                     // failing it here could leave a charged user without an order.
                     transient = 0;
+                    tracing::warn!(checkout_id = %checkout.id, %reason, "purchase polls kept failing");
                     if let Err(e) = self
-                        .purchase_outcome_lost(&mut checkout, owner, reason)
+                        .purchase_outcome_lost(&mut checkout, owner, GAVE_UP.into())
                         .await
                     {
                         tracing::error!(checkout_id = %checkout.id, error = %e, "driver stopped");
@@ -113,7 +117,9 @@ impl CheckoutService {
                     }
                 }
                 Err(StepError::Transient(reason)) => {
-                    let failure = failure(ErrorCode::UpstreamUnavailable, reason, None);
+                    // The reason (upstream's words, a transport's error) stays in the logs.
+                    tracing::warn!(checkout_id = %checkout.id, %reason, "upstream step failed after retries");
+                    let failure = failure(ErrorCode::UpstreamUnavailable, GAVE_UP, None);
                     self.fail(&mut checkout, owner, failure).await;
                     return;
                 }
@@ -373,7 +379,8 @@ impl CheckoutService {
             Err(e) if e.outcome_unknown() => {
                 // The purchase may have happened: never send it again. Reconciliation
                 // (order lookup, cart release) decides; partners see `purchasing` meanwhile.
-                self.purchase_outcome_lost(checkout, owner, e.to_string())
+                tracing::warn!(checkout_id = %checkout.id, error = %e, "purchase answer lost");
+                self.purchase_outcome_lost(checkout, owner, e.partner_detail())
                     .await
                     .map_err(StepError::store)?;
                 Ok(Next::Continue)
@@ -515,9 +522,10 @@ impl CheckoutService {
                 self.released(checkout, owner).await
             }
             Err(e) => {
+                tracing::info!(checkout_id = %checkout.id, error = %e, "cart deletion refused");
                 let f = failure(
                     ErrorCode::from_upstream(e.kind()),
-                    e.to_string(),
+                    e.partner_detail(),
                     e.upstream_code(),
                 );
                 self.fail(checkout, owner, f).await;
@@ -545,7 +553,7 @@ impl CheckoutService {
         if matches!(e, UpstreamError::PollGone) {
             // The reservation's answer was lost with its poll: seats may be held. Fail, and
             // `fail` deletes the cart so that none stay held.
-            let f = failure(ErrorCode::UpstreamUnavailable, e.to_string(), None);
+            let f = failure(ErrorCode::UpstreamUnavailable, e.partner_detail(), None);
             self.fail(checkout, owner, f).await;
             return Ok(Next::Stop);
         }
@@ -565,7 +573,8 @@ impl CheckoutService {
             }
             kind => ErrorCode::from_upstream(kind),
         };
-        let f = failure(code, e.to_string(), e.upstream_code());
+        tracing::info!(checkout_id = %checkout.id, error = %e, "upstream refused the operation");
+        let f = failure(code, e.partner_detail(), e.upstream_code());
         self.fail(checkout, owner, f).await;
         Ok(Next::Stop)
     }

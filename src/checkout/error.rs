@@ -235,9 +235,11 @@ impl From<UpstreamError> for CheckoutError {
             (_, ErrorCode::RateLimited | ErrorCode::UpstreamUnavailable) => Some(5),
             _ => None,
         };
+        // Upstream's own words stay in the logs; the partner gets the gateway's.
+        tracing::info!(error = %e, code = code.as_str(), "upstream refused or failed");
         Self::Refused(Refusal {
             code,
-            message: e.to_string(),
+            message: e.partner_detail(),
             upstream_code: e.upstream_code(),
             checkout_id: None,
             retry_after,

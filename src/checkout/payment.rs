@@ -61,6 +61,11 @@ impl PaymentInput {
     }
 }
 
+/// How long a payment may take in all (certificate, encryption, the quota queue, upstream's
+/// answer). Past it the payment is ended as interrupted and the card dropped: a payment task
+/// never holds a card, a lease and a checkout in `paying` indefinitely.
+const PAYMENT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// How long a payment waits for a running operation (e.g. a reserve settling) to finish.
 const PAYMENT_LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -112,7 +117,23 @@ impl CheckoutService {
             async move {
                 // Upstream (or the quota) may take longer than a lease: keep it while paying.
                 let heartbeat = this.heartbeat(id, owner.clone());
-                let result = this.pay_leased(&mut leased, &owner, &input).await;
+                let paid = tokio::time::timeout(
+                    PAYMENT_DEADLINE,
+                    this.pay_leased(&mut leased, &owner, &input),
+                )
+                .await;
+                let result = match paid {
+                    Ok(result) => result,
+                    Err(_overdue) => {
+                        tracing::warn!(checkout_id = %id, "payment overran its deadline");
+                        this.payment_interrupted(&mut leased, &owner).await.and(Err(
+                            CheckoutError::refused(
+                                ErrorCode::UpstreamUnavailable,
+                                "the payment did not finish in time; please send it again",
+                            ),
+                        ))
+                    }
+                };
                 drop(heartbeat);
                 drop(input);
                 this.unlease(id, &owner).await;
@@ -131,6 +152,25 @@ impl CheckoutService {
             }
             Err(_still_paying) => self.wait_settled(id, std::time::Duration::ZERO).await,
         }
+    }
+
+    /// A payment that did not finish (its deadline passed, or its worker died): back to
+    /// payable, the user sends the card again (the gateway never kept it). Whether upstream
+    /// took it does not matter: a cart takes a new payment in place of the old.
+    pub(super) async fn payment_interrupted(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+    ) -> Result<(), CheckoutError> {
+        self.apply(checkout, CheckoutEvent::PaymentDeclined)?;
+        checkout.operation = None;
+        checkout.failure = Some(super::driver::failure(
+            ErrorCode::UpstreamUnavailable,
+            "the payment was interrupted; please send it again",
+            None,
+        ));
+        self.save(checkout, owner).await?;
+        Ok(())
     }
 
     async fn pay_leased(

@@ -59,14 +59,7 @@ impl CheckoutService {
             }
             CheckoutState::Paying => {
                 // The card is gone with the request that carried it: the user sends it again.
-                self.apply(&mut checkout, CheckoutEvent::PaymentDeclined)?;
-                checkout.operation = None;
-                checkout.failure = Some(failure(
-                    ErrorCode::UpstreamUnavailable,
-                    "the payment was interrupted; please send it again",
-                    None,
-                ));
-                self.save(&mut checkout, &owner).await?;
+                self.payment_interrupted(&mut checkout, &owner).await?;
                 Resumed::Ended
             }
             // Never sent (nothing is sent before its send time is saved): send it now, as

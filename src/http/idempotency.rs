@@ -34,15 +34,26 @@ use crate::store::{Begin, IdempotencyKey, StoredResponse};
 
 const HEADER: &str = "idempotency-key";
 
-/// Codes that mean the request changed nothing: their answers are not kept.
+/// Codes that mean the request changed nothing, or that the answer holds only for now (upstream
+/// unavailable, the quota, the maintenance window): their answers are not kept, so a repeat
+/// runs again instead of replaying a moment that has passed.
 const NOT_STORED: &[ErrorCode] = &[
     ErrorCode::ValidationFailed,
     ErrorCode::Unauthorized,
     ErrorCode::NotFound,
     ErrorCode::RateLimited,
     ErrorCode::MaintenanceWindow,
+    ErrorCode::UpstreamUnavailable,
+    ErrorCode::PayloadTooLarge,
     ErrorCode::Internal,
 ];
+
+/// Whether a refusal is kept for replays: not when its code says nothing changed or the
+/// answer is of the moment, nor when it says when to try again (`Retry-After`: "another
+/// operation on this checkout is running" is a 409 that passes).
+fn stored(error: &ApiError) -> bool {
+    !NOT_STORED.contains(&error.code) && error.retry_after.is_none()
+}
 
 /// Run `handler` at most once per (user, key, route); without a key, just run it.
 pub async fn once<F>(
@@ -112,7 +123,7 @@ where
             let (resp, stored) = split(resp).await;
             (Ok(resp), Some(stored))
         }
-        Err(e) if NOT_STORED.contains(&e.code) => (Err(e), None),
+        Err(e) if !stored(&e) => (Err(e), None),
         Err(e) => {
             let (_, stored) = split(actix_web::ResponseError::error_response(&e)).await;
             (Err(e), Some(stored))
@@ -240,6 +251,10 @@ fn replay(stored: StoredResponse) -> HttpResponse {
         },
     ));
     resp.insert_header(("Idempotent-Replayed", HeaderValue::from_static("true")));
+    // A still-running checkout is read again after a while, as the first answer said.
+    if stored.status == 202 {
+        resp.insert_header((header::RETRY_AFTER, 1));
+    }
     // A created or still-running checkout points at itself, as the first answer did.
     if matches!(stored.status, 201 | 202)
         && let Some(id) = serde_json::from_str::<serde_json::Value>(&stored.body)

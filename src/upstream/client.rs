@@ -104,6 +104,9 @@ impl PartnerApi {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(Duration::from_secs(5))
+            // A redirect would carry the apikey (in the query) to wherever it points; the docs
+            // document none, so one is an answer to report, not to follow.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("checkout-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| UpstreamError::Transport {

@@ -91,6 +91,18 @@ pub enum FailureKind {
 }
 
 impl UpstreamError {
+    /// What a partner may be told: the gateway's own words, never upstream's message text or
+    /// a transport's inner error (those go to the logs, through `Display`).
+    pub fn partner_detail(&self) -> String {
+        match self {
+            Self::Api { code, status, .. } => {
+                format!("ticketing refused the request (upstream code {code}, HTTP {status})")
+            }
+            Self::Transport { .. } => "ticketing could not be reached".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn kind(&self) -> FailureKind {
         use FailureKind as K;
         match self {
