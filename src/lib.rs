@@ -31,6 +31,7 @@ pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod payment_crypto;
+pub mod readiness;
 pub mod sandbox;
 pub mod soak;
 pub mod startup;

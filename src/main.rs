@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await
         }
         Command::Migrate => {
-            let store = Store::connect_with(&settings.database.connect_options()).await?;
+            let store = Store::connect_with(&settings.database.migration_options()).await?;
             store.migrate().await?;
             println!(
                 "migrations applied to {}",

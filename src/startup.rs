@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use tokio_util::sync::CancellationToken;
+
+use crate::readiness::Readiness;
+use crate::store::Backend;
+use crate::store::changes::{self, Change};
 use url::Url;
 
 use crate::checkout::catalog::EventCatalog;
@@ -49,6 +53,10 @@ pub struct Application {
     worker: WorkerConfig,
     /// The unredeemed-orders scheduler and webhook delivery.
     pub jobs: Jobs,
+    /// `/readyz`'s state, refreshed by a background loop.
+    readiness: Arc<Readiness>,
+    /// Other replicas' changes, on Postgres.
+    changes: Option<ChangeFeed>,
     shutdown: CancellationToken,
 }
 
@@ -152,7 +160,16 @@ impl Application {
                 burst: limits.ip_burst,
             },
         );
+        let readiness = Readiness::new(service.store.admin.clone()).await;
+        let idempotency_changed = Arc::new(tokio::sync::Notify::new());
+        let changes = (service.store.backend == Backend::Postgres).then(|| ChangeFeed {
+            url: settings.database.url.clone(),
+            service: service.clone(),
+            idempotency_changed: idempotency_changed.clone(),
+        });
         let state = web::Data::new(AppState {
+            idempotency_changed,
+            readiness: readiness.clone(),
             service: service.clone(),
             jwt,
             admission,
@@ -225,6 +242,8 @@ impl Application {
             sandbox,
             worker,
             jobs,
+            readiness,
+            changes,
             shutdown: CancellationToken::new(),
         })
     }
@@ -237,8 +256,17 @@ impl Application {
         self.admin_port
     }
 
+    /// The readiness refresh and the change feed, until shutdown.
+    fn spawn_background(&self) {
+        tokio::spawn(self.readiness.clone().run(self.shutdown.clone()));
+        if let Some(feed) = &self.changes {
+            tokio::spawn(feed.clone().follow(self.shutdown.clone()));
+        }
+    }
+
     /// Serve until SIGTERM or ctrl-c, then stop accepting and let in-flight requests finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.spawn_background();
         let public = self.public.handle();
         let admin = self.admin.handle();
         let public_task = tokio::spawn(self.public);
@@ -279,6 +307,7 @@ impl Application {
     /// The servers are driven by a thread of their own, so they can still be stopped (and
     /// their database pool closed) after the caller's runtime has gone.
     pub fn spawn(self) -> Running {
+        self.spawn_background();
         let handles = vec![self.public.handle(), self.admin.handle()];
         let (public, admin) = (self.public, self.admin);
         let driver = std::thread::Builder::new()
@@ -417,5 +446,28 @@ mod tests {
         for exposed in ["0.0.0.0:9090", "[::]:9090", "10.1.2.3:9090"] {
             assert!(warn_if_admin_exposed(exposed.parse().unwrap()), "{exposed}");
         }
+    }
+}
+
+/// Where other replicas' changes are announced (Postgres `LISTEN`) and whom they wake.
+#[derive(Clone)]
+struct ChangeFeed {
+    url: String,
+    service: Arc<CheckoutService>,
+    idempotency_changed: Arc<tokio::sync::Notify>,
+}
+
+impl ChangeFeed {
+    async fn follow(self, stop: CancellationToken) {
+        let Self {
+            url,
+            service,
+            idempotency_changed,
+        } = self;
+        let on_change = move |change| match change {
+            Change::Checkout(id) => service.checkout_changed(id),
+            Change::Idempotency => idempotency_changed.notify_waiters(),
+        };
+        changes::follow(url, on_change, stop, CancellationToken::new()).await;
     }
 }

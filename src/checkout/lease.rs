@@ -32,7 +32,11 @@ impl CheckoutService {
         Heartbeat(tokio::spawn(async move {
             crate::heartbeat::renew_every(every, &what, || {
                 let until = service.now() + service.lease_span();
-                service.store.checkouts.renew_lease(id, &owner, until)
+                service
+                    .store
+                    .renewals
+                    .checkouts
+                    .renew_lease(id, &owner, until)
             })
             .await;
         }))
@@ -88,6 +92,12 @@ impl CheckoutService {
     }
 
     /// Wait until the checkout is no longer pending, or `wait` ran out; return it as it is.
+    /// Another replica changed checkout `id` (a store change notification): its waiters here
+    /// look again.
+    pub fn checkout_changed(&self, id: CheckoutId) {
+        self.waiters.wake(id);
+    }
+
     pub async fn wait_settled(
         &self,
         id: CheckoutId,
@@ -112,8 +122,8 @@ impl CheckoutService {
     }
 
     /// Run `attempt` until it succeeds (`Ok(Ok(_))`) or `wait` runs out (then its last
-    /// `Ok(Err(_))`). It is re-run when this replica writes the checkout, and every 100 ms
-    /// for writes by other replicas, which are not announced here.
+    /// `Ok(Err(_))`). It is re-run when the checkout changes (see [`Self::checkout_changed`])
+    /// and every second regardless.
     async fn retry_until<T, U>(
         &self,
         id: CheckoutId,
@@ -131,7 +141,10 @@ impl CheckoutService {
             if outcome.is_ok() || tokio::time::Instant::now() >= deadline {
                 return Ok(outcome);
             }
-            let recheck = tokio::time::Instant::now() + Duration::from_millis(100);
+            // Woken by every write this replica makes and, on Postgres, by the change
+            // notifications of others'; the slow re-check covers a lease that simply ran out
+            // (no write announces that) and a notification missed while reconnecting.
+            let recheck = tokio::time::Instant::now() + Duration::from_secs(1);
             tokio::select! {
                 _ = woken => {}
                 _ = tokio::time::sleep_until(recheck.min(deadline)) => {}

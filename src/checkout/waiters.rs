@@ -1,6 +1,6 @@
 //! In-process wake-ups for requests waiting on a checkout (`Prefer: wait`). A write by this
-//! replica wakes its waiters at once; writes by other replicas are seen by a short re-read
-//! interval, so waiting works across replicas without extra infrastructure.
+//! replica wakes its waiters at once; writes by other replicas arrive as the store's change
+//! notifications (`store::changes`), and a slow re-read covers any that were missed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

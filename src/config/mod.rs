@@ -159,6 +159,10 @@ struct RawAdmin {
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub acquire_timeout_secs: u64,
+    /// Postgres `statement_timeout` of the serving pool (migrations run without one).
+    pub statement_timeout_secs: u64,
 }
 
 impl DatabaseSettings {
@@ -166,6 +170,16 @@ impl DatabaseSettings {
         crate::store::ConnectOptions {
             url: self.url.clone(),
             max_connections: self.max_connections,
+            acquire_timeout: std::time::Duration::from_secs(self.acquire_timeout_secs),
+            statement_timeout: Some(std::time::Duration::from_secs(self.statement_timeout_secs)),
+        }
+    }
+
+    /// For `migrate`: a long index build must not be cut short by the serving timeout.
+    pub fn migration_options(&self) -> crate::store::ConnectOptions {
+        crate::store::ConnectOptions {
+            statement_timeout: None,
+            ..self.connect_options()
         }
     }
 }

@@ -59,6 +59,18 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
             return Err(ConfigError::invalid(key, "must be between 1 and 10000"));
         }
     }
+    if !(1..=60).contains(&raw.database.acquire_timeout_secs) {
+        return Err(ConfigError::invalid(
+            "database.acquire_timeout_secs",
+            "must be between 1 and 60",
+        ));
+    }
+    if !(1..=3600).contains(&raw.database.statement_timeout_secs) {
+        return Err(ConfigError::invalid(
+            "database.statement_timeout_secs",
+            "must be between 1 and 3600",
+        ));
+    }
     if raw.database.max_connections == 0 {
         return Err(ConfigError::invalid(
             "database.max_connections",

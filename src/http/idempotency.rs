@@ -34,6 +34,9 @@ use crate::store::{Begin, IdempotencyKey, StoredResponse};
 
 const HEADER: &str = "idempotency-key";
 
+/// How often a repeat waiting on a running key looks again without being woken.
+const RECHECK: Duration = Duration::from_secs(1);
+
 /// Codes that mean the request changed nothing, or that the answer holds only for now (upstream
 /// unavailable, the quota, the maintenance window): their answers are not kept, so a repeat
 /// runs again instead of replaying a moment that has passed.
@@ -77,6 +80,10 @@ where
     let renew_every = takeover_after / 4;
     let mut next_takeover_try = Instant::now();
     loop {
+        // Registered before the look, so a settling in between is not missed.
+        let changed = state.idempotency_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let now = state.service.now();
         let expires = now + state.idempotency_ttl;
         match idempotency
@@ -114,7 +121,15 @@ where
                         "a request with this Idempotency-Key is still running",
                     ));
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Woken when a key settles (this replica's, or another's through the store's
+                // change notifications); the slow re-check is for a notification missed.
+                let recheck = (Instant::now() + RECHECK)
+                    .min(deadline)
+                    .min(next_takeover_try);
+                tokio::select! {
+                    _ = changed => {}
+                    _ = tokio::time::sleep_until(recheck) => {}
+                }
             }
         }
     }
@@ -133,6 +148,7 @@ where
         Some(s) => idempotency.complete(&key, s).await,
         None => idempotency.abandon(&key).await,
     };
+    state.idempotency_changed.notify_waiters();
     if let Err(e) = result {
         tracing::warn!(error = %e, "could not record an idempotent answer");
     }
@@ -154,6 +170,7 @@ async fn renewing<F: Future>(
         state
             .service
             .store
+            .renewals
             .idempotency
             .renew(key, state.service.now())
     });

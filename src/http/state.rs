@@ -24,6 +24,11 @@ pub struct AppState {
     pub fingerprint_key: secrecy::SecretString,
     /// Keys payment fingerprints only (see `idempotency::Fingerprint::of_payment`).
     pub payment_fingerprint_key: secrecy::SecretString,
+    /// Woken when an Idempotency-Key settles (here, or on another replica through the
+    /// store's change notifications): repeats waiting on a running key look again.
+    pub idempotency_changed: std::sync::Arc<tokio::sync::Notify>,
+    /// `/readyz`'s answer, refreshed in the background.
+    pub readiness: std::sync::Arc<crate::readiness::Readiness>,
     /// Event bodies as last rendered.
     pub events: super::events::RenderedEvents,
 }

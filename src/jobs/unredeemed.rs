@@ -273,7 +273,7 @@ impl UnredeemedJob {
             let what = format!("the lease of run {run}");
             crate::heartbeat::renew_every(lease / 3, &what, || {
                 let until = service.now() + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
-                service.store.jobs.renew_run(run, &owner, until)
+                service.store.renewals.jobs.renew_run(run, &owner, until)
             })
             .await;
             tracing::warn!(run_id = %run, "run lease lost");

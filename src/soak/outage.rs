@@ -58,9 +58,20 @@ impl UpstreamGate {
 
     /// Upstream is unreachable for `len`: connections refused, open ones cut.
     pub async fn outage(&self, len: Duration) {
-        let _ = self.down.send(true);
+        self.set_down(true);
         tokio::time::sleep(len).await;
-        let _ = self.down.send(false);
+        self.set_down(false);
+    }
+
+    /// Down (connections refused, open ones cut) or up, until told otherwise. The relay is
+    /// plain TCP: tests put it in front of Postgres too.
+    pub fn set_down(&self, down: bool) {
+        let _ = self.down.send(down);
+    }
+
+    /// Where the relay listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
 

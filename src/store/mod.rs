@@ -26,6 +26,7 @@ use crate::jobs::model::{
     JobRun, RunClaim, RunResult,
 };
 
+pub mod changes;
 pub mod postgres;
 mod sql;
 mod sql_jobs;
@@ -398,6 +399,28 @@ pub struct Store {
     pub jobs: Arc<dyn JobStore>,
     pub admin: Arc<dyn StoreAdmin>,
     pub backend: Backend,
+    /// Lease and claim renewals. On Postgres they have connections of their own, so no burst
+    /// of requests holding the pool can starve them and let a running operation's lease lapse.
+    pub renewals: Renewals,
+}
+
+/// The store's renewal calls (checkout leases, job-run leases, Idempotency-Key claims).
+#[derive(Clone)]
+pub struct Renewals {
+    pub checkouts: Arc<dyn CheckoutStore>,
+    pub jobs: Arc<dyn JobStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl Renewals {
+    /// The renewal calls of `store`, on its connections.
+    pub fn of(store: &Store) -> Self {
+        Self {
+            checkouts: store.checkouts.clone(),
+            jobs: store.jobs.clone(),
+            idempotency: store.idempotency.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -414,6 +437,11 @@ pub struct ConnectOptions {
     /// Pool size; every replica holds its own pool, so this times the replica count must
     /// stay under the server's limit.
     pub max_connections: u32,
+    /// How long a caller waits for a pooled connection: with the database down, requests
+    /// answer 503 after this instead of hanging.
+    pub acquire_timeout: std::time::Duration,
+    /// Postgres `statement_timeout` for every connection of the pool; `None`: the server's.
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 impl ConnectOptions {
@@ -421,6 +449,8 @@ impl ConnectOptions {
         Self {
             url: url.into(),
             max_connections: 10,
+            acquire_timeout: std::time::Duration::from_secs(2),
+            statement_timeout: Some(std::time::Duration::from_secs(15)),
         }
     }
 }
@@ -436,7 +466,7 @@ impl Store {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             postgres::connect(options).await
         } else {
-            sqlite::connect(url, options.max_connections.max(1)).await
+            sqlite::connect(url, options).await
         }
     }
 

@@ -1,10 +1,15 @@
 //! The Postgres backend: pool setup and migrator. The queries and trait implementations are
 //! shared with SQLite (see [`super::sql_store`]).
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::sql_store::sql_store;
-use super::{Backend, ConnectOptions, Store, StoreResult};
+use super::{Backend, ConnectOptions, Renewals, Store, StoreResult};
+
+/// Connections kept for renewals on top of `max_connections` (see [`Store::renewals`]).
+pub const RENEWAL_CONNECTIONS: u32 = 2;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -20,9 +25,23 @@ sql_store!(
 /// Every replica holds its own pool: `max_connections` times the replica count must stay
 /// under the server's limit.
 pub async fn connect(options: &ConnectOptions) -> StoreResult<Store> {
+    let mut connect = PgConnectOptions::from_str(&options.url)?;
+    if let Some(timeout) = options.statement_timeout {
+        // A statement stuck behind a lock or a sick server is cut off, freeing its
+        // connection, instead of holding a request (and the pool) indefinitely.
+        connect = connect.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+    }
     let pool: PgPool = PgPoolOptions::new()
         .max_connections(options.max_connections)
-        .connect(&options.url)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect.clone())
         .await?;
-    Ok(PgStore { pool }.into_store(Backend::Postgres))
+    let renewal_pool: PgPool = PgPoolOptions::new()
+        .max_connections(RENEWAL_CONNECTIONS)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect)
+        .await?;
+    let mut store = PgStore { pool }.into_store(Backend::Postgres);
+    store.renewals = Renewals::of(&PgStore { pool: renewal_pool }.into_store(Backend::Postgres));
+    Ok(store)
 }

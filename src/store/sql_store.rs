@@ -109,6 +109,11 @@ macro_rules! sql_store {
                     idempotency: this.clone(),
                     quota: this.clone(),
                     jobs: this.clone(),
+                    renewals: $crate::store::Renewals {
+                        checkouts: this.clone(),
+                        jobs: this.clone(),
+                        idempotency: this.clone(),
+                    },
                     admin: this,
                     backend,
                 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use super::sql_store::sql_store;
-use super::{Backend, Store, StoreError, StoreResult};
+use super::{Backend, ConnectOptions, Store, StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -27,7 +27,8 @@ sql_store!(
 /// Connect to `sqlite://PATH` (relative paths are relative to the working directory; the file
 /// and its folder are created) or `sqlite::memory:`. Readers run concurrently under WAL (up to
 /// `max_connections`); writes queue on the busy timeout.
-pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
+pub async fn connect(url: &str, connect: &ConnectOptions) -> StoreResult<Store> {
+    let max_connections = connect.max_connections.max(1);
     let options = SqliteConnectOptions::from_str(url)?
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
@@ -56,6 +57,7 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
             .journal_mode(SqliteJournalMode::Wal);
         SqlitePoolOptions::new()
             .max_connections(max_connections)
+            .acquire_timeout(connect.acquire_timeout)
             .connect_with(options)
             .await?
     };

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod checkouts;
+mod database_outage;
 mod errors;
 mod fairness;
 mod faults;

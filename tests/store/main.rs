@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod changes;
 mod checkouts;
 mod fixtures;
 mod idempotency;
