@@ -3,6 +3,7 @@
 //! Secrets are kept out by construction too (card data lives in redacting secret types; the
 //! upstream client logs operation names rather than URLs, which carry the apikey).
 
+pub mod export;
 pub mod redact;
 
 use std::io::Write;
@@ -66,7 +67,7 @@ where
             {
                 Ok(exporter) => Some(
                     SdkTracerProvider::builder()
-                        .with_batch_exporter(exporter)
+                        .with_batch_exporter(export::RedactingExporter(exporter))
                         .with_resource(
                             opentelemetry_sdk::Resource::builder()
                                 .with_service_name(env!("CARGO_PKG_NAME"))
@@ -87,6 +88,7 @@ where
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
+    install_panic_hook();
     // Already installed (tests): keep the first.
     let _ = tracing_subscriber::registry()
         .with(filter)
@@ -94,6 +96,36 @@ where
         .with(otel)
         .try_init();
     TelemetryGuard { tracer }
+}
+
+/// Panic messages pass the redaction too. The default hook writes a panic's message straight
+/// to stderr, and a message can hold input (a value in an `expect`, a formatted request): this
+/// one logs it redacted, as an error event (so it reaches the log sink like any line), and
+/// prints the same redacted line to stderr, with a backtrace when `RUST_BACKTRACE` asks.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let payload = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let line = panic_line(&location, &payload);
+            tracing::error!(panic.location = %location, "{line}");
+            eprintln!("{line}\n{}", std::backtrace::Backtrace::capture());
+        }));
+    });
+}
+
+/// The redacted line a panic at `location` with `payload` is reported as.
+fn panic_line(location: &str, payload: &str) -> String {
+    redact::redact(&format!("panicked at {location}: {payload}"))
 }
 
 /// Hands each formatted event to the sink only after [`redact::redact`].

@@ -1,17 +1,37 @@
 //! Partner-side admission: per-user and per-client-IP request rates, so one user (or one
-//! address) cannot eat the deployment's upstream quota. Each key gets a GCRA bucket (a rate
-//! and a burst); a request over it is refused with `rate_limited` (429), `Retry-After` and a
-//! `RateLimit` header, before any work is done. Buckets are per replica.
+//! address) cannot eat the deployment's upstream quota. Each key gets a `governor` GCRA cell
+//! (a rate and a burst); a request over it is refused with `rate_limited` (429), `Retry-After`
+//! and a `RateLimit` header, before any work is done. Limits are per replica.
+//!
+//! Memory: a key's state is kept while it differs from a fresh one (at most a burst's worth
+//! of time after its last request); idle keys are swept every [`SWEEP_EVERY`] admissions, so
+//! the maps stay as small as the users and addresses active in the last few seconds.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
 
 /// A rate and how many requests may come at once.
 #[derive(Debug, Clone, Copy)]
 pub struct Rate {
     pub per_second: f64,
     pub burst: u32,
+}
+
+impl Rate {
+    fn quota(self) -> Quota {
+        let period = Duration::from_secs_f64(1.0 / self.per_second.max(0.001));
+        let burst = NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN);
+        // A zero period is impossible: the rate is capped above by configuration checks.
+        Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(burst)
+    }
 }
 
 /// Why a request was refused: how long until it would be admitted, and the limit it hit.
@@ -21,61 +41,73 @@ pub struct Refused {
     pub limit: u32,
 }
 
-/// Keyed GCRA buckets ("theoretical arrival time" per key).
-pub struct Admission {
-    user: Rate,
-    ip: Rate,
-    buckets: Mutex<HashMap<String, Instant>>,
-}
+/// Admissions between two sweeps of idle keys.
+const SWEEP_EVERY: u64 = 4096;
 
-/// Buckets idle this long are forgotten, so the map stays as small as the active users.
-const FORGET_AFTER: Duration = Duration::from_secs(600);
+type Keyed<C> =
+    RateLimiter<String, DashMapStateStore<String>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// Keyed limiters for users and for client addresses, on clock `C` (tests drive a fake one).
+pub struct Admission<C: Clock = DefaultClock> {
+    users: Keyed<C>,
+    addresses: Keyed<C>,
+    user_burst: u32,
+    ip_burst: u32,
+    clock: C,
+    admitted: AtomicU64,
+}
 
 impl Admission {
     pub fn new(user: Rate, ip: Rate) -> Self {
-        Self {
-            user,
-            ip,
-            buckets: Mutex::default(),
-        }
-    }
-
-    /// Admit one request of `user` from `ip`, or say how long to wait.
-    pub fn admit(&self, user: &str, ip: &str) -> Result<(), Refused> {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > 10_000 {
-            buckets.retain(|_, tat| now.saturating_duration_since(*tat) < FORGET_AFTER);
-        }
-        let user_key = format!("u:{user}");
-        let ip_key = format!("i:{ip}");
-        // Check both before charging either, so a refusal costs the caller nothing.
-        let user_tat = check(&buckets, &user_key, self.user, now)?;
-        let ip_tat = check(&buckets, &ip_key, self.ip, now)?;
-        buckets.insert(user_key, user_tat);
-        buckets.insert(ip_key, ip_tat);
-        Ok(())
+        Self::with_clock(user, ip, DefaultClock::default())
     }
 }
 
-/// The new theoretical arrival time if a request is admitted now.
-fn check(
-    buckets: &HashMap<String, Instant>,
-    key: &str,
-    rate: Rate,
-    now: Instant,
-) -> Result<Instant, Refused> {
-    let interval = Duration::from_secs_f64(1.0 / rate.per_second.max(0.001));
-    let tolerance = interval * rate.burst.saturating_sub(1);
-    let tat = buckets.get(key).copied().unwrap_or(now).max(now);
-    let allowed_at = tat.checked_sub(tolerance).unwrap_or(now);
-    if allowed_at > now {
-        return Err(Refused {
-            retry_after: allowed_at - now,
-            limit: rate.burst,
-        });
+impl<C: Clock + Clone> Admission<C> {
+    fn with_clock(user: Rate, ip: Rate, clock: C) -> Self {
+        Self {
+            users: RateLimiter::dashmap_with_clock(user.quota(), clock.clone()),
+            addresses: RateLimiter::dashmap_with_clock(ip.quota(), clock.clone()),
+            user_burst: user.burst,
+            ip_burst: ip.burst,
+            clock,
+            admitted: AtomicU64::new(0),
+        }
     }
-    Ok(tat + interval)
+
+    /// Admit one request of `user` from `ip`, or say how long to wait. The address is checked
+    /// first: a request refused for its address costs its user nothing (a user refused for
+    /// its own rate has spent one of its address's cells, which are the larger budget).
+    pub fn admit(&self, user: &str, ip: &str) -> Result<(), Refused> {
+        if self.admitted.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep();
+        }
+        self.addresses
+            .check_key(&ip.to_owned())
+            .map_err(|not_until| Refused {
+                retry_after: not_until.wait_time_from(self.clock.now()),
+                limit: self.ip_burst,
+            })?;
+        self.users
+            .check_key(&user.to_owned())
+            .map_err(|not_until| Refused {
+                retry_after: not_until.wait_time_from(self.clock.now()),
+                limit: self.user_burst,
+            })
+    }
+
+    /// Forget keys that are back to a fresh state.
+    fn sweep(&self) {
+        for limiter in [&self.users, &self.addresses] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    #[cfg(test)]
+    fn keys(&self) -> usize {
+        self.users.len() + self.addresses.len()
+    }
 }
 
 #[cfg(test)]
@@ -144,5 +176,32 @@ mod tests {
         // The IP bucket refuses; the other user's bucket must not have been charged.
         assert!(a.admit("v", "1.1.1.1").is_err());
         assert!(a.admit("v", "2.2.2.2").is_ok());
+    }
+
+    #[test]
+    fn idle_keys_are_swept_so_memory_follows_the_active_keys() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let a = Admission::with_clock(
+            Rate {
+                per_second: 1000.0,
+                burst: 1,
+            },
+            Rate {
+                per_second: 1000.0,
+                burst: 1,
+            },
+            clock.clone(),
+        );
+        for i in 0..SWEEP_EVERY - 1 {
+            let _ = a.admit(
+                &format!("user-{i}"),
+                &format!("10.0.{}.{}", i / 256, i % 256),
+            );
+        }
+        assert!(a.keys() > 1000, "{} keys before the sweep", a.keys());
+        // A burst of one at 1000/s is fresh again after a millisecond.
+        clock.advance(Duration::from_millis(5));
+        let _ = a.admit("last", "10.9.9.9");
+        assert!(a.keys() <= 2, "{} keys after the sweep", a.keys());
     }
 }

@@ -32,6 +32,7 @@ pub mod state;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use actix_web::HttpMessage as _;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -82,7 +83,9 @@ pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 }
 
 /// Every public request is timed into `http.server.request.duration`, labelled by the route
-/// template (never the raw path: ids would make every checkout its own series).
+/// template (never the raw path: ids would make every checkout its own series), and logged in
+/// one access line (target `access`): method, route template, status, latency, request id and
+/// problem code (the path is the request span's; query and headers are never logged).
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -92,18 +95,39 @@ pub async fn observe(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().clone();
+    let request_id = req.extensions().get::<RequestId>().cloned();
     let metrics = req
         .app_data::<web::Data<state::AppState>>()
         .map(|state| state.service.api.metrics().clone());
     let resp = next.call(req).await?;
+    let status = resp.response().status().as_u16();
+    let latency = started.elapsed();
     if let Some(metrics) = metrics {
-        let status = resp.response().status().as_u16();
-        metrics.http_request(method.as_str(), &route, status, started.elapsed());
+        metrics.http_request(method.as_str(), &route, status, latency);
     }
+    let problem = resp
+        .response()
+        .extensions()
+        .get::<problem::ProblemCode>()
+        .copied();
+    tracing::info!(
+        target: "access",
+        method = %method,
+        route = %route,
+        status,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        request_id = request_id.as_ref().map_or("", |id| id.0.as_str()),
+        problem = problem.map_or("", |p| p.0.as_str()),
+        "request"
+    );
     Ok(resp)
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id, in its extensions for the access log.
+#[derive(Debug, Clone)]
+struct RequestId(String);
 
 /// Every response carries `X-Request-Id`: the caller's (when sane) or a new one.
 pub async fn request_id(
@@ -135,6 +159,7 @@ pub async fn request_id(
         p.extract(&HeaderExtractor(req.headers()))
     });
     let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
+    req.extensions_mut().insert(RequestId(id.clone()));
     let mut resp = tracing::Instrument::instrument(next.call(req), span).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, value);

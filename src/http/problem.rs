@@ -225,9 +225,15 @@ impl ResponseError for ApiError {
         if self.code == ErrorCode::Unauthorized {
             resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
+        // For the access log line (`super::observe`).
+        resp.extensions_mut().insert(ProblemCode(self.code));
         resp.body(serde_json::to_string(&body).unwrap_or_default())
     }
 }
+
+/// The problem a response carries, as the access log names it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemCode(pub ErrorCode);
 
 /// Malformed JSON in any extractor becomes `validation_failed`, never a plain-text 400.
 pub fn json_error(

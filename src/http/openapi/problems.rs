@@ -139,6 +139,7 @@ problem_set! {
     CreateCheckoutProblems: [
         NotFound, ValidationFailed, CaptchaInvalid, EventNotTransactable, SoldOut,
         IdempotencyKeyReused, IdempotencyKeyInUse, MaintenanceWindow, UpstreamUnavailable,
+        PayloadTooLarge,
     ];
     /// `GET /v1/checkouts/{id}`.
     ReadCheckoutProblems: [NotFound];
@@ -146,7 +147,7 @@ problem_set! {
     PaymentProblems: [
         NotFound, ValidationFailed, InvalidState, HoldExpired, PaymentDeclined,
         InvalidSecurityCode, IdempotencyKeyReused, IdempotencyKeyInUse, MaintenanceWindow,
-        UpstreamUnavailable,
+        UpstreamUnavailable, PayloadTooLarge,
     ];
     /// `POST /v1/checkouts/{id}/purchase`.
     PurchaseProblems: [
