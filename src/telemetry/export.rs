@@ -43,10 +43,10 @@ impl<E: SpanExporter> SpanExporter for RedactingExporter<E> {
 
 /// Every string of `span`, redacted in place.
 pub fn redact_span(span: &mut SpanData) {
-    span.name = redact_cow(&span.name);
+    redact_cow(&mut span.name);
     redact_attributes(&mut span.attributes);
     for event in span.events.events.iter_mut() {
-        event.name = redact_cow(&event.name);
+        redact_cow(&mut event.name);
         redact_attributes(&mut event.attributes);
     }
     if let Status::Error { description } = &span.status {
@@ -54,12 +54,10 @@ pub fn redact_span(span: &mut SpanData) {
     }
 }
 
-fn redact_cow(text: &Cow<'static, str>) -> Cow<'static, str> {
+fn redact_cow(text: &mut Cow<'static, str>) {
     let redacted = redact::redact(text);
-    if redacted == **text {
-        text.clone()
-    } else {
-        Cow::Owned(redacted)
+    if redacted != **text {
+        *text = Cow::Owned(redacted);
     }
 }
 
