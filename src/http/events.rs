@@ -1,7 +1,6 @@
 //! `/v1/events/{id}` and `/v1/captcha`, and the rendered event bodies they reuse.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
@@ -57,9 +56,16 @@ async fn get_event(
 /// (every app screen shows the event): while the details are the same cached `EventInfo` and
 /// the parts that change with time (on sale, maintenance window) are unchanged, the bytes are
 /// served again instead of being rendered and serialised per request.
-#[derive(Default)]
 pub struct RenderedEvents {
-    bodies: Mutex<HashMap<String, Rendered>>,
+    bodies: moka::sync::Cache<String, Arc<Rendered>>,
+}
+
+impl Default for RenderedEvents {
+    fn default() -> Self {
+        Self {
+            bodies: moka::sync::Cache::new(MAX_RENDERED),
+        }
+    }
 }
 
 struct Rendered {
@@ -68,38 +74,32 @@ struct Rendered {
     body: Bytes,
 }
 
-/// More events than any venue list; past it the renderings are dropped and rebuilt on use.
-const MAX_RENDERED: usize = 10_000;
+/// More events than any venue list; past it the least used renderings are dropped and rebuilt
+/// on use.
+const MAX_RENDERED: u64 = 10_000;
 
 impl RenderedEvents {
     pub fn body(&self, snapshot: &EventSnapshot) -> Result<Bytes, ApiError> {
         let key = snapshot.time_key();
         let id = &snapshot.info.event_id;
+        if let Some(r) = self.bodies.get(id)
+            && Arc::ptr_eq(&r.info, &snapshot.info)
+            && r.key == key
         {
-            let bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(r) = bodies.get(id)
-                && Arc::ptr_eq(&r.info, &snapshot.info)
-                && r.key == key
-            {
-                return Ok(r.body.clone());
-            }
+            return Ok(r.body.clone());
         }
         let body = serde_json::to_vec(&EventBody::from(snapshot.view())).map_err(|e| {
             tracing::error!(error = %e, "rendering an event");
             ApiError::new(ErrorCode::Internal, "the event could not be rendered")
         })?;
         let body = Bytes::from(body);
-        let mut bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
-        if bodies.len() >= MAX_RENDERED {
-            bodies.clear();
-        }
-        bodies.insert(
+        self.bodies.insert(
             id.clone(),
-            Rendered {
+            Arc::new(Rendered {
                 info: snapshot.info.clone(),
                 key,
                 body: body.clone(),
-            },
+            }),
         );
         Ok(body)
     }
