@@ -292,5 +292,8 @@ async fn upstreams_words_stay_out_of_the_partners_problem() {
     assert!(!text.contains("No inventory found"), "{text}");
     let id = body["checkout_id"].as_str().expect("named");
     let checkout = app.get_json(&format!("/v1/checkouts/{id}"), "late").await;
-    assert!(!checkout.to_string().contains("No inventory found"), "{checkout}");
+    assert!(
+        !checkout.to_string().contains("No inventory found"),
+        "{checkout}"
+    );
 }
