@@ -67,8 +67,9 @@ pub enum Command {
     Demo,
     /// Benchmarks, each against a baseline measured in the same run. `quota` (the default):
     /// K users through R in-process replicas against a sandbox enforcing Q req/s, and the same
-    /// users as naive direct clients. `overhead`, `flow`, `scale`, `recovery`, or `all` of
-    /// these four: see README "Performance".
+    /// users as naive direct clients. `overhead`, `flow`, `scale`, `recovery`, `fairness`
+    /// (one user's purchases while another floods reads), or `all` of these five: see README
+    /// "Performance".
     Bench {
         #[arg(value_enum, default_value = "quota")]
         which: crate::bench::Which,
@@ -93,6 +94,9 @@ pub enum Command {
         /// recovery: checkouts mid-poll on the killed replica.
         #[arg(long, default_value_t = 50)]
         recovery_checkouts: usize,
+        /// fairness: purchases timed alone, then again under the flood.
+        #[arg(long, default_value_t = 5)]
+        fairness_purchases: usize,
     },
     /// Replicas on one fresh Postgres database under injected upstream faults and random
     /// `kill -9`s, with simulated users; then checks that nothing was lost, doubled or leaked

@@ -103,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
             purchases,
             checkouts,
             recovery_checkouts,
+            fairness_purchases,
         } => {
             use checkout_gateway::bench::{self, BenchPlan, Sizes, Which};
             if which == Which::Quota {
@@ -119,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
                 purchases,
                 checkouts,
                 recovery_checkouts,
+                fairness_purchases,
             };
             bench::run_selected(settings, which, sizes).await
         }

@@ -76,7 +76,11 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
 }
 
 /// One purchase through the gateway: milliseconds per step as the client waits for it.
-async fn gateway_purchase(env: &Env, base: &str, token: &str) -> anyhow::Result<[f64; 3]> {
+pub(super) async fn gateway_purchase(
+    env: &Env,
+    base: &str,
+    token: &str,
+) -> anyhow::Result<[f64; 3]> {
     let started = Instant::now();
     let id = env.create(base, token, 20).await?;
     let created = ms(started);
@@ -110,7 +114,7 @@ async fn gateway_purchase(env: &Env, base: &str, token: &str) -> anyhow::Result<
     Ok([created, paid, ms(started)])
 }
 
-fn ms(since: Instant) -> f64 {
+pub(super) fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 

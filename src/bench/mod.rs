@@ -8,10 +8,13 @@
 //!   RSA encryptions per second per core vs `openssl speed rsa2048`.
 //! - `scale`: resident memory and database size with 1k then 10k checkouts in flight.
 //! - `recovery`: `kill -9` of a replica to the first resumed upstream call by another.
+//! - `fairness`: one user's purchases while another floods the quota-spending reads, against
+//!   the same purchases alone.
 //!
 //! `harness` owns what they share: a fresh Postgres database, a standalone sandbox, `serve`
 //! child processes, user tokens, percentiles.
 
+pub mod fairness;
 pub mod flow;
 pub mod harness;
 pub mod overhead;
@@ -31,7 +34,8 @@ pub enum Which {
     Flow,
     Scale,
     Recovery,
-    /// overhead, flow, scale and recovery (quota has its own table in README).
+    Fairness,
+    /// overhead, flow, scale, recovery and fairness (quota has its own table in README).
     All,
 }
 
@@ -48,6 +52,8 @@ pub struct Sizes {
     pub checkouts: Vec<usize>,
     /// Checkouts mid-poll on the killed replica in `recovery`.
     pub recovery_checkouts: usize,
+    /// Purchases timed by `fairness`, alone and again under the flood.
+    pub fairness_purchases: usize,
 }
 
 pub async fn run_selected(settings: Settings, which: Which, sizes: Sizes) -> anyhow::Result<()> {
@@ -70,6 +76,9 @@ pub async fn run_selected(settings: Settings, which: Which, sizes: Sizes) -> any
     }
     if all || which == Which::Recovery {
         recovery::run(&env, &sizes).await?;
+    }
+    if all || which == Which::Fairness {
+        fairness::run(&env, &sizes).await?;
     }
     Ok(())
 }
