@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 mod fair;
@@ -97,10 +97,17 @@ struct Log {
     /// Send times, one log per budget (same order as `QuotaLimiter::budgets`).
     sent: Vec<VecDeque<Instant>>,
     paused_until: Option<Instant>,
+    /// The deployment's shared log said it is full until then: nobody here asks it before.
+    shared_full_until: Option<Instant>,
+    /// The waiter whose turn it is, claiming its slot in the shared log: one at a time, so the
+    /// order [`Queue::next_up`] chose is the order sends go out in (and the store is spared a
+    /// connection per waiting request).
+    claimant: Option<u64>,
     queue: Queue,
 }
 
-/// Takes a waiter out of the queue however its wait ends (a cancelled request included).
+/// Takes a waiter out of the queue, and gives up its turn, however its wait ends (a
+/// cancelled request included).
 struct Waiting<'a> {
     limiter: &'a QuotaLimiter,
     ticket: u64,
@@ -108,7 +115,12 @@ struct Waiting<'a> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.limiter.log().queue.leave(self.ticket);
+        let mut log = self.limiter.log();
+        log.queue.leave(self.ticket);
+        if log.claimant == Some(self.ticket) {
+            log.claimant = None;
+        }
+        drop(log);
         self.limiter.freed.notify_waiters();
     }
 }
@@ -155,9 +167,6 @@ pub struct QuotaLimiter {
     /// Wakes waiters when a send is granted or a waiter leaves, so the next one re-checks.
     freed: Notify,
     shared: Option<Arc<dyn SharedQuota>>,
-    /// One shared claim at a time per replica: sends are spaced anyway, and the store is
-    /// spared a connection per waiting request.
-    claiming: Mutex<()>,
     shares: Shares,
 }
 
@@ -180,7 +189,6 @@ impl QuotaLimiter {
             }),
             freed: Notify::new(),
             shared: None,
-            claiming: Mutex::new(()),
             shares: Shares::default(),
         }
     }
@@ -217,28 +225,67 @@ impl QuotaLimiter {
             limiter: self,
             counted,
         };
-        self.acquire_local(claim.priority, claim.owner).await;
-        if let Some(shared) = &self.shared {
-            self.acquire_shared(shared.as_ref(), claim.priority).await;
+        let ticket = self
+            .log()
+            .queue
+            .enqueue(claim.priority, claim.owner, Instant::now());
+        let _waiting = Waiting {
+            limiter: self,
+            ticket,
+        };
+        // Budgets of the shared log already claimed for this send (kept across denials: a
+        // slot claimed in one budget while a later one is full stays spent, so the deployment
+        // may send a little less than it could, never more).
+        let mut claimed = 0;
+        loop {
+            self.wait_for_turn(ticket).await;
+            let shared = match &self.shared {
+                Some(shared) => self.claim_shared(shared.as_ref(), &mut claimed).await,
+                None => Ok(()),
+            };
+            let mut log = self.log();
+            log.claimant = None;
+            let granted = match shared {
+                Ok(()) => {
+                    let now = Instant::now();
+                    for sent in &mut log.sent {
+                        sent.push_back(now);
+                    }
+                    log.queue.served(ticket);
+                    true
+                }
+                Err(wait) => {
+                    // Everyone here waits for the shared log, not just this send: asking it
+                    // again sooner would only be refused.
+                    let until = Instant::now() + wait;
+                    log.shared_full_until = log.shared_full_until.max(Some(until));
+                    false
+                }
+            };
+            drop(log);
+            self.freed.notify_waiters();
+            if granted {
+                return Ok((started.elapsed(), slot));
+            }
         }
-        Ok((started.elapsed(), slot))
     }
 
-    /// Claim a slot in the deployment's log. When the store cannot answer, this replica's own
+    /// Claim this send's slot in the deployment's log, budget by budget from `claimed`:
+    /// `Err(wait)` when a budget is full. When the store cannot answer, this replica's own
     /// limit still applies: purchases go on rather than stop with the database.
-    async fn acquire_shared(&self, shared: &dyn SharedQuota, priority: Priority) {
-        // A slot claimed in one budget while a later one is full stays spent: the
-        // deployment may send a little less than it could, never more.
-        for budget in &self.budgets {
+    async fn claim_shared(
+        &self,
+        shared: &dyn SharedQuota,
+        claimed: &mut usize,
+    ) -> Result<(), Duration> {
+        while let Some(budget) = self.budgets.get(*claimed) {
             let mut slow = 0;
             loop {
-                let claiming = self.claiming.lock().await;
                 let asked = Instant::now();
-                let claim = shared
+                match shared
                     .claim(budget, budget.window + budget.claim_slack)
-                    .await;
-                drop(claiming);
-                match claim {
+                    .await
+                {
                     Ok(None)
                         if asked.elapsed() <= budget.claim_slack || slow == MAX_SLOW_CLAIMS =>
                     {
@@ -246,30 +293,27 @@ impl QuotaLimiter {
                     }
                     // Its slot stays spent (stamped too early for this send); claim another.
                     Ok(None) => slow += 1,
-                    Ok(Some(wait)) => {
-                        tokio::time::sleep(wait.min(budget.window) + lane_delay(priority)).await;
-                    }
+                    Ok(Some(wait)) => return Err(wait.min(budget.window)),
                     Err(reason) => {
                         tracing::warn!(%reason, "shared upstream quota unavailable; only this replica's share is limited");
-                        return;
+                        *claimed = self.budgets.len();
+                        return Ok(());
                     }
                 }
             }
+            *claimed += 1;
         }
+        Ok(())
     }
 
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// This replica's sliding log and lanes: a free send goes to the waiter [`Queue::next_up`]
-    /// names, not to whoever wakes first.
-    async fn acquire_local(&self, priority: Priority, owner: Option<&str>) {
-        let ticket = self.log().queue.enqueue(priority, owner, Instant::now());
-        let _waiting = Waiting {
-            limiter: self,
-            ticket,
-        };
+    /// Wait until it is `ticket`'s turn: this replica's windows have room, nothing is paused,
+    /// no other waiter is claiming, and [`Queue::next_up`] names it (not whoever wakes
+    /// first). Returns as the claimant.
+    async fn wait_for_turn(&self, ticket: u64) {
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
@@ -291,18 +335,20 @@ impl QuotaLimiter {
                         full_until = full_until.max(Some(room_at));
                     }
                 }
-                let paused = log.paused_until.filter(|until| *until > now);
+                let paused = log
+                    .paused_until
+                    .max(log.shared_full_until)
+                    .filter(|until| *until > now);
                 match (paused, full_until) {
                     (Some(until), _) => until,
-                    (None, None) if log.queue.next_up(now) == Some(ticket) => {
-                        for sent in &mut log.sent {
-                            sent.push_back(now);
-                        }
-                        log.queue.served(ticket);
+                    (None, None)
+                        if log.claimant.is_none() && log.queue.next_up(now) == Some(ticket) =>
+                    {
+                        log.claimant = Some(ticket);
                         return;
                     }
-                    // Someone ahead takes this send; look again when it is taken, or when
-                    // aging may have changed the order.
+                    // Someone ahead takes this send, or is claiming it; look again when it is
+                    // taken, or when aging may have changed the order.
                     (None, None) => now + AGING,
                     (None, Some(room_at)) => room_at,
                 }
@@ -319,11 +365,6 @@ impl QuotaLimiter {
         let mut log = self.log();
         log.paused_until = Some(log.paused_until.map_or(until, |p| p.max(until)));
     }
-}
-
-/// Lower lanes yield a little so higher lanes waking at the same moment go first.
-fn lane_delay(priority: Priority) -> Duration {
-    Duration::from_millis(2 * priority as u64)
 }
 
 #[cfg(test)]

@@ -344,3 +344,23 @@ async fn a_cancelled_waiter_does_not_block_the_queue() {
     let order = served_order(limiter, &[Priority::Job]).await;
     assert_eq!(order, [Priority::Job]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_shared_log_keeps_the_order_the_lanes_chose() {
+    // The shared log refuses the first claims: every waiter has queued by then, and the
+    // sends must still go out lane by lane, not in whatever order the refused ones retry.
+    let limiter = Arc::new(QuotaLimiter::new(100.0).shared_with(fake(3, false, 0)));
+    let lanes = [
+        Priority::Job,
+        Priority::Refresh,
+        Priority::Release,
+        Priority::Critical,
+        Priority::Reserve,
+    ];
+    let order = served_order(limiter, &lanes).await;
+    // The first waiter may have claimed before the others queued; the rest go by lane.
+    let rest: Vec<_> = order.iter().skip(1).copied().collect();
+    let mut sorted = rest.clone();
+    sorted.sort();
+    assert_eq!(rest, sorted, "{order:?}");
+}
