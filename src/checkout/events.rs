@@ -38,7 +38,9 @@ impl CheckoutService {
         }
         // Nothing is shared or changed upstream: a caller who stops waiting just leaves the
         // quota queue.
-        let ctx = self.context(who, Priority::Reserve);
+        // A read, in the read lane: a flood of captcha requests never takes a turn from a
+        // reservation.
+        let ctx = self.context(who, Priority::Refresh);
         match tokio::time::timeout(wait, self.api.captcha(&ctx)).await {
             Ok(page) => {
                 let page = page?;

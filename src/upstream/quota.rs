@@ -31,7 +31,7 @@ pub enum Priority {
     Reserve,
     /// Releasing abandoned or expired carts.
     Release,
-    /// Event details refreshes, certificates, tokens.
+    /// Reads: event details, the captcha page, certificates, tokens.
     Refresh,
     /// Scheduled jobs.
     Job,

@@ -186,19 +186,23 @@ async fn event_not_transactable() {
     assert_problem(resp, 409, "event_not_transactable").await;
 }
 
+/// Sold out, with upstream's code; upstream's own words ("No inventory found to match
+/// request") stay in the logs: the partner reads the gateway's, in the problem and in the
+/// failed checkout.
 #[tokio::test]
 async fn sold_out_when_the_inventory_is_gone() {
     let app = spawn_app().await;
-    let event = app.get_json(&format!("/v1/events/{TINY_EVENT}"), "s").await;
-    let ticket = event["ticket_types"][0]["ticket_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let first = app.create_checkout("s", TINY_EVENT, &ticket, 2).await;
-    assert_eq!(first.status(), 201);
+    let ticket = tiny_event_held(&app).await;
     let second = app.create_checkout("s2", TINY_EVENT, &ticket, 2).await;
     let body = assert_problem(second, 409, "sold_out").await;
     assert_eq!(body["upstream_code"], 20052);
+    assert!(!body.to_string().contains("No inventory found"), "{body}");
+    let id = body["checkout_id"].as_str().expect("named");
+    let checkout = app.get_json(&format!("/v1/checkouts/{id}"), "s2").await;
+    assert!(
+        !checkout.to_string().contains("No inventory found"),
+        "{checkout}"
+    );
 }
 
 #[tokio::test]

@@ -273,3 +273,16 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// The tiny event's only two seats, held by user `first`; returns its ticket id, so that the
+/// next reservation of it is refused as sold out.
+pub async fn tiny_event_held(app: &TestApp) -> String {
+    let event = app.get_json(&format!("/v1/events/{TINY_EVENT}"), "s").await;
+    let ticket = event["ticket_types"][0]["ticket_id"]
+        .as_str()
+        .expect("a ticket")
+        .to_owned();
+    let first = app.create_checkout("first", TINY_EVENT, &ticket, 2).await;
+    assert_eq!(first.status(), 201);
+    ticket
+}

@@ -61,6 +61,15 @@ fn fingerprint(checkout: &Value) -> Value {
     })
 }
 
+/// `method` on the owner's `owned` path and on the never-existing `unknown` one, both as the
+/// intruder: the two answers must be the same 404.
+async fn intruder_gets_not_found(app: &TestApp, method: Method, owned: &str, unknown: &str) {
+    let send = |path: &str| app.request(method.clone(), path, INTRUDER).send();
+    let resp = send(owned).await.unwrap();
+    let unknown = send(unknown).await.unwrap();
+    assert_same_not_found(resp, unknown).await;
+}
+
 #[tokio::test]
 async fn another_users_checkout_is_not_found_on_get() {
     let app = spawn_app().await;
@@ -68,21 +77,13 @@ async fn another_users_checkout_is_not_found_on_get() {
     let before = owners_view(&app, &id).await;
     let calls = upstream_calls(&app);
 
-    let resp = app
-        .request(Method::GET, &format!("/v1/checkouts/{id}"), INTRUDER)
-        .send()
-        .await
-        .unwrap();
-    let unknown = app
-        .request(
-            Method::GET,
-            &format!("/v1/checkouts/{UNKNOWN_CHECKOUT}"),
-            INTRUDER,
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_same_not_found(resp, unknown).await;
+    intruder_gets_not_found(
+        &app,
+        Method::GET,
+        &format!("/v1/checkouts/{id}"),
+        &format!("/v1/checkouts/{UNKNOWN_CHECKOUT}"),
+    )
+    .await;
 
     assert_eq!(upstream_calls(&app), calls);
     let after = owners_view(&app, &id).await;
@@ -141,22 +142,13 @@ async fn another_users_checkout_cannot_be_released() {
     assert!(held > 0, "the reservation holds seats");
     let calls = upstream_calls(&app);
 
-    let path = format!("/v1/checkouts/{id}");
-    let resp = app
-        .request(Method::DELETE, &path, INTRUDER)
-        .send()
-        .await
-        .unwrap();
-    let unknown = app
-        .request(
-            Method::DELETE,
-            &format!("/v1/checkouts/{UNKNOWN_CHECKOUT}"),
-            INTRUDER,
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_same_not_found(resp, unknown).await;
+    intruder_gets_not_found(
+        &app,
+        Method::DELETE,
+        &format!("/v1/checkouts/{id}"),
+        &format!("/v1/checkouts/{UNKNOWN_CHECKOUT}"),
+    )
+    .await;
 
     assert_eq!(upstream_calls(&app), calls, "no DELETE was sent upstream");
     let stats = app.sandbox().stats();
@@ -229,21 +221,13 @@ async fn another_users_order_is_not_found_and_not_listed() {
     assert_eq!(bought["state"], "purchased", "{bought}");
     let order_id = bought["order"]["order_id"].as_str().unwrap().to_owned();
 
-    let resp = app
-        .request(Method::GET, &format!("/v1/orders/{order_id}"), INTRUDER)
-        .send()
-        .await
-        .unwrap();
-    let unknown = app
-        .request(
-            Method::GET,
-            &format!("/v1/orders/{UNKNOWN_ORDER}"),
-            INTRUDER,
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_same_not_found(resp, unknown).await;
+    intruder_gets_not_found(
+        &app,
+        Method::GET,
+        &format!("/v1/orders/{order_id}"),
+        &format!("/v1/orders/{UNKNOWN_ORDER}"),
+    )
+    .await;
 
     // The intruder's listing, even paged from a cursor next to the owner's order, shows
     // nothing of it.

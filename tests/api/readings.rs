@@ -212,13 +212,7 @@ async fn a_purchase_whose_poll_answer_is_lost_ends_purchased_under_every_reading
 #[tokio::test]
 async fn a_sold_out_answered_through_a_poll_is_sold_out_under_every_reading() {
     let app = spawn_app_with(&[("sandbox.force_polling", "true")]).await;
-    let event = app.get_json(&format!("/v1/events/{TINY_EVENT}"), "s").await;
-    let ticket = event["ticket_types"][0]["ticket_id"]
-        .as_str()
-        .expect("a ticket")
-        .to_owned();
-    let first = app.create_checkout("first", TINY_EVENT, &ticket, 2).await;
-    assert_eq!(first.status(), 201);
+    let ticket = tiny_event_held(&app).await;
     for dialect in every_reading_of(&["poll_errors"]) {
         app.sandbox().set_dialect(dialect);
         let late = app.create_checkout("late", TINY_EVENT, &ticket, 2).await;

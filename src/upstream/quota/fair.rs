@@ -1,8 +1,8 @@
 //! Who goes next when sends wait for the quota, and how much waiting one user may cause.
 //!
 //! Lanes first ([`Priority`]); a waiter rises one lane for every [`AGING`] it has waited, but
-//! reads and jobs never above [`Priority::Reserve`], so no flood of reads can outrank a
-//! purchase. Within a lane, users take turns: the user served least recently goes first
+//! reads and jobs no higher than [`Priority::Release`]: below every reserve and purchase, so
+//! no flood of reads takes a turn from a user's operation, however long it has waited. Within a lane, users take turns: the user served least recently goes first
 //! (round-robin), then the oldest ticket. A send that may be refused (a partner's read: event
 //! details, the captcha page) is refused up front when its user already has
 //! [`Shares::per_user`] sends waiting or in flight, or its lane has [`Shares::per_lane`]
@@ -186,10 +186,11 @@ impl Queue {
 }
 
 /// `lane` after waiting `waited`: one lane up per [`AGING`], reads and jobs no higher than
-/// the reserve lane.
+/// the release lane (they still overtake one another, and releases, so none starves among
+/// its peers).
 fn effective_lane(lane: Priority, waited: Duration) -> u32 {
     let ceiling = match lane {
-        Priority::Refresh | Priority::Job => Priority::Reserve,
+        Priority::Refresh | Priority::Job => Priority::Release,
         _ => Priority::Critical,
     };
     let risen = (waited.as_millis() / AGING.as_millis()) as u32;
