@@ -99,6 +99,8 @@ struct Log {
     paused_until: Option<Instant>,
     /// The deployment's shared log said it is full until then: nobody here asks it before.
     shared_full_until: Option<Instant>,
+    /// When this replica last sent (for the spacing of sends while several wait).
+    last_send: Option<Instant>,
     /// The waiter whose turn it is, claiming its slot in the shared log: one at a time, so the
     /// order [`Queue::next_up`] chose is the order sends go out in (and the store is spared a
     /// connection per waiting request).
@@ -219,8 +221,10 @@ impl QuotaLimiter {
     /// refused at once, having spent nothing.
     pub async fn acquire(&self, claim: Claim<'_>) -> Result<(Duration, Slot<'_>), QueueFull> {
         let started = Instant::now();
-        let per_send = self.budgets[0].window / self.budgets[0].capacity as u32;
-        let counted = self.log().queue.admit(&claim, self.shares, per_send)?;
+        let counted = self
+            .log()
+            .queue
+            .admit(&claim, self.shares, self.spacing())?;
         let slot = Slot {
             limiter: self,
             counted,
@@ -251,6 +255,7 @@ impl QuotaLimiter {
                     for sent in &mut log.sent {
                         sent.push_back(now);
                     }
+                    log.last_send = Some(now);
                     log.queue.served(ticket);
                     true
                 }
@@ -306,6 +311,11 @@ impl QuotaLimiter {
         Ok(())
     }
 
+    /// The even spacing of sends at the per-second quota.
+    fn spacing(&self) -> Duration {
+        self.budgets[0].window / self.budgets[0].capacity as u32
+    }
+
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -335,9 +345,20 @@ impl QuotaLimiter {
                         full_until = full_until.max(Some(room_at));
                     }
                 }
+                // While others wait too, sends are spaced evenly over the window instead of
+                // going in a burst when it frees: a burst would go to whoever is queued at
+                // that instant, and a user between two calls of its operation (answer in,
+                // next call not yet asked) would find every freed slot taken. Spaced, the
+                // next slot frees after that user's next call has queued, and the lanes and
+                // turns decide who takes it. Alone, a send goes at once.
+                let spaced = log
+                    .last_send
+                    .filter(|_| log.queue.others_waiting(ticket))
+                    .map(|last| last + self.spacing());
                 let paused = log
                     .paused_until
                     .max(log.shared_full_until)
+                    .max(spaced)
                     .filter(|until| *until > now);
                 match (paused, full_until) {
                     (Some(until), _) => until,

@@ -146,6 +146,11 @@ impl Queue {
         ticket
     }
 
+    /// Whether sends other than `ticket`'s are waiting.
+    pub(super) fn others_waiting(&self, ticket: u64) -> bool {
+        self.waiting.keys().any(|t| *t != ticket)
+    }
+
     pub(super) fn leave(&mut self, ticket: u64) {
         self.waiting.remove(&ticket);
     }

@@ -368,3 +368,41 @@ async fn the_shared_log_keeps_the_order_the_lanes_chose() {
     sorted.sort();
     assert_eq!(rest, sorted, "{order:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn sends_burst_when_alone_and_are_spaced_while_others_wait() {
+    let limiter = Arc::new(QuotaLimiter::new(4.0));
+    let started = Instant::now();
+    for _ in 0..4 {
+        send(&limiter, Priority::Critical).await;
+    }
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "alone, the window's sends go at once"
+    );
+
+    // Four more wait for the full window, which frees all at once: they go one spacing
+    // apart, not in a burst.
+    let times = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (limiter, times) = (limiter.clone(), times.clone());
+            tokio::spawn(async move {
+                send(&limiter, Priority::Reserve).await;
+                times.lock().unwrap().push(Instant::now());
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let times = times.lock().unwrap().clone();
+    let spacing = WINDOW / 4;
+    // Every send made while another still waited came a spacing after the one before; the
+    // last, alone by then, went at once.
+    for pair in times[..3].windows(2) {
+        assert!(pair[1] - pair[0] >= spacing, "{times:?}");
+    }
+    assert_eq!(times[3], times[2], "{times:?}");
+}
