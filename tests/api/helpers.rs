@@ -286,3 +286,17 @@ pub async fn tiny_event_held(app: &TestApp) -> String {
     assert_eq!(first.status(), 201);
     ticket
 }
+
+/// The app's whole database as `pg_dump --data-only --inserts` writes it (one row a line).
+pub fn database_dump(app: &TestApp) -> String {
+    let dump = std::process::Command::new("pg_dump")
+        .args(["--data-only", "--inserts", "--dbname", &app.database_url])
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    String::from_utf8_lossy(&dump.stdout).into_owned()
+}

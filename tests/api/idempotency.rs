@@ -179,16 +179,7 @@ async fn nothing_stored_for_a_payment_key_changes_with_the_card_number_or_cvv() 
         bodies.push(serde_json::to_vec(&body).expect("json"));
     }
 
-    let dump = std::process::Command::new("pg_dump")
-        .args(["--data-only", "--inserts", "--dbname", &app.database_url])
-        .output()
-        .expect("pg_dump runs");
-    assert!(
-        dump.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dump.stderr)
-    );
-    let dump = String::from_utf8(dump.stdout).expect("utf-8");
+    let dump = database_dump(&app);
     let rows: Vec<&str> = dump
         .lines()
         .filter(|l| l.contains("idempotency_keys") && l.contains(&path))

@@ -74,17 +74,7 @@ async fn no_card_number_or_cvv_reaches_the_database() {
     let app = spawn_app().await;
     let id = app.paid("privacy").await;
     assert_eq!(app.purchase("privacy", &id).await.status(), 200);
-    let dump = std::process::Command::new("pg_dump")
-        .arg("--data-only")
-        .arg(&app.database_url)
-        .output()
-        .expect("pg_dump runs");
-    assert!(
-        dump.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dump.stderr)
-    );
-    let text = String::from_utf8_lossy(&dump.stdout);
+    let text = database_dump(&app);
     assert!(text.contains("0011"), "the dump should hold last4");
     assert!(!text.contains(TEST_CARD), "card number in the database");
     assert!(!text.contains("\"cvv\""), "cvv in the database");
