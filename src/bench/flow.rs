@@ -1,7 +1,7 @@
 //! Part 2, flow cost: per step of a purchase (create → reserved, payment, purchase), the time
 //! a client waits on the gateway against the time upstream itself takes for that step's calls
 //! (the baseline: the same Partner-API calls made directly, in the same run, against the same
-//! sandbox with zero latency and zero polling wait). Then RSA-OAEP card-field encryptions per
+//! sandbox with zero latency and zero polling wait). Then RSA PKCS#1 v1.5 card-field encryptions per
 //! second on one core against `openssl speed rsa2048`'s public-key rate, measured here and now.
 
 use std::process::Command;
@@ -206,7 +206,7 @@ async fn rsa_rate(cert: &wire::Certificate) -> anyhow::Result<()> {
     let (column, openssl) = parse_openssl_speed(&String::from_utf8_lossy(&output.stdout))?;
     println!();
     println!(
-        "| RSA-2048 public-key operations per second, one core | gateway (`PaymentEncryptor`, OAEP) | `openssl speed rsa2048` ({column}) | ratio |"
+        "| RSA-2048 public-key operations per second, one core | gateway (`PaymentEncryptor`, PKCS#1 v1.5) | `openssl speed rsa2048` ({column}) | ratio |"
     );
     println!("| --- | --- | --- | --- |");
     println!(

@@ -17,9 +17,12 @@ static LEFTOVERS_DROPPED: AtomicBool = AtomicBool::new(false);
 pub async fn fresh_postgres_url() -> String {
     let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {base}: {e}"));
+    let mut conn = PgConnection::connect(&base).await.unwrap_or_else(|e| {
+        panic!(
+            "the tests need Postgres at {base} (DATABASE_URL; trust auth, a user that may \
+                 create databases) and could not reach it: {e}"
+        )
+    });
     // The name is generated here (hex only), so formatting it into the statement is safe.
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
