@@ -1,6 +1,7 @@
 //! Keeping a claim alive while its holder works: a checkout's lease, a job run's lease, an
 //! `Idempotency-Key`. One loop serves them all: renew every period until the store says the
-//! claim is no longer this holder's.
+//! claim is no longer this holder's. [`Guard`] runs it beside the work and stops it when
+//! dropped, however the work ends.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -26,11 +27,52 @@ where
     }
 }
 
+/// [`renew_every`] on a task of its own, stopped when the guard drops: when the holder's work
+/// finishes, fails, or is itself dropped (a request whose client went away). A renewal loop
+/// that outlived its work would keep a claim nobody works on alive forever.
+#[must_use = "the renewals stop when the guard drops"]
+pub struct Guard(tokio::task::JoinHandle<()>);
+
+impl Guard {
+    pub fn spawn<F, Fut, E>(every: Duration, what: String, renew: F) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<bool, E>> + Send,
+        E: Display,
+    {
+        Self(tokio::spawn(async move {
+            renew_every(every, &what, renew).await;
+            tracing::debug!("{what} is no longer held");
+        }))
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_guard_renews_no_more() {
+        let calls = std::sync::Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let guard = Guard::spawn(Duration::from_secs(1), "a test claim".into(), move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, String>(true) }
+        });
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        drop(guard);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "renewed after the drop");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn renews_each_period_through_errors_until_the_claim_is_gone() {

@@ -14,32 +14,22 @@ use super::service::CheckoutService;
 use crate::ids::CheckoutId;
 
 /// Renews a lease every third of its length until dropped.
-pub(super) struct Heartbeat(tokio::task::JoinHandle<()>);
-
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+pub(super) type Heartbeat = crate::heartbeat::Guard;
 
 impl CheckoutService {
     /// Keep `owner`'s lease on `id` alive while a long upstream exchange runs, so a slow
     /// answer never lets a second worker in. Stops by itself once the lease is gone.
     pub(super) fn heartbeat(self: &Arc<Self>, id: CheckoutId, owner: String) -> Heartbeat {
         let service = self.clone();
-        let every = self.config.lease / 3;
         let what = format!("the lease of {id}");
-        Heartbeat(tokio::spawn(async move {
-            crate::heartbeat::renew_every(every, &what, || {
+        Heartbeat::spawn(self.config.lease / 3, what, move || {
+            let (service, owner) = (service.clone(), owner.clone());
+            async move {
                 let until = service.now() + service.lease_span();
-                service
-                    .store
-                    .renewals
-                    .checkouts
-                    .renew_lease(id, &owner, until)
-            })
-            .await;
-        }))
+                let renewals = &service.store.renewals.checkouts;
+                renewals.renew_lease(id, &owner, until).await
+            }
+        })
     }
 
     pub(super) fn lease_owner(&self) -> String {

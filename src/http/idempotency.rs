@@ -20,7 +20,6 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
-use futures::future::Either;
 use secrecy::SecretString;
 use tokio::time::Instant;
 
@@ -30,6 +29,7 @@ use crate::checkout::error::ErrorCode;
 use crate::checkout::model::UserId;
 use crate::checkout::payment::PaymentInput;
 use crate::digest::keyed_digest;
+use crate::heartbeat::Guard;
 use crate::store::{Begin, IdempotencyKey, StoredResponse};
 
 const HEADER: &str = "idempotency-key";
@@ -155,30 +155,26 @@ where
     response
 }
 
-/// Runs `handler` while renewing the claim on `key` every `every`, so repeats see it running.
-/// A renewal that fails is logged and tried again at the next tick: the claim lapses only
-/// after four missed ones.
+/// Runs `handler` while renewing the claim on `key` every `every`, so repeats see it running
+/// (the heartbeat guard stops with the handler, however it ends). A renewal that fails is
+/// logged and tried again at the next tick: the claim lapses only after four missed ones.
 async fn renewing<F: Future>(
     state: &AppState,
     key: &IdempotencyKey,
     every: Duration,
     handler: F,
 ) -> F::Output {
-    let heartbeat = crate::heartbeat::renew_every(every, "an Idempotency-Key claim", || {
+    let (service, key) = (state.service.clone(), key.clone());
+    let _heartbeat = Guard::spawn(every, "an Idempotency-Key claim".into(), move || {
+        let (service, key) = (service.clone(), key.clone());
         // `false`: not in progress any more (completed by a repeat that took the key over
         // while this one was stalled, or purged): there is no claim left to keep.
-        state
-            .service
-            .store
-            .renewals
-            .idempotency
-            .renew(key, state.service.now())
+        async move {
+            let renewals = &service.store.renewals.idempotency;
+            renewals.renew(&key, service.now()).await
+        }
     });
-    let (handler, heartbeat) = (std::pin::pin!(handler), std::pin::pin!(heartbeat));
-    match futures::future::select(handler, heartbeat).await {
-        Either::Left((output, _)) => output,
-        Either::Right(((), handler)) => handler.await,
-    }
+    handler.await
 }
 
 /// `takeover_after` is at most an hour (configuration checks it), far inside `TimeDelta`'s

@@ -184,8 +184,17 @@ impl UnredeemedJob {
         tracing::info!(run_id = %run.id, %scheduled_at, attempts = run.attempts, "unredeemed-orders run started");
         let started = Instant::now();
         let heartbeat = self.heartbeat(run.id);
+        // A manual run whose caller goes away (its admin request dropped) ends `failed`
+        // rather than staying `running` under nobody; a scheduled one is taken over when its
+        // lease lapses, as after a crash.
+        let mut unfinished = Unfinished {
+            service: self.service.clone(),
+            run: run.id,
+            owner: self.config.owner.clone(),
+            armed: trigger == Trigger::Manual,
+        };
         let collected = self.collect(&run, &queries).await;
-        heartbeat.abort();
+        drop(heartbeat);
         let (findings, error) = match collected {
             Ok(findings) => (findings, None),
             Err((findings, e)) => (findings, Some(e.to_string())),
@@ -218,6 +227,7 @@ impl UnredeemedJob {
             error: report.error.clone(),
             finished_at: self.service.now(),
         };
+        unfinished.armed = false;
         if !self
             .service
             .store
@@ -262,21 +272,26 @@ impl UnredeemedJob {
         TimeDelta::from_std(self.config.lease).unwrap_or(TimeDelta::MAX)
     }
 
-    /// Renew the run's lease every third of its length while the run works.
-    fn heartbeat(&self, run: RunId) -> tokio::task::JoinHandle<()> {
+    /// Renew the run's lease every third of its length while the run works; stops when
+    /// dropped, however the run ends.
+    fn heartbeat(&self, run: RunId) -> crate::heartbeat::Guard {
         let (service, owner, lease) = (
             self.service.clone(),
             self.config.owner.clone(),
             self.config.lease,
         );
-        tokio::spawn(async move {
-            let what = format!("the lease of run {run}");
-            crate::heartbeat::renew_every(lease / 3, &what, || {
+        let what = format!("the lease of run {run}");
+        crate::heartbeat::Guard::spawn(lease / 3, what, move || {
+            let (service, owner) = (service.clone(), owner.clone());
+            async move {
                 let until = service.now() + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
-                service.store.renewals.jobs.renew_run(run, &owner, until)
-            })
-            .await;
-            tracing::warn!(run_id = %run, "run lease lost");
+                service
+                    .store
+                    .renewals
+                    .jobs
+                    .renew_run(run, &owner, until)
+                    .await
+            }
         })
     }
 
@@ -441,6 +456,44 @@ fn payload(
     };
     // Plain data with string keys: serialising cannot fail.
     serde_json::to_string(&envelope).unwrap_or_default()
+}
+
+/// A claimed manual run: if its future is dropped before the run finishes, the run is
+/// recorded `failed` ("interrupted") by a task of its own, so it is not left `running`.
+struct Unfinished {
+    service: Arc<CheckoutService>,
+    run: RunId,
+    owner: String,
+    armed: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !self.armed {
+            return;
+        }
+        let (service, run, owner) = (self.service.clone(), self.run, self.owner.clone());
+        runtime.spawn(async move {
+            let result = RunResult {
+                status: RunStatus::Failed,
+                known_orders: 0,
+                unknown_orders: 0,
+                error: Some("interrupted: the request that started the run went away".into()),
+                finished_at: service.now(),
+            };
+            match service.store.jobs.finish_run(run, &owner, &result).await {
+                Ok(_) => {
+                    tracing::warn!(run_id = %run, "manual run interrupted; recorded as failed")
+                }
+                Err(e) => {
+                    tracing::warn!(run_id = %run, error = %e, "could not record an interrupted run")
+                }
+            }
+        });
+    }
 }
 
 #[cfg(test)]

@@ -490,3 +490,39 @@ async fn wait_for_delivery(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A manual run whose caller goes away mid-way (its admin request dropped, here its future
+/// aborted while upstream is slow) is not left `running` with a lease renewed forever: it is
+/// recorded `failed`, interrupted, and its lease is no longer renewed.
+#[tokio::test]
+async fn a_manual_run_dropped_mid_way_is_released() {
+    let app = spawn_app().await;
+    app.sandbox().inject(fault("unredeemed:latency=30000"));
+    let job = app.running_jobs().unredeemed.clone();
+    let run = tokio::spawn(async move {
+        let request = checkout_gateway::jobs::unredeemed::RunRequest::Manual { queries: None };
+        job.run(request).await.map(|_| ())
+    });
+    let store = store_of(&app).await;
+    let runs = || async {
+        store
+            .jobs
+            .list_runs(JobName::Unredeemed, 10)
+            .await
+            .expect("runs")
+    };
+    eventually("the run started", || async {
+        runs().await.iter().any(|r| r.status == RunStatus::Running)
+    })
+    .await;
+    run.abort();
+    assert!(run.await.is_err(), "aborted mid-way");
+    eventually("the run released", || async {
+        runs().await.iter().all(|r| r.status == RunStatus::Failed)
+    })
+    .await;
+    let released = runs().await;
+    let error = released[0].error.clone().unwrap_or_default();
+    assert!(error.contains("interrupted"), "{error}");
+    assert!(released[0].finished_at.is_some());
+}
