@@ -80,6 +80,15 @@ impl ErrorCode {
         Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
+    /// The `Retry-After` a refusal with this code carries when nothing better is known (an
+    /// upstream reset time, a quota queue's length): the one rule for the codes that pass.
+    pub fn default_retry_after(self) -> Option<u64> {
+        match self {
+            Self::MaintenanceWindow | Self::RateLimited | Self::UpstreamUnavailable => Some(5),
+            _ => None,
+        }
+    }
+
     pub fn status(self) -> u16 {
         match self {
             Self::Unauthorized => 401,
@@ -229,11 +238,8 @@ impl From<UpstreamError> for CheckoutError {
             (UpstreamError::RateLimited { reset_at: Some(at) }, _) => {
                 Some((*at - chrono::Utc::now()).num_seconds().max(1) as u64)
             }
-            (UpstreamError::QueueFull { retry_after }, _) => {
-                Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
-            }
-            (_, ErrorCode::RateLimited | ErrorCode::UpstreamUnavailable) => Some(5),
-            _ => None,
+            (UpstreamError::QueueFull { retry_after }, _) => Some(whole_seconds(*retry_after)),
+            _ => code.default_retry_after(),
         };
         // Upstream's own words stay in the logs; the partner gets the gateway's.
         tracing::info!(error = %e, code = code.as_str(), "upstream refused or failed");
@@ -245,6 +251,11 @@ impl From<UpstreamError> for CheckoutError {
             retry_after,
         })
     }
+}
+
+/// `wait` as a `Retry-After` value: whole seconds, rounded up, at least one.
+pub fn whole_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ impl ApiError {
     /// Over this user's or this address's share (see `admission`).
     pub fn rate_limited(refused: super::admission::Refused) -> Self {
         Self {
-            retry_after: Some(refused.retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            retry_after: Some(crate::checkout::error::whole_seconds(refused.retry_after)),
             rate_limit: Some(refused.limit),
             ..Self::new(
                 ErrorCode::RateLimited,
@@ -206,12 +206,7 @@ impl ResponseError for ApiError {
         let body = self.body();
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        let retry = self.retry_after.or(match self.code {
-            ErrorCode::MaintenanceWindow
-            | ErrorCode::RateLimited
-            | ErrorCode::UpstreamUnavailable => Some(5),
-            _ => None,
-        });
+        let retry = self.retry_after.or(self.code.default_retry_after());
         if let Some(secs) = retry {
             resp.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
             if let Some(limit) = self.rate_limit {
