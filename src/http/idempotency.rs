@@ -254,13 +254,14 @@ async fn split(resp: HttpResponse) -> (HttpResponse, StoredResponse) {
 fn replay(stored: StoredResponse) -> HttpResponse {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut resp = HttpResponse::build(status);
-    let problem = stored.body.contains("\"code\"") && !status.is_success();
+    // What is kept is either a handler's JSON answer (2xx) or an `ApiError`'s problem
+    // (every other status): the status says which.
     resp.insert_header((
         header::CONTENT_TYPE,
-        if problem {
-            "application/problem+json"
-        } else {
+        if status.is_success() {
             "application/json"
+        } else {
+            "application/problem+json"
         },
     ));
     resp.insert_header(("Idempotent-Replayed", HeaderValue::from_static("true")));

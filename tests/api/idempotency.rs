@@ -179,6 +179,18 @@ async fn nothing_stored_for_a_payment_key_changes_with_the_card_number_or_cvv() 
         bodies.push(serde_json::to_vec(&body).expect("json"));
     }
 
+    // The decline is kept: the same key and body again replay it, as a problem.
+    let again = app
+        .request(reqwest::Method::PUT, &path, "fp")
+        .header("Idempotency-Key", "pay-1")
+        .json(&payment_body(DECLINED, "999"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(again.status(), 402);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.headers()["content-type"], "application/problem+json");
+
     let dump = database_dump(&app);
     let rows: Vec<&str> = dump
         .lines()
