@@ -37,25 +37,22 @@ const HEADER: &str = "idempotency-key";
 /// How often a repeat waiting on a running key looks again without being woken.
 const RECHECK: Duration = Duration::from_secs(1);
 
-/// Codes that mean the request changed nothing, or that the answer holds only for now (upstream
-/// unavailable, the quota, the maintenance window): their answers are not kept, so a repeat
-/// runs again instead of replaying a moment that has passed.
+/// Codes that mean the request changed nothing: their answers are not kept.
 const NOT_STORED: &[ErrorCode] = &[
     ErrorCode::ValidationFailed,
     ErrorCode::Unauthorized,
     ErrorCode::NotFound,
-    ErrorCode::RateLimited,
-    ErrorCode::MaintenanceWindow,
-    ErrorCode::UpstreamUnavailable,
     ErrorCode::PayloadTooLarge,
     ErrorCode::Internal,
 ];
 
-/// Whether a refusal is kept for replays: not when its code says nothing changed or the
-/// answer is of the moment, nor when it says when to try again (`Retry-After`: "another
-/// operation on this checkout is running" is a 409 that passes).
+/// Whether a refusal is kept for replays: not when its code says nothing changed, nor when
+/// the answer is of the moment, which is exactly when it says when to try again
+/// (`Retry-After`: upstream unavailable, the quota, the maintenance window, "another
+/// operation on this checkout is running"): a repeat runs again instead of replaying a
+/// moment that has passed.
 fn stored(error: &ApiError) -> bool {
-    !NOT_STORED.contains(&error.code) && error.retry_after.is_none()
+    !NOT_STORED.contains(&error.code) && error.retry_after_secs().is_none()
 }
 
 /// Run `handler` at most once per (user, key, route); without a key, just run it.

@@ -71,6 +71,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The `Retry-After` the answer carries: its own, else its code's.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after.or(self.code.default_retry_after())
+    }
+
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
             code,
@@ -206,7 +211,7 @@ impl ResponseError for ApiError {
         let body = self.body();
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        let retry = self.retry_after.or(self.code.default_retry_after());
+        let retry = self.retry_after_secs();
         if let Some(secs) = retry {
             resp.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
             if let Some(limit) = self.rate_limit {

@@ -68,6 +68,14 @@ pub enum UpstreamError {
     PollGone,
 }
 
+impl From<super::quota::QueueFull> for UpstreamError {
+    fn from(full: super::quota::QueueFull) -> Self {
+        Self::QueueFull {
+            retry_after: full.retry_after,
+        }
+    }
+}
+
 /// What an upstream failure means for the caller, independent of how it was spelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {

@@ -96,11 +96,7 @@ impl PartnerApi {
         loop {
             let bearer = self.bearer().await?;
             // Held through the exchange: a user's sends in flight count against its share.
-            let (waited, _slot) = self.limiter.acquire(call.claim()).await.map_err(|full| {
-                UpstreamError::QueueFull {
-                    retry_after: full.retry_after,
-                }
-            })?;
+            let (waited, _slot) = self.limiter.acquire(call.claim()).await?;
             self.metrics.quota_wait(call.priority.as_str(), waited);
             let ex = match self.exchange(&call, bearer.as_ref()).await {
                 // Reads (event details, certificates, orders, polls) change nothing upstream:
@@ -274,13 +270,8 @@ impl PartnerApi {
     async fn fetch_token(&self, secret: &SecretString) -> Result<BearerToken, UpstreamError> {
         let url = self.url_for(&Target::Path("oauth/accesstoken"), &[]);
         // The gateway's own work: never refused.
-        let (waited, _slot) = self
-            .limiter
-            .acquire(Claim::system(Priority::Critical))
-            .await
-            .map_err(|full| UpstreamError::QueueFull {
-                retry_after: full.retry_after,
-            })?;
+        let claim = Claim::system(Priority::Critical);
+        let (waited, _slot) = self.limiter.acquire(claim).await?;
         self.metrics.quota_wait(Priority::Critical.as_str(), waited);
         self.metrics.token_refreshed();
         let resp = self
