@@ -21,7 +21,7 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
- && cargo build --release --locked \
+ && cargo build --release --locked --no-default-features \
  && rm -rf src
 
 # The real sources. config/ and migrations/ are read at compile time.
@@ -29,8 +29,10 @@ COPY src ./src
 COPY config ./config
 COPY migrations ./migrations
 # The placeholder build left newer artefacts for the crate itself: make sure it is rebuilt.
+# --no-default-features: the gateway only, without the development tools (src/tools: demo,
+# bench, soak, fuzz entry points, the standalone sandbox and dev-token commands).
 RUN touch src/main.rs src/lib.rs \
- && cargo build --release --locked \
+ && cargo build --release --locked --no-default-features \
  && install -D target/release/checkout-gateway /out/checkout-gateway
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime

@@ -13,18 +13,15 @@
 //! - [`sandbox`]: the built-in Partner-API simulator (also `checkout-gateway sandbox`).
 //! - [`ids`], [`clock`]: typed prefixed ids and an injectable clock.
 //! - [`heartbeat`]: the renewal loop that keeps a lease or a key claimed while work runs.
-//! - `fuzz`: what the `cargo fuzz` targets in `fuzz/` run.
-//! - [`bench`], [`soak`]: the benchmarks and the soak (`bench`, `soak` commands).
+//! - `tools` (feature `dev-tools`, on by default): the standalone sandbox and dev-token
+//!   commands, the demo, the benchmarks, the soak, the fuzz entry points and the tests'
+//!   fresh databases — none of it in the production build (`--no-default-features`).
 
-pub mod bench;
 pub mod checkout;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod digest;
-#[doc(hidden)]
-pub mod fuzz;
 pub mod heartbeat;
 pub mod http;
 pub mod ids;
@@ -33,8 +30,9 @@ pub mod metrics;
 pub mod payment_crypto;
 pub mod readiness;
 pub mod sandbox;
-pub mod soak;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "dev-tools")]
+pub mod tools;
 pub mod upstream;

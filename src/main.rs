@@ -1,12 +1,11 @@
 //! `checkout-gateway`: parse the command line and hand over to the library.
 
 use clap::Parser;
-use secrecy::ExposeSecret;
 
 use checkout_gateway::cli::{Cli, Command, JobCommand};
 use checkout_gateway::config::{LoadOptions, Settings};
 use checkout_gateway::startup::{Application, BuildOptions};
-use checkout_gateway::{demo, sandbox, store::Store, telemetry};
+use checkout_gateway::{store::Store, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -47,30 +46,6 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Sandbox {
-            listen,
-            force_polling,
-            requests_per_second,
-            faults,
-            dialect,
-        } => {
-            let dialect = sandbox::Dialect::parse(&dialect)?;
-            let config = sandbox::SandboxConfig {
-                apikey: settings.upstream.apikey.expose_secret().to_owned(),
-                client_secret: settings
-                    .upstream
-                    .client_secret
-                    .as_ref()
-                    .map(|s| s.expose_secret().to_owned()),
-                force_polling,
-                requests_per_second,
-                faults,
-                dialect,
-                ..sandbox::SandboxConfig::default()
-            };
-            println!("sandbox on http://{listen}/partners/v1");
-            Ok(sandbox::run_standalone(config, listen).await?)
-        }
         Command::Jobs {
             job:
                 JobCommand::Unredeemed {
@@ -86,66 +61,8 @@ async fn main() -> anyhow::Result<()> {
             let request = checkout_gateway::jobs::report::CliRun { query, json };
             checkout_gateway::jobs::report::run(settings, request).await
         }
-        Command::Token { user, ttl } => {
-            // Refuses a production configuration: see `dev_token`.
-            let token = checkout_gateway::http::auth::dev_token(&settings, &user, ttl)?;
-            println!("{token}");
-            Ok(())
-        }
-        Command::Demo => demo::run(settings).await,
-        Command::Bench {
-            which,
-            users,
-            replicas,
-            quota,
-            duration_secs,
-            connections,
-            purchases,
-            checkouts,
-            recovery_checkouts,
-            fairness_purchases,
-        } => {
-            use checkout_gateway::bench::{self, BenchPlan, Sizes, Which};
-            if which == Which::Quota {
-                let plan = BenchPlan {
-                    users,
-                    replicas,
-                    quota,
-                };
-                return bench::run(settings, plan).await;
-            }
-            let sizes = Sizes {
-                duration_secs,
-                connections,
-                purchases,
-                checkouts,
-                recovery_checkouts,
-                fairness_purchases,
-            };
-            bench::run_selected(settings, which, sizes).await
-        }
-        Command::Soak {
-            duration_secs,
-            replicas,
-            users,
-            kill_every_secs,
-            seed,
-            dialect,
-            postgres_outage_at_secs,
-            upstream_outage_at_secs,
-        } => {
-            let plan = checkout_gateway::soak::SoakPlan {
-                postgres_outage_at: postgres_outage_at_secs.map(std::time::Duration::from_secs),
-                upstream_outage_at: upstream_outage_at_secs.map(std::time::Duration::from_secs),
-                duration: std::time::Duration::from_secs(duration_secs),
-                replicas,
-                users,
-                kill_every: std::time::Duration::from_secs(kill_every_secs.max(1)),
-                seed,
-                dialect: sandbox::Dialect::parse(&dialect)?,
-            };
-            checkout_gateway::soak::run(settings, plan).await
-        }
+        #[cfg(feature = "dev-tools")]
+        Command::Tools(tool) => checkout_gateway::tools::cli::run(settings, tool).await,
     }
 }
 

@@ -6,7 +6,6 @@
 //! - `sql_store.rs` (+ `sql_store/`): the trait implementations, written once as macros and
 //!   stamped out for `sqlx::Postgres` and `sqlx::Sqlite`.
 //! - `postgres.rs`, `sqlite.rs`: what differs per backend — pool setup and the migrator.
-//! - `testing.rs`: fresh databases for tests.
 //! - `migrations/postgres`, `migrations/sqlite`: the schemas, applied by [`Store::migrate`].
 //!
 //! Times are stored as integer milliseconds since the epoch in both databases, and "now" is
@@ -33,8 +32,6 @@ mod sql_jobs;
 mod sql_store;
 pub mod sqlite;
 #[doc(hidden)]
-pub mod testing;
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The row changed since it was read (optimistic concurrency): re-read and decide again.

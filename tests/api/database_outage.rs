@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use checkout_gateway::soak::outage::UpstreamGate;
-use checkout_gateway::store::testing::fresh_postgres_url;
+use checkout_gateway::tools::soak::outage::UpstreamGate;
+use checkout_gateway::tools::testdb::fresh_postgres_url;
 use reqwest::Method;
 
 use crate::helpers::*;

@@ -13,7 +13,7 @@ use checkout_gateway::config::{LoadOptions, Settings};
 use checkout_gateway::http::auth::issue_token;
 use checkout_gateway::sandbox::SandboxHandle;
 use checkout_gateway::startup::{Application, BuildOptions, Running};
-use checkout_gateway::store::testing::fresh_postgres_url;
+use checkout_gateway::tools::testdb::fresh_postgres_url;
 
 pub const EVENT: &str = "3F004CBB88958BF9";
 pub const TICKET: &str = "000002040006";

@@ -13,7 +13,7 @@ use checkout_gateway::clock::OffsetClock;
 use checkout_gateway::jobs::model::{JobName, JobRun, RunStatus};
 use checkout_gateway::sandbox::{self, SandboxConfig, SandboxHandle};
 use checkout_gateway::store::Store;
-use checkout_gateway::store::testing::fresh_postgres_url;
+use checkout_gateway::tools::testdb::fresh_postgres_url;
 
 use crate::helpers::*;
 use crate::process::{Replica, serve};

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use checkout_gateway::sandbox::{self, SandboxConfig, SandboxHandle};
-use checkout_gateway::store::testing::fresh_postgres_url;
+use checkout_gateway::tools::testdb::fresh_postgres_url;
 
 use crate::helpers::*;
 use crate::process::{Replica, serve};

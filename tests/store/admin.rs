@@ -1,7 +1,7 @@
 //! Schema and readiness; and SQLite's connection handling.
 
 use checkout_gateway::store::Store;
-use checkout_gateway::store::testing::fresh_sqlite_url;
+use checkout_gateway::tools::testdb::fresh_sqlite_url;
 
 use crate::fixtures::bare_checkout;
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use checkout_gateway::checkout::model::Lease;
 use checkout_gateway::checkout::state::CheckoutState;
 use checkout_gateway::store::changes::{Change, follow};
-use checkout_gateway::store::testing::fresh_postgres_url;
 use checkout_gateway::store::{IdempotencyKey, Store};
+use checkout_gateway::tools::testdb::fresh_postgres_url;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

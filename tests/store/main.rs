@@ -14,7 +14,7 @@ mod orders;
 mod quota;
 
 use checkout_gateway::store::Store;
-use checkout_gateway::store::testing::{fresh_postgres_url, fresh_sqlite_url};
+use checkout_gateway::tools::testdb::{fresh_postgres_url, fresh_sqlite_url};
 
 /// Which backend a case runs on.
 #[derive(Debug, Clone, Copy)]

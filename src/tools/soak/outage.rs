@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::fleet::Fleet;
-use crate::bench::harness::Env;
+use crate::tools::bench::harness::Env;
 
 /// How long each replica has, after an outage ends, to answer `/readyz` again.
 pub const RECOVERY_LIMIT: Duration = Duration::from_secs(30);

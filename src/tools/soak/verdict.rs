@@ -11,8 +11,8 @@ use sqlx::PgPool;
 
 use super::chaos::ChaosReport;
 use super::users::{DECLINED_CARD, Tally};
-use crate::bench::harness::CARD;
 use crate::sandbox::SandboxHandle;
+use crate::tools::bench::harness::CARD;
 
 /// Waits (at most `limit`) until no checkout is pending or holding seats, and no
 /// `purchase_unconfirmed` one has an order upstream still to find; how long it took.

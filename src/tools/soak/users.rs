@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fleet::Fleet;
 use super::rng::Rng;
-use crate::bench::harness::{CARD, EVENT, Env, TICKET, payment_body};
+use crate::tools::bench::harness::{CARD, EVENT, Env, TICKET, payment_body};
 
 /// A Luhn-valid card the sandbox declines (only the docs' test card is accepted).
 pub const DECLINED_CARD: &str = "4111111111111111";

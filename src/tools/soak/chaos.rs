@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::fleet::Fleet;
 use super::outage::{self, OutageReport, UpstreamGate};
 use super::rng::Rng;
-use crate::bench::harness::Env;
 use crate::sandbox::{Fault, FaultKind, Operation, SandboxHandle};
+use crate::tools::bench::harness::Env;
 
 pub struct ChaosPlan {
     pub kill_every: Duration,

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::Mutex;
 
 use super::rng::Rng;
-use crate::bench::harness::{Env, Replica, ReplicaSpec};
+use crate::tools::bench::harness::{Env, Replica, ReplicaSpec};
 
 /// What every replica of the fleet is started with.
 pub struct FleetSpec {

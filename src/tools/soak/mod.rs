@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bench::harness::{Env, fresh_database, machine, start_sandbox};
 use crate::config::Settings;
 use crate::sandbox::{Dialect, SandboxConfig};
+use crate::tools::bench::harness::{Env, fresh_database, machine, start_sandbox};
 use fleet::{Fleet, FleetSpec};
 
 /// How long and how hard a soak runs.

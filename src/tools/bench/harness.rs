@@ -293,7 +293,7 @@ impl Stage {
 }
 
 pub async fn fresh_database() -> String {
-    crate::store::testing::fresh_postgres_url().await
+    crate::tools::testdb::fresh_postgres_url().await
 }
 
 /// The value at quantile `p` (0–1) of `values` (nearest rank); 0 when empty.
