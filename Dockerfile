@@ -5,6 +5,7 @@
 # are compiled in (include_str!) and the migrations are embedded (sqlx::migrate!), so the
 # runtime image holds the binary and CA certificates only.
 
+# Keep in step with ci/rust-version, the toolchain CI checks (.ci/run).
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
