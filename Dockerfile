@@ -5,6 +5,7 @@
 # are compiled in (include_str!) and the migrations are embedded (sqlx::migrate!), so the
 # runtime image holds the binary and CA certificates only.
 
+# Keep in step with ci/rust-version, the toolchain CI checks (.ci/run).
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
@@ -56,7 +57,8 @@ ENV APP_ENV=production \
     APP__ADMIN__LISTEN=0.0.0.0:9090
 # 8080: public API (/healthz, /readyz, /v1/…); 9090: admin (/metrics, /admin/*).
 EXPOSE 8080 9090
-# Graceful stop: SIGTERM drains in-flight requests (30 s) and hands leases back.
+# Graceful stop: SIGTERM hands checkouts back (leases released; up to 25 s, SHUTDOWN_GRACE in
+# src/startup.rs), then drains in-flight requests (up to 25 s more).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/checkout-gateway"]
 CMD ["serve"]
