@@ -8,8 +8,12 @@
 # Keep in step with ci/rust-version, the toolchain CI checks (.ci/run).
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
+# Cargo features on top of the gateway: none for production; docker-compose.yml builds its
+# local stack with `dev-tools` (the standalone sandbox it runs as a service, `token`).
+ARG CARGO_FEATURES=""
 
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
+ARG CARGO_FEATURES
 # aws-lc-sys (TLS, JWT) builds C code; cmake is its fallback build system.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake pkg-config \
@@ -22,7 +26,7 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
- && cargo build --release --locked --no-default-features \
+ && cargo build --release --locked --no-default-features --features "$CARGO_FEATURES" \
  && rm -rf src
 
 # The real sources. config/ and migrations/ are read at compile time.
@@ -31,9 +35,10 @@ COPY config ./config
 COPY migrations ./migrations
 # The placeholder build left newer artefacts for the crate itself: make sure it is rebuilt.
 # --no-default-features: the gateway only, without the development tools (src/tools: demo,
-# bench, soak, fuzz entry points, the standalone sandbox and dev-token commands).
+# bench, soak, fuzz entry points, the standalone sandbox and dev-token commands), unless
+# CARGO_FEATURES adds them.
 RUN touch src/main.rs src/lib.rs \
- && cargo build --release --locked --no-default-features \
+ && cargo build --release --locked --no-default-features --features "$CARGO_FEATURES" \
  && install -D target/release/checkout-gateway /out/checkout-gateway
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime

@@ -443,3 +443,23 @@ fn the_admin_port_is_reachable_only_from_ops_pods_and_prometheus() {
             .all(|sel| !sel.iter().all(|(k, v)| pod_labels.get(k) == Some(v)))
     );
 }
+
+#[test]
+fn the_image_builds_the_gateway_without_the_development_tools() {
+    let dockerfile = read("Dockerfile");
+    let builds: Vec<&str> = dockerfile
+        .lines()
+        .filter(|line| line.contains("cargo build"))
+        .collect();
+    assert!(!builds.is_empty(), "the Dockerfile builds the binary");
+    for build in builds {
+        assert!(
+            build.contains("--release") && build.contains("--no-default-features"),
+            "every image build leaves the default dev-tools feature out: {build}"
+        );
+    }
+    assert!(
+        dockerfile.contains("ARG CARGO_FEATURES=\"\""),
+        "no extra feature unless the builder asks for one"
+    );
+}
