@@ -21,6 +21,7 @@ pub mod checkout;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod digest;
 pub mod heartbeat;
 pub mod http;

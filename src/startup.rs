@@ -9,48 +9,39 @@ use std::time::Duration;
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use tokio_util::sync::CancellationToken;
 
-use crate::readiness::Readiness;
-use crate::store::Backend;
-use crate::store::changes::{self, Change};
-use url::Url;
-
 use crate::checkout::catalog::EventCatalog;
 use crate::checkout::maintenance::MaintenanceHours;
 use crate::checkout::service::{CheckoutService, ServiceConfig};
-use crate::clock::{OffsetClock, SharedClock};
-use crate::config::{Settings, UpstreamTarget};
+use crate::config::Settings;
+use crate::context::{AppContext, Built};
 use crate::http::admin::AdminState;
 use crate::http::admission::{Admission, Rate};
 use crate::http::{self, auth::JwtVerifier, state::AppState};
 use crate::jobs::Jobs;
-use crate::jobs::worker::{self, WorkerConfig};
-use crate::metrics::Metrics;
-use crate::sandbox::{self, SandboxConfig, SandboxHandle};
-use crate::store::QuotaStore;
-use crate::store::Store;
-use crate::upstream::{Budget, PartnerApi, QuotaLimiter, SharedQuota, UpstreamSettings};
+use crate::jobs::worker::{Sweeper, WorkerConfig};
+use crate::readiness::Readiness;
+use crate::sandbox::SandboxHandle;
+use crate::store::Backend;
+use crate::store::changes::{self, Change};
 
 /// How long shutdown waits for drivers to reach a point where they can hand back (an upstream
-/// request in flight is awaited, within `upstream.timeout_secs`); below Kubernetes' default
-/// 30 s termination grace.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// request in flight is awaited, within `upstream.timeout_secs`), and then again for the
+/// listeners to drain: preStop 5 s + hand-back 25 s + drain 25 s fit the Deployment's 60 s
+/// `terminationGracePeriodSeconds` (`tests/deploy/k8s.rs` checks the sum).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
-/// How to start: migrations and an optional clock (tests and the sandbox move time).
-#[derive(Clone, Default)]
-pub struct BuildOptions {
-    pub skip_migrations: bool,
-    pub clock: Option<OffsetClock>,
-}
+pub use crate::context::BuildOptions;
 
 pub struct Application {
     public_port: u16,
     admin_port: u16,
     public: actix_web::dev::Server,
     admin: actix_web::dev::Server,
+    pub context: AppContext,
     pub service: Arc<CheckoutService>,
     /// The in-process sandbox, when `upstream.base_url = sandbox`.
     pub sandbox: Option<SandboxHandle>,
-    worker: WorkerConfig,
+    sweeper: Sweeper,
     /// The unredeemed-orders scheduler and webhook delivery.
     pub jobs: Jobs,
     /// `/readyz`'s state, refreshed by a background loop.
@@ -62,64 +53,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
-        register_secrets(&settings);
-        let clock = options.clock.clone().unwrap_or_default();
-        let shared_clock: SharedClock = Arc::new(clock.clone());
-        let store = Store::connect_with(&settings.database.connect_options()).await?;
-        if !options.skip_migrations {
-            store.migrate().await?;
-        }
-        let (base_url, sandbox) = match &settings.upstream.target {
-            UpstreamTarget::Remote(url) => (url.clone(), None),
-            UpstreamTarget::Sandbox => {
-                let listener = TcpListener::bind("127.0.0.1:0")?;
-                let config = SandboxConfig {
-                    apikey: secrecy::ExposeSecret::expose_secret(&settings.upstream.apikey)
-                        .to_owned(),
-                    client_secret: settings
-                        .upstream
-                        .client_secret
-                        .as_ref()
-                        .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
-                    // A gateway configured for OAuth gets a sandbox that insists on it.
-                    require_oauth: settings.upstream.client_secret.is_some(),
-                    maintenance: (
-                        settings.maintenance.start_hour,
-                        settings.maintenance.end_hour,
-                    ),
-                    force_polling: settings.sandbox.force_polling,
-                    poll_wait_secs: settings.sandbox.poll_wait_secs,
-                    hold_secs: settings.sandbox.hold_secs,
-                    requests_per_second: (settings.sandbox.requests_per_second > 0.0)
-                        .then_some(settings.sandbox.requests_per_second),
-                    dialect: settings.sandbox.dialect,
-                    clock: shared_clock.clone(),
-                    settable_clock: Some(clock.clone()),
-                    ..SandboxConfig::default()
-                };
-                let handle = sandbox::spawn(config, listener).await?;
-                (Url::parse(&handle.base_url())?, Some(handle))
-            }
-        };
-        let metrics = Arc::new(Metrics::new());
-        metrics.quota_limit(settings.upstream.requests_per_second);
-        let limiter = Arc::new(
-            QuotaLimiter::new(settings.upstream.requests_per_second)
-                .with_budgets(settings.upstream.budgets())
-                .with_shares(settings.upstream.shares)
-                .shared_with(Arc::new(StoreQuota(store.quota.clone()))),
-        );
-        let api = Arc::new(PartnerApi::new(
-            UpstreamSettings {
-                base_url,
-                apikey: settings.upstream.apikey.clone(),
-                client_secret: settings.upstream.client_secret.clone(),
-                force_polling: settings.upstream.force_polling,
-                timeout: Duration::from_secs(settings.upstream.timeout_secs),
-            },
-            limiter,
-            metrics.clone(),
-        )?);
+        let Built { context, sandbox } = AppContext::build(settings, &options).await?;
+        let settings = context.settings.clone();
         let catalog = EventCatalog::new(
             Duration::from_secs(settings.upstream.event_cache_ttl_secs),
             MaintenanceHours {
@@ -128,17 +63,10 @@ impl Application {
             },
         );
         let service = CheckoutService::new(
-            store,
-            api,
+            &context,
             catalog,
-            shared_clock,
             ServiceConfig {
                 lease: Duration::from_secs(settings.checkout.lease_secs),
-                replica_id: format!(
-                    "{}-{}",
-                    hostname(),
-                    &uuid::Uuid::new_v4().simple().to_string()[..8]
-                ),
                 source_account_key: settings.source_account_key.clone(),
                 unconfirmed_after: Duration::from_secs(settings.checkout.unconfirmed_after_secs),
                 notices: settings
@@ -160,14 +88,15 @@ impl Application {
                 burst: limits.ip_burst,
             },
         );
-        let readiness = Readiness::new(service.store.admin.clone()).await;
+        let readiness = Readiness::new(context.store.admin.clone()).await;
         let idempotency_changed = Arc::new(tokio::sync::Notify::new());
-        let changes = (service.store.backend == Backend::Postgres).then(|| ChangeFeed {
+        let changes = (context.store.backend == Backend::Postgres).then(|| ChangeFeed {
             url: settings.database.url.clone(),
             service: service.clone(),
             idempotency_changed: idempotency_changed.clone(),
         });
         let state = web::Data::new(AppState {
+            context: context.clone(),
             idempotency_changed,
             readiness: readiness.clone(),
             service: service.clone(),
@@ -207,11 +136,11 @@ impl Application {
         warn_if_admin_exposed(settings.admin.listen);
         let admin_listener = TcpListener::bind(settings.admin.listen)?;
         let admin_port = admin_listener.local_addr()?.port();
-        let jobs = Jobs::build(service.clone(), &settings.unredeemed, service.replica_id())?;
+        let jobs = Jobs::build(&context, &settings.unredeemed)?;
         let admin_state = state.clone();
         let admin_api = web::Data::new(AdminState {
             token: settings.admin.token.clone(),
-            service: service.clone(),
+            context: context.clone(),
             jobs: jobs.clone(),
         });
         let admin = HttpServer::new(move || {
@@ -226,21 +155,27 @@ impl Application {
         })
         .listen(admin_listener)?
         .workers(1)
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .disable_signals()
         .run();
-        let worker = WorkerConfig {
-            interval: Duration::from_secs(settings.sweeper.interval_secs),
-            abandon_after: Duration::from_secs(settings.checkout.abandon_after_secs),
-            batch: 100,
+        let sweeper = Sweeper {
+            context: context.clone(),
+            service: service.clone(),
+            config: WorkerConfig {
+                interval: Duration::from_secs(settings.sweeper.interval_secs),
+                abandon_after: Duration::from_secs(settings.checkout.abandon_after_secs),
+                batch: 100,
+            },
         };
         Ok(Self {
             public_port,
             admin_port,
             public,
             admin,
+            context,
             service,
             sandbox,
-            worker,
+            sweeper,
             jobs,
             readiness,
             changes,
@@ -271,11 +206,7 @@ impl Application {
         let admin = self.admin.handle();
         let public_task = tokio::spawn(self.public);
         let admin_task = tokio::spawn(self.admin);
-        let worker_task = tokio::spawn(worker::run(
-            self.service.clone(),
-            self.worker.clone(),
-            self.shutdown.clone(),
-        ));
+        let worker_task = tokio::spawn(self.sweeper.clone().run(self.shutdown.clone()));
         let job_tasks = self.jobs.spawn(&self.shutdown);
         shutdown_signal().await;
         tracing::info!("shutting down: handing back checkouts, draining requests");
@@ -291,14 +222,13 @@ impl Application {
         // Hand back before the listeners stop: database connections opened on an HTTP
         // worker's runtime die with it, and drivers still need them to release their leases.
         let still_running = self.service.hand_back(SHUTDOWN_GRACE).await;
-        public.stop(true).await;
-        admin.stop(true).await;
+        tokio::join!(public.stop(true), admin.stop(true));
         let _ = public_task.await;
         let _ = admin_task.await;
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }
-        self.service.api.metrics().shutdown();
+        self.context.metrics.shutdown();
         tracing::info!(still_running, "stopped");
         Ok(())
     }
@@ -325,13 +255,10 @@ impl Application {
         if let Err(e) = driver {
             tracing::error!(error = %e, "could not start the server thread");
         }
-        tokio::spawn(worker::run(
-            self.service.clone(),
-            self.worker.clone(),
-            self.shutdown.clone(),
-        ));
+        tokio::spawn(self.sweeper.clone().run(self.shutdown.clone()));
         self.jobs.spawn(&self.shutdown);
         Running {
+            context: self.context,
             service: self.service,
             jobs: self.jobs,
             sandbox: self.sandbox,
@@ -343,6 +270,7 @@ impl Application {
 
 /// An application serving in the background; dropping it stops the servers and the worker.
 pub struct Running {
+    pub context: AppContext,
     pub service: Arc<CheckoutService>,
     pub jobs: Jobs,
     pub sandbox: Option<SandboxHandle>,
@@ -360,39 +288,6 @@ impl Drop for Running {
     }
 }
 
-/// The store's slot log as the limiter's deployment-wide quota. Real time, not the injectable
-/// clock: upstream counts real seconds.
-struct StoreQuota(Arc<dyn QuotaStore>);
-
-#[async_trait::async_trait]
-impl SharedQuota for StoreQuota {
-    async fn claim(&self, budget: &Budget, window: Duration) -> Result<Option<Duration>, String> {
-        let now = chrono::Utc::now();
-        let window = chrono::TimeDelta::from_std(window).map_err(|e| e.to_string())?;
-        let capacity = u32::try_from(budget.capacity).unwrap_or(u32::MAX);
-        match self.0.claim_send(budget.name, capacity, now, window).await {
-            Ok(None) => Ok(None),
-            Ok(Some(free_at)) => Ok(Some((free_at - now).to_std().unwrap_or_default())),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-}
-
-/// Every configured secret is masked in log lines from now on (see `telemetry::redact`).
-fn register_secrets(settings: &Settings) {
-    use secrecy::ExposeSecret;
-    let secrets = [
-        Some(&settings.upstream.apikey),
-        settings.upstream.client_secret.as_ref(),
-        settings.auth.jwt_hs256_secret.as_ref(),
-        Some(&settings.source_account_key),
-        settings.admin.token.as_ref(),
-    ];
-    for secret in secrets.into_iter().flatten() {
-        crate::telemetry::redact::register_secret(secret.expose_secret());
-    }
-}
-
 /// The admin listener serves `/metrics` to anyone and `/admin/*` to the token's holder; by
 /// default it binds to loopback. Bound wider (a pod network, behind a NetworkPolicy), it is
 /// allowed but said at start, so an address widened by mistake does not go unnoticed.
@@ -406,10 +301,6 @@ fn warn_if_admin_exposed(listen: std::net::SocketAddr) -> bool {
         );
     }
     exposed
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME").unwrap_or_else(|_| "gateway".into())
 }
 
 async fn shutdown_signal() {

@@ -33,11 +33,7 @@ impl CheckoutService {
     }
 
     pub(super) fn lease_owner(&self) -> String {
-        format!(
-            "{}/{}",
-            self.config.replica_id,
-            uuid::Uuid::new_v4().simple()
-        )
+        format!("{}/{}", self.replica_id, uuid::Uuid::new_v4().simple())
     }
 
     pub(super) fn lease_span(&self) -> TimeDelta {

@@ -16,6 +16,7 @@ use super::model::{Checkout, CheckoutFailure, Lease, Operation, Order, TicketReq
 use super::state::{CheckoutEvent, CheckoutState, transition};
 use super::waiters::Waiters;
 use crate::clock::SharedClock;
+use crate::context::AppContext;
 use crate::digest::keyed_digest;
 use crate::ids::{CheckoutId, OrderId};
 use crate::payment_crypto::CertificateCache;
@@ -29,8 +30,6 @@ use tokio_util::task::TaskTracker;
 pub struct ServiceConfig {
     /// How long a worker owns a checkout's upstream conversation without renewing.
     pub lease: Duration,
-    /// This process's name in leases (`leased_by`).
-    pub replica_id: String,
     pub source_account_key: SecretString,
     /// See `checkout.unconfirmed_after_secs`.
     pub unconfirmed_after: Duration,
@@ -55,14 +54,18 @@ pub struct NewCheckout {
     pub tickets: Vec<TicketRequest>,
 }
 
+/// The checkout use cases. Its parts are its own: callers get use cases, not the store or the
+/// upstream client (those are in the [`AppContext`] they were given).
 pub struct CheckoutService {
-    pub store: Store,
-    pub api: Arc<PartnerApi>,
-    pub catalog: EventCatalog,
+    pub(super) store: Store,
+    pub(super) api: Arc<PartnerApi>,
+    pub(super) catalog: EventCatalog,
     pub(super) captcha_page: super::events::CaptchaCache,
-    pub certificates: CertificateCache,
+    pub(super) certificates: CertificateCache,
     pub(super) clock: SharedClock,
     pub(super) config: ServiceConfig,
+    /// This process's name in leases (`leased_by`).
+    pub(super) replica_id: String,
     pub(super) waiters: Waiters,
     /// Cancelled at shutdown: drivers hand their checkouts back at the next safe point.
     pub(super) stopping: CancellationToken,
@@ -73,31 +76,31 @@ pub struct CheckoutService {
     /// would take a driver down mid-hand-back.
     pub(super) runtime: tokio::runtime::Handle,
     /// Notified when a webhook message was queued (the delivery worker sends it at once).
-    pub notices_queued: Arc<tokio::sync::Notify>,
+    pub(super) notices_queued: Arc<tokio::sync::Notify>,
 }
 
 impl CheckoutService {
-    pub fn new(
-        store: Store,
-        api: Arc<PartnerApi>,
-        catalog: EventCatalog,
-        clock: SharedClock,
-        config: ServiceConfig,
-    ) -> Arc<Self> {
+    pub fn new(context: &AppContext, catalog: EventCatalog, config: ServiceConfig) -> Arc<Self> {
         Arc::new(Self {
-            store,
-            api,
+            store: context.store.clone(),
+            api: context.upstream.clone(),
             catalog,
             captcha_page: Default::default(),
             certificates: CertificateCache::new(),
-            clock,
+            clock: context.clock.clone(),
             config,
+            replica_id: context.replica_id.clone(),
             waiters: Waiters::default(),
             stopping: CancellationToken::new(),
             tasks: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),
-            notices_queued: Arc::new(tokio::sync::Notify::new()),
+            notices_queued: context.notices_queued.clone(),
         })
+    }
+
+    /// How many times the payment certificate was fetched from upstream (it is cached).
+    pub fn certificate_fetches(&self) -> u64 {
+        self.certificates.fetch_count()
     }
 
     /// Shutdown: stop starting upstream work, let each driver hand its checkout back (the
@@ -132,7 +135,7 @@ impl CheckoutService {
 
     /// Who this process is in leases.
     pub fn replica_id(&self) -> &str {
-        &self.config.replica_id
+        &self.replica_id
     }
 
     /// `source_account_id` for a user: an HMAC of the user id (32 hex characters, like the

@@ -15,8 +15,8 @@ use subtle::ConstantTimeEq;
 use super::dto::CheckoutBody;
 use super::problem::ApiError;
 use crate::checkout::error::ErrorCode;
-use crate::checkout::service::CheckoutService;
 use crate::checkout::state::CheckoutState;
+use crate::context::AppContext;
 use crate::digest::keyed_digest;
 use crate::ids::DeliveryId;
 use crate::jobs::Jobs;
@@ -27,7 +27,7 @@ use crate::jobs::unredeemed::{RunRequest, parse_query};
 pub struct AdminState {
     /// `None`: the admin API is off.
     pub token: Option<SecretString>,
-    pub service: std::sync::Arc<CheckoutService>,
+    pub context: AppContext,
     pub jobs: Jobs,
 }
 
@@ -90,7 +90,7 @@ async fn checkouts(
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let found = state
-        .service
+        .context
         .store
         .checkouts
         .list_by_state(&states, limit)
@@ -228,7 +228,7 @@ async fn deliveries(
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let found = state
-        .service
+        .context
         .store
         .jobs
         .list_deliveries(status, limit)
@@ -255,7 +255,7 @@ async fn redrive(
     };
     if worker.redrive(id).await.map_err(internal)? {
         let delivery = state
-            .service
+            .context
             .store
             .jobs
             .get_delivery(id)
@@ -264,7 +264,7 @@ async fn redrive(
         return Ok(HttpResponse::Ok().json(delivery.as_ref().map(DeliveryBody::from)));
     }
     match state
-        .service
+        .context
         .store
         .jobs
         .get_delivery(id)

@@ -72,7 +72,7 @@ where
     let fingerprint = fingerprint.0;
     let wait = state.wait(req, state.max_wait);
     let deadline = Instant::now() + wait;
-    let idempotency = &state.service.store.idempotency;
+    let idempotency = &state.context.store.idempotency;
     let takeover_after = state.idempotency_takeover_after;
     let renew_every = takeover_after / 4;
     let mut next_takeover_try = Instant::now();
@@ -81,7 +81,7 @@ where
         let changed = state.idempotency_changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let now = state.service.now();
+        let now = state.context.clock.now();
         let expires = now + state.idempotency_ttl;
         match idempotency
             .begin(&key, &fingerprint, now, expires)
@@ -90,7 +90,7 @@ where
         {
             Begin::Started => break,
             Begin::Replay(stored) => {
-                state.service.api.metrics().idempotent_replay();
+                state.context.metrics.idempotent_replay();
                 return Ok(replay(stored));
             }
             Begin::Mismatch => {
@@ -161,14 +161,14 @@ async fn renewing<F: Future>(
     every: Duration,
     handler: F,
 ) -> F::Output {
-    let (service, key) = (state.service.clone(), key.clone());
+    let (context, key) = (state.context.clone(), key.clone());
     let _heartbeat = Guard::spawn(every, "an Idempotency-Key claim".into(), move || {
-        let (service, key) = (service.clone(), key.clone());
+        let (context, key) = (context.clone(), key.clone());
         // `false`: not in progress any more (completed by a repeat that took the key over
         // while this one was stalled, or purged): there is no claim left to keep.
         async move {
-            let renewals = &service.store.renewals.idempotency;
-            renewals.renew(&key, service.now()).await
+            let renewals = &context.store.renewals.idempotency;
+            renewals.renew(&key, context.clock.now()).await
         }
     });
     handler.await

@@ -98,7 +98,7 @@ pub async fn observe(
     let request_id = req.extensions().get::<RequestId>().cloned();
     let metrics = req
         .app_data::<web::Data<state::AppState>>()
-        .map(|state| state.service.api.metrics().clone());
+        .map(|state| state.context.metrics.clone());
     let resp = next.call(req).await?;
     let status = resp.response().status().as_u16();
     let latency = started.elapsed();

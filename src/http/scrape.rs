@@ -11,9 +11,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let service = &state.service;
-    let metrics = service.api.metrics();
-    match service.store.checkouts.count_by_state().await {
+    let context = &state.context;
+    let metrics = &context.metrics;
+    match context.store.checkouts.count_by_state().await {
         Ok(counts) => {
             let counts: Vec<(CheckoutState, u64)> = counts
                 .into_iter()
@@ -24,17 +24,17 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         // A scrape still answers: the other series are live, the gauge keeps its last value.
         Err(e) => tracing::warn!(error = %e, "could not count checkouts for /metrics"),
     }
-    match service.store.jobs.delivery_backlog().await {
+    match context.store.jobs.delivery_backlog().await {
         Ok(backlog) => {
             let age = backlog
                 .oldest_pending
-                .and_then(|t| (service.now() - t).to_std().ok())
+                .and_then(|t| (context.clock.now() - t).to_std().ok())
                 .unwrap_or_default();
             metrics.webhook_backlog(backlog.dead, age);
         }
         Err(e) => tracing::warn!(error = %e, "could not read the webhook backlog for /metrics"),
     }
-    metrics.quota_remaining(service.api.quota_available().unwrap_or(-1));
+    metrics.quota_remaining(context.upstream.quota_available().unwrap_or(-1));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())

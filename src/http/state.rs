@@ -7,8 +7,10 @@ use ipnet::IpNet;
 
 use super::auth::JwtVerifier;
 use crate::checkout::service::CheckoutService;
+use crate::context::AppContext;
 
 pub struct AppState {
+    pub context: AppContext,
     pub service: Arc<CheckoutService>,
     pub jwt: JwtVerifier,
     /// Per-user and per-address request rates.

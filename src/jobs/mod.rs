@@ -26,8 +26,8 @@ pub mod unredeemed;
 pub mod webhook;
 pub mod worker;
 
-use crate::checkout::service::CheckoutService;
 use crate::config::UnredeemedSettings;
+use crate::context::AppContext;
 use delivery::DeliveryWorker;
 use unredeemed::{UnredeemedConfig, UnredeemedJob};
 use webhook::WebhookSender;
@@ -42,29 +42,29 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// `owner` names this process in run and delivery leases.
+    /// The context's `replica_id` names this process in run and delivery leases.
     pub fn build(
-        service: Arc<CheckoutService>,
+        context: &AppContext,
         settings: &UnredeemedSettings,
-        owner: &str,
     ) -> Result<Self, reqwest::Error> {
+        let owner = &context.replica_id;
         // One wake for every message queued: by a job run, or by a checkout's notice.
-        let wake = service.notices_queued.clone();
+        let wake = context.notices_queued.clone();
         let delivery = match &settings.webhook {
             Some(target) => Some(Arc::new(DeliveryWorker {
-                store: service.store.jobs.clone(),
+                store: context.store.jobs.clone(),
                 sender: WebhookSender::new(target.clone())?,
                 policy: settings.retry,
-                clock: service.clock(),
+                clock: context.clock.clone(),
                 owner: owner.to_owned(),
-                metrics: service.api.metrics().clone(),
+                metrics: context.metrics.clone(),
                 wake: wake.clone(),
                 batch: 50,
             })),
             None => None,
         };
         let unredeemed = Arc::new(UnredeemedJob {
-            service,
+            context: context.clone(),
             config: UnredeemedConfig {
                 queries: settings.queries.clone(),
                 lease: settings.lease,
@@ -88,7 +88,7 @@ impl Jobs {
             let scheduler = scheduler::Scheduler {
                 job: self.unredeemed.clone(),
                 schedule: self.settings.schedule.clone(),
-                booted_at: self.unredeemed.service.now(),
+                booted_at: self.unredeemed.context.clock.now(),
             };
             tasks.push(tokio::spawn(scheduler.run(shutdown.clone())));
         }

@@ -4,10 +4,11 @@
 
 use std::fmt::Write as _;
 
+use super::Jobs;
 use super::delivery::DeliveryPass;
 use super::unredeemed::{RunReport, RunRequest};
 use crate::config::Settings;
-use crate::startup::{Application, BuildOptions};
+use crate::context::{AppContext, BuildOptions, Built};
 use crate::upstream::UnredeemedQuery;
 
 /// What `jobs unredeemed` was asked.
@@ -18,20 +19,22 @@ pub struct CliRun {
     pub json: bool,
 }
 
-pub async fn run(mut settings: Settings, request: CliRun) -> anyhow::Result<()> {
-    // Only the job is wanted: its listeners go on free ports and are never served.
-    settings.http.listen = ([127, 0, 0, 1], 0).into();
-    settings.admin.listen = ([127, 0, 0, 1], 0).into();
-    let app = Application::build(settings, BuildOptions::default()).await?;
-    let report = app
-        .jobs
+/// Builds the shared parts (store, upstream client), not the HTTP servers, and runs the job.
+pub async fn run(settings: Settings, request: CliRun) -> anyhow::Result<()> {
+    // The in-process sandbox, when configured, serves until the command ends.
+    let Built {
+        context,
+        sandbox: _sandbox,
+    } = AppContext::build(settings, &BuildOptions::default()).await?;
+    let jobs = Jobs::build(&context, &context.settings.unredeemed)?;
+    let report = jobs
         .unredeemed
         .run(RunRequest::Manual {
             queries: request.query.map(|q| vec![q]),
         })
         .await?
         .ok_or_else(|| anyhow::anyhow!("a run for this instant is already recorded"))?;
-    let pass = match &app.jobs.delivery {
+    let pass = match &jobs.delivery {
         Some(worker) => Some(worker.deliver_due().await),
         None => None,
     };

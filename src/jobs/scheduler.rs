@@ -31,7 +31,7 @@ impl Scheduler {
         // there is nothing to ask the store.
         let mut settled: Option<DateTime<Utc>> = None;
         loop {
-            let now = self.job.service.now();
+            let now = self.job.context.clock.now();
             let latest = self.schedule.latest_at_or_before(now);
             if latest.is_some() && latest != settled {
                 match self.tick(now, booted_at).await {
@@ -59,7 +59,7 @@ impl Scheduler {
         now: DateTime<Utc>,
         booted_at: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, crate::store::StoreError> {
-        let store = &self.job.service.store.jobs;
+        let store = &self.job.context.store.jobs;
         let last = store.latest_scheduled_run(JobName::Unredeemed).await?;
         let due = self.schedule.due(
             now,

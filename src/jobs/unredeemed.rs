@@ -26,8 +26,8 @@ use super::model::{
     Delivery, DeliveryStatus, Finding, JobName, JobRun, RunClaim, RunResult, RunStatus, Trigger,
 };
 use crate::checkout::model::{Order, UserId};
-use crate::checkout::service::CheckoutService;
 use crate::clock::from_millis;
+use crate::context::AppContext;
 use crate::ids::{DeliveryId, RunId};
 use crate::metrics::Metrics;
 use crate::store::StoreError;
@@ -151,7 +151,7 @@ struct OrderFields<'a> {
 }
 
 pub struct UnredeemedJob {
-    pub service: Arc<CheckoutService>,
+    pub context: AppContext,
     pub config: UnredeemedConfig,
     /// Woken after a run queued messages.
     pub wake_delivery: Arc<Notify>,
@@ -160,7 +160,7 @@ pub struct UnredeemedJob {
 impl UnredeemedJob {
     /// Claim and run. `Ok(None)` when another replica has (or had) this run.
     pub async fn run(&self, request: RunRequest) -> Result<Option<RunReport>, JobError> {
-        let now = self.service.now();
+        let now = self.context.clock.now();
         let (scheduled_at, trigger, queries) = match request {
             RunRequest::Scheduled(at) => (at, Trigger::Schedule, self.config.queries.clone()),
             RunRequest::Manual { queries } => (
@@ -178,7 +178,7 @@ impl UnredeemedJob {
             lease_until: now + self.lease(),
             now,
         };
-        let Some(run) = self.service.store.jobs.claim_run(&claim).await? else {
+        let Some(run) = self.context.store.jobs.claim_run(&claim).await? else {
             return Ok(None);
         };
         tracing::info!(run_id = %run.id, %scheduled_at, attempts = run.attempts, "unredeemed-orders run started");
@@ -188,7 +188,7 @@ impl UnredeemedJob {
         // rather than staying `running` under nobody; a scheduled one is taken over when its
         // lease lapses, as after a crash.
         let mut unfinished = Unfinished {
-            service: self.service.clone(),
+            context: self.context.clone(),
             run: run.id,
             owner: self.config.owner.clone(),
             armed: trigger == Trigger::Manual,
@@ -225,11 +225,11 @@ impl UnredeemedJob {
             known_orders: report.known as i64,
             unknown_orders: report.unknown as i64,
             error: report.error.clone(),
-            finished_at: self.service.now(),
+            finished_at: self.context.clock.now(),
         };
         unfinished.armed = false;
         if !self
-            .service
+            .context
             .store
             .jobs
             .finish_run(run.id, &self.config.owner, &result)
@@ -240,7 +240,7 @@ impl UnredeemedJob {
             tracing::warn!(run_id = %run.id, "lost the run's lease before finishing");
             return Ok(None);
         }
-        report.record(self.service.api.metrics());
+        report.record(&self.context.metrics);
         if report.queued > 0 {
             self.wake_delivery.notify_one();
         }
@@ -250,7 +250,7 @@ impl UnredeemedJob {
 
     /// Upstream's unredeemed orders for `query`, joined to users and orders; nothing recorded.
     pub async fn lookup(&self, query: UnredeemedQuery) -> Result<Vec<MappedOrder>, JobError> {
-        let listed = self.service.api.unredeemed_orders(query).await?;
+        let listed = self.context.upstream.unredeemed_orders(query).await?;
         let mut mapped = Vec::with_capacity(listed.data.len());
         for order in listed.data {
             let (user, ours) = self.map(&order).await?;
@@ -275,17 +275,18 @@ impl UnredeemedJob {
     /// Renew the run's lease every third of its length while the run works; stops when
     /// dropped, however the run ends.
     fn heartbeat(&self, run: RunId) -> crate::heartbeat::Guard {
-        let (service, owner, lease) = (
-            self.service.clone(),
+        let (context, owner, lease) = (
+            self.context.clone(),
             self.config.owner.clone(),
             self.config.lease,
         );
         let what = format!("the lease of run {run}");
         crate::heartbeat::Guard::spawn(lease / 3, what, move || {
-            let (service, owner) = (service.clone(), owner.clone());
+            let (context, owner) = (context.clone(), owner.clone());
             async move {
-                let until = service.now() + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
-                service
+                let until =
+                    context.clock.now() + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
+                context
                     .store
                     .renewals
                     .jobs
@@ -304,7 +305,7 @@ impl UnredeemedJob {
         let mut findings = Vec::new();
         let mut seen = HashSet::new();
         for query in queries {
-            let listed = match self.service.api.unredeemed_orders(*query).await {
+            let listed = match self.context.upstream.unredeemed_orders(*query).await {
                 Ok(listed) => listed,
                 Err(e) => return Err((findings, e.into())),
             };
@@ -329,13 +330,13 @@ impl UnredeemedJob {
         order: wire::UnredeemedOrder,
     ) -> Result<Finding, JobError> {
         let (user, ours) = self.map(&order).await?;
-        let now = self.service.now();
+        let now = self.context.clock.now();
         if let (Some(user), None) = (&user, &ours) {
             // An order of this user that no checkout recorded: perhaps the one an unconfirmed
             // purchase waits for. Its checkout looks it up at once (and takes it only by the
             // reconciliation's own rules).
             let nudged = self
-                .service
+                .context
                 .store
                 .checkouts
                 .nudge_unconfirmed(user, &order.event_id, now)
@@ -375,7 +376,7 @@ impl UnredeemedJob {
             }),
             _ => None,
         };
-        self.service
+        self.context
             .store
             .jobs
             .record_finding(&finding, delivery.as_ref())
@@ -389,7 +390,7 @@ impl UnredeemedJob {
         &self,
         order: &wire::UnredeemedOrder,
     ) -> Result<(Option<UserId>, Option<Order>), StoreError> {
-        let store = &self.service.store;
+        let store = &self.context.store;
         let user = store
             .accounts
             .user_for(&order.order_source_account_id)
@@ -461,7 +462,7 @@ fn payload(
 /// A claimed manual run: if its future is dropped before the run finishes, the run is
 /// recorded `failed` ("interrupted") by a task of its own, so it is not left `running`.
 struct Unfinished {
-    service: Arc<CheckoutService>,
+    context: AppContext,
     run: RunId,
     owner: String,
     armed: bool,
@@ -475,16 +476,16 @@ impl Drop for Unfinished {
         if !self.armed {
             return;
         }
-        let (service, run, owner) = (self.service.clone(), self.run, self.owner.clone());
+        let (context, run, owner) = (self.context.clone(), self.run, self.owner.clone());
         runtime.spawn(async move {
             let result = RunResult {
                 status: RunStatus::Failed,
                 known_orders: 0,
                 unknown_orders: 0,
                 error: Some("interrupted: the request that started the run went away".into()),
-                finished_at: service.now(),
+                finished_at: context.clock.now(),
             };
-            match service.store.jobs.finish_run(run, &owner, &result).await {
+            match context.store.jobs.finish_run(run, &owner, &result).await {
                 Ok(_) => {
                     tracing::warn!(run_id = %run, "manual run interrupted; recorded as failed")
                 }

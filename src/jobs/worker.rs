@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkout::resume::Resumed;
 use crate::checkout::service::CheckoutService;
+use crate::context::AppContext;
 use crate::metrics::{Metrics, ReleaseReason};
 
 #[derive(Debug, Clone)]
@@ -35,63 +36,79 @@ pub struct SweepReport {
     pub keys_purged: u64,
 }
 
-/// Run passes until `shutdown` is cancelled.
-pub async fn run(service: Arc<CheckoutService>, config: WorkerConfig, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(config.interval) => {}
-        }
-        let report = sweep_once(&service, &config).await;
-        if report.due > 0 || report.keys_purged > 0 {
-            tracing::info!(?report, "sweeper pass");
-        }
-    }
+/// The sweeper of one process: the shared parts, the checkout use cases it resumes, its pace.
+#[derive(Clone)]
+pub struct Sweeper {
+    pub context: AppContext,
+    pub service: Arc<CheckoutService>,
+    pub config: WorkerConfig,
 }
 
-/// One pass over the checkouts that need a worker now.
-pub async fn sweep_once(service: &Arc<CheckoutService>, config: &WorkerConfig) -> SweepReport {
-    let now = service.now();
-    let abandon =
-        chrono::TimeDelta::from_std(config.abandon_after).unwrap_or(chrono::TimeDelta::MAX);
-    let abandoned_before = now - abandon;
-    let mut report = SweepReport::default();
-    let due = match service
-        .store
-        .checkouts
-        .due_for_work(now, abandoned_before, config.batch)
-        .await
-    {
-        Ok(ids) => ids,
-        Err(e) => {
-            tracing::warn!(error = %e, "sweeper could not list checkouts");
-            report.errors += 1;
-            return report;
-        }
-    };
-    report.due = due.len();
-    match service.store.idempotency.purge_expired(now).await {
-        Ok(purged) => report.keys_purged = purged,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not purge expired idempotency keys");
-            report.errors += 1;
-        }
-    }
-    for id in due {
-        match service.resume(id, abandoned_before).await {
-            Ok(Resumed::Continued | Resumed::Rechecked) => report.continued += 1,
-            Ok(Resumed::Ended) => report.ended += 1,
-            Ok(Resumed::Expired) => report.expired += 1,
-            Ok(Resumed::Releasing) => report.released += 1,
-            Ok(Resumed::Busy | Resumed::Idle) => report.busy += 1,
-            Err(e) => {
-                tracing::warn!(checkout_id = %id, error = %e, "could not resume a checkout");
-                report.errors += 1;
+impl Sweeper {
+    /// Run passes until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.config.interval) => {}
+            }
+            let report = self.sweep_once().await;
+            if report.due > 0 || report.keys_purged > 0 {
+                tracing::info!(?report, "sweeper pass");
             }
         }
     }
-    report.record(service.api.metrics());
-    report
+
+    /// One pass over the checkouts that need a worker now. Recorded in the metrics however it
+    /// ends, so a pass that cannot even list its work counts as failing.
+    pub async fn sweep_once(&self) -> SweepReport {
+        let report = self.pass().await;
+        report.record(&self.context.metrics);
+        report
+    }
+
+    async fn pass(&self) -> SweepReport {
+        let (store, config) = (&self.context.store, &self.config);
+        let now = self.context.clock.now();
+        let abandon =
+            chrono::TimeDelta::from_std(config.abandon_after).unwrap_or(chrono::TimeDelta::MAX);
+        let abandoned_before = now - abandon;
+        let mut report = SweepReport::default();
+        let due = match store
+            .checkouts
+            .due_for_work(now, abandoned_before, config.batch)
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeper could not list checkouts");
+                report.errors += 1;
+                return report;
+            }
+        };
+        report.due = due.len();
+        match store.idempotency.purge_expired(now).await {
+            Ok(purged) => report.keys_purged = purged,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not purge expired idempotency keys");
+                report.errors += 1;
+            }
+        }
+        for id in due {
+            match self.service.resume(id, abandoned_before).await {
+                Ok(Resumed::Continued | Resumed::Rechecked) => report.continued += 1,
+                Ok(Resumed::Ended) => report.ended += 1,
+                Ok(Resumed::Expired) => report.expired += 1,
+                Ok(Resumed::Releasing) => report.released += 1,
+                Ok(Resumed::Busy | Resumed::Idle) => report.busy += 1,
+                Err(e) => {
+                    tracing::warn!(checkout_id = %id, error = %e, "could not resume a checkout");
+                    report.errors += 1;
+                }
+            }
+        }
+        report
+    }
 }
 
 impl SweepReport {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use checkout_gateway::checkout::service::CheckoutService;
 use checkout_gateway::clock::OffsetClock;
 use checkout_gateway::config::{LoadOptions, Settings};
+use checkout_gateway::context::AppContext;
 use checkout_gateway::http::auth::issue_token;
 use checkout_gateway::sandbox::SandboxHandle;
 use checkout_gateway::startup::{Application, BuildOptions, Running};
@@ -34,6 +35,9 @@ pub struct TestApp {
     running: Running,
     #[allow(dead_code)]
     pub service: Arc<CheckoutService>,
+    /// The shared parts (store, upstream client, metrics), for looking behind the API.
+    #[allow(dead_code)]
+    pub context: AppContext,
 }
 
 /// The venues' maintenance window, far from now: tests' clocks follow real time.
@@ -88,6 +92,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         clock,
         database_url,
         service: running.service.clone(),
+        context: running.context.clone(),
         running,
     }
 }

@@ -526,3 +526,53 @@ async fn a_manual_run_dropped_mid_way_is_released() {
     assert!(error.contains("interrupted"), "{error}");
     assert!(released[0].finished_at.is_some());
 }
+
+/// `checkout-gateway jobs unredeemed` builds the store and the upstream client only: here the
+/// listen addresses it is given are taken (by a running app), and it still runs and records
+/// the run — it never binds an HTTP server.
+#[tokio::test]
+async fn the_command_line_run_needs_no_http_server() {
+    use checkout_gateway::config::{LoadOptions, Settings};
+    use checkout_gateway::jobs::report::{self, CliRun};
+    use checkout_gateway::upstream::UnredeemedQuery;
+
+    let app = spawn_app().await;
+    let token = buy(&app, "cli-user", EVENT, TICKET).await;
+    let sandbox_url = app.sandbox().base_url();
+    let (quiet_start, quiet_end) = quiet_maintenance_hours();
+    let (quiet_start, quiet_end) = (quiet_start.to_string(), quiet_end.to_string());
+    let taken = |address: &str| address.trim_start_matches("http://").to_owned();
+    let (public, admin) = (taken(&app.address), taken(&app.admin_address));
+    let settings = Settings::load(&LoadOptions::local_with(&[
+        ("database.url", app.database_url.as_str()),
+        ("upstream.base_url", sandbox_url.as_str()),
+        ("http.listen", public.as_str()),
+        ("admin.listen", admin.as_str()),
+        ("maintenance.start_hour", quiet_start.as_str()),
+        ("maintenance.end_hour", quiet_end.as_str()),
+    ]))
+    .expect("settings");
+
+    let request = CliRun {
+        query: Some(UnredeemedQuery::DaysFromPurchase(1)),
+        json: true,
+    };
+    report::run(settings, request).await.expect("the run");
+
+    let store = store_of(&app).await;
+    let runs = store
+        .jobs
+        .list_runs(JobName::Unredeemed, 10)
+        .await
+        .expect("runs");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].trigger, Trigger::Manual);
+    assert_eq!(runs[0].status, RunStatus::Succeeded);
+    let findings = store.jobs.findings(runs[0].id).await.expect("findings");
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].order_token, token);
+    assert_eq!(
+        findings[0].user_id.as_ref().map(|u| u.as_str()),
+        Some("cli-user")
+    );
+}

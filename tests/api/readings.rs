@@ -268,7 +268,7 @@ async fn releases_and_expired_holds_leave_nothing_held_under_every_reading() {
         // background after the state turned, so wait for it rather than race it.
         let id = expiring.parse().expect("an id");
         eventually(&format!("{dialect}: the owed deletion settled"), || async {
-            let stored = app.service.store.checkouts.get(id).await;
+            let stored = app.context.store.checkouts.get(id).await;
             stored
                 .expect("read")
                 .expect("the checkout")
@@ -289,7 +289,7 @@ async fn a_stale_certificate_is_replaced_under_every_reading() {
     for dialect in every_reading_of(&["stale_certificate"]) {
         app.sandbox().set_dialect(dialect);
         app.paid("warm").await;
-        let fetched = app.service.certificates.fetch_count();
+        let fetched = app.service.certificate_fetches();
         let rotated = app
             .client
             .post(format!("{origin}/_sandbox/certificate/rotate"))
@@ -300,11 +300,7 @@ async fn a_stale_certificate_is_replaced_under_every_reading() {
         let id = app.reserved("stale").await;
         let paid = app.pay("stale", &id, TEST_CARD, "123").await;
         assert_eq!(paid.status(), 200, "{dialect}");
-        assert_eq!(
-            app.service.certificates.fetch_count(),
-            fetched + 1,
-            "{dialect}"
-        );
+        assert_eq!(app.service.certificate_fetches(), fetched + 1, "{dialect}");
         let declined = app.reserved("declined").await;
         let resp = app
             .pay("declined", &declined, "4000000000000002", "123")

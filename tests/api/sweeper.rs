@@ -33,15 +33,16 @@ async fn expired_holds_end_expired_and_hold_nothing() {
 async fn recent_checkouts_are_left_alone() {
     let app = spawn_app_with(&[FAST_SWEEP]).await;
     let id = app.reserved("still-here").await;
-    let report = checkout_gateway::jobs::worker::sweep_once(
-        &app.service,
-        &checkout_gateway::jobs::worker::WorkerConfig {
+    let sweeper = checkout_gateway::jobs::worker::Sweeper {
+        context: app.context.clone(),
+        service: app.service.clone(),
+        config: checkout_gateway::jobs::worker::WorkerConfig {
             interval: std::time::Duration::from_secs(1),
             abandon_after: std::time::Duration::from_secs(600),
             batch: 100,
         },
-    )
-    .await;
+    };
+    let report = sweeper.sweep_once().await;
     assert_eq!(report.released + report.expired, 0, "{report:?}");
     let body = app
         .get_json(&format!("/v1/checkouts/{id}"), "still-here")

@@ -34,13 +34,13 @@ async fn a_revoked_oauth_token_is_replaced_and_the_call_retried() {
 async fn a_rotated_certificate_is_fetched_again_and_the_payment_retried_once() {
     let app = spawn_app().await;
     app.paid("r").await;
-    let fetched = app.service.certificates.fetch_count();
+    let fetched = app.service.certificate_fetches();
     sandbox_admin(&app, "certificate/rotate").await;
     // The cached certificate is still within its 24 h, so the first try uses the old key.
     let id = app.reserved("r").await;
     let paid = app.pay("r", &id, TEST_CARD, "123").await;
     assert_eq!(paid.status(), 200);
-    assert_eq!(app.service.certificates.fetch_count(), fetched + 1);
+    assert_eq!(app.service.certificate_fetches(), fetched + 1);
 }
 
 #[tokio::test]

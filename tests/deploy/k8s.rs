@@ -163,11 +163,12 @@ fn termination_leaves_time_to_drain_and_hand_back_leases() {
         .collect();
     assert_eq!(pre_stop[0], "sleep");
     let pre_stop_secs: u64 = pre_stop[1].parse().expect("seconds");
-    // src/startup.rs drains HTTP for up to 30 s after SIGTERM; leases are handed back after.
-    let http_drain_secs = 30;
+    // After SIGTERM the process hands its checkouts back (up to SHUTDOWN_GRACE), then drains
+    // its listeners (up to SHUTDOWN_GRACE again).
+    let step = checkout_gateway::startup::SHUTDOWN_GRACE.as_secs();
     assert!(
-        grace >= pre_stop_secs + http_drain_secs + 15,
-        "grace {grace}s must cover preStop {pre_stop_secs}s + drain {http_drain_secs}s + hand-back"
+        grace >= pre_stop_secs + 2 * step,
+        "grace {grace}s must cover preStop {pre_stop_secs}s + hand-back {step}s + drain {step}s"
     );
     let rolling = at(&deployment, &["spec", "strategy", "rollingUpdate"]);
     assert_eq!(at(rolling, &["maxUnavailable"]).as_u64(), Some(0));
