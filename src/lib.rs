@@ -17,6 +17,7 @@
 //!   commands, the demo, the benchmarks, the soak, the fuzz entry points and the tests'
 //!   fresh databases — none of it in the production build (`--no-default-features`).
 
+pub mod card;
 pub mod checkout;
 pub mod cli;
 pub mod clock;

@@ -58,8 +58,8 @@ async fn main() -> anyhow::Result<()> {
             let query = days_from_purchase
                 .map(UnredeemedQuery::DaysFromPurchase)
                 .or(days_before_event.map(UnredeemedQuery::DaysBeforeEvent));
-            let request = checkout_gateway::jobs::report::CliRun { query, json };
-            checkout_gateway::jobs::report::run(settings, request).await
+            let request = checkout_gateway::startup::once::CliRun { query, json };
+            checkout_gateway::startup::once::run(settings, request).await
         }
         #[cfg(feature = "dev-tools")]
         Command::Tools(tool) => checkout_gateway::tools::cli::run(settings, tool).await,

@@ -26,7 +26,7 @@ use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Encrypt, RsaPublicKey};
 use zeroize::Zeroizing;
 
-use crate::checkout::card::{CardNumber, Cvv};
+use crate::card::{CardNumber, Cvv};
 use crate::upstream::wire;
 
 /// Length of the random prefix the upstream expects before each secret.

@@ -7,14 +7,15 @@
 //! - [`driver`]: the upstream conversation of one checkout, run under its lease.
 //! - [`catalog`]: cached event details and reservation rules; [`events`]: reading them (and
 //!   the captcha) within the caller's wait.
-//! - [`card`], [`billing`]: payment input newtypes (parse, don't validate).
+//! - [`billing`]: payment input newtypes (parse, don't validate); card fields are in [`crate::card`].
 //! - [`maintenance`]: the venue's nightly maintenance window.
 //! - [`error`]: contract error codes and the use cases' error type.
 //! - [`reconcile`]: settling a purchase whose answer was lost, from proof only;
 //!   [`notice`]: the webhook message announcing a purchase confirmed late.
 
 pub mod billing;
-pub mod card;
+// Until every import names `crate::card` (the leaf it moved to).
+pub use crate::card;
 pub mod catalog;
 pub mod convert;
 pub mod driver;

@@ -166,6 +166,14 @@ pub fn transition(
     Ok(to)
 }
 
+impl crate::metrics::LabelSet for CheckoutState {
+    const ALL: &'static [Self] = &Self::ALL;
+
+    fn label(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

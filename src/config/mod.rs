@@ -17,7 +17,11 @@ use crate::jobs::schedule::CronSchedule;
 use crate::jobs::unredeemed::parse_query;
 use crate::jobs::webhook::{WebhookSecret, WebhookTarget};
 use crate::sandbox::Dialect;
-use crate::upstream::UnredeemedQuery;
+
+// Sections whose types belong to the part they configure (each part stays free of `config`).
+pub use crate::http::auth::AuthSettings;
+pub use crate::jobs::UnredeemedSettings;
+pub use crate::telemetry::LogFormat;
 
 mod production;
 mod validate;
@@ -340,13 +344,6 @@ impl LogSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
 /// The validated settings the application runs on.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -420,30 +417,6 @@ impl UpstreamConfig {
         .map(|(name, requests, span)| Budget::per(name, requests, span))
         .collect()
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    pub jwt_hs256_secret: Option<SecretString>,
-    pub jwt_rs256_public_key_pem: Option<String>,
-    /// `iss` every user token must carry; `None`: not checked (refused in production).
-    pub jwt_issuer: Option<String>,
-    /// `aud` every user token must carry; `None`: not checked (refused in production).
-    pub jwt_audience: Option<String>,
-}
-
-/// The unredeemed-orders job and its webhook.
-#[derive(Debug, Clone)]
-pub struct UnredeemedSettings {
-    /// `false`: the schedule never fires (manual runs still work).
-    pub enabled: bool,
-    pub schedule: CronSchedule,
-    pub queries: Vec<UnredeemedQuery>,
-    /// How long a run's claim holds without renewal (a dead runner's run is taken over then).
-    pub lease: Duration,
-    /// `None`: findings are recorded and reported, not delivered.
-    pub webhook: Option<WebhookTarget>,
-    pub retry: RetryPolicy,
 }
 
 impl Settings {

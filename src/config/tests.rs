@@ -1,6 +1,7 @@
 //! Loading and validation of the settings: defaults, overrides, refusals.
 
 use super::*;
+use crate::upstream::UnredeemedQuery;
 
 fn load(overrides: &[(&str, &str)]) -> Result<Settings, ConfigError> {
     Settings::load(&LoadOptions::local_with(overrides))

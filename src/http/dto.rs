@@ -262,9 +262,9 @@ pub struct PaymentRequestBody {
 #[schema(as = Card)]
 pub struct CardBody {
     #[schema(value_type = String, example = "4588883206000011")]
-    pub number: crate::checkout::card::CardNumber,
+    pub number: crate::card::CardNumber,
     #[schema(value_type = String, example = "123")]
-    pub cvv: crate::checkout::card::Cvv,
+    pub cvv: crate::card::Cvv,
     #[schema(minimum = 1, maximum = 12, example = 12)]
     pub expire_month: i64,
     /// Four digits.

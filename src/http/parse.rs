@@ -6,10 +6,10 @@
 use super::body::parse_json;
 use super::dto::{AddressBody, BillingBody, CreateCheckoutRequest, PaymentRequestBody};
 use super::problem::ApiError;
+use crate::card::{ExpiryMonth, ExpiryYear};
 use crate::checkout::billing::{
     BillingAddress, Country, Email, NonEmpty, Phone, PostalCode, Region,
 };
-use crate::checkout::card::{ExpiryMonth, ExpiryYear};
 use crate::checkout::catalog::parse_event_id;
 use crate::checkout::error::FieldError;
 use crate::checkout::model::TicketRequest;

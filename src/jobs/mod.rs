@@ -14,6 +14,7 @@
 //! [`Jobs`] bundles the unredeemed-orders pieces as the application (server, CLI) holds them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -26,11 +27,26 @@ pub mod unredeemed;
 pub mod webhook;
 pub mod worker;
 
-use crate::config::UnredeemedSettings;
 use crate::context::AppContext;
-use delivery::DeliveryWorker;
+use crate::upstream::UnredeemedQuery;
+use delivery::{DeliveryWorker, RetryPolicy};
+use schedule::CronSchedule;
 use unredeemed::{UnredeemedConfig, UnredeemedJob};
-use webhook::WebhookSender;
+use webhook::{WebhookSender, WebhookTarget};
+
+/// The unredeemed-orders job and its webhook.
+#[derive(Debug, Clone)]
+pub struct UnredeemedSettings {
+    /// `false`: the schedule never fires (manual runs still work).
+    pub enabled: bool,
+    pub schedule: CronSchedule,
+    pub queries: Vec<UnredeemedQuery>,
+    /// How long a run's claim holds without renewal (a dead runner's run is taken over then).
+    pub lease: Duration,
+    /// `None`: findings are recorded and reported, not delivered.
+    pub webhook: Option<WebhookTarget>,
+    pub retry: RetryPolicy,
+}
 
 /// The unredeemed-orders job, its delivery worker (when a webhook is configured) and its
 /// schedule.

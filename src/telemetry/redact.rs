@@ -9,7 +9,7 @@
 
 use std::sync::RwLock;
 
-use crate::checkout::card::luhn_valid;
+use crate::card::luhn_valid;
 
 const MASK: &str = "[REDACTED]";
 /// Tokens rotate (hourly for OAuth): the newest are kept, the list stays bounded.

@@ -143,7 +143,7 @@ pub async fn run(settings: Settings, command: ToolCommand) -> anyhow::Result<()>
         }
         ToolCommand::Token { user, ttl } => {
             // Refuses a production configuration: see `dev_token`.
-            let token = crate::http::auth::dev_token(&settings, &user, ttl)?;
+            let token = super::token::dev_token(&settings, &user, ttl)?;
             println!("{token}");
             Ok(())
         }

@@ -6,6 +6,7 @@
 //! - [`bench`], [`soak`]: the benchmarks and the soak.
 //! - `fuzz`: what the `cargo fuzz` targets in `fuzz/` run.
 //! - [`testdb`]: fresh databases for the tests (panics on failure, as a test wants).
+//! - [`token`]: development user tokens (refused in production).
 
 pub mod bench;
 pub mod cli;
@@ -14,3 +15,4 @@ pub mod demo;
 pub mod fuzz;
 pub mod soak;
 pub mod testdb;
+pub mod token;

@@ -533,7 +533,7 @@ async fn a_manual_run_dropped_mid_way_is_released() {
 #[tokio::test]
 async fn the_command_line_run_needs_no_http_server() {
     use checkout_gateway::config::{LoadOptions, Settings};
-    use checkout_gateway::jobs::report::{self, CliRun};
+    use checkout_gateway::startup::once::{self, CliRun};
     use checkout_gateway::upstream::UnredeemedQuery;
 
     let app = spawn_app().await;
@@ -557,7 +557,7 @@ async fn the_command_line_run_needs_no_http_server() {
         query: Some(UnredeemedQuery::DaysFromPurchase(1)),
         json: true,
     };
-    report::run(settings, request).await.expect("the run");
+    once::run(settings, request).await.expect("the run");
 
     let store = store_of(&app).await;
     let runs = store

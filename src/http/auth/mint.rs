@@ -1,13 +1,11 @@
-//! Signing user tokens with the HS256 secret: for the `token` command, the demo, benchmarks
-//! and tests. In production, user tokens come from the partner's own identity provider, so
-//! [`dev_token`] (what the `token` command runs) refuses a production configuration: a
-//! token minted from a shell with the production secret would be valid for any user.
+//! Signing user tokens with the HS256 secret: for the `token` command
+//! (`tools::token::dev_token`, which refuses a production configuration), the demo,
+//! benchmarks and tests. In production, user tokens come from the partner's own identity
+//! provider.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-
-use crate::config::Settings;
 
 #[derive(Debug, Serialize)]
 struct Minted<'a> {
@@ -59,42 +57,4 @@ pub fn issue_token_with(secret: &SecretString, spec: &TokenSpec<'_>) -> Result<S
         &EncodingKey::from_secret(secret.expose_secret().as_bytes()),
     )
     .map_err(|e| e.to_string())
-}
-
-/// Why the `token` command mints nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum DevTokenRefused {
-    #[error(
-        "`token` mints development tokens only and refuses a production configuration \
-         (APP_ENV=production): production user tokens come from the partner's identity provider"
-    )]
-    Production,
-    #[error("auth.jwt_hs256_secret is not set: there is no secret to sign a token with")]
-    NoSecret,
-    #[error("could not sign the token: {0}")]
-    Sign(String),
-}
-
-/// The `token` command: a token the configured gateway accepts (its HS256 secret, and its
-/// `iss`/`aud` when configured), unless the configuration is a production one.
-pub fn dev_token(
-    settings: &Settings,
-    user: &str,
-    ttl_secs: i64,
-) -> Result<String, DevTokenRefused> {
-    if settings.is_production() {
-        return Err(DevTokenRefused::Production);
-    }
-    let auth = &settings.auth;
-    let secret = auth
-        .jwt_hs256_secret
-        .as_ref()
-        .ok_or(DevTokenRefused::NoSecret)?;
-    let spec = TokenSpec {
-        user,
-        ttl_secs,
-        issuer: auth.jwt_issuer.as_deref(),
-        audience: auth.jwt_audience.as_deref(),
-    };
-    issue_token_with(secret, &spec).map_err(DevTokenRefused::Sign)
 }

@@ -19,8 +19,8 @@ use crate::checkout::model::UserId;
 mod mint;
 mod verify;
 
-pub use mint::{DevTokenRefused, TokenSpec, dev_token, issue_token, issue_token_with};
-pub use verify::{JwtVerifier, LEEWAY_SECS};
+pub use mint::{TokenSpec, issue_token, issue_token_with};
+pub use verify::{AuthSettings, JwtVerifier, LEEWAY_SECS};
 
 /// The authenticated partner user.
 #[derive(Debug, Clone)]

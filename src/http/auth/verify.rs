@@ -21,12 +21,11 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use moka::Expiry;
 use moka::sync::Cache;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::checkout::model::UserId;
-use crate::config::AuthSettings;
 use crate::http::problem::ApiError;
 
 /// Seconds of clock skew allowed on `exp` (still accepted this long after it) and `nbf`
@@ -47,6 +46,17 @@ struct Claims {
     sub: String,
     #[serde(default)]
     exp: Option<i64>,
+}
+
+/// How user tokens are verified (`auth.*`).
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub jwt_hs256_secret: Option<SecretString>,
+    pub jwt_rs256_public_key_pem: Option<String>,
+    /// `iss` every user token must carry; `None`: not checked (refused in production).
+    pub jwt_issuer: Option<String>,
+    /// `aud` every user token must carry; `None`: not checked (refused in production).
+    pub jwt_audience: Option<String>,
 }
 
 /// Verifies user tokens.

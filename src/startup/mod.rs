@@ -1,6 +1,7 @@
-//! [`Application::build`] turns settings into bound listeners (public and admin), a store, an
-//! upstream client (or the in-process sandbox) and the checkout service;
-//! [`Application::run_until_stopped`] serves until SIGTERM / ctrl-c and shuts down gracefully.
+//! The wiring, the one place that reads the whole configuration. [`Application::build`] turns
+//! settings into the shared parts ([`parts`]), the checkout service, the jobs and bound
+//! listeners (public and admin); [`Application::run_until_stopped`] serves until SIGTERM /
+//! ctrl-c and shuts down gracefully. [`once`]: `jobs unredeemed`, the parts without listeners.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::checkout::catalog::EventCatalog;
 use crate::checkout::maintenance::MaintenanceHours;
 use crate::checkout::service::{CheckoutService, ServiceConfig};
 use crate::config::Settings;
-use crate::context::{AppContext, Built};
+use crate::context::AppContext;
 use crate::http::admin::AdminState;
 use crate::http::admission::{Admission, Rate};
 use crate::http::{self, auth::JwtVerifier, state::AppState};
@@ -30,7 +31,10 @@ use crate::store::changes::{self, Change};
 /// `terminationGracePeriodSeconds` (`tests/deploy/k8s.rs` checks the sum).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
-pub use crate::context::BuildOptions;
+pub mod once;
+pub mod parts;
+
+pub use parts::{BuildOptions, Built};
 
 pub struct Application {
     public_port: u16,
@@ -53,8 +57,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
-        let Built { context, sandbox } = AppContext::build(settings, &options).await?;
-        let settings = context.settings.clone();
+        let Built { context, sandbox } = parts::build(&settings, &options).await?;
         let catalog = EventCatalog::new(
             Duration::from_secs(settings.upstream.event_cache_ttl_secs),
             MaintenanceHours {
