@@ -63,7 +63,7 @@ ENV APP_ENV=production \
 # 8080: public API (/healthz, /readyz, /v1/…); 9090: admin (/metrics, /admin/*).
 EXPOSE 8080 9090
 # Graceful stop: SIGTERM hands checkouts back (leases released; up to 25 s, SHUTDOWN_GRACE in
-# src/startup.rs), then drains in-flight requests (up to 25 s more).
+# src/startup/mod.rs), then drains in-flight requests (up to 25 s more).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/checkout-gateway"]
 CMD ["serve"]

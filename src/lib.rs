@@ -1,18 +1,22 @@
 //! checkout-gateway: a payments-grade gateway in front of the Ticketmaster Partner API.
 //!
 //! # Layout
-//! The direction of calls is `http → checkout → {store, upstream, payment_crypto}`; nothing
-//! calls `http`, `upstream` knows nothing of checkouts and `store` knows nothing of HTTP.
+//! Layers, lowest last (docs/architecture.md; `tests/architecture.rs` fails on an import that
+//! runs upward): wiring `cli → tools → startup → config`; `http`; `jobs`; `checkout`;
+//! `context`, `payment_crypto`, `sandbox`, `readiness`; `store`, `upstream`; the vocabulary
+//! `jobs::model`, `checkout::model`, `checkout::state`; leaves.
 //!
-//! - [`cli`], [`config`], [`startup`], [`telemetry`]: process wiring.
+//! - [`cli`], [`startup`], [`config`]: process wiring; the only readers of the whole
+//!   configuration. [`context`]: the shared handles every part is given.
 //! - [`http`]: routes only — extractors, DTOs, problem+json mapping.
+//! - [`jobs`]: the sweeper, the unredeemed-orders job, webhook delivery.
 //! - [`checkout`]: the domain — state machine (pure transitions), use cases, domain errors.
 //! - [`upstream`]: the Partner-API client — wire types, auth, polling, quota, error mapping.
 //! - [`payment_crypto`]: certificate cache, salt + RSA PKCS#1 v1.5 encryption of card fields.
 //! - [`store`]: persistence, one trait per aggregate, Postgres and SQLite implementations.
-//! - [`sandbox`]: the built-in Partner-API simulator (also `checkout-gateway sandbox`).
-//! - [`ids`], [`clock`]: typed prefixed ids and an injectable clock.
-//! - [`heartbeat`]: the renewal loop that keeps a lease or a key claimed while work runs.
+//! - [`sandbox`]: the built-in Partner-API simulator (in-process for `serve`'s default).
+//! - Leaves: [`card`] (card fields as secrets), [`ids`], [`clock`], [`digest`],
+//!   [`heartbeat`] (the renewal guard of leases and claims), [`metrics`], [`telemetry`].
 //! - `tools` (feature `dev-tools`, on by default): the standalone sandbox and dev-token
 //!   commands, the demo, the benchmarks, the soak, the fuzz entry points and the tests'
 //!   fresh databases — none of it in the production build (`--no-default-features`).

@@ -9,7 +9,7 @@
 //! - [`webhook`]: Standard Webhooks signing and sending; [`delivery`]: the retrying delivery
 //!   worker with dead letters.
 //! - [`model`]: job runs, findings and webhook deliveries as stored.
-//! - [`report`]: `checkout-gateway jobs unredeemed`.
+//! - [`report`]: what `checkout-gateway jobs unredeemed` prints (`startup::once` runs it).
 //!
 //! [`Jobs`] bundles the unredeemed-orders pieces as the application (server, CLI) holds them.
 
