@@ -6,8 +6,8 @@
 //! - [`unredeemed`]: the unredeemed-orders job (one run: query upstream, map back to users,
 //!   record, queue webhooks); [`schedule`]: cron times and the catch-up rule;
 //!   [`scheduler`]: the loop that claims scheduled runs.
-//! - [`webhook`]: Standard Webhooks signing and sending; [`delivery`]: the retrying delivery
-//!   worker with dead letters.
+//! - [`webhook`]: Standard Webhooks signing and sending; `message`: the body of one;
+//!   [`delivery`]: the retrying delivery worker with dead letters.
 //! - [`model`]: job runs, findings and webhook deliveries as stored.
 //! - [`report`]: what `checkout-gateway jobs unredeemed` prints (`startup::once` runs it).
 //!
@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub mod delivery;
+mod message;
 pub mod model;
 pub mod report;
 pub mod schedule;

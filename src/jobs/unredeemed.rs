@@ -22,6 +22,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::delivery::RetryPolicy;
+use super::message;
 use super::model::{
     Delivery, DeliveryStatus, Finding, JobName, JobRun, RunClaim, RunResult, RunStatus, Trigger,
 };
@@ -115,39 +116,6 @@ pub struct MappedOrder {
     pub purchased_at: DateTime<Utc>,
     pub event_starts_at: DateTime<Utc>,
     pub email_status: i64,
-}
-
-/// The webhook body (a Standard Webhooks style envelope): the partner's user id and the
-/// order's public fields; nothing else about the purchase.
-#[derive(Debug, Serialize)]
-struct Envelope<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    timestamp: DateTime<Utc>,
-    data: Payload<'a>,
-}
-
-#[derive(Debug, Serialize)]
-struct Payload<'a> {
-    user_id: &'a str,
-    run_id: String,
-    scheduled_at: DateTime<Utc>,
-    query: &'a str,
-    order_token: &'a str,
-    event_id: &'a str,
-    purchased_at: DateTime<Utc>,
-    event_starts_at: DateTime<Utc>,
-    email_status: &'static str,
-    order: Option<OrderFields<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct OrderFields<'a> {
-    order_id: String,
-    redemption_url: &'a str,
-    app_url: &'a str,
-    grand_total: f64,
-    currency: &'a str,
 }
 
 pub struct UnredeemedJob {
@@ -363,7 +331,7 @@ impl UnredeemedJob {
                 id: DeliveryId::new(),
                 run_id: Some(run.id),
                 order_token: finding.order_token.clone(),
-                payload: payload(&finding, user, ours.as_ref(), run, now),
+                payload: message::payload(&finding, user, ours.as_ref(), run, now),
                 status: DeliveryStatus::Pending,
                 attempts: 0,
                 next_attempt_at: now,
@@ -419,44 +387,6 @@ pub fn parse_query(text: &str) -> Option<UnredeemedQuery> {
         "days_before_event" => Some(UnredeemedQuery::DaysBeforeEvent(days)),
         _ => None,
     }
-}
-
-fn payload(
-    finding: &Finding,
-    user: &UserId,
-    order: Option<&Order>,
-    run: &JobRun,
-    now: DateTime<Utc>,
-) -> String {
-    let envelope = Envelope {
-        kind: "order.unredeemed",
-        timestamp: now,
-        data: Payload {
-            user_id: user.as_str(),
-            run_id: run.id.to_string(),
-            scheduled_at: run.scheduled_at,
-            query: &finding.query,
-            order_token: &finding.order_token,
-            event_id: &finding.event_id,
-            purchased_at: finding.purchased_at,
-            event_starts_at: finding.event_starts_at,
-            email_status: match finding.email_status {
-                1 => "sent",
-                2 => "bounced",
-                3 => "spam",
-                _ => "unknown",
-            },
-            order: order.map(|o| OrderFields {
-                order_id: o.id.to_string(),
-                redemption_url: &o.redemption_url,
-                app_url: &o.app_url,
-                grand_total: o.grand_total.as_decimal(),
-                currency: &o.currency,
-            }),
-        },
-    };
-    // Plain data with string keys: serialising cannot fail.
-    serde_json::to_string(&envelope).unwrap_or_default()
 }
 
 /// A claimed manual run: if its future is dropped before the run finishes, the run is
