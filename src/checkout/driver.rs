@@ -581,8 +581,8 @@ impl CheckoutService {
 
     /// End the operation in `failed`, and give back any seats the cart may still hold.
     pub(super) async fn fail(&self, checkout: &mut Checkout, owner: &str, f: CheckoutFailure) {
-        tracing::info!(checkout_id = %checkout.id, code = %f.code, "checkout failed");
-        let gone = f.code == ErrorCode::HoldExpired.as_str();
+        tracing::info!(checkout_id = %checkout.id, code = f.code.as_str(), "checkout failed");
+        let gone = f.code == ErrorCode::HoldExpired;
         if self.apply(checkout, CheckoutEvent::Failed).is_err() {
             return;
         }
@@ -701,9 +701,5 @@ pub(super) fn failure(
     message: impl Into<String>,
     upstream_code: Option<i64>,
 ) -> CheckoutFailure {
-    CheckoutFailure {
-        code: code.as_str().to_owned(),
-        message: message.into(),
-        upstream_code,
-    }
+    CheckoutFailure::new(code, message).with_upstream_code(upstream_code)
 }

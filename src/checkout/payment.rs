@@ -208,11 +208,10 @@ impl CheckoutService {
                     CheckoutEvent::PaymentDeclined
                 };
                 self.apply(leased, event)?;
-                leased.failure = Some(CheckoutFailure {
-                    code: refusal.code.as_str().to_owned(),
-                    message: refusal.message.clone(),
-                    upstream_code: refusal.upstream_code,
-                });
+                leased.failure = Some(
+                    CheckoutFailure::new(refusal.code, refusal.message.clone())
+                        .with_upstream_code(refusal.upstream_code),
+                );
                 self.save(leased, owner).await?;
                 Err(CheckoutError::Refused(Refusal {
                     checkout_id: Some(leased.id),

@@ -487,11 +487,10 @@ impl CheckoutService {
             // The hold may outlive our clock's idea of it: the cart is deleted all the same.
             leased.operation = leased.cart_id.is_some().then_some(Operation::Release);
             leased.poll = None;
-            leased.failure = Some(CheckoutFailure {
-                code: ErrorCode::HoldExpired.as_str().into(),
-                message: "the hold on the tickets ran out".into(),
-                upstream_code: None,
-            });
+            leased.failure = Some(CheckoutFailure::new(
+                ErrorCode::HoldExpired,
+                "the hold on the tickets ran out",
+            ));
             if self.save(&mut leased, owner).await.is_ok() {
                 self.release_owed_cart(&mut leased, owner).await;
             }
@@ -531,12 +530,11 @@ fn failure_as_error(checkout: Checkout) -> Result<Checkout, CheckoutError> {
     if checkout.state != CheckoutState::Failed {
         return Ok(checkout);
     }
-    let failure = checkout.failure.clone().unwrap_or(CheckoutFailure {
-        code: ErrorCode::UpstreamUnavailable.as_str().into(),
-        message: "the operation failed".into(),
-        upstream_code: None,
-    });
-    let code = ErrorCode::parse(&failure.code).unwrap_or(ErrorCode::UpstreamUnavailable);
+    let failure = checkout.failure.clone().unwrap_or(CheckoutFailure::new(
+        ErrorCode::UpstreamUnavailable,
+        "the operation failed",
+    ));
+    let code = failure.code;
     Err(CheckoutError::Refused(Refusal {
         code,
         message: failure.message,
