@@ -10,9 +10,10 @@ use serde::de::DeserializeOwned;
 
 use super::convert;
 use super::error::ErrorCode;
+use super::lifecycle::Hold;
 use super::model::{Checkout, CheckoutFailure, Operation, Order, PendingPoll};
 use super::service::CheckoutService;
-use super::state::{CheckoutEvent, CheckoutState};
+use super::state::CheckoutState;
 use crate::ids::OrderId;
 use crate::upstream::backoff::backoff;
 use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, wire};
@@ -153,10 +154,8 @@ impl CheckoutService {
         owner: &str,
     ) -> Result<Next, StepError> {
         tracing::info!(checkout_id = %checkout.id, "reservation given up by the partner; deleting the cart");
-        self.apply(checkout, CheckoutEvent::ReleaseRequested)
+        self.apply(checkout, Checkout::begin_release)
             .map_err(StepError::store)?;
-        checkout.operation = Some(Operation::Release);
-        checkout.poll = None;
         self.save(checkout, owner).await.map_err(StepError::store)?;
         Ok(Next::Continue)
     }
@@ -207,7 +206,7 @@ impl CheckoutService {
             self.api.metrics().poll_wait(of.as_str(), ticket.wait);
         }
         let wait = TimeDelta::from_std(ticket.wait).unwrap_or(TimeDelta::seconds(4));
-        checkout.poll = Some(PendingPoll {
+        checkout.await_poll(PendingPoll {
             url: ticket.url,
             not_before: self.now() + wait,
         });
@@ -248,8 +247,7 @@ impl CheckoutService {
             Ok(Reply::Done(session)) => {
                 let session: wire::CartSession = session;
                 *captcha = None;
-                checkout.cart_id = Some(session.cart_id);
-                checkout.poll = None;
+                checkout.cart_opened(session.cart_id);
                 self.save(checkout, owner).await.map_err(StepError::store)?;
                 Ok(Next::Continue)
             }
@@ -303,20 +301,19 @@ impl CheckoutService {
             Ok(Reply::Poll(ticket)) => self.remember_poll(checkout, owner, ticket).await,
             Ok(Reply::Done(resp)) => {
                 let resp: wire::CartResponse = resp;
-                checkout.lines = convert::lines(&resp.cart);
-                checkout.totals = Some(convert::totals(&resp.cart, "USD"));
                 // Resumed by another worker, the send time is not known: the checkout's creation
                 // is earlier still.
                 let sent_at = carried.reserve_sent_at.unwrap_or(checkout.created_at);
-                checkout.hold_expires_at = Some(convert::hold_expires_at(&resp.cart, sent_at));
-                checkout.poll = None;
-                checkout.operation = None;
-                self.apply(checkout, CheckoutEvent::Reserved)
+                let hold = Hold {
+                    lines: convert::lines(&resp.cart),
+                    totals: convert::totals(&resp.cart, "USD"),
+                    expires_at: convert::hold_expires_at(&resp.cart, sent_at),
+                };
+                self.apply(checkout, |c| c.reserved(hold))
                     .map_err(StepError::store)?;
                 if checkout.release_requested {
-                    self.apply(checkout, CheckoutEvent::ReleaseRequested)
+                    self.apply(checkout, Checkout::begin_release)
                         .map_err(StepError::store)?;
-                    checkout.operation = Some(Operation::Release);
                 }
                 self.save(checkout, owner).await.map_err(StepError::store)?;
                 Ok(Next::Continue)
@@ -413,9 +410,7 @@ impl CheckoutService {
         reason: String,
     ) -> Result<(), super::error::CheckoutError> {
         tracing::warn!(checkout_id = %checkout.id, %reason, "purchase outcome unknown");
-        self.apply(checkout, CheckoutEvent::PurchaseOutcomeLost)?;
-        checkout.poll = None;
-        checkout.failure = Some(failure(ErrorCode::UpstreamUnavailable, reason, None));
+        self.apply(checkout, |c| c.purchase_outcome_lost(reason))?;
         self.save(checkout, owner).await
     }
 
@@ -471,13 +466,8 @@ impl CheckoutService {
             source_account_id: self.source_account_id(&checkout.user_id),
             created_at: self.now(),
         };
-        self.apply(checkout, CheckoutEvent::Purchased)
+        self.apply(checkout, |c| c.purchased(order.id))
             .map_err(StepError::store)?;
-        checkout.order_id = Some(order.id);
-        checkout.operation = None;
-        checkout.poll = None;
-        checkout.failure = None;
-        checkout.next_check_at = None;
         checkout.updated_at = self.now();
         let notice = announce
             .then(|| super::notice::purchase_confirmed(self, checkout, &order))
@@ -508,7 +498,7 @@ impl CheckoutService {
             // The deletion's answer was lost with its poll: delete again (a cart already gone
             // answers 404, below).
             Err(UpstreamError::PollGone) => {
-                checkout.poll = None;
+                checkout.forget_poll();
                 self.save(checkout, owner).await.map_err(StepError::store)?;
                 Ok(Next::Continue)
             }
@@ -535,10 +525,8 @@ impl CheckoutService {
     }
 
     async fn released(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
-        self.apply(checkout, CheckoutEvent::ReleaseCompleted)
+        self.apply(checkout, Checkout::release_completed)
             .map_err(StepError::store)?;
-        checkout.operation = None;
-        checkout.poll = None;
         self.save(checkout, owner).await.map_err(StepError::store)?;
         Ok(Next::Stop)
     }
@@ -582,13 +570,9 @@ impl CheckoutService {
     /// End the operation in `failed`, and give back any seats the cart may still hold.
     pub(super) async fn fail(&self, checkout: &mut Checkout, owner: &str, f: CheckoutFailure) {
         tracing::info!(checkout_id = %checkout.id, code = f.code.as_str(), "checkout failed");
-        let gone = f.code == ErrorCode::HoldExpired;
-        if self.apply(checkout, CheckoutEvent::Failed).is_err() {
+        if self.apply(checkout, |c| c.fail(f)).is_err() {
             return;
         }
-        checkout.failure = Some(f);
-        checkout.poll = None;
-        checkout.operation = (checkout.cart_id.is_some() && !gone).then_some(Operation::Release);
         if self.save(checkout, owner).await.is_ok() {
             self.release_owed_cart(checkout, owner).await;
         }
@@ -621,7 +605,7 @@ impl CheckoutService {
             }
             _ => {}
         }
-        checkout.operation = None;
+        checkout.owed_release_settled();
         if let Err(e) = self.save(checkout, owner).await {
             tracing::warn!(checkout_id = %checkout.id, error = %e, "could not record a cart's deletion");
         }

@@ -4,7 +4,7 @@ use crate::ids::CheckoutId;
 use crate::store::StoreError;
 use crate::upstream::{FailureKind, UpstreamError};
 
-use super::state::CheckoutState;
+use super::state::{CheckoutState, InvalidTransition};
 
 /// Every `code` a partner can see, with its HTTP status (CONTRACT.md's table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -228,6 +228,16 @@ impl CheckoutError {
             r.checkout_id = Some(id);
         }
         self
+    }
+}
+
+/// A change that does not fit the checkout's state.
+impl From<InvalidTransition> for CheckoutError {
+    fn from(e: InvalidTransition) -> Self {
+        Self::InvalidState {
+            state: e.from,
+            action: "change",
+        }
     }
 }
 

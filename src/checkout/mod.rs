@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`state`]: states, events and the pure transition function.
-//! - [`model`]: checkout, lines, totals, orders.
+//! - [`model`]: checkout, lines, totals, orders; [`lifecycle`]: what each change of a checkout
+//!   writes with its state (operation, poll, failure), the only code that writes those.
 //! - [`service`]: the use cases (create, get, pay, purchase, release, orders).
 //! - [`driver`]: the upstream conversation of one checkout, run under its lease.
 //! - [`catalog`]: cached event details and reservation rules; [`events`]: reading them (and
@@ -21,6 +22,7 @@ pub mod driver;
 pub mod error;
 pub mod events;
 pub mod lease;
+pub mod lifecycle;
 pub mod maintenance;
 pub mod model;
 pub mod notice;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use super::billing::{BillingAddress, Email, NonEmpty, Phone};
 use super::card::{CardNumber, Cvv, ExpiryMonth, ExpiryYear};
 use super::error::{CheckoutError, ErrorCode, Refusal};
-use super::model::{Checkout, CheckoutFailure, Operation, PaymentSummary};
+use super::model::{Checkout, CheckoutFailure, PaymentSummary};
 use super::service::{CheckoutService, Requester};
-use super::state::{CheckoutEvent, CheckoutState};
+use super::state::CheckoutState;
 use crate::payment_crypto::PaymentEncryptor;
 use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, wire};
 
@@ -162,13 +162,7 @@ impl CheckoutService {
         checkout: &mut Checkout,
         owner: &str,
     ) -> Result<(), CheckoutError> {
-        self.apply(checkout, CheckoutEvent::PaymentDeclined)?;
-        checkout.operation = None;
-        checkout.failure = Some(super::driver::failure(
-            ErrorCode::UpstreamUnavailable,
-            "the payment was interrupted; please send it again",
-            None,
-        ));
+        self.apply(checkout, Checkout::payment_interrupted)?;
         self.save(checkout, owner).await?;
         Ok(())
     }
@@ -179,39 +173,29 @@ impl CheckoutService {
         owner: &str,
         input: &PaymentInput,
     ) -> Result<(), CheckoutError> {
-        self.apply(leased, CheckoutEvent::PaymentSubmitted)?;
-        leased.operation = Some(Operation::Payment);
-        leased.failure = None;
+        self.apply(leased, Checkout::begin_payment)?;
         self.save(leased, owner).await?;
         let ctx = self.context_of(leased, Priority::Critical);
-        let outcome = self.send_payment(&ctx, leased, input).await;
-        leased.operation = None;
-        match outcome {
+        match self.send_payment(&ctx, leased, input).await {
             Ok(()) => {
-                self.apply(leased, CheckoutEvent::PaymentAccepted)?;
-                leased.payment = Some(PaymentSummary {
+                let card = PaymentSummary {
                     brand: input.card.number.brand().as_str().to_owned(),
                     last4: input.card.number.last4(),
-                });
+                };
+                self.apply(leased, |c| c.payment_accepted(card))?;
                 self.save(leased, owner).await?;
                 Ok(())
             }
             Err(e) => {
-                let refusal = match CheckoutError::from(e.clone()) {
+                let refusal = match CheckoutError::from(e) {
                     CheckoutError::Refused(r) => r,
                     other => return Err(other),
                 };
-                let event = if e.kind() == FailureKind::CartGone {
-                    CheckoutEvent::HoldExpired
-                } else {
-                    // The hold stays: the user may try another card.
-                    CheckoutEvent::PaymentDeclined
-                };
-                self.apply(leased, event)?;
-                leased.failure = Some(
-                    CheckoutFailure::new(refusal.code, refusal.message.clone())
-                        .with_upstream_code(refusal.upstream_code),
-                );
+                // A refusal saying the cart is gone (`hold_expired`) ends the checkout; any
+                // other leaves the hold, and the user may try another card.
+                let failure = CheckoutFailure::new(refusal.code, refusal.message.clone())
+                    .with_upstream_code(refusal.upstream_code);
+                self.apply(leased, |c| c.payment_refused(failure))?;
                 self.save(leased, owner).await?;
                 Err(CheckoutError::Refused(Refusal {
                     checkout_id: Some(leased.id),

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::driver::failure;
 use super::error::{CheckoutError, ErrorCode};
-use super::model::Operation;
+use super::model::{Checkout, Operation};
 use super::service::CheckoutService;
-use super::state::{CheckoutEvent, CheckoutState};
+use super::state::CheckoutState;
 use crate::ids::CheckoutId;
 
 /// What [`CheckoutService::resume`] did (for logs and metrics).
@@ -105,9 +105,7 @@ impl CheckoutService {
             CheckoutState::Reserved | CheckoutState::PaymentAccepted
                 if checkout.updated_at < abandoned_before =>
             {
-                self.apply(&mut checkout, CheckoutEvent::ReleaseRequested)?;
-                checkout.operation = Some(Operation::Release);
-                checkout.poll = None;
+                self.apply(&mut checkout, Checkout::begin_release)?;
                 self.save(&mut checkout, &owner).await?;
                 Resumed::Releasing
             }
