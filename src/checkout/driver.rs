@@ -9,12 +9,13 @@ use chrono::TimeDelta;
 use serde::de::DeserializeOwned;
 
 use super::convert;
-use super::error::ErrorCode;
+use super::error::{ErrorCode, RecordError};
 use super::lifecycle::Hold;
 use super::model::{Checkout, CheckoutFailure, Operation, Order, PendingPoll};
 use super::service::CheckoutService;
-use super::state::CheckoutState;
+use super::state::{CheckoutState, InvalidTransition};
 use crate::ids::OrderId;
+use crate::store::StoreError;
 use crate::upstream::backoff::backoff;
 use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, wire};
 
@@ -96,19 +97,17 @@ impl CheckoutService {
             match step {
                 Ok(Next::Continue) => transient = 0,
                 Ok(Next::Stop) => return,
-                Err(StepError::Transient(reason)) if transient < TRANSIENT_RETRIES => {
+                Err(StepError::Transient(e)) if transient < TRANSIENT_RETRIES => {
                     transient += 1;
                     let backoff = backoff(transient);
-                    tracing::warn!(checkout_id = %checkout.id, %reason, ?backoff, "upstream step will be retried");
+                    tracing::warn!(checkout_id = %checkout.id, error = %e, ?backoff, "upstream step will be retried");
                     tokio::time::sleep(backoff).await;
                 }
-                Err(StepError::Transient(reason))
-                    if checkout.state == CheckoutState::Purchasing =>
-                {
+                Err(StepError::Transient(e)) if checkout.state == CheckoutState::Purchasing => {
                     // Polls of a sent purchase kept failing: its outcome is unknown, and
                     // failing it here could leave a charged user without an order.
                     transient = 0;
-                    tracing::warn!(checkout_id = %checkout.id, %reason, "purchase polls kept failing");
+                    tracing::warn!(checkout_id = %checkout.id, error = %e, "purchase polls kept failing");
                     if let Err(e) = self
                         .purchase_outcome_lost(&mut checkout, owner, GAVE_UP.into())
                         .await
@@ -117,17 +116,17 @@ impl CheckoutService {
                         return;
                     }
                 }
-                Err(StepError::Transient(reason)) => {
-                    // The reason (upstream's words, a transport's error) stays in the logs.
-                    tracing::warn!(checkout_id = %checkout.id, %reason, "upstream step failed after retries");
-                    let failure = failure(ErrorCode::UpstreamUnavailable, GAVE_UP, None);
+                Err(StepError::Transient(e)) => {
+                    // The error (upstream's words, a transport's error) stays in the logs.
+                    tracing::warn!(checkout_id = %checkout.id, error = %e, "upstream step failed after retries");
+                    let failure = CheckoutFailure::new(ErrorCode::UpstreamUnavailable, GAVE_UP);
                     self.fail(&mut checkout, owner, failure).await;
                     return;
                 }
-                Err(StepError::Store(reason)) => {
+                Err(StepError::Record(e)) => {
                     // The row moved under us (lease lost) or the database failed: stop; the
                     // lease runs out and a resumer continues from what was persisted.
-                    tracing::error!(checkout_id = %checkout.id, %reason, "driver stopped");
+                    tracing::error!(checkout_id = %checkout.id, error = %e, "driver stopped");
                     return;
                 }
             }
@@ -154,9 +153,8 @@ impl CheckoutService {
         owner: &str,
     ) -> Result<Next, StepError> {
         tracing::info!(checkout_id = %checkout.id, "reservation given up by the partner; deleting the cart");
-        self.apply(checkout, Checkout::begin_release)
-            .map_err(StepError::store)?;
-        self.save(checkout, owner).await.map_err(StepError::store)?;
+        self.apply(checkout, Checkout::begin_release)?;
+        self.save(checkout, owner).await?;
         Ok(Next::Continue)
     }
 
@@ -210,7 +208,7 @@ impl CheckoutService {
             url: ticket.url,
             not_before: self.now() + wait,
         });
-        self.save(checkout, owner).await.map_err(StepError::store)?;
+        self.save(checkout, owner).await?;
         Ok(Next::Continue)
     }
 
@@ -233,10 +231,9 @@ impl CheckoutService {
             (None, None) => {
                 // Resumed before the cart was opened: the captcha token is gone with the
                 // request that brought it, and nothing is held upstream.
-                let f = failure(
+                let f = CheckoutFailure::new(
                     ErrorCode::CaptchaInvalid,
                     "the checkout was interrupted before its cart opened; start again",
-                    None,
                 );
                 self.fail(checkout, owner, f).await;
                 return Ok(Next::Stop);
@@ -248,12 +245,12 @@ impl CheckoutService {
                 let session: wire::CartSession = session;
                 *captcha = None;
                 checkout.cart_opened(session.cart_id);
-                self.save(checkout, owner).await.map_err(StepError::store)?;
+                self.save(checkout, owner).await?;
                 Ok(Next::Continue)
             }
             // A cart session holds no seats: asking again (with the same token) is safe.
             Err(e) if is_transient(&e) && !matches!(e, UpstreamError::PollGone) => {
-                Err(StepError::Transient(e.to_string()))
+                Err(StepError::Transient(e))
             }
             Err(e) => self.upstream_failed(checkout, owner, e).await,
         }
@@ -309,13 +306,11 @@ impl CheckoutService {
                     totals: convert::totals(&resp.cart, "USD"),
                     expires_at: convert::hold_expires_at(&resp.cart, sent_at),
                 };
-                self.apply(checkout, |c| c.reserved(hold))
-                    .map_err(StepError::store)?;
+                self.apply(checkout, |c| c.reserved(hold))?;
                 if checkout.release_requested {
-                    self.apply(checkout, Checkout::begin_release)
-                        .map_err(StepError::store)?;
+                    self.apply(checkout, Checkout::begin_release)?;
                 }
-                self.save(checkout, owner).await.map_err(StepError::store)?;
+                self.save(checkout, owner).await?;
                 Ok(Next::Continue)
             }
             Err(e) => self.upstream_failed(checkout, owner, e).await,
@@ -325,7 +320,7 @@ impl CheckoutService {
     async fn step_purchase(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
         let ctx = self.context_of(checkout, Priority::Critical);
         let Some(cart_id) = checkout.cart_id.clone() else {
-            let f = failure(ErrorCode::InvalidState, "no cart to purchase", None);
+            let f = CheckoutFailure::new(ErrorCode::InvalidState, "no cart to purchase");
             self.fail(checkout, owner, f).await;
             return Ok(Next::Stop);
         };
@@ -346,7 +341,7 @@ impl CheckoutService {
                     // tell a purchase never sent (it sends it) from one that may have been
                     // (it reconciles, never re-sends).
                     checkout.purchase_started_at = Some(self.now());
-                    self.save(checkout, owner).await.map_err(StepError::store)?;
+                    self.save(checkout, owner).await?;
                 }
                 let request = wire::PurchaseRequest {
                     cart_id,
@@ -366,20 +361,19 @@ impl CheckoutService {
             // poll that is gone took the purchase's answer with it: reconcile, as for a lost
             // answer to the purchase itself.
             Err(e) if !sent_now && is_transient(&e) && !matches!(e, UpstreamError::PollGone) => {
-                Err(StepError::Transient(e.to_string()))
+                Err(StepError::Transient(e))
             }
             // Refused before upstream acted (a 429, a busy cart, a connection refused): not
             // sent, so it may be sent again.
             Err(e) if sent_now && is_transient(&e) && !e.outcome_unknown() => {
-                Err(StepError::Transient(e.to_string()))
+                Err(StepError::Transient(e))
             }
             Err(e) if e.outcome_unknown() => {
                 // The purchase may have happened: never send it again. Reconciliation
                 // (order lookup, cart release) decides; partners see `purchasing` meanwhile.
                 tracing::warn!(checkout_id = %checkout.id, error = %e, "purchase answer lost");
                 self.purchase_outcome_lost(checkout, owner, e.partner_detail())
-                    .await
-                    .map_err(StepError::store)?;
+                    .await?;
                 Ok(Next::Continue)
             }
             Err(e) => self.upstream_failed(checkout, owner, e).await,
@@ -393,8 +387,7 @@ impl CheckoutService {
             .store
             .checkouts
             .unsettled_purchases(&checkout.user_id, &checkout.event_id)
-            .await
-            .map_err(StepError::store)?;
+            .await?;
         Ok(unsettled.iter().any(|other| {
             matches!(
                 other.state,
@@ -408,10 +401,11 @@ impl CheckoutService {
         checkout: &mut Checkout,
         owner: &str,
         reason: String,
-    ) -> Result<(), super::error::CheckoutError> {
+    ) -> Result<(), RecordError> {
         tracing::warn!(checkout_id = %checkout.id, %reason, "purchase outcome unknown");
         self.apply(checkout, |c| c.purchase_outcome_lost(reason))?;
-        self.save(checkout, owner).await
+        self.save(checkout, owner).await?;
+        Ok(())
     }
 
     pub(super) async fn record_order(
@@ -466,8 +460,7 @@ impl CheckoutService {
             source_account_id: self.source_account_id(&checkout.user_id),
             created_at: self.now(),
         };
-        self.apply(checkout, |c| c.purchased(order.id))
-            .map_err(StepError::store)?;
+        self.apply(checkout, |c| c.purchased(order.id))?;
         checkout.updated_at = self.now();
         let notice = announce
             .then(|| super::notice::purchase_confirmed(self, checkout, &order))
@@ -475,8 +468,7 @@ impl CheckoutService {
         self.store
             .checkouts
             .record_purchase(checkout, &order, notice.as_ref())
-            .await
-            .map_err(|e| StepError::Store(e.to_string()))?;
+            .await?;
         if notice.is_some() {
             self.notices_queued.notify_one();
         }
@@ -499,12 +491,12 @@ impl CheckoutService {
             // answers 404, below).
             Err(UpstreamError::PollGone) => {
                 checkout.forget_poll();
-                self.save(checkout, owner).await.map_err(StepError::store)?;
+                self.save(checkout, owner).await?;
                 Ok(Next::Continue)
             }
             // Already gone upstream (expired or deleted): nothing is held.
             Err(e) if e.kind() == FailureKind::CartGone => self.released(checkout, owner).await,
-            Err(e) if is_transient(&e) => Err(StepError::Transient(e.to_string())),
+            Err(e) if is_transient(&e) => Err(StepError::Transient(e)),
             // Refused, with the hold run out by our clock: what upstream holds is gone anyway
             // (some readings refuse the deletion of an expired cart).
             Err(e) if checkout.hold_expires_at.is_some_and(|at| at <= self.now()) => {
@@ -513,11 +505,7 @@ impl CheckoutService {
             }
             Err(e) => {
                 tracing::info!(checkout_id = %checkout.id, error = %e, "cart deletion refused");
-                let f = failure(
-                    ErrorCode::from_upstream(e.kind()),
-                    e.partner_detail(),
-                    e.upstream_code(),
-                );
+                let f = refused_by_upstream(ErrorCode::from_upstream(e.kind()), &e);
                 self.fail(checkout, owner, f).await;
                 Ok(Next::Stop)
             }
@@ -525,9 +513,8 @@ impl CheckoutService {
     }
 
     async fn released(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
-        self.apply(checkout, Checkout::release_completed)
-            .map_err(StepError::store)?;
-        self.save(checkout, owner).await.map_err(StepError::store)?;
+        self.apply(checkout, Checkout::release_completed)?;
+        self.save(checkout, owner).await?;
         Ok(Next::Stop)
     }
 
@@ -541,19 +528,19 @@ impl CheckoutService {
         if matches!(e, UpstreamError::PollGone) {
             // The reservation's answer was lost with its poll: seats may be held. Fail, and
             // `fail` deletes the cart so that none stay held.
-            let f = failure(ErrorCode::UpstreamUnavailable, e.partner_detail(), None);
+            let f = CheckoutFailure::new(ErrorCode::UpstreamUnavailable, e.partner_detail());
             self.fail(checkout, owner, f).await;
             return Ok(Next::Stop);
         }
         if is_transient(&e) && checkout.poll.is_some() {
             // A poll is a safe read: try it again.
-            return Err(StepError::Transient(e.to_string()));
+            return Err(StepError::Transient(e));
         }
         if is_transient(&e)
             && checkout.operation == Some(Operation::Reserve)
             && !e.outcome_unknown()
         {
-            return Err(StepError::Transient(e.to_string()));
+            return Err(StepError::Transient(e));
         }
         let code = match e.kind() {
             FailureKind::CartGone if checkout.state == CheckoutState::Reserving => {
@@ -562,7 +549,7 @@ impl CheckoutService {
             kind => ErrorCode::from_upstream(kind),
         };
         tracing::info!(checkout_id = %checkout.id, error = %e, "upstream refused the operation");
-        let f = failure(code, e.partner_detail(), e.upstream_code());
+        let f = refused_by_upstream(code, &e);
         self.fail(checkout, owner, f).await;
         Ok(Next::Stop)
     }
@@ -662,14 +649,26 @@ pub(super) enum Sale {
     Found(wire::UnredeemedOrder),
 }
 
+/// Why a step could not go on.
+#[derive(Debug, thiserror::Error)]
 pub(super) enum StepError {
-    Transient(String),
-    Store(String),
+    /// Upstream trouble that may pass: the step is tried again, with backoff.
+    #[error(transparent)]
+    Transient(UpstreamError),
+    /// The checkout's own record could not be kept: the driver stops, and its lease runs out.
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
-impl StepError {
-    pub(super) fn store(e: impl std::fmt::Display) -> Self {
-        Self::Store(e.to_string())
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
+        Self::Record(e.into())
+    }
+}
+
+impl From<InvalidTransition> for StepError {
+    fn from(e: InvalidTransition) -> Self {
+        Self::Record(e.into())
     }
 }
 
@@ -680,10 +679,7 @@ pub(super) fn is_transient(e: &UpstreamError) -> bool {
     )
 }
 
-pub(super) fn failure(
-    code: ErrorCode,
-    message: impl Into<String>,
-    upstream_code: Option<i64>,
-) -> CheckoutFailure {
-    CheckoutFailure::new(code, message).with_upstream_code(upstream_code)
+/// Upstream's refusal as partners read it, with upstream's own code.
+fn refused_by_upstream(code: ErrorCode, e: &UpstreamError) -> CheckoutFailure {
+    CheckoutFailure::new(code, e.partner_detail()).with_upstream_code(e.upstream_code())
 }

@@ -1,4 +1,5 @@
-//! The contract's stable error codes and the checkout use cases' error type.
+//! The contract's stable error codes, the checkout use cases' error type, and why a change to
+//! a checkout's record could not be kept ([`RecordError`]).
 
 use crate::ids::CheckoutId;
 use crate::store::StoreError;
@@ -228,6 +229,25 @@ impl CheckoutError {
             r.checkout_id = Some(id);
         }
         self
+    }
+}
+
+/// Why a change to a checkout could not be kept: the store failed (or the row moved under its
+/// lease), or the change does not fit the checkout's state. Never upstream's doing.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Transition(#[from] InvalidTransition),
+}
+
+impl From<RecordError> for CheckoutError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Store(e) => e.into(),
+            RecordError::Transition(e) => e.into(),
+        }
     }
 }
 

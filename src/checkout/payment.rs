@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::billing::{BillingAddress, Email, NonEmpty, Phone};
 use super::card::{CardNumber, Cvv, ExpiryMonth, ExpiryYear};
-use super::error::{CheckoutError, ErrorCode, Refusal};
+use super::error::{CheckoutError, ErrorCode, RecordError, Refusal};
 use super::model::{Checkout, CheckoutFailure, PaymentSummary};
 use super::service::{CheckoutService, Requester};
 use super::state::CheckoutState;
@@ -126,12 +126,13 @@ impl CheckoutService {
                     Ok(result) => result,
                     Err(_overdue) => {
                         tracing::warn!(checkout_id = %id, "payment overran its deadline");
-                        this.payment_interrupted(&mut leased, &owner).await.and(Err(
-                            CheckoutError::refused(
+                        match this.payment_interrupted(&mut leased, &owner).await {
+                            Ok(()) => Err(CheckoutError::refused(
                                 ErrorCode::UpstreamUnavailable,
                                 "the payment did not finish in time; please send it again",
-                            ),
-                        ))
+                            )),
+                            Err(e) => Err(e.into()),
+                        }
                     }
                 };
                 drop(heartbeat);
@@ -161,7 +162,7 @@ impl CheckoutService {
         &self,
         checkout: &mut Checkout,
         owner: &str,
-    ) -> Result<(), CheckoutError> {
+    ) -> Result<(), RecordError> {
         self.apply(checkout, Checkout::payment_interrupted)?;
         self.save(checkout, owner).await?;
         Ok(())

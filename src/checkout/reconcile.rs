@@ -99,9 +99,8 @@ impl CheckoutService {
     async fn unconfirmed(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
         tracing::warn!(checkout_id = %checkout.id, "purchase outcome not confirmed; lookups go on");
         let next_check_at = self.now() + FIRST_RECHECK;
-        self.apply(checkout, |c| c.purchase_unconfirmed(next_check_at))
-            .map_err(StepError::store)?;
-        self.save(checkout, owner).await.map_err(StepError::store)?;
+        self.apply(checkout, |c| c.purchase_unconfirmed(next_check_at))?;
+        self.save(checkout, owner).await?;
         Ok(Next::Stop)
     }
 
@@ -121,7 +120,7 @@ impl CheckoutService {
             let pause = (since / 2).clamp(FIRST_RECHECK, LONGEST_RECHECK);
             checkout.next_check_at = Some(now + pause);
         }
-        self.save(checkout, owner).await.map_err(StepError::store)?;
+        self.save(checkout, owner).await?;
         Ok(Next::Stop)
     }
 
@@ -148,7 +147,7 @@ impl CheckoutService {
             }
             _ => {
                 checkout.hold_expires_at = None;
-                self.save(checkout, owner).await.map_err(StepError::store)
+                Ok(self.save(checkout, owner).await?)
             }
         }
     }

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::driver::failure;
 use super::error::{CheckoutError, ErrorCode};
-use super::model::{Checkout, Operation};
+use super::model::{Checkout, CheckoutFailure, Operation};
 use super::service::CheckoutService;
 use super::state::CheckoutState;
 use crate::ids::CheckoutId;
@@ -49,10 +48,9 @@ impl CheckoutService {
             CheckoutState::Reserving => {
                 // Whether the reserve reached upstream is unknown and re-sending it could
                 // double the seats: give the cart back and let the user start again.
-                let f = failure(
+                let f = CheckoutFailure::new(
                     ErrorCode::UpstreamUnavailable,
                     "the reservation was interrupted; please start again",
-                    None,
                 );
                 self.fail(&mut checkout, &owner, f).await;
                 Resumed::Ended

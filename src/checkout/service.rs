@@ -20,7 +20,7 @@ use crate::clock::SharedClock;
 use crate::digest::keyed_digest;
 use crate::ids::{CheckoutId, OrderId};
 use crate::payment_crypto::CertificateCache;
-use crate::store::{OrderCursor, OrderPage, Store};
+use crate::store::{OrderCursor, OrderPage, Store, StoreError};
 use crate::upstream::{CallContext, PartnerApi, Priority};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -442,7 +442,7 @@ impl CheckoutService {
         &self,
         checkout: &mut Checkout,
         owner: &str,
-    ) -> Result<(), CheckoutError> {
+    ) -> Result<(), StoreError> {
         let now = self.now();
         let poll_until = checkout
             .poll
