@@ -17,7 +17,9 @@ use super::state::{CheckoutState, InvalidTransition};
 use crate::ids::OrderId;
 use crate::store::StoreError;
 use crate::upstream::backoff::backoff;
-use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, wire};
+use crate::upstream::{
+    CallContext, FailureKind, FollowError, Priority, Reply, UpstreamError, wire,
+};
 
 /// Transient upstream trouble (5xx on a safe step, a 409 from a cart still busy upstream) is
 /// retried this many times with backoff before the step fails.
@@ -25,9 +27,6 @@ const TRANSIENT_RETRIES: u32 = 4;
 
 /// How often a purchase waiting for an older one of the same user and event looks again.
 const SERIAL_PURCHASE_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Polls followed within one request before giving up on an answer.
-pub(super) const MAX_POLLS: u32 = 30;
 
 /// What one step decided.
 pub(super) enum Next {
@@ -577,9 +576,9 @@ impl CheckoutService {
             return;
         };
         let ctx = self.context_of(checkout, Priority::Release);
-        match self.delete_cart_to_the_end(&ctx, &cart).await {
+        match self.api.delete_cart_to_the_end(&ctx, &cart).await {
             // No answer: sent again later.
-            Err(e) if is_transient(&e) => {
+            Err(e) if unanswered(&e) => {
                 tracing::warn!(checkout_id = %checkout.id, error = %e, "could not delete a cart upstream; it will be tried again");
                 return;
             }
@@ -587,7 +586,7 @@ impl CheckoutService {
             // a refusal of a cart that expired or never opened is how some readings of the
             // docs answer (`docs/upstream-assumptions.md` row 2), and asking again would get
             // the same answer.
-            Err(e) if e.kind() != FailureKind::CartGone => {
+            Err(FollowError::Upstream(e)) if e.kind() != FailureKind::CartGone => {
                 tracing::warn!(checkout_id = %checkout.id, error = %e, "upstream refused a cart deletion; not sent again");
             }
             _ => {}
@@ -596,31 +595,6 @@ impl CheckoutService {
         if let Err(e) = self.save(checkout, owner).await {
             tracing::warn!(checkout_id = %checkout.id, error = %e, "could not record a cart's deletion");
         }
-    }
-
-    /// `DELETE /cart`, following its polls to the final answer.
-    pub(super) async fn delete_cart_to_the_end(
-        &self,
-        ctx: &CallContext,
-        cart_id: &str,
-    ) -> Result<(), UpstreamError> {
-        let mut reply = self.api.delete_cart(ctx, cart_id).await?;
-        for _ in 0..MAX_POLLS {
-            match reply {
-                Reply::Done(_) => return Ok(()),
-                Reply::Poll(ticket) => {
-                    tokio::time::sleep(ticket.wait).await;
-                    reply = match self.api.poll(ctx, &ticket.url).await {
-                        // The answer was lost with the poll: ask again.
-                        Err(UpstreamError::PollGone) => self.api.delete_cart(ctx, cart_id).await?,
-                        other => other?,
-                    };
-                }
-            }
-        }
-        Err(UpstreamError::Decode {
-            reason: "the cart deletion kept polling".into(),
-        })
     }
 }
 
@@ -677,6 +651,15 @@ pub(super) fn is_transient(e: &UpstreamError) -> bool {
         e.kind(),
         FailureKind::Unavailable | FailureKind::Conflict | FailureKind::RateLimited
     )
+}
+
+/// Whether following an operation ended with no answer that settles it: trouble that may pass,
+/// or no final answer at all. The operation is asked for again later.
+pub(super) fn unanswered(e: &FollowError) -> bool {
+    match e {
+        FollowError::Upstream(e) => is_transient(e),
+        FollowError::GaveUp { .. } => true,
+    }
 }
 
 /// Upstream's refusal as partners read it, with upstream's own code.

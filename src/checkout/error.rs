@@ -263,6 +263,13 @@ impl From<InvalidTransition> for CheckoutError {
 
 impl From<UpstreamError> for CheckoutError {
     fn from(e: UpstreamError) -> Self {
+        Self::Refused(e.into())
+    }
+}
+
+/// What partners are told of an upstream failure.
+impl From<UpstreamError> for Refusal {
+    fn from(e: UpstreamError) -> Self {
         let code = ErrorCode::from_upstream(e.kind());
         let retry_after = match (&e, code) {
             (UpstreamError::RateLimited { reset_at: Some(at) }, _) => {
@@ -273,13 +280,13 @@ impl From<UpstreamError> for CheckoutError {
         };
         // Upstream's own words stay in the logs; the partner gets the gateway's.
         tracing::info!(error = %e, code = code.as_str(), "upstream refused or failed");
-        Self::Refused(Refusal {
+        Self {
             code,
             message: e.partner_detail(),
             upstream_code: e.upstream_code(),
             checkout_id: None,
             retry_after,
-        })
+        }
     }
 }
 

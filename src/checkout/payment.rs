@@ -11,8 +11,10 @@ use super::error::{CheckoutError, ErrorCode, RecordError, Refusal};
 use super::model::{Checkout, CheckoutFailure, PaymentSummary};
 use super::service::{CheckoutService, Requester};
 use super::state::CheckoutState;
-use crate::payment_crypto::PaymentEncryptor;
-use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, wire};
+use crate::payment_crypto::{CryptoError, PaymentEncryptor};
+use crate::upstream::{
+    CallContext, FailureKind, FollowError, Priority, Reply, UpstreamError, wire,
+};
 
 /// The card, as parsed from the request. Never cloned, never serialised.
 #[derive(Debug)]
@@ -188,10 +190,7 @@ impl CheckoutService {
                 Ok(())
             }
             Err(e) => {
-                let refusal = match CheckoutError::from(e) {
-                    CheckoutError::Refused(r) => r,
-                    other => return Err(other),
-                };
+                let refusal = e.refusal();
                 // A refusal saying the cart is gone (`hold_expired`) ends the checkout; any
                 // other leaves the hold, and the user may try another card.
                 let failure = CheckoutFailure::new(refusal.code, refusal.message.clone())
@@ -211,17 +210,16 @@ impl CheckoutService {
         ctx: &CallContext,
         checkout: &Checkout,
         input: &PaymentInput,
-    ) -> Result<(), UpstreamError> {
-        let cart_id = checkout
-            .cart_id
-            .clone()
-            .ok_or(UpstreamError::Status { status: 404 })?;
+    ) -> Result<(), PaymentError> {
+        let cart_id = checkout.cart_id.clone().ok_or(PaymentError::NoCart)?;
         let encryptor = self.encryptor(ctx, &cart_id).await?;
         let reply = match self
             .add_payment(ctx, checkout, &cart_id, &encryptor, input)
             .await
         {
-            Err(e) if is_key_refusal(&e) || e.kind() == FailureKind::PaymentDeclined => {
+            Err(PaymentError::Upstream(e))
+                if is_key_refusal(&e) || e.kind() == FailureKind::PaymentDeclined =>
+            {
                 // Upstream may have rotated its certificate before the 24 h ran out. Some
                 // readings of the docs answer a stale key with a plain "Payment Not Accepted"
                 // (20122): a decline costs one certificate fetch, and the payment is tried
@@ -232,39 +230,27 @@ impl CheckoutService {
                     .await;
                 let fresh = self.encryptor(ctx, &cart_id).await?;
                 if fresh.certificate_id() == encryptor.certificate_id() {
-                    return Err(e);
+                    return Err(e.into());
                 }
                 self.add_payment(ctx, checkout, &cart_id, &fresh, input)
                     .await
             }
             other => other,
         }?;
-        let mut reply = reply;
         // The docs say payment does not poll; if upstream polls anyway, follow it here.
-        for _ in 0..super::driver::MAX_POLLS {
-            match reply {
-                Reply::Done(_) => return Ok(()),
-                Reply::Poll(ticket) => {
-                    tokio::time::sleep(ticket.wait).await;
-                    reply = self
-                        .api
-                        .poll::<wire::CartResponse>(ctx, &ticket.url)
-                        .await?;
-                }
-            }
-        }
-        Err(UpstreamError::Decode {
-            reason: "payment kept polling".into(),
-        })
+        let _: wire::CartResponse = self.api.follow(ctx, reply).await?;
+        Ok(())
     }
 
     async fn encryptor(
         &self,
         ctx: &CallContext,
         cart_id: &str,
-    ) -> Result<Arc<PaymentEncryptor>, UpstreamError> {
+    ) -> Result<Arc<PaymentEncryptor>, PaymentError> {
         self.certificates
-            .get_or_fetch(self.now(), || self.api.certificate(ctx, cart_id))
+            .get_or_fetch(self.now(), || async {
+                Ok(self.api.certificate(ctx, cart_id).await?)
+            })
             .await
     }
 
@@ -275,7 +261,7 @@ impl CheckoutService {
         cart_id: &str,
         encryptor: &PaymentEncryptor,
         input: &PaymentInput,
-    ) -> Result<Reply<wire::CartResponse>, UpstreamError> {
+    ) -> Result<Reply<wire::CartResponse>, PaymentError> {
         let fields = encryptor.encrypt_card(&input.card.number, &input.card.cvv)?;
         let amount = checkout
             .totals
@@ -301,15 +287,65 @@ impl CheckoutService {
                 ),
             },
         };
-        self.api.add_payment(ctx, &request).await
+        Ok(self.api.add_payment(ctx, &request).await?)
     }
 }
 
-/// A certificate that cannot encrypt is upstream's fault: it answers like a bad response.
-impl From<crate::payment_crypto::CryptoError> for UpstreamError {
-    fn from(e: crate::payment_crypto::CryptoError) -> Self {
-        UpstreamError::Decode {
-            reason: format!("payment certificate unusable: {e}"),
+/// Why adding a payment did not go through: upstream's refusal or failure, or trouble that is
+/// not upstream's answer (kept apart so that it is never read as one).
+#[derive(Debug, thiserror::Error)]
+enum PaymentError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The card could not be encrypted under upstream's certificate.
+    #[error("the card could not be encrypted: {0}")]
+    Encryption(#[from] CryptoError),
+    /// The checkout holds no cart to pay into (our own record, not an answer from upstream).
+    #[error("the checkout holds no cart")]
+    NoCart,
+    /// Upstream kept answering "poll again".
+    #[error("no final answer after {polls} polls")]
+    GaveUp { polls: u32 },
+}
+
+impl From<FollowError> for PaymentError {
+    fn from(e: FollowError) -> Self {
+        match e {
+            FollowError::Upstream(e) => Self::Upstream(e),
+            FollowError::GaveUp { polls } => Self::GaveUp { polls },
+        }
+    }
+}
+
+impl PaymentError {
+    /// What partners are told, with the codes these failures have always had: trouble on the
+    /// way is `upstream_unavailable` (try again), a checkout without a cart holds nothing
+    /// (`hold_expired`, which ends it).
+    fn refusal(self) -> Refusal {
+        let (code, message) = match self {
+            Self::Upstream(e) => return e.into(),
+            Self::Encryption(ref e) => {
+                tracing::warn!(error = %e, "payment not sent: the card could not be encrypted");
+                (
+                    ErrorCode::UpstreamUnavailable,
+                    "the card could not be encrypted with ticketing's payment certificate",
+                )
+            }
+            Self::NoCart => (ErrorCode::HoldExpired, "the checkout holds no cart"),
+            Self::GaveUp { .. } => {
+                tracing::warn!(error = %self, "payment unsettled: upstream kept polling");
+                (
+                    ErrorCode::UpstreamUnavailable,
+                    "ticketing gave no final answer to the payment",
+                )
+            }
+        };
+        Refusal {
+            code,
+            message: message.to_owned(),
+            upstream_code: None,
+            checkout_id: None,
+            retry_after: code.default_retry_after(),
         }
     }
 }

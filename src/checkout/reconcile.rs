@@ -140,8 +140,8 @@ impl CheckoutService {
         if until <= self.now() {
             return Ok(());
         }
-        match self.delete_cart_to_the_end(ctx, &cart_id).await {
-            Err(e) if super::driver::is_transient(&e) => {
+        match self.api.delete_cart_to_the_end(ctx, &cart_id).await {
+            Err(e) if super::driver::unanswered(&e) => {
                 tracing::warn!(checkout_id = %checkout.id, error = %e, "cart deletion unanswered; sent again at the next lookup");
                 Ok(())
             }
