@@ -9,9 +9,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::error::ErrorCode;
 use super::model::{
-    Checkout, CheckoutFailure, Operation, PaymentSummary, PendingPoll, TicketLine, Totals,
+    Checkout, CheckoutFailure, ErrorCode, Operation, PaymentSummary, PendingPoll, TicketLine,
+    Totals,
 };
 use super::state::{CheckoutEvent, CheckoutState, InvalidTransition, transition};
 use crate::ids::OrderId;

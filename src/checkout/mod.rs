@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`state`]: states, events and the pure transition function.
-//! - [`model`]: checkout, lines, totals, orders; [`lifecycle`]: what each change of a checkout
+//! - [`model`]: checkout, lines, totals, orders, the contract's error codes; [`lifecycle`]: what each change of a checkout
 //!   writes with its state (operation, poll, failure), the only code that writes those.
 //! - [`service`]: the use cases (create, get, pay, purchase, release, orders).
 //! - [`driver`]: the upstream conversation of one checkout, run under its lease.
@@ -10,7 +10,7 @@
 //!   the captcha) within the caller's wait.
 //! - [`card`], [`billing`]: payment input newtypes (parse, don't validate).
 //! - [`maintenance`]: the venue's nightly maintenance window.
-//! - [`error`]: contract error codes and the use cases' error type.
+//! - [`error`]: the use cases' error type, and what upstream failures become for partners.
 //! - [`reconcile`]: settling a purchase whose answer was lost, from proof only;
 //!   [`notice`]: the webhook message announcing a purchase confirmed late.
 

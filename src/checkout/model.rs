@@ -1,10 +1,13 @@
-//! Domain records: a checkout, its reserved lines and totals, and the order it ends in.
+//! Domain records: a checkout, its reserved lines and totals, its failure (with the contract's
+//! error code, [`ErrorCode`]), and the order it ends in.
 //! These are what the store persists and what `http` renders; no wire type leaks in here.
+
+mod code;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::error::ErrorCode;
+pub use self::code::ErrorCode;
 use super::state::CheckoutState;
 use crate::ids::{CheckoutId, OrderId};
 

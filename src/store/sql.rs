@@ -10,9 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{OrderCursor, StoreError, StoreResult, StoredResponse};
-use crate::checkout::error::ErrorCode;
 use crate::checkout::model::{
-    Cents, Checkout, CheckoutFailure, Lease, Operation, Order, PendingPoll, UserId,
+    Cents, Checkout, CheckoutFailure, ErrorCode, Lease, Operation, Order, PendingPoll, UserId,
 };
 use crate::checkout::state::CheckoutState;
 use crate::clock::{from_millis, to_millis};
