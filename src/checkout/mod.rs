@@ -2,14 +2,15 @@
 //!
 //! # Layout
 //! - [`state`]: states, events and the pure transition function.
-//! - [`model`]: checkout, lines, totals, orders.
+//! - [`model`]: checkout, lines, totals, orders, the contract's error codes; [`lifecycle`]: what each change of a checkout
+//!   writes with its state (operation, poll, failure), the only code that writes those.
 //! - [`service`]: the use cases (create, get, pay, purchase, release, orders).
 //! - [`driver`]: the upstream conversation of one checkout, run under its lease.
 //! - [`catalog`]: cached event details and reservation rules; [`events`]: reading them (and
 //!   the captcha) within the caller's wait.
 //! - [`billing`]: payment input newtypes (parse, don't validate); card fields are in [`crate::card`].
 //! - [`maintenance`]: the venue's nightly maintenance window.
-//! - [`error`]: contract error codes and the use cases' error type.
+//! - [`error`]: the use cases' error type, and what upstream failures become for partners.
 //! - [`reconcile`]: settling a purchase whose answer was lost, from proof only;
 //!   [`notice`]: the webhook message announcing a purchase confirmed late.
 
@@ -22,6 +23,7 @@ pub mod driver;
 pub mod error;
 pub mod events;
 pub mod lease;
+pub mod lifecycle;
 pub mod maintenance;
 pub mod model;
 pub mod notice;

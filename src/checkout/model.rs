@@ -1,9 +1,13 @@
-//! Domain records: a checkout, its reserved lines and totals, and the order it ends in.
+//! Domain records: a checkout, its reserved lines and totals, its failure (with the contract's
+//! error code, [`ErrorCode`]), and the order it ends in.
 //! These are what the store persists and what `http` renders; no wire type leaks in here.
+
+mod code;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use self::code::ErrorCode;
 use super::state::CheckoutState;
 use crate::ids::{CheckoutId, OrderId};
 
@@ -81,14 +85,31 @@ pub struct PaymentSummary {
     pub last4: String,
 }
 
-/// Why a checkout failed or why its last operation was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a checkout failed or why its last operation was refused. Stored as the code's contract
+/// text (see `store::sql`), so the column reads the same as before codes were typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutFailure {
-    /// A contract error code, e.g. `sold_out`.
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     /// Upstream's numeric code, when it gave one.
     pub upstream_code: Option<i64>,
+}
+
+impl CheckoutFailure {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            upstream_code: None,
+        }
+    }
+
+    pub fn with_upstream_code(self, upstream_code: Option<i64>) -> Self {
+        Self {
+            upstream_code,
+            ..self
+        }
+    }
 }
 
 /// The upstream operation a checkout is in the middle of ("persist, then call").

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use super::billing::{BillingAddress, Email, NonEmpty, Phone};
 use super::card::{CardNumber, Cvv, ExpiryMonth, ExpiryYear};
-use super::error::{CheckoutError, ErrorCode, Refusal};
-use super::model::{Checkout, CheckoutFailure, Operation, PaymentSummary};
+use super::error::{CheckoutError, ErrorCode, RecordError, Refusal};
+use super::model::{Checkout, CheckoutFailure, PaymentSummary};
 use super::service::{CheckoutService, Requester};
-use super::state::{CheckoutEvent, CheckoutState};
-use crate::payment_crypto::PaymentEncryptor;
-use crate::upstream::{CallContext, FailureKind, Priority, Reply, UpstreamError, wire};
+use super::state::CheckoutState;
+use crate::payment_crypto::{CryptoError, PaymentEncryptor};
+use crate::upstream::{
+    CallContext, FailureKind, FollowError, Priority, Reply, UpstreamError, wire,
+};
 
 /// The card, as parsed from the request. Never cloned, never serialised.
 #[derive(Debug)]
@@ -126,12 +128,13 @@ impl CheckoutService {
                     Ok(result) => result,
                     Err(_overdue) => {
                         tracing::warn!(checkout_id = %id, "payment overran its deadline");
-                        this.payment_interrupted(&mut leased, &owner).await.and(Err(
-                            CheckoutError::refused(
+                        match this.payment_interrupted(&mut leased, &owner).await {
+                            Ok(()) => Err(CheckoutError::refused(
                                 ErrorCode::UpstreamUnavailable,
                                 "the payment did not finish in time; please send it again",
-                            ),
-                        ))
+                            )),
+                            Err(e) => Err(e.into()),
+                        }
                     }
                 };
                 drop(heartbeat);
@@ -161,14 +164,8 @@ impl CheckoutService {
         &self,
         checkout: &mut Checkout,
         owner: &str,
-    ) -> Result<(), CheckoutError> {
-        self.apply(checkout, CheckoutEvent::PaymentDeclined)?;
-        checkout.operation = None;
-        checkout.failure = Some(super::driver::failure(
-            ErrorCode::UpstreamUnavailable,
-            "the payment was interrupted; please send it again",
-            None,
-        ));
+    ) -> Result<(), RecordError> {
+        self.apply(checkout, Checkout::payment_interrupted)?;
         self.save(checkout, owner).await?;
         Ok(())
     }
@@ -179,40 +176,26 @@ impl CheckoutService {
         owner: &str,
         input: &PaymentInput,
     ) -> Result<(), CheckoutError> {
-        self.apply(leased, CheckoutEvent::PaymentSubmitted)?;
-        leased.operation = Some(Operation::Payment);
-        leased.failure = None;
+        self.apply(leased, Checkout::begin_payment)?;
         self.save(leased, owner).await?;
         let ctx = self.context_of(leased, Priority::Critical);
-        let outcome = self.send_payment(&ctx, leased, input).await;
-        leased.operation = None;
-        match outcome {
+        match self.send_payment(&ctx, leased, input).await {
             Ok(()) => {
-                self.apply(leased, CheckoutEvent::PaymentAccepted)?;
-                leased.payment = Some(PaymentSummary {
+                let card = PaymentSummary {
                     brand: input.card.number.brand().as_str().to_owned(),
                     last4: input.card.number.last4(),
-                });
+                };
+                self.apply(leased, |c| c.payment_accepted(card))?;
                 self.save(leased, owner).await?;
                 Ok(())
             }
             Err(e) => {
-                let refusal = match CheckoutError::from(e.clone()) {
-                    CheckoutError::Refused(r) => r,
-                    other => return Err(other),
-                };
-                let event = if e.kind() == FailureKind::CartGone {
-                    CheckoutEvent::HoldExpired
-                } else {
-                    // The hold stays: the user may try another card.
-                    CheckoutEvent::PaymentDeclined
-                };
-                self.apply(leased, event)?;
-                leased.failure = Some(CheckoutFailure {
-                    code: refusal.code.as_str().to_owned(),
-                    message: refusal.message.clone(),
-                    upstream_code: refusal.upstream_code,
-                });
+                let refusal = e.refusal();
+                // A refusal saying the cart is gone (`hold_expired`) ends the checkout; any
+                // other leaves the hold, and the user may try another card.
+                let failure = CheckoutFailure::new(refusal.code, refusal.message.clone())
+                    .with_upstream_code(refusal.upstream_code);
+                self.apply(leased, |c| c.payment_refused(failure))?;
                 self.save(leased, owner).await?;
                 Err(CheckoutError::Refused(Refusal {
                     checkout_id: Some(leased.id),
@@ -227,17 +210,16 @@ impl CheckoutService {
         ctx: &CallContext,
         checkout: &Checkout,
         input: &PaymentInput,
-    ) -> Result<(), UpstreamError> {
-        let cart_id = checkout
-            .cart_id
-            .clone()
-            .ok_or(UpstreamError::Status { status: 404 })?;
+    ) -> Result<(), PaymentError> {
+        let cart_id = checkout.cart_id.clone().ok_or(PaymentError::NoCart)?;
         let encryptor = self.encryptor(ctx, &cart_id).await?;
         let reply = match self
             .add_payment(ctx, checkout, &cart_id, &encryptor, input)
             .await
         {
-            Err(e) if is_key_refusal(&e) || e.kind() == FailureKind::PaymentDeclined => {
+            Err(PaymentError::Upstream(e))
+                if is_key_refusal(&e) || e.kind() == FailureKind::PaymentDeclined =>
+            {
                 // Upstream may have rotated its certificate before the 24 h ran out. Some
                 // readings of the docs answer a stale key with a plain "Payment Not Accepted"
                 // (20122): a decline costs one certificate fetch, and the payment is tried
@@ -248,39 +230,27 @@ impl CheckoutService {
                     .await;
                 let fresh = self.encryptor(ctx, &cart_id).await?;
                 if fresh.certificate_id() == encryptor.certificate_id() {
-                    return Err(e);
+                    return Err(e.into());
                 }
                 self.add_payment(ctx, checkout, &cart_id, &fresh, input)
                     .await
             }
             other => other,
         }?;
-        let mut reply = reply;
         // The docs say payment does not poll; if upstream polls anyway, follow it here.
-        for _ in 0..super::driver::MAX_POLLS {
-            match reply {
-                Reply::Done(_) => return Ok(()),
-                Reply::Poll(ticket) => {
-                    tokio::time::sleep(ticket.wait).await;
-                    reply = self
-                        .api
-                        .poll::<wire::CartResponse>(ctx, &ticket.url)
-                        .await?;
-                }
-            }
-        }
-        Err(UpstreamError::Decode {
-            reason: "payment kept polling".into(),
-        })
+        let _: wire::CartResponse = self.api.follow(ctx, reply).await?;
+        Ok(())
     }
 
     async fn encryptor(
         &self,
         ctx: &CallContext,
         cart_id: &str,
-    ) -> Result<Arc<PaymentEncryptor>, UpstreamError> {
+    ) -> Result<Arc<PaymentEncryptor>, PaymentError> {
         self.certificates
-            .get_or_fetch(self.now(), || self.api.certificate(ctx, cart_id))
+            .get_or_fetch(self.now(), || async {
+                Ok(self.api.certificate(ctx, cart_id).await?)
+            })
             .await
     }
 
@@ -291,7 +261,7 @@ impl CheckoutService {
         cart_id: &str,
         encryptor: &PaymentEncryptor,
         input: &PaymentInput,
-    ) -> Result<Reply<wire::CartResponse>, UpstreamError> {
+    ) -> Result<Reply<wire::CartResponse>, PaymentError> {
         let fields = encryptor.encrypt_card(&input.card.number, &input.card.cvv)?;
         let amount = checkout
             .totals
@@ -317,15 +287,65 @@ impl CheckoutService {
                 ),
             },
         };
-        self.api.add_payment(ctx, &request).await
+        Ok(self.api.add_payment(ctx, &request).await?)
     }
 }
 
-/// A certificate that cannot encrypt is upstream's fault: it answers like a bad response.
-impl From<crate::payment_crypto::CryptoError> for UpstreamError {
-    fn from(e: crate::payment_crypto::CryptoError) -> Self {
-        UpstreamError::Decode {
-            reason: format!("payment certificate unusable: {e}"),
+/// Why adding a payment did not go through: upstream's refusal or failure, or trouble that is
+/// not upstream's answer (kept apart so that it is never read as one).
+#[derive(Debug, thiserror::Error)]
+enum PaymentError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The card could not be encrypted under upstream's certificate.
+    #[error("the card could not be encrypted: {0}")]
+    Encryption(#[from] CryptoError),
+    /// The checkout holds no cart to pay into (our own record, not an answer from upstream).
+    #[error("the checkout holds no cart")]
+    NoCart,
+    /// Upstream kept answering "poll again".
+    #[error("no final answer after {polls} polls")]
+    GaveUp { polls: u32 },
+}
+
+impl From<FollowError> for PaymentError {
+    fn from(e: FollowError) -> Self {
+        match e {
+            FollowError::Upstream(e) => Self::Upstream(e),
+            FollowError::GaveUp { polls } => Self::GaveUp { polls },
+        }
+    }
+}
+
+impl PaymentError {
+    /// What partners are told, with the codes these failures have always had: trouble on the
+    /// way is `upstream_unavailable` (try again), a checkout without a cart holds nothing
+    /// (`hold_expired`, which ends it).
+    fn refusal(self) -> Refusal {
+        let (code, message) = match self {
+            Self::Upstream(e) => return e.into(),
+            Self::Encryption(ref e) => {
+                tracing::warn!(error = %e, "payment not sent: the card could not be encrypted");
+                (
+                    ErrorCode::UpstreamUnavailable,
+                    "the card could not be encrypted with ticketing's payment certificate",
+                )
+            }
+            Self::NoCart => (ErrorCode::HoldExpired, "the checkout holds no cart"),
+            Self::GaveUp { .. } => {
+                tracing::warn!(error = %self, "payment unsettled: upstream kept polling");
+                (
+                    ErrorCode::UpstreamUnavailable,
+                    "ticketing gave no final answer to the payment",
+                )
+            }
+        };
+        Refusal {
+            code,
+            message: message.to_owned(),
+            upstream_code: None,
+            checkout_id: None,
+            retry_after: code.default_retry_after(),
         }
     }
 }

@@ -32,11 +32,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::driver::{Next, Sale, StepError, failure};
-use super::error::ErrorCode;
+use super::driver::{Next, Sale, StepError};
 use super::model::Checkout;
 use super::service::CheckoutService;
-use super::state::{CheckoutEvent, CheckoutState};
+use super::state::CheckoutState;
 use crate::clock::to_millis;
 use crate::ids::CheckoutId;
 use crate::upstream::backoff::backoff;
@@ -99,17 +98,9 @@ impl CheckoutService {
     /// No proof either way in time: `purchase_unconfirmed`, looked up again later.
     async fn unconfirmed(&self, checkout: &mut Checkout, owner: &str) -> Result<Next, StepError> {
         tracing::warn!(checkout_id = %checkout.id, "purchase outcome not confirmed; lookups go on");
-        self.apply(checkout, CheckoutEvent::PurchaseUnconfirmed)
-            .map_err(StepError::store)?;
-        checkout.failure = Some(failure(
-            ErrorCode::PurchaseUnconfirmed,
-            "the purchase was sent but its answer was lost, and no order has been found upstream \
-             yet: it is not confirmed either way, and must not be sent again; the checkout \
-             becomes purchased if the order is found",
-            None,
-        ));
-        checkout.next_check_at = Some(self.now() + FIRST_RECHECK);
-        self.save(checkout, owner).await.map_err(StepError::store)?;
+        let next_check_at = self.now() + FIRST_RECHECK;
+        self.apply(checkout, |c| c.purchase_unconfirmed(next_check_at))?;
+        self.save(checkout, owner).await?;
         Ok(Next::Stop)
     }
 
@@ -124,13 +115,12 @@ impl CheckoutService {
         let since = now - asked_at;
         if since > RECHECK_FOR {
             tracing::warn!(checkout_id = %checkout.id, "unconfirmed purchase no longer looked up on its own");
-            checkout.operation = None;
-            checkout.next_check_at = None;
+            checkout.stop_rechecking();
         } else {
             let pause = (since / 2).clamp(FIRST_RECHECK, LONGEST_RECHECK);
             checkout.next_check_at = Some(now + pause);
         }
-        self.save(checkout, owner).await.map_err(StepError::store)?;
+        self.save(checkout, owner).await?;
         Ok(Next::Stop)
     }
 
@@ -150,14 +140,14 @@ impl CheckoutService {
         if until <= self.now() {
             return Ok(());
         }
-        match self.delete_cart_to_the_end(ctx, &cart_id).await {
-            Err(e) if super::driver::is_transient(&e) => {
+        match self.api.delete_cart_to_the_end(ctx, &cart_id).await {
+            Err(e) if super::driver::unanswered(&e) => {
                 tracing::warn!(checkout_id = %checkout.id, error = %e, "cart deletion unanswered; sent again at the next lookup");
                 Ok(())
             }
             _ => {
                 checkout.hold_expires_at = None;
-                self.save(checkout, owner).await.map_err(StepError::store)
+                Ok(self.save(checkout, owner).await?)
             }
         }
     }

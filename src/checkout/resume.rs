@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::driver::failure;
 use super::error::{CheckoutError, ErrorCode};
-use super::model::Operation;
+use super::model::{Checkout, CheckoutFailure, Operation};
 use super::service::CheckoutService;
-use super::state::{CheckoutEvent, CheckoutState};
+use super::state::CheckoutState;
 use crate::ids::CheckoutId;
 
 /// What [`CheckoutService::resume`] did (for logs and metrics).
@@ -49,10 +48,9 @@ impl CheckoutService {
             CheckoutState::Reserving => {
                 // Whether the reserve reached upstream is unknown and re-sending it could
                 // double the seats: give the cart back and let the user start again.
-                let f = failure(
+                let f = CheckoutFailure::new(
                     ErrorCode::UpstreamUnavailable,
                     "the reservation was interrupted; please start again",
-                    None,
                 );
                 self.fail(&mut checkout, &owner, f).await;
                 Resumed::Ended
@@ -105,9 +103,7 @@ impl CheckoutService {
             CheckoutState::Reserved | CheckoutState::PaymentAccepted
                 if checkout.updated_at < abandoned_before =>
             {
-                self.apply(&mut checkout, CheckoutEvent::ReleaseRequested)?;
-                checkout.operation = Some(Operation::Release);
-                checkout.poll = None;
+                self.apply(&mut checkout, Checkout::begin_release)?;
                 self.save(&mut checkout, &owner).await?;
                 Resumed::Releasing
             }

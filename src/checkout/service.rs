@@ -12,15 +12,16 @@ use secrecy::SecretString;
 use super::catalog::{EventCatalog, EventInfo};
 use super::error::{CheckoutError, ErrorCode, Refusal};
 use super::events::prerequisite;
+use super::lifecycle::{HOLD_RAN_OUT, Moved};
 use super::model::{Checkout, CheckoutFailure, Lease, Operation, Order, TicketRequest, UserId};
-use super::state::{CheckoutEvent, CheckoutState, transition};
+use super::state::{CheckoutState, InvalidTransition};
 use super::waiters::Waiters;
 use crate::clock::SharedClock;
 use crate::context::AppContext;
 use crate::digest::keyed_digest;
 use crate::ids::{CheckoutId, OrderId};
 use crate::payment_crypto::CertificateCache;
-use crate::store::{OrderCursor, OrderPage, Store};
+use crate::store::{OrderCursor, OrderPage, Store, StoreError};
 use crate::upstream::{CallContext, PartnerApi, Priority};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -264,12 +265,7 @@ impl CheckoutService {
             .accounts
             .remember(&who.user, &source_account_id, self.now())
             .await?;
-        self.apply(&mut leased, CheckoutEvent::PurchaseRequested)?;
-        leased.operation = Some(Operation::Purchase);
-        leased.poll = None;
-        leased.failure = None;
-        // Set by the driver, durably, just before the purchase goes out (see `step_purchase`).
-        leased.purchase_started_at = None;
+        self.apply(&mut leased, Checkout::begin_purchase)?;
         self.save(&mut leased, &owner).await?;
         self.spawn_driver(leased, owner, None);
         failure_as_error(self.wait_settled(id, time_left(deadline)).await?)
@@ -353,9 +349,7 @@ impl CheckoutService {
         let id = leased.id;
         match leased.state {
             CheckoutState::Reserved | CheckoutState::PaymentAccepted => {
-                self.apply(&mut leased, CheckoutEvent::ReleaseRequested)?;
-                leased.operation = Some(Operation::Release);
-                leased.poll = None;
+                self.apply(&mut leased, Checkout::begin_release)?;
                 self.save(&mut leased, &owner).await?;
                 self.spawn_driver(leased, owner, None);
                 self.wait_settled(id, wait).await
@@ -419,22 +413,20 @@ impl CheckoutService {
         }
     }
 
+    /// Make `change` (one of the checkout's own transitions, see `lifecycle`), then log and
+    /// count the transition it made. Refused, it leaves the checkout as it was.
     pub(super) fn apply(
         &self,
         checkout: &mut Checkout,
-        event: CheckoutEvent,
-    ) -> Result<(), CheckoutError> {
-        let to = transition(checkout.state, event).map_err(|_| CheckoutError::InvalidState {
-            state: checkout.state,
-            action: "change",
-        })?;
+        change: impl FnOnce(&mut Checkout) -> Result<Moved, InvalidTransition>,
+    ) -> Result<(), InvalidTransition> {
+        let Moved { from, to } = change(checkout)?;
         tracing::info!(
             checkout_id = %checkout.id,
-            from = checkout.state.as_str(),
+            from = from.as_str(),
             to = to.as_str(),
             "checkout transition"
         );
-        checkout.state = to;
         let metrics = self.api.metrics();
         metrics.transition(to);
         let age = (self.now() - checkout.created_at)
@@ -453,7 +445,7 @@ impl CheckoutService {
         &self,
         checkout: &mut Checkout,
         owner: &str,
-    ) -> Result<(), CheckoutError> {
+    ) -> Result<(), StoreError> {
         let now = self.now();
         let poll_until = checkout
             .poll
@@ -486,23 +478,16 @@ impl CheckoutService {
         owner: &str,
     ) -> CheckoutError {
         let id = leased.id;
-        if self.apply(&mut leased, CheckoutEvent::HoldExpired).is_ok() {
-            // The hold may outlive our clock's idea of it: the cart is deleted all the same.
-            leased.operation = leased.cart_id.is_some().then_some(Operation::Release);
-            leased.poll = None;
-            leased.failure = Some(CheckoutFailure {
-                code: ErrorCode::HoldExpired.as_str().into(),
-                message: "the hold on the tickets ran out".into(),
-                upstream_code: None,
-            });
-            if self.save(&mut leased, owner).await.is_ok() {
-                self.release_owed_cart(&mut leased, owner).await;
-            }
+        // The hold may outlive our clock's idea of it: the cart is deleted all the same.
+        if self.apply(&mut leased, Checkout::expire).is_ok()
+            && self.save(&mut leased, owner).await.is_ok()
+        {
+            self.release_owed_cart(&mut leased, owner).await;
         }
         self.unlease(id, owner).await;
         CheckoutError::Refused(Refusal {
             code: ErrorCode::HoldExpired,
-            message: "the hold on the tickets ran out".into(),
+            message: HOLD_RAN_OUT.into(),
             upstream_code: None,
             checkout_id: Some(id),
             retry_after: None,
@@ -534,12 +519,11 @@ fn failure_as_error(checkout: Checkout) -> Result<Checkout, CheckoutError> {
     if checkout.state != CheckoutState::Failed {
         return Ok(checkout);
     }
-    let failure = checkout.failure.clone().unwrap_or(CheckoutFailure {
-        code: ErrorCode::UpstreamUnavailable.as_str().into(),
-        message: "the operation failed".into(),
-        upstream_code: None,
-    });
-    let code = ErrorCode::parse(&failure.code).unwrap_or(ErrorCode::UpstreamUnavailable);
+    let failure = checkout.failure.clone().unwrap_or(CheckoutFailure::new(
+        ErrorCode::UpstreamUnavailable,
+        "the operation failed",
+    ));
+    let code = failure.code;
     Err(CheckoutError::Refused(Refusal {
         code,
         message: failure.message,

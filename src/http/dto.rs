@@ -201,7 +201,7 @@ impl CheckoutBody {
             }),
             order: order.map(OrderBody::from),
             error: c.failure.as_ref().map(|f| ErrorSummary {
-                code: f.code.clone(),
+                code: f.code.as_str().to_owned(),
                 message: f.message.clone(),
             }),
             created_at: c.created_at,

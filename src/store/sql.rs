@@ -6,11 +6,13 @@
 //! plain column values; turning them into domain types happens here, once, and anything that
 //! does not decode is [`StoreError::Corrupt`] rather than a panic.
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::{OrderCursor, StoreError, StoreResult, StoredResponse};
-use crate::checkout::model::{Cents, Checkout, Lease, Operation, Order, PendingPoll, UserId};
+use crate::checkout::model::{
+    Cents, Checkout, CheckoutFailure, ErrorCode, Lease, Operation, Order, PendingPoll, UserId,
+};
 use crate::checkout::state::CheckoutState;
 use crate::clock::{from_millis, to_millis};
 
@@ -235,7 +237,11 @@ impl CheckoutRow {
             hold_expires_at: c.hold_expires_at.map(to_millis),
             payment: c.payment.as_ref().map(to_json).transpose()?,
             order_id: c.order_id.map(|id| id.to_string()),
-            failure: c.failure.as_ref().map(to_json).transpose()?,
+            failure: c
+                .failure
+                .as_ref()
+                .map(|f| to_json(&FailureJson::from(f)))
+                .transpose()?,
             operation: c.operation.map(|op| op.as_str().to_owned()),
             polling_url: c.poll.as_ref().map(|p| p.url.clone()),
             poll_not_before: c.poll.as_ref().map(|p| to_millis(p.not_before)),
@@ -284,7 +290,10 @@ impl TryFrom<CheckoutRow> for Checkout {
             hold_expires_at: r.hold_expires_at.map(from_millis),
             payment: r.payment.map(|p| from_json("payment", &p)).transpose()?,
             order_id: r.order_id.as_deref().map(parse_id).transpose()?,
-            failure: r.failure.map(|f| from_json("failure", &f)).transpose()?,
+            failure: r
+                .failure
+                .map(|f| from_json::<FailureJson>("failure", &f).map(CheckoutFailure::from))
+                .transpose()?,
             operation: r
                 .operation
                 .map(|op| Operation::parse(&op).ok_or_else(|| corrupt("operation", &op)))
@@ -299,6 +308,38 @@ impl TryFrom<CheckoutRow> for Checkout {
             purchase_started_at: r.purchase_started_at.map(from_millis),
             next_check_at: r.next_check_at.map(from_millis),
         })
+    }
+}
+
+/// The `failure` column's JSON: the code as its contract text, as it was stored before codes
+/// were typed, so rows written by either version read the same.
+#[derive(Serialize, Deserialize)]
+struct FailureJson {
+    code: String,
+    message: String,
+    upstream_code: Option<i64>,
+}
+
+impl From<&CheckoutFailure> for FailureJson {
+    fn from(f: &CheckoutFailure) -> Self {
+        Self {
+            code: f.code.as_str().to_owned(),
+            message: f.message.clone(),
+            upstream_code: f.upstream_code,
+        }
+    }
+}
+
+/// A code this version does not know (written by a newer one, or by hand) must not make the
+/// checkout unreadable: it reads as `upstream_unavailable`, the code its failure was answered
+/// with before codes were typed, and the message stays as stored.
+impl From<FailureJson> for CheckoutFailure {
+    fn from(f: FailureJson) -> Self {
+        let code = ErrorCode::parse(&f.code).unwrap_or_else(|| {
+            tracing::warn!(stored = %f.code, "unknown failure code read as upstream_unavailable");
+            ErrorCode::UpstreamUnavailable
+        });
+        CheckoutFailure::new(code, f.message).with_upstream_code(f.upstream_code)
     }
 }
 
@@ -425,5 +466,30 @@ pub fn map_unique(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
         _ => StoreError::Database(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_stored_as_before_and_unknown_codes_read_without_failing() {
+        let failure = CheckoutFailure::new(ErrorCode::SoldOut, "gone").with_upstream_code(Some(7));
+        let json = to_json(&FailureJson::from(&failure)).expect("encodes");
+        assert_eq!(
+            json,
+            r#"{"code":"sold_out","message":"gone","upstream_code":7}"#
+        );
+        let back: FailureJson = from_json("failure", &json).expect("decodes");
+        assert_eq!(CheckoutFailure::from(back), failure);
+
+        let stored = r#"{"code":"from_the_future","message":"kept","upstream_code":null}"#;
+        let read =
+            CheckoutFailure::from(from_json::<FailureJson>("failure", stored).expect("decodes"));
+        assert_eq!(
+            read,
+            CheckoutFailure::new(ErrorCode::UpstreamUnavailable, "kept")
+        );
     }
 }

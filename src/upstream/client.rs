@@ -1,8 +1,9 @@
 //! [`PartnerApi`]: one method per Partner-API call. Every request passes the quota limiter,
 //! carries the apikey (and a bearer token when OAuth is configured), `True-Client-IP` and
 //! `Original-User-Id`; answers are parsed into [`Reply`] (done, or "poll this URL after
-//! `wait`") or a typed [`UpstreamError`]. The client never waits out a poll itself: the
-//! caller persists the polling URL first, then polls ("persist, then call").
+//! `wait`") or a typed [`UpstreamError`]. These calls never wait out a poll themselves: the
+//! caller persists the polling URL first, then polls ("persist, then call"); only `follow`
+//! does, for operations whose polling URL is not persisted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

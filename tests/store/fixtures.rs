@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use checkout_gateway::checkout::error::ErrorCode;
 use checkout_gateway::checkout::model::{
     Cents, Checkout, CheckoutFailure, Lease, Operation, Order, PaymentSummary, PendingPoll,
     TicketLine, TicketRequest, Totals, UserId,
@@ -86,7 +87,7 @@ pub fn full_checkout(base: &Checkout) -> Checkout {
         }),
         order_id: Some(OrderId::new()),
         failure: Some(CheckoutFailure {
-            code: "payment_declined".to_owned(),
+            code: ErrorCode::PaymentDeclined,
             message: "Declined, try another card".to_owned(),
             upstream_code: Some(40_002),
         }),
