@@ -167,7 +167,7 @@ impl CheckoutService {
         poll: &PendingPoll,
         of: Operation,
     ) -> Result<Reply<T>, UpstreamError> {
-        self.api.metrics().poll(of.as_str());
+        self.metrics.poll(of.as_str());
         self.api.poll(ctx, &poll.url).await
     }
 
@@ -178,7 +178,7 @@ impl CheckoutService {
         ticket: crate::upstream::PollTicket,
     ) -> Result<Next, StepError> {
         if let Some(of) = checkout.operation {
-            self.api.metrics().poll_wait(of.as_str(), ticket.wait);
+            self.metrics.poll_wait(of.as_str(), ticket.wait);
         }
         let wait = TimeDelta::from_std(ticket.wait).unwrap_or(TimeDelta::seconds(4));
         checkout.await_poll(PendingPoll {

@@ -4,7 +4,8 @@
 //! - [`state`]: states, events and the pure transition function.
 //! - [`model`]: checkout, lines, totals, orders, the contract's error codes; [`lifecycle`]: what each change of a checkout
 //!   writes with its state (operation, poll, failure), the only code that writes those.
-//! - [`service`]: the use cases (create, get, pay, purchase, release, orders).
+//! - [`service`]: the use cases (create, get, pay, purchase, release, orders); `shared`: the
+//!   machinery they, the driver and the resumer share (apply a transition, save, expire).
 //! - [`driver`]: the upstream conversation of one checkout, run under its lease.
 //! - [`catalog`]: cached event details and reservation rules; [`events`]: reading them (and
 //!   the captcha) within the caller's wait.
@@ -15,8 +16,6 @@
 //!   [`notice`]: the webhook message announcing a purchase confirmed late.
 
 pub mod billing;
-// Until every import names `crate::card` (the leaf it moved to).
-pub use crate::card;
 pub mod catalog;
 pub mod convert;
 pub mod driver;
@@ -31,5 +30,6 @@ pub mod payment;
 pub mod reconcile;
 pub mod resume;
 pub mod service;
+mod shared;
 pub mod state;
 pub mod waiters;

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use super::billing::{BillingAddress, Email, NonEmpty, Phone};
-use super::card::{CardNumber, Cvv, ExpiryMonth, ExpiryYear};
 use super::error::{CheckoutError, ErrorCode, RecordError, Refusal};
 use super::model::{Checkout, CheckoutFailure, PaymentSummary};
 use super::service::{CheckoutService, Requester};
 use super::state::CheckoutState;
+use crate::card::{CardNumber, Cvv, ExpiryMonth, ExpiryYear};
 use crate::payment_crypto::{CryptoError, PaymentEncryptor};
 use crate::upstream::{
     CallContext, FailureKind, FollowError, Priority, Reply, UpstreamError, wire,

@@ -90,7 +90,7 @@ impl CheckoutService {
                 if checkout.operation == Some(Operation::Release) =>
             {
                 // Ended, but the cart's deletion is still owed (refused, or its worker died).
-                self.api.metrics().takeover();
+                self.metrics.takeover();
                 self.release_owed_cart(&mut checkout, &owner).await;
                 return Ok(Resumed::Continued);
             }
@@ -111,7 +111,7 @@ impl CheckoutService {
         };
         if matches!(resumed, Resumed::Continued | Resumed::Ended) {
             // An operation another worker started (its lease lapsed) is continued or ended.
-            self.api.metrics().takeover();
+            self.metrics.takeover();
         }
         if matches!(
             resumed,

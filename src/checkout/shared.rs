@@ -1,0 +1,132 @@
+//! The machinery the use cases, the driver, the payment and the resumer share: the call
+//! context of an upstream request, applying one of the checkout's own transitions (logged and
+//! counted), saving under the lease, the hold running out, the maintenance refusal.
+
+use std::sync::Arc;
+
+use super::catalog::EventInfo;
+use super::error::{CheckoutError, ErrorCode, Refusal};
+use super::lifecycle::{HOLD_RAN_OUT, Moved};
+use super::model::{Checkout, Lease};
+use super::service::{CheckoutService, Requester};
+use super::state::{CheckoutState, InvalidTransition};
+use crate::store::StoreError;
+use crate::upstream::{CallContext, Priority};
+
+impl CheckoutService {
+    pub(super) fn context(&self, who: &Requester, priority: Priority) -> CallContext {
+        CallContext {
+            client_ip: who.client_ip.clone(),
+            // A pseudonym, as `source_account_id` is: the partner's own user id never leaves.
+            user_id: Some(self.source_account_id(&who.user)),
+            priority,
+        }
+    }
+
+    pub(super) fn context_of(&self, checkout: &Checkout, priority: Priority) -> CallContext {
+        CallContext {
+            client_ip: checkout.client_ip.clone(),
+            user_id: Some(self.source_account_id(&checkout.user_id)),
+            priority,
+        }
+    }
+
+    /// Make `change` (one of the checkout's own transitions, see `lifecycle`), then log and
+    /// count the transition it made. Refused, it leaves the checkout as it was.
+    pub(super) fn apply(
+        &self,
+        checkout: &mut Checkout,
+        change: impl FnOnce(&mut Checkout) -> Result<Moved, InvalidTransition>,
+    ) -> Result<(), InvalidTransition> {
+        let Moved { from, to } = change(checkout)?;
+        tracing::info!(
+            checkout_id = %checkout.id,
+            from = from.as_str(),
+            to = to.as_str(),
+            "checkout transition"
+        );
+        let metrics = &self.metrics;
+        metrics.transition(to);
+        let age = (self.now() - checkout.created_at)
+            .to_std()
+            .unwrap_or_default();
+        match to {
+            CheckoutState::Reserved => metrics.reserved_after(age),
+            CheckoutState::Purchased => metrics.purchased_after(age),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Persist under the lease (renewing it, and covering a poll's wait) and wake waiters.
+    pub(super) async fn save(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let poll_until = checkout
+            .poll
+            .as_ref()
+            .map(|p| p.not_before + self.lease_span());
+        let until = (now + self.lease_span()).max(poll_until.unwrap_or(now));
+        // The lease lives exactly as long as an operation: the write that settles one also
+        // frees the checkout, so no request ever finds a settled checkout still leased.
+        let settled = checkout.operation.is_none() && !checkout.state.is_pending();
+        checkout.lease = (!settled).then(|| Lease {
+            owner: owner.to_owned(),
+            until,
+        });
+        checkout.updated_at = now;
+        self.store.checkouts.update(checkout).await?;
+        checkout.version += 1;
+        self.waiters.wake(checkout.id);
+        Ok(())
+    }
+
+    pub(super) fn hold_ran_out(&self, checkout: &Checkout) -> bool {
+        checkout.hold_expires_at.is_some_and(|at| at <= self.now())
+    }
+
+    /// The hold ran out: record it and let the driver delete the cart upstream anyway (the
+    /// hold may outlive our clock's idea of it).
+    pub(super) async fn expire(
+        self: &Arc<Self>,
+        mut leased: Checkout,
+        owner: &str,
+    ) -> CheckoutError {
+        let id = leased.id;
+        // The hold may outlive our clock's idea of it: the cart is deleted all the same.
+        if self.apply(&mut leased, Checkout::expire).is_ok()
+            && self.save(&mut leased, owner).await.is_ok()
+        {
+            self.release_owed_cart(&mut leased, owner).await;
+        }
+        self.unlease(id, owner).await;
+        CheckoutError::Refused(Refusal {
+            code: ErrorCode::HoldExpired,
+            message: HOLD_RAN_OUT.into(),
+            upstream_code: None,
+            checkout_id: Some(id),
+            retry_after: None,
+        })
+    }
+
+    pub(super) fn refuse_in_maintenance(&self, info: &EventInfo) -> Result<(), CheckoutError> {
+        let now = self.now();
+        let status = self.catalog.hours.status(info.timezone, now);
+        match status.window_ends_at {
+            Some(ends) if status.in_window => Err(CheckoutError::Refused(Refusal {
+                code: ErrorCode::MaintenanceWindow,
+                message: format!(
+                    "the venue's ticketing system is in nightly maintenance until {}",
+                    ends.to_rfc3339()
+                ),
+                upstream_code: None,
+                checkout_id: None,
+                retry_after: Some((ends - now).num_seconds().max(1) as u64),
+            })),
+            _ => Ok(()),
+        }
+    }
+}
