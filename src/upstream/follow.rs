@@ -64,18 +64,22 @@ impl PartnerApi {
         // closure that borrows is not `Send` for every lifetime, which spawned drivers need.
         Resent: Future<Output = Result<Reply<T>, UpstreamError>>,
     {
-        for _ in 0..MAX_POLLS {
-            match reply {
+        let mut polls = 0;
+        loop {
+            let ticket = match reply {
                 Reply::Done(answer) => return Ok(answer),
-                Reply::Poll(ticket) => {
-                    tokio::time::sleep(ticket.wait).await;
-                    reply = match self.poll(ctx, &ticket.url).await {
-                        Err(UpstreamError::PollGone) => resend().await?,
-                        other => other?,
-                    };
-                }
+                Reply::Poll(ticket) => ticket,
+            };
+            // The answer to the last poll is read before giving up (it may be the final one).
+            if polls == MAX_POLLS {
+                return Err(FollowError::GaveUp { polls });
             }
+            polls += 1;
+            tokio::time::sleep(ticket.wait).await;
+            reply = match self.poll(ctx, &ticket.url).await {
+                Err(UpstreamError::PollGone) => resend().await?,
+                other => other?,
+            };
         }
-        Err(FollowError::GaveUp { polls: MAX_POLLS })
     }
 }
