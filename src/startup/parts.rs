@@ -83,15 +83,8 @@ pub async fn build(settings: &Settings, options: &BuildOptions) -> anyhow::Resul
 
 /// The in-process sandbox on a free loopback port, configured from the gateway's settings.
 async fn spawn_sandbox(settings: &Settings, clock: &OffsetClock) -> anyhow::Result<SandboxHandle> {
-    use secrecy::ExposeSecret;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let config = SandboxConfig {
-        apikey: settings.upstream.apikey.expose_secret().to_owned(),
-        client_secret: settings
-            .upstream
-            .client_secret
-            .as_ref()
-            .map(|s| s.expose_secret().to_owned()),
         // A gateway configured for OAuth gets a sandbox that insists on it.
         require_oauth: settings.upstream.client_secret.is_some(),
         maintenance: (
@@ -106,9 +99,24 @@ async fn spawn_sandbox(settings: &Settings, clock: &OffsetClock) -> anyhow::Resu
         dialect: settings.sandbox.dialect,
         clock: Arc::new(clock.clone()),
         settable_clock: Some(clock.clone()),
-        ..SandboxConfig::default()
+        ..sandbox_for(settings)
     };
     Ok(sandbox::spawn(config, listener).await?)
+}
+
+/// A sandbox that accepts this gateway's credentials (its apikey, and its OAuth client
+/// secret when set); every other setting its default.
+pub fn sandbox_for(settings: &Settings) -> SandboxConfig {
+    use secrecy::ExposeSecret;
+    SandboxConfig {
+        apikey: settings.upstream.apikey.expose_secret().to_owned(),
+        client_secret: settings
+            .upstream
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned()),
+        ..SandboxConfig::default()
+    }
 }
 
 /// The store's slot log as the limiter's deployment-wide quota. Real time, not the injectable

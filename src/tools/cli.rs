@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Subcommand;
-use secrecy::ExposeSecret;
 
 use crate::config::Settings;
 use crate::sandbox::{self, Dialect, DialectError, Fault};
@@ -126,17 +125,11 @@ pub async fn run(settings: Settings, command: ToolCommand) -> anyhow::Result<()>
             dialect,
         } => {
             let config = sandbox::SandboxConfig {
-                apikey: settings.upstream.apikey.expose_secret().to_owned(),
-                client_secret: settings
-                    .upstream
-                    .client_secret
-                    .as_ref()
-                    .map(|s| s.expose_secret().to_owned()),
                 force_polling,
                 requests_per_second,
                 faults,
                 dialect: Dialect::parse(&dialect)?,
-                ..sandbox::SandboxConfig::default()
+                ..crate::startup::parts::sandbox_for(&settings)
             };
             println!("sandbox on http://{listen}/partners/v1");
             Ok(sandbox::run_standalone(config, listen).await?)
