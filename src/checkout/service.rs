@@ -127,18 +127,13 @@ impl CheckoutService {
         self.stopping.is_cancelled()
     }
 
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(super) fn now(&self) -> DateTime<Utc> {
         self.clock.now()
-    }
-
-    /// Who this process is in leases.
-    pub fn replica_id(&self) -> &str {
-        &self.replica_id
     }
 
     /// `source_account_id` for a user: an HMAC of the user id (32 hex characters, like the
     /// docs' example), so upstream never learns the partner's ids and the gateway can map back.
-    pub fn source_account_id(&self, user: &UserId) -> String {
+    pub(super) fn source_account_id(&self, user: &UserId) -> String {
         let digest = keyed_digest(&self.config.source_account_key, &[user.as_str().as_bytes()]);
         hex::encode(&digest[..16])
     }
