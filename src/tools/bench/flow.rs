@@ -55,24 +55,64 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         "| step | gateway p50 / p99 (ms) | upstream alone p50 / p99 (ms) | added by the gateway p50 / p99 (ms) |"
     );
     println!("| --- | --- | --- | --- |");
-    for (step, name) in STEPS.iter().enumerate() {
-        let (g, d) = (&gateway.0[step], &direct.0[step]);
-        let (g50, g99, d50, d99) = (
-            percentile(g, 0.5),
-            percentile(g, 0.99),
-            percentile(d, 0.5),
-            percentile(d, 0.99),
-        );
+    let figures = FlowFigures::of(&gateway, &direct);
+    for s in &figures.steps {
         println!(
-            "| {name} | {g50:.2} / {g99:.2} | {d50:.2} / {d99:.2} | {:.2} / {:.2} |",
-            g50 - d50,
-            g99 - d99
+            "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} |",
+            s.step,
+            s.gateway_p50_ms,
+            s.gateway_p99_ms,
+            s.upstream_p50_ms,
+            s.upstream_p99_ms,
+            s.gateway_p50_ms - s.upstream_p50_ms,
+            s.gateway_p99_ms - s.upstream_p99_ms
         );
     }
+    super::results::write("flow", &figures)?;
     if let Some(cert) = certificate {
         rsa_rate(&cert).await?;
     }
     Ok(())
+}
+
+/// Per step: p50 and p99, and every sample in milliseconds (gateway, and upstream alone), so
+/// the distributions can be charted from the JSON results.
+#[derive(serde::Serialize)]
+struct FlowFigures {
+    steps: Vec<StepFigures>,
+}
+
+#[derive(serde::Serialize)]
+struct StepFigures {
+    step: &'static str,
+    gateway_p50_ms: f64,
+    gateway_p99_ms: f64,
+    upstream_p50_ms: f64,
+    upstream_p99_ms: f64,
+    gateway_ms: Vec<f64>,
+    upstream_ms: Vec<f64>,
+}
+
+impl FlowFigures {
+    fn of(gateway: &StepTimes, direct: &StepTimes) -> Self {
+        let steps = STEPS
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let (g, d) = (&gateway.0[i], &direct.0[i]);
+                StepFigures {
+                    step,
+                    gateway_p50_ms: percentile(g, 0.5),
+                    gateway_p99_ms: percentile(g, 0.99),
+                    upstream_p50_ms: percentile(d, 0.5),
+                    upstream_p99_ms: percentile(d, 0.99),
+                    gateway_ms: g.clone(),
+                    upstream_ms: d.clone(),
+                }
+            })
+            .collect();
+        Self { steps }
+    }
 }
 
 /// One purchase through the gateway: milliseconds per step as the client waits for it.

@@ -11,6 +11,8 @@
 //! - `fairness`: one user's purchases while another floods the quota-spending reads, against
 //!   the same purchases alone.
 //!
+//! Each writes its figures as JSON too ([`results`]: `target/bench-results/<bench>.json`).
+//!
 //! `harness` owns what they share: a fresh Postgres database, a standalone sandbox, `serve`
 //! child processes, user tokens, percentiles.
 
@@ -20,6 +22,7 @@ pub mod harness;
 pub mod overhead;
 pub mod quota;
 pub mod recovery;
+pub mod results;
 pub mod scale;
 
 pub use quota::{BenchPlan, RunFigures, run};

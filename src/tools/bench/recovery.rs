@@ -110,5 +110,17 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         ratio(all, lease),
         ratio(all, bound)
     );
+    let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+    super::results::write(
+        "recovery",
+        &serde_json::json!({
+            "checkouts": n,
+            "lease_secs": LEASE_SECS,
+            "sweeper_secs": SWEEPER_SECS,
+            "poll_wait_secs": POLL_WAIT_SECS,
+            "first_resumed_call_secs": secs(first),
+            "all_resumed_secs": secs(all),
+        }),
+    )?;
     Ok(())
 }
