@@ -69,6 +69,7 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         );
     }
     super::results::write("flow", &figures)?;
+    figures.chart()?;
     if let Some(cert) = certificate {
         rsa_rate(&cert).await?;
     }
@@ -94,6 +95,35 @@ struct StepFigures {
 }
 
 impl FlowFigures {
+    /// Each step's latency distribution, the gateway's against upstream alone.
+    fn chart(&self) -> anyhow::Result<()> {
+        use super::charts::{self, BASELINE, GATEWAY, Panel, Series, cdf};
+        let panels: Vec<Panel<'_>> = self
+            .steps
+            .iter()
+            .map(|s| Panel {
+                title: s.step,
+                x: "milliseconds",
+                y: "% of purchases at or below",
+                series: vec![
+                    Series {
+                        label: "through the gateway",
+                        color: GATEWAY,
+                        points: cdf(&s.gateway_ms),
+                    },
+                    Series {
+                        label: "upstream alone",
+                        color: BASELINE,
+                        points: cdf(&s.upstream_ms),
+                    },
+                ],
+            })
+            .collect();
+        let path = charts::draw(&super::results::dir(), "flow", &panels)?;
+        println!("(chart drawn to `{}`)", path.display());
+        Ok(())
+    }
+
     fn of(gateway: &StepTimes, direct: &StepTimes) -> Self {
         let steps = STEPS
             .iter()

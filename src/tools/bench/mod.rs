@@ -16,6 +16,7 @@
 //! `harness` owns what they share: a fresh Postgres database, a standalone sandbox, `serve`
 //! child processes, user tokens, percentiles.
 
+pub mod charts;
 pub mod fairness;
 pub mod flow;
 pub mod harness;

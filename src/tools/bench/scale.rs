@@ -19,6 +19,7 @@ const CONCURRENCY: usize = 64;
 const USERS: usize = 100;
 
 /// One measurement.
+#[derive(serde::Serialize)]
 struct Point {
     checkouts: usize,
     reserving: i64,
@@ -79,6 +80,41 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     drop(replica);
     sandbox.stop().await;
     print_table(&points);
+    super::results::write("scale", &serde_json::json!({ "points": points }))?;
+    chart(&points)?;
+    Ok(())
+}
+
+/// RSS and table size against checkouts in flight (linear growth is a straight line).
+fn chart(points: &[Point]) -> anyhow::Result<()> {
+    use super::charts::{self, BASELINE, GATEWAY, Panel, Series};
+    let line = |f: &dyn Fn(&Point) -> f64| -> Vec<(f64, f64)> {
+        points.iter().map(|p| (p.checkouts as f64, f(p))).collect()
+    };
+    let panels = [
+        Panel {
+            title: "gateway resident memory",
+            x: "checkouts in flight",
+            y: "MB",
+            series: vec![Series {
+                label: "RSS",
+                color: GATEWAY,
+                points: line(&|p| p.rss as f64 / 1e6),
+            }],
+        },
+        Panel {
+            title: "Postgres tables",
+            x: "checkouts in flight",
+            y: "MB",
+            series: vec![Series {
+                label: "table size",
+                color: BASELINE,
+                points: line(&|p| p.db_bytes as f64 / 1e6),
+            }],
+        },
+    ];
+    let path = charts::draw(&super::results::dir(), "scale", &panels)?;
+    println!("(chart drawn to `{}`)", path.display());
     Ok(())
 }
 
