@@ -51,6 +51,8 @@ impl Access {
 pub struct QuotaWindow {
     arrivals: VecDeque<Instant>,
     admitted: VecDeque<Instant>,
+    /// The first arrival: whole seconds of `SandboxStats::requests_by_second` count from it.
+    first: Option<Instant>,
 }
 
 /// The values of the `Rate-Limit*` headers for one answer.
@@ -72,6 +74,12 @@ fn trim(window: &mut VecDeque<Instant>, now: Instant) {
 }
 
 impl QuotaWindow {
+    /// The whole second since the first arrival that `now` falls in.
+    pub fn second_of(&mut self, now: Instant) -> usize {
+        let first = *self.first.get_or_insert(now);
+        usize::try_from(now.duration_since(first).as_secs()).unwrap_or(usize::MAX)
+    }
+
     /// Records an arrival; returns how many arrived within the last second, this one included.
     /// The busiest sliding second always ends at an arrival, so the maximum of these is exact.
     pub fn arrive(&mut self, now: Instant) -> u64 {
@@ -224,6 +232,14 @@ pub fn admit(shared: &Shared, req: &HttpRequest, op: Operation) -> Result<Call, 
     }
 
     let instant = Instant::now();
+    let second = state.quota.second_of(instant);
+    let by_second = &mut state.stats.requests_by_second;
+    if by_second.len() <= second {
+        by_second.resize(second.saturating_add(1), 0);
+    }
+    if let Some(count) = by_second.get_mut(second) {
+        *count += 1;
+    }
     let in_last_second = state.quota.arrive(instant);
     state.stats.max_requests_in_any_second =
         state.stats.max_requests_in_any_second.max(in_last_second);

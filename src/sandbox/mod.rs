@@ -182,6 +182,10 @@ pub struct SandboxStats {
     pub carts_deleted: u64,
     /// Most requests (with a valid apikey) that arrived within any sliding second.
     pub max_requests_in_any_second: u64,
+    /// Requests (with a valid apikey) per whole second since the first one: the benchmarks'
+    /// quota-use-over-time charts.
+    #[serde(default)]
+    pub requests_by_second: Vec<u64>,
     /// Calls that an injected fault applied to (they are in `requests` too; a `rate_limit`
     /// fault is not in `quota_429s`).
     #[serde(default)]

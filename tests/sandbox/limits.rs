@@ -49,6 +49,11 @@ async fn over_quota_is_429_with_rate_limit_headers() {
     let stats = sbx.stats();
     assert_eq!(stats.quota_429s, refused.len() as u64);
     assert!(stats.max_requests_in_any_second >= 4);
+    // Every request with the apikey is in the per-second series, refused ones included.
+    assert_eq!(
+        stats.requests_by_second.iter().sum::<u64>(),
+        answers.len() as u64
+    );
 }
 
 #[tokio::test]

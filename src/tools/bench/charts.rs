@@ -18,10 +18,13 @@ pub struct Panel<'a> {
     pub x: &'a str,
     pub y: &'a str,
     pub series: Vec<Series<'a>>,
+    /// Where the legend sits: a corner the lines leave free.
+    pub legend: SeriesLabelPosition,
 }
 
 pub const GATEWAY: RGBColor = RGBColor(0xd9, 0x48, 0x1b);
 pub const BASELINE: RGBColor = RGBColor(0x1f, 0x62, 0xb4);
+pub const QUOTA: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
 /// Draws the panels side by side into `<dir>/<name>.svg`; returns the path.
 pub fn draw(dir: &Path, name: &str, panels: &[Panel<'_>]) -> anyhow::Result<PathBuf> {
@@ -82,7 +85,7 @@ fn draw_panel(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(panel.legend.clone())
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .draw()
@@ -136,6 +139,7 @@ mod tests {
             title: "purchase",
             x: "milliseconds",
             y: "% of purchases",
+            legend: SeriesLabelPosition::LowerRight,
             series: vec![
                 Series {
                     label: "gateway",

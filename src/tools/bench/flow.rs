@@ -117,6 +117,7 @@ impl FlowFigures {
                         points: cdf(&s.upstream_ms),
                     },
                 ],
+                legend: plotters::chart::SeriesLabelPosition::LowerRight,
             })
             .collect();
         let path = charts::draw(&super::results::dir(), "flow", &panels)?;

@@ -27,7 +27,7 @@ pub struct BenchPlan {
 }
 
 /// One side's figures.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RunFigures {
     pub completed: usize,
     pub failed: usize,
@@ -36,6 +36,8 @@ pub struct RunFigures {
     pub max_per_second: u64,
     pub seconds: f64,
     pub completion_ms: Vec<u64>,
+    /// Upstream requests in each whole second of the run.
+    pub per_second: Vec<u64>,
 }
 
 impl RunFigures {
@@ -91,6 +93,14 @@ pub async fn run(mut settings: Settings, plan: BenchPlan) -> anyhow::Result<()> 
     let gateway = gateway_run(&settings, &plan, &secret).await?;
     let naive = naive_run(&plan).await?;
     print_table(&plan, &gateway, &naive);
+    super::results::write(
+        "quota",
+        &serde_json::json!({
+            "users": plan.users, "replicas": plan.replicas, "quota": plan.quota,
+            "gateway": gateway, "naive": naive,
+        }),
+    )?;
+    chart(&plan, &gateway, &naive)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -139,6 +149,7 @@ async fn gateway_run(
         upstream_requests: stats.requests,
         upstream_429s: stats.quota_429s,
         max_per_second: stats.max_requests_in_any_second,
+        per_second: stats.requests_by_second.clone(),
         seconds,
         ..RunFigures::default()
     };
@@ -243,6 +254,7 @@ async fn naive_run(plan: &BenchPlan) -> anyhow::Result<RunFigures> {
         upstream_requests: stats.requests,
         upstream_429s: stats.quota_429s,
         max_per_second: stats.max_requests_in_any_second,
+        per_second: stats.requests_by_second.clone(),
         seconds: started.elapsed().as_secs_f64(),
         ..RunFigures::default()
     };
@@ -310,6 +322,46 @@ async fn naive_purchase(client: &reqwest::Client, base: &str, i: usize) -> anyho
             .json(&json!({"cart_id": cart_id, "source_account_id": format!("naive{i}")}))
     })
     .await?;
+    Ok(())
+}
+
+/// Upstream requests per second through the run, gateway and naive clients, against the quota.
+fn chart(plan: &BenchPlan, gateway: &RunFigures, naive: &RunFigures) -> anyhow::Result<()> {
+    use super::charts::{self, BASELINE, GATEWAY, Panel, Series};
+    let line = |f: &RunFigures| -> Vec<(f64, f64)> {
+        f.per_second
+            .iter()
+            .enumerate()
+            .map(|(s, n)| (s as f64, *n as f64))
+            .collect()
+    };
+    let seconds = gateway.per_second.len().max(naive.per_second.len()) as f64;
+    let panels = [Panel {
+        title: "upstream requests per second",
+        x: "seconds into the run",
+        y: "requests",
+        // The quota first, so the gateway's line (often right on it) is drawn over it.
+        series: vec![
+            Series {
+                label: "quota",
+                color: charts::QUOTA,
+                points: vec![(0.0, plan.quota), (seconds, plan.quota)],
+            },
+            Series {
+                label: "naive clients",
+                color: BASELINE,
+                points: line(naive),
+            },
+            Series {
+                label: "through the gateway",
+                color: GATEWAY,
+                points: line(gateway),
+            },
+        ],
+        legend: plotters::chart::SeriesLabelPosition::LowerLeft,
+    }];
+    let path = charts::draw(&super::results::dir(), "quota", &panels)?;
+    println!("(chart drawn to `{}`)", path.display());
     Ok(())
 }
 

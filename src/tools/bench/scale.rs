@@ -101,6 +101,7 @@ fn chart(points: &[Point]) -> anyhow::Result<()> {
                 color: GATEWAY,
                 points: line(&|p| p.rss as f64 / 1e6),
             }],
+            legend: plotters::chart::SeriesLabelPosition::UpperLeft,
         },
         Panel {
             title: "Postgres tables",
@@ -111,6 +112,7 @@ fn chart(points: &[Point]) -> anyhow::Result<()> {
                 color: BASELINE,
                 points: line(&|p| p.db_bytes as f64 / 1e6),
             }],
+            legend: plotters::chart::SeriesLabelPosition::UpperLeft,
         },
     ];
     let path = charts::draw(&super::results::dir(), "scale", &panels)?;
