@@ -64,9 +64,14 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     let before = sandbox.stats().requests;
     let mut first = None;
     let mut all = None;
+    // (seconds after the kill, upstream calls heard since): the recovery timeline.
+    let mut timeline = vec![(0.0, 0u64)];
     let deadline = killed + Duration::from_secs(60);
     while all.is_none() && Instant::now() < deadline {
         let heard = sandbox.stats().requests.saturating_sub(before);
+        if timeline.last().is_some_and(|(_, last)| *last != heard) {
+            timeline.push((killed.elapsed().as_secs_f64(), heard));
+        }
         if heard > 0 && first.is_none() {
             first = Some(killed.elapsed());
         }
@@ -120,7 +125,38 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
             "poll_wait_secs": POLL_WAIT_SECS,
             "first_resumed_call_secs": secs(first),
             "all_resumed_secs": secs(all),
+            "timeline": timeline,
         }),
     )?;
+    chart(&timeline)?;
+    Ok(())
+}
+
+/// Upstream calls heard after the kill, over time: the step where the other replica took over.
+fn chart(timeline: &[(f64, u64)]) -> anyhow::Result<()> {
+    use super::charts::{self, GATEWAY, Panel, Series};
+    // A step line: each count holds until the next one.
+    let mut points = Vec::with_capacity(timeline.len() * 2);
+    for pair in timeline.windows(2) {
+        let ((_, before), (at, after)) = (pair[0], pair[1]);
+        points.push((at, before as f64));
+        points.push((at, after as f64));
+    }
+    if points.is_empty() {
+        points.push((0.0, 0.0));
+    }
+    let panels = [Panel {
+        title: "recovery after kill -9",
+        x: "seconds after the kill",
+        y: "upstream calls resumed",
+        series: vec![Series {
+            label: "calls by the surviving replica",
+            color: GATEWAY,
+            points,
+        }],
+        legend: plotters::chart::SeriesLabelPosition::UpperLeft,
+    }];
+    let path = charts::draw(&super::results::dir(), "recovery", &panels)?;
+    println!("(chart drawn to `{}`)", path.display());
     Ok(())
 }
