@@ -77,7 +77,7 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     let stats = sandbox.stats();
     drop(replica);
     sandbox.stop().await;
-    print_report(&Report {
+    let report = Report {
         purchases: n,
         alone: &alone,
         flooded: &flooded,
@@ -90,7 +90,9 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
             during: &rss_during?,
             after: rss_after,
         },
-    });
+    };
+    print_report(&report);
+    super::results::write("fairness", &report)?;
     Ok(())
 }
 
@@ -222,12 +224,14 @@ fn unknown_event_id() -> String {
 }
 
 /// The gateway process's resident memory around the flood, bytes.
+#[derive(serde::Serialize)]
 struct Rss<'a> {
     before: u64,
     during: &'a [u64],
     after: u64,
 }
 
+#[derive(serde::Serialize)]
 struct Report<'a> {
     purchases: usize,
     alone: &'a [f64],

@@ -13,7 +13,7 @@ use super::harness::{EVENT, Env};
 use super::harness::{Stage, instant_upstream};
 
 /// What `wrk` reported for one target.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct WrkFigures {
     pub requests_per_second: f64,
     pub p50_ms: f64,
@@ -59,6 +59,7 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         "| endpoint | gateway rps | bare handler rps | throughput ratio | gateway p50 / p99 (ms) | bare p50 / p99 (ms) |"
     );
     println!("| --- | --- | --- | --- | --- | --- |");
+    let mut figures = Vec::new();
     for (name, path) in targets {
         let url = format!("{}{path}", replica.base);
         let canned = fetch(env, &url, &token).await?;
@@ -87,9 +88,18 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
             bare.p50_ms,
             bare.p99_ms
         );
+        figures.push(serde_json::json!({ "endpoint": name, "gateway": gateway, "bare": bare }));
     }
     drop(replica);
     sandbox.stop().await;
+    super::results::write(
+        "overhead",
+        &serde_json::json!({
+            "connections": sizes.connections,
+            "duration_secs": sizes.duration_secs,
+            "endpoints": figures,
+        }),
+    )?;
     Ok(())
 }
 
