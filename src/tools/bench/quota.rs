@@ -358,7 +358,7 @@ fn chart(plan: &BenchPlan, gateway: &RunFigures, naive: &RunFigures) -> anyhow::
                 points: line(gateway),
             },
         ],
-        legend: plotters::chart::SeriesLabelPosition::LowerLeft,
+        legend: plotters::chart::SeriesLabelPosition::UpperRight,
     }];
     let path = charts::draw(&super::results::dir(), "quota", &panels)?;
     println!("(chart drawn to `{}`)", path.display());

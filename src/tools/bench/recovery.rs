@@ -136,14 +136,12 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
 fn chart(timeline: &[(f64, u64)]) -> anyhow::Result<()> {
     use super::charts::{self, GATEWAY, Panel, Series};
     // A step line: each count holds until the next one.
-    let mut points = Vec::with_capacity(timeline.len() * 2);
+    let mut points = Vec::with_capacity(timeline.len() * 2 + 1);
+    points.push((0.0, 0.0));
     for pair in timeline.windows(2) {
         let ((_, before), (at, after)) = (pair[0], pair[1]);
         points.push((at, before as f64));
         points.push((at, after as f64));
-    }
-    if points.is_empty() {
-        points.push((0.0, 0.0));
     }
     let panels = [Panel {
         title: "recovery after kill -9",
