@@ -41,6 +41,33 @@ pub struct RunFigures {
 }
 
 impl RunFigures {
+    /// A run's figures: the sandbox's counts, its length, and each user's result (a
+    /// completion time in milliseconds, or a failure).
+    fn of(
+        stats: &crate::sandbox::SandboxStats,
+        seconds: f64,
+        results: Vec<anyhow::Result<u64>>,
+    ) -> Self {
+        let mut figures = RunFigures {
+            upstream_requests: stats.requests,
+            upstream_429s: stats.quota_429s,
+            max_per_second: stats.max_requests_in_any_second,
+            per_second: stats.requests_by_second.clone(),
+            seconds,
+            ..RunFigures::default()
+        };
+        for r in results {
+            match r {
+                Ok(ms) => {
+                    figures.completed += 1;
+                    figures.completion_ms.push(ms);
+                }
+                Err(_) => figures.failed += 1,
+            }
+        }
+        figures
+    }
+
     fn utilisation(&self, quota: f64) -> f64 {
         self.upstream_requests as f64 / (quota * self.seconds.max(0.001))
     }
@@ -145,23 +172,7 @@ async fn gateway_run(
     let results = futures::future::join_all(users).await;
     let seconds = started.elapsed().as_secs_f64();
     let stats = sandbox.stats();
-    let mut figures = RunFigures {
-        upstream_requests: stats.requests,
-        upstream_429s: stats.quota_429s,
-        max_per_second: stats.max_requests_in_any_second,
-        per_second: stats.requests_by_second.clone(),
-        seconds,
-        ..RunFigures::default()
-    };
-    for r in results {
-        match r {
-            Ok(ms) => {
-                figures.completed += 1;
-                figures.completion_ms.push(ms);
-            }
-            Err(_) => figures.failed += 1,
-        }
-    }
+    let figures = RunFigures::of(&stats, seconds, results);
     drop(replicas);
     sandbox.stop().await;
     Ok(figures)
@@ -250,23 +261,7 @@ async fn naive_run(plan: &BenchPlan) -> anyhow::Result<RunFigures> {
     });
     let results = futures::future::join_all(users).await;
     let stats = sandbox.stats();
-    let mut figures = RunFigures {
-        upstream_requests: stats.requests,
-        upstream_429s: stats.quota_429s,
-        max_per_second: stats.max_requests_in_any_second,
-        per_second: stats.requests_by_second.clone(),
-        seconds: started.elapsed().as_secs_f64(),
-        ..RunFigures::default()
-    };
-    for r in results {
-        match r {
-            Ok(ms) => {
-                figures.completed += 1;
-                figures.completion_ms.push(ms);
-            }
-            Err(_) => figures.failed += 1,
-        }
-    }
+    let figures = RunFigures::of(&stats, started.elapsed().as_secs_f64(), results);
     sandbox.stop().await;
     Ok(figures)
 }
