@@ -26,8 +26,15 @@ pub const GATEWAY: RGBColor = RGBColor(0xd9, 0x48, 0x1b);
 pub const BASELINE: RGBColor = RGBColor(0x1f, 0x62, 0xb4);
 pub const QUOTA: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
-/// Draws the panels side by side into `<dir>/<name>.svg`; returns the path.
-pub fn draw(dir: &Path, name: &str, panels: &[Panel<'_>]) -> anyhow::Result<PathBuf> {
+/// Draws the panels side by side into the results folder as `<name>.svg`, beside the figures'
+/// JSON ([`super::results`]), and says where.
+pub fn draw(name: &str, panels: &[Panel<'_>]) -> anyhow::Result<PathBuf> {
+    let path = draw_in(&super::results::dir(), name, panels)?;
+    println!("(chart drawn to `{}`)", path.display());
+    Ok(path)
+}
+
+fn draw_in(dir: &Path, name: &str, panels: &[Panel<'_>]) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{name}.svg"));
     let columns = panels.len().max(1);
@@ -153,7 +160,7 @@ mod tests {
                 },
             ],
         };
-        let path = draw(&dir, "unit", &[panel]).expect("drawn");
+        let path = draw_in(&dir, "unit", &[panel]).expect("drawn");
         let svg = std::fs::read_to_string(&path).expect("read");
         std::fs::remove_dir_all(&dir).ok();
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);

@@ -120,8 +120,7 @@ impl FlowFigures {
                 legend: plotters::chart::SeriesLabelPosition::LowerRight,
             })
             .collect();
-        let path = charts::draw(&super::results::dir(), "flow", &panels)?;
-        println!("(chart drawn to `{}`)", path.display());
+        charts::draw("flow", &panels)?;
         Ok(())
     }
 

@@ -355,8 +355,7 @@ fn chart(plan: &BenchPlan, gateway: &RunFigures, naive: &RunFigures) -> anyhow::
         ],
         legend: plotters::chart::SeriesLabelPosition::UpperRight,
     }];
-    let path = charts::draw(&super::results::dir(), "quota", &panels)?;
-    println!("(chart drawn to `{}`)", path.display());
+    charts::draw("quota", &panels)?;
     Ok(())
 }
 

@@ -154,7 +154,6 @@ fn chart(timeline: &[(f64, u64)]) -> anyhow::Result<()> {
         }],
         legend: plotters::chart::SeriesLabelPosition::UpperLeft,
     }];
-    let path = charts::draw(&super::results::dir(), "recovery", &panels)?;
-    println!("(chart drawn to `{}`)", path.display());
+    charts::draw("recovery", &panels)?;
     Ok(())
 }

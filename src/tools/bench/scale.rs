@@ -115,8 +115,7 @@ fn chart(points: &[Point]) -> anyhow::Result<()> {
             legend: plotters::chart::SeriesLabelPosition::UpperLeft,
         },
     ];
-    let path = charts::draw(&super::results::dir(), "scale", &panels)?;
-    println!("(chart drawn to `{}`)", path.display());
+    charts::draw("scale", &panels)?;
     Ok(())
 }
 
