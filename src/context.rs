@@ -1,5 +1,5 @@
 //! [`AppContext`]: what the parts of the application share — the store, the upstream client,
-//! the metrics, the clock, and this process's name — built once at start-up
+//! the metrics, the clock, and this process as a replica — built once at start-up
 //! (`startup::parts::build`) and handed to the checkout service, the HTTP layer and the jobs.
 //! Nothing reaches it through another part (no `service.store`): whoever needs the store is
 //! given the context.
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
+use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::upstream::PartnerApi;
@@ -24,8 +25,9 @@ pub struct AppContext {
     pub upstream: Arc<PartnerApi>,
     pub metrics: Arc<Metrics>,
     pub clock: SharedClock,
-    /// This process's name in leases (`leased_by`, job runs, deliveries).
-    pub replica_id: String,
+    /// This process as a replica: its name in leases (checkouts, job runs, deliveries), its
+    /// heartbeat, and the lease tokens its work holds.
+    pub liveness: Arc<Liveness>,
     /// Notified when a webhook message was queued — by a job run or a checkout's notice — so
     /// the delivery worker sends it at once.
     pub notices_queued: Arc<Notify>,

@@ -1,7 +1,7 @@
-//! Keeping a claim alive while its holder works: a checkout's lease, a job run's lease, an
-//! `Idempotency-Key`. One loop serves them all: renew every period until the store says the
-//! claim is no longer this holder's. [`Guard`] runs it beside the work and stops it when
-//! dropped, however the work ends.
+//! Keeping a claim alive while its holder works: a job run's lease, an `Idempotency-Key` (a
+//! checkout's lease needs none: it holds while its replica heartbeats, see `liveness`). One
+//! loop serves them all: renew every period until the store says the claim is no longer this
+//! holder's. [`Guard`] runs it beside the work and stops it when dropped, however the work ends.
 
 use std::fmt::Display;
 use std::future::Future;

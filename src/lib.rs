@@ -32,6 +32,7 @@ pub mod heartbeat;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod liveness;
 pub mod metrics;
 pub mod payment_crypto;
 pub mod readiness;

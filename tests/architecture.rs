@@ -27,16 +27,18 @@ const RANKS: &[(&str, u8)] = &[
     ("payment_crypto", 5),
     ("sandbox", 5),
     ("readiness", 5),
-    ("context", 5),
+    ("liveness", 5),
+    // What every use case is handed: the parts above, built once.
+    ("context", 6),
     // The use cases, the background work, the API.
-    ("checkout", 6),
-    ("jobs", 7),
-    ("http", 8),
+    ("checkout", 7),
+    ("jobs", 8),
+    ("http", 9),
     // The wiring: the only modules that read the whole configuration.
-    ("config", 9),
-    ("startup", 10),
-    ("tools", 11),
-    ("cli", 12),
+    ("config", 10),
+    ("startup", 11),
+    ("tools", 12),
+    ("cli", 13),
 ];
 
 fn rank(unit: &str) -> Option<u8> {

@@ -23,6 +23,7 @@ use super::error::{ErrorCode, RecordError};
 use super::model::{Checkout, CheckoutFailure, Operation, PendingPoll};
 use super::service::CheckoutService;
 use super::state::{CheckoutState, InvalidTransition};
+use crate::liveness::LeaseToken;
 use crate::store::StoreError;
 use crate::upstream::backoff::backoff;
 use crate::upstream::{CallContext, FailureKind, FollowError, Priority, Reply, UpstreamError};
@@ -48,20 +49,18 @@ impl CheckoutService {
     pub(super) fn spawn_driver(
         self: &Arc<Self>,
         checkout: Checkout,
-        owner: String,
+        owner: LeaseToken,
         captcha: Option<String>,
     ) {
         let service = self.clone();
         self.tasks.spawn_on(
             async move {
                 let id = checkout.id;
-                let heartbeat = service.heartbeat(id, owner.clone());
                 let carried = Carried {
                     captcha,
                     reserve_sent_at: None,
                 };
                 service.drive(checkout, &owner, carried).await;
-                drop(heartbeat);
                 service.unlease(id, &owner).await;
             },
             &self.runtime,

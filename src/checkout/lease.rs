@@ -1,9 +1,9 @@
 //! Leases: one worker at a time owns a checkout's upstream conversation. A lease is taken
-//! with one conditional update, kept alive by a heartbeat while upstream calls run, and ends
-//! in the write that settles the operation (or is handed back). Requests that find a
-//! checkout leased wait for it here instead of calling upstream.
+//! with one conditional update under a [`LeaseToken`] of this replica, holds while the replica
+//! heartbeats (see [`crate::liveness`]; nothing is renewed per checkout), and ends in the write
+//! that settles the operation (or is handed back). Requests that find a checkout leased wait
+//! for it here instead of calling upstream.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -12,30 +12,17 @@ use super::error::CheckoutError;
 use super::model::Checkout;
 use super::service::CheckoutService;
 use crate::ids::CheckoutId;
-
-/// Renews a lease every third of its length until dropped.
-pub(super) type Heartbeat = crate::heartbeat::Guard;
+use crate::liveness::LeaseToken;
 
 impl CheckoutService {
-    /// Keep `owner`'s lease on `id` alive while a long upstream exchange runs, so a slow
-    /// answer never lets a second worker in. Stops by itself once the lease is gone.
-    pub(super) fn heartbeat(self: &Arc<Self>, id: CheckoutId, owner: String) -> Heartbeat {
-        let service = self.clone();
-        let what = format!("the lease of {id}");
-        Heartbeat::spawn(self.config.lease / 3, what, move || {
-            let (service, owner) = (service.clone(), owner.clone());
-            async move {
-                let until = service.now() + service.lease_span();
-                let renewals = &service.store.renewals.checkouts;
-                renewals.renew_lease(id, &owner, until).await
-            }
-        })
+    /// A new owner name for one piece of work's lease. Keep it for as long as the work runs:
+    /// once it is dropped, a lease still naming it is given back by the sweeper.
+    pub(super) fn lease_owner(&self) -> LeaseToken {
+        self.liveness.token()
     }
 
-    pub(super) fn lease_owner(&self) -> String {
-        format!("{}/{}", self.replica_id, uuid::Uuid::new_v4().simple())
-    }
-
+    /// How long a lease holds when its replica's liveness cannot vouch for it (see
+    /// `lease_lapsed` in the store); written with every lease.
     pub(super) fn lease_span(&self) -> TimeDelta {
         TimeDelta::from_std(self.config.lease).unwrap_or(TimeDelta::seconds(30))
     }

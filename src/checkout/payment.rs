@@ -117,8 +117,6 @@ impl CheckoutService {
         let this = self.clone();
         let payment = self.tasks.spawn_on(
             async move {
-                // Upstream (or the quota) may take longer than a lease: keep it while paying.
-                let heartbeat = this.heartbeat(id, owner.clone());
                 let paid = tokio::time::timeout(
                     PAYMENT_DEADLINE,
                     this.pay_leased(&mut leased, &owner, &input),
@@ -137,7 +135,6 @@ impl CheckoutService {
                         }
                     }
                 };
-                drop(heartbeat);
                 drop(input);
                 this.unlease(id, &owner).await;
                 result.map(|()| leased)

@@ -19,6 +19,7 @@ use crate::clock::SharedClock;
 use crate::context::AppContext;
 use crate::digest::keyed_digest;
 use crate::ids::{CheckoutId, OrderId};
+use crate::liveness::{LeaseToken, Liveness};
 use crate::metrics::Metrics;
 use crate::payment_crypto::CertificateCache;
 use crate::store::{OrderCursor, OrderPage, Store};
@@ -29,7 +30,8 @@ use tokio_util::task::TaskTracker;
 /// How the service behaves; built from `Settings` at start-up.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// How long a worker owns a checkout's upstream conversation without renewing.
+    /// How long a lease holds by itself (`checkout.lease_secs`), for owners no replica row vouches
+    /// for; a live replica's leases hold regardless.
     pub lease: Duration,
     pub source_account_key: SecretString,
     /// See `checkout.unconfirmed_after_secs`.
@@ -66,8 +68,8 @@ pub struct CheckoutService {
     pub(super) certificates: CertificateCache,
     pub(super) clock: SharedClock,
     pub(super) config: ServiceConfig,
-    /// This process's name in leases (`leased_by`).
-    pub(super) replica_id: String,
+    /// This replica: its lease tokens (see [`crate::liveness`]).
+    pub(super) liveness: Arc<Liveness>,
     pub(super) waiters: Waiters,
     /// Cancelled at shutdown: drivers hand their checkouts back at the next safe point.
     pub(super) stopping: CancellationToken,
@@ -92,7 +94,7 @@ impl CheckoutService {
             certificates: CertificateCache::new(),
             clock: context.clock.clone(),
             config,
-            replica_id: context.replica_id.clone(),
+            liveness: context.liveness.clone(),
             waiters: Waiters::default(),
             stopping: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -174,7 +176,7 @@ impl CheckoutService {
             release_requested: false,
             client_ip: who.client_ip.clone(),
             lease: Some(Lease {
-                owner: owner.clone(),
+                owner: owner.to_string(),
                 until: now + self.lease_span(),
             }),
             version: 0,
@@ -335,7 +337,7 @@ impl CheckoutService {
     async fn start_release(
         self: &Arc<Self>,
         mut leased: Checkout,
-        owner: String,
+        owner: LeaseToken,
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
         let id = leased.id;

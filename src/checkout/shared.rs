@@ -58,7 +58,8 @@ impl CheckoutService {
         Ok(())
     }
 
-    /// Persist under the lease (renewing it, and covering a poll's wait) and wake waiters.
+    /// Persist under the lease (its `until` covering a poll's wait, for readers that judge it by
+    /// time) and wake waiters.
     pub(super) async fn save(
         &self,
         checkout: &mut Checkout,

@@ -135,6 +135,7 @@ struct Raw {
     security: RawSecurity,
     checkout: CheckoutSettings,
     sweeper: SweeperSettings,
+    replica: ReplicaSettings,
     idempotency: IdempotencySettings,
     maintenance: MaintenanceSettings,
     admission: AdmissionSettings,
@@ -234,6 +235,16 @@ pub struct CheckoutSettings {
 #[serde(deny_unknown_fields)]
 pub struct SweeperSettings {
     pub interval_secs: u64,
+}
+
+/// Replica liveness: a replica's checkout leases hold while it heartbeats.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaSettings {
+    pub heartbeat_secs: u64,
+    /// A replica without a heartbeat this long (by the database's clock) is dead and its
+    /// checkouts are taken over.
+    pub dead_after_secs: u64,
 }
 
 /// Partner-side request rates, per user and per client address (each replica).
@@ -356,6 +367,7 @@ pub struct Settings {
     pub source_account_key: SecretString,
     pub checkout: CheckoutSettings,
     pub sweeper: SweeperSettings,
+    pub replica: ReplicaSettings,
     pub idempotency: IdempotencySettings,
     pub maintenance: MaintenanceSettings,
     pub admission: AdmissionSettings,

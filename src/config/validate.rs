@@ -138,6 +138,19 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
     if raw.sweeper.interval_secs == 0 {
         return Err(ConfigError::invalid("sweeper.interval_secs", "must be > 0"));
     }
+    if raw.replica.heartbeat_secs == 0 {
+        return Err(ConfigError::invalid(
+            "replica.heartbeat_secs",
+            "must be > 0",
+        ));
+    }
+    // A replica that misses one heartbeat (a slow statement) must not be taken for dead.
+    if raw.replica.dead_after_secs <= 2 * raw.replica.heartbeat_secs {
+        return Err(ConfigError::invalid(
+            "replica.dead_after_secs",
+            "must be more than twice replica.heartbeat_secs",
+        ));
+    }
     let otlp = raw.log.otlp_endpoint.trim();
     if !otlp.is_empty() {
         Url::parse(otlp).map_err(|e| ConfigError::invalid("log.otlp_endpoint", e.to_string()))?;
@@ -187,6 +200,7 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         source_account_key: raw.security.source_account_key,
         checkout: raw.checkout,
         sweeper: raw.sweeper,
+        replica: raw.replica,
         idempotency: raw.idempotency,
         maintenance: raw.maintenance,
         admission: raw.admission,

@@ -59,12 +59,12 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// The context's `replica_id` names this process in run and delivery leases.
+    /// The context's replica id names this process in run and delivery leases.
     pub fn build(
         context: &AppContext,
         settings: &UnredeemedSettings,
     ) -> Result<Self, reqwest::Error> {
-        let owner = &context.replica_id;
+        let owner = context.liveness.replica_id();
         // One wake for every message queued: by a job run, or by a checkout's notice.
         let wake = context.notices_queued.clone();
         let delivery = match &settings.webhook {

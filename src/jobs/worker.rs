@@ -1,8 +1,10 @@
-//! The sweeper/resumer loop: every `interval`, ask the store which checkouts need a worker
-//! (an operation with no live lease, an expired hold, an abandoned reservation) and resume
-//! each through [`CheckoutService::resume`]. Every replica runs it; the lease decides which
-//! replica handles which checkout. Its upstream calls use the release lane of the quota, so
-//! user traffic goes first.
+//! The sweeper/resumer loop: every `interval`, and at once when this replica's heartbeat has
+//! found another replica dead, ask the store which checkouts need a worker (an operation with
+//! no live lease, an expired hold, an abandoned reservation) and resume each through
+//! [`CheckoutService::resume`]. Every replica runs it; the lease decides which replica handles
+//! which checkout. Each pass first gives back this replica's own leases whose work stopped
+//! without handing them back (they would otherwise hold for as long as the replica lives).
+//! Its upstream calls use the release lane of the quota, so user traffic goes first.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,8 @@ pub struct SweepReport {
     pub busy: usize,
     pub errors: usize,
     pub keys_purged: u64,
+    /// Own leases given back because no work here held them any more.
+    pub orphans: usize,
 }
 
 /// The sweeper of one process: the shared parts, the checkout use cases it resumes, its pace.
@@ -51,9 +55,10 @@ impl Sweeper {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(self.config.interval) => {}
+                _ = self.context.liveness.reaped() => {}
             }
             let report = self.sweep_once().await;
-            if report.due > 0 || report.keys_purged > 0 {
+            if report.due > 0 || report.keys_purged > 0 || report.orphans > 0 {
                 tracing::info!(?report, "sweeper pass");
             }
         }
@@ -74,6 +79,13 @@ impl Sweeper {
             chrono::TimeDelta::from_std(config.abandon_after).unwrap_or(chrono::TimeDelta::MAX);
         let abandoned_before = now - abandon;
         let mut report = SweepReport::default();
+        match self.give_back_orphans().await {
+            Ok(n) => report.orphans = n,
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeper could not list this replica's leases");
+                report.errors += 1;
+            }
+        }
         let due = match store
             .checkouts
             .due_for_work(now, abandoned_before, config.batch)
@@ -108,6 +120,27 @@ impl Sweeper {
             }
         }
         report
+    }
+}
+
+impl Sweeper {
+    /// Gives back the leases naming this replica that no work here holds (see
+    /// [`crate::liveness::LeaseToken`]); how many. Each is given back only if it still names
+    /// the same token, so work that has just taken a new lease keeps it.
+    async fn give_back_orphans(&self) -> Result<usize, crate::store::StoreError> {
+        let (store, liveness) = (&self.context.store, &self.context.liveness);
+        let leased = store.checkouts.leased_by(liveness.replica_id()).await?;
+        let mut given_back = 0;
+        for (id, owner) in leased {
+            if liveness.holds(&owner) {
+                continue;
+            }
+            tracing::warn!(checkout_id = %id, "a lease of this replica outlived its work; given back");
+            store.checkouts.release_lease(id, &owner).await?;
+            given_back += 1;
+        }
+        self.context.metrics.leases_orphaned(given_back as u64);
+        Ok(given_back)
     }
 }
 

@@ -102,6 +102,8 @@ pub struct Metrics {
     sweeper_failures: Counter<u64>,
     sweeper_backlog: Gauge<u64>,
     takeovers: Counter<u64>,
+    replicas_reaped: Counter<u64>,
+    leases_orphaned: Counter<u64>,
     replays: Counter<u64>,
     certificate_refreshes: Counter<u64>,
     token_refreshes: Counter<u64>,
@@ -233,6 +235,16 @@ impl Metrics {
                 "gateway.resumer.takeovers",
                 "Operations resumed after their worker's lease lapsed",
             ),
+            replicas_reaped: counter(
+                &meter,
+                "gateway.replicas.reaped",
+                "Replicas this one found without a heartbeat and marked dead, freeing their leases",
+            ),
+            leases_orphaned: counter(
+                &meter,
+                "gateway.leases.orphaned",
+                "Leases of this replica whose work had stopped without handing them back",
+            ),
             replays: counter(
                 &meter,
                 "gateway.idempotent.replays",
@@ -260,6 +272,8 @@ impl Metrics {
         for counter in [
             &self.sweeper_failures,
             &self.takeovers,
+            &self.replicas_reaped,
+            &self.leases_orphaned,
             &self.replays,
             &self.certificate_refreshes,
             &self.token_refreshes,

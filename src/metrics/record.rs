@@ -115,6 +115,14 @@ impl Metrics {
         self.takeovers.add(1, &[]);
     }
 
+    pub fn replicas_reaped(&self, n: u64) {
+        self.replicas_reaped.add(n, &[]);
+    }
+
+    pub fn leases_orphaned(&self, n: u64) {
+        self.leases_orphaned.add(n, &[]);
+    }
+
     // ------------------------------------------------------------ sweeper
 
     pub fn sweeper_releases(&self, reason: ReleaseReason, n: u64) {

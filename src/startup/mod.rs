@@ -53,11 +53,17 @@ pub struct Application {
     /// Other replicas' changes, on Postgres.
     changes: Option<ChangeFeed>,
     shutdown: CancellationToken,
+    /// Stops the heartbeat, after the checkouts were handed back (see `run_until_stopped`).
+    heartbeat_stop: CancellationToken,
 }
 
 impl Application {
     pub async fn build(settings: Settings, options: BuildOptions) -> anyhow::Result<Self> {
         let Built { context, sandbox } = parts::build(&settings, &options).await?;
+        context
+            .liveness
+            .register(&*context.store.renewals.replicas)
+            .await?;
         let catalog = EventCatalog::new(
             Duration::from_secs(settings.upstream.event_cache_ttl_secs),
             MaintenanceHours {
@@ -183,6 +189,7 @@ impl Application {
             readiness,
             changes,
             shutdown: CancellationToken::new(),
+            heartbeat_stop: CancellationToken::new(),
         })
     }
 
@@ -194,17 +201,23 @@ impl Application {
         self.admin_port
     }
 
-    /// The readiness refresh and the change feed, until shutdown.
-    fn spawn_background(&self) {
+    /// The readiness refresh and the change feed, until shutdown; the heartbeat, until
+    /// `heartbeat_stop` (then this replica retires).
+    fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.readiness.clone().run(self.shutdown.clone()));
         if let Some(feed) = &self.changes {
             tokio::spawn(feed.clone().follow(self.shutdown.clone()));
         }
+        tokio::spawn(self.context.liveness.clone().run(
+            self.context.store.renewals.replicas.clone(),
+            self.context.metrics.clone(),
+            self.heartbeat_stop.clone(),
+        ))
     }
 
     /// Serve until SIGTERM or ctrl-c, then stop accepting and let in-flight requests finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.spawn_background();
+        let heartbeat = self.spawn_background();
         let public = self.public.handle();
         let admin = self.admin.handle();
         let public_task = tokio::spawn(self.public);
@@ -225,6 +238,11 @@ impl Application {
         // Hand back before the listeners stop: database connections opened on an HTTP
         // worker's runtime die with it, and drivers still need them to release their leases.
         let still_running = self.service.hand_back(SHUTDOWN_GRACE).await;
+        // Heartbeats went on while drivers handed back, so nobody took their checkouts over
+        // mid-way; retiring now frees whatever is left at once instead of after
+        // `replica.dead_after_secs`.
+        self.heartbeat_stop.cancel();
+        let _ = heartbeat.await;
         tokio::join!(public.stop(true), admin.stop(true));
         let _ = public_task.await;
         let _ = admin_task.await;
@@ -240,7 +258,7 @@ impl Application {
     /// The servers are driven by a thread of their own, so they can still be stopped (and
     /// their database pool closed) after the caller's runtime has gone.
     pub fn spawn(self) -> Running {
-        self.spawn_background();
+        drop(self.spawn_background());
         let handles = vec![self.public.handle(), self.admin.handle()];
         let (public, admin) = (self.public, self.admin);
         let driver = std::thread::Builder::new()
@@ -267,6 +285,7 @@ impl Application {
             sandbox: self.sandbox,
             handles,
             shutdown: self.shutdown,
+            heartbeat_stop: self.heartbeat_stop,
         }
     }
 }
@@ -279,11 +298,13 @@ pub struct Running {
     pub sandbox: Option<SandboxHandle>,
     handles: Vec<actix_web::dev::ServerHandle>,
     shutdown: CancellationToken,
+    heartbeat_stop: CancellationToken,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.heartbeat_stop.cancel();
         for handle in &self.handles {
             // The stop command is sent at once; the server thread carries it out.
             drop(handle.stop(false));

@@ -12,6 +12,7 @@ use url::Url;
 use crate::clock::{OffsetClock, SharedClock};
 use crate::config::{Settings, UpstreamTarget};
 use crate::context::AppContext;
+use crate::liveness::{Liveness, LivenessConfig};
 use crate::metrics::Metrics;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::store::{QuotaStore, Store};
@@ -71,10 +72,18 @@ pub async fn build(settings: &Settings, options: &BuildOptions) -> anyhow::Resul
         upstream,
         metrics,
         clock: shared_clock,
-        replica_id: format!(
-            "{}-{}",
-            hostname(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        // A restarted process is a new replica: the leases of the one it replaces are taken
+        // over once that one's heartbeat is found stale, by whichever replica looks first.
+        liveness: Liveness::new(
+            format!(
+                "{}-{}",
+                hostname(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            LivenessConfig {
+                heartbeat: Duration::from_secs(settings.replica.heartbeat_secs),
+                dead_after: Duration::from_secs(settings.replica.dead_after_secs),
+            },
         ),
         notices_queued: Arc::new(Notify::new()),
     };

@@ -13,6 +13,7 @@
 //! the same way on both. JSON parts of a checkout (lines, totals) are stored as text.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -29,6 +30,7 @@ pub mod changes;
 pub mod postgres;
 mod sql;
 mod sql_jobs;
+mod sql_leases;
 mod sql_store;
 pub mod sqlite;
 #[doc(hidden)]
@@ -86,8 +88,10 @@ pub trait CheckoutStore: Send + Sync {
     /// `Conflict` when the version moved.
     async fn update(&self, checkout: &Checkout) -> StoreResult<()>;
 
-    /// Take (or renew) the lease if it is free, expired at `now` (`until < now`: a lease
-    /// ending exactly at `now` still holds), or already `owner`'s. One conditional update, so
+    /// Take the lease if it is free, already `owner`'s, or lapsed: the replica its owner names
+    /// (`{replica id}/{token}`) was marked dead or retired (see [`ReplicaStore`]), or the owner
+    /// names no registered replica and its `until` is before `now` (a lease ending exactly at
+    /// `now` still holds). One conditional update, so
     /// of several concurrent callers exactly one wins. Returns the checkout as stored after
     /// taking it (version bumped; `updated_at` untouched), `None` if someone else holds it or
     /// the checkout does not exist.
@@ -99,14 +103,8 @@ pub trait CheckoutStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Checkout>>;
 
-    /// Extend the lease to `until` if `owner` still holds it (a heartbeat while an upstream
-    /// call runs). Leaves `version` alone. `false` when the lease was lost.
-    async fn renew_lease(
-        &self,
-        id: CheckoutId,
-        owner: &str,
-        until: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    /// The checkouts whose lease names `replica`, with each lease's owner token.
+    async fn leased_by(&self, replica: &str) -> StoreResult<Vec<(CheckoutId, String)>>;
 
     /// Give the lease back if `owner` still holds it (no version bump needed by callers:
     /// it is bumped here like any write).
@@ -168,6 +166,23 @@ pub trait CheckoutStore: Send + Sync {
 
     /// How many checkouts are in each state (for gauges); states with none may be omitted.
     async fn count_by_state(&self) -> StoreResult<Vec<(CheckoutState, i64)>>;
+}
+
+/// Which replicas are alive, by the database's clock (see migration 0009): the checkout leases
+/// a replica holds last exactly as long as it keeps heartbeating.
+#[async_trait]
+pub trait ReplicaStore: Send + Sync {
+    /// `replica` is alive now (registered the first time). One marked dead earlier is alive
+    /// again; the leases another replica took from it meanwhile stay taken.
+    async fn heartbeat(&self, replica: &str) -> StoreResult<()>;
+
+    /// Marks dead every live replica whose last heartbeat is older than `stale` (their leases
+    /// are free from now on) and forgets replicas dead for longer than `forget_after`. The
+    /// ids marked dead.
+    async fn reap(&self, stale: Duration, forget_after: Duration) -> StoreResult<Vec<String>>;
+
+    /// `replica` stopped cleanly: its leases are free at once.
+    async fn retire(&self, replica: &str) -> StoreResult<()>;
 }
 
 /// A page of a user's orders, newest first.
@@ -394,17 +409,18 @@ pub struct Store {
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub quota: Arc<dyn QuotaStore>,
     pub jobs: Arc<dyn JobStore>,
+    pub replicas: Arc<dyn ReplicaStore>,
     pub admin: Arc<dyn StoreAdmin>,
     pub backend: Backend,
-    /// Lease and claim renewals. On Postgres they have connections of their own, so no burst
-    /// of requests holding the pool can starve them and let a running operation's lease lapse.
+    /// Heartbeats and claim renewals. On Postgres they have connections of their own, so no
+    /// burst of requests holding the pool can starve them and let this replica's leases lapse.
     pub renewals: Renewals,
 }
 
-/// The store's renewal calls (checkout leases, job-run leases, Idempotency-Key claims).
+/// The store's renewal calls (replica heartbeats, job-run leases, Idempotency-Key claims).
 #[derive(Clone)]
 pub struct Renewals {
-    pub checkouts: Arc<dyn CheckoutStore>,
+    pub replicas: Arc<dyn ReplicaStore>,
     pub jobs: Arc<dyn JobStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
 }
@@ -413,7 +429,7 @@ impl Renewals {
     /// The renewal calls of `store`, on its connections.
     pub fn of(store: &Store) -> Self {
         Self {
-            checkouts: store.checkouts.clone(),
+            replicas: store.replicas.clone(),
             jobs: store.jobs.clone(),
             idempotency: store.idempotency.clone(),
         }

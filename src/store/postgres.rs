@@ -18,7 +18,9 @@ sql_store!(
     sqlx::Postgres,
     MIGRATOR,
     // `to_regclass` follows the search path, like the migrator's unqualified table name.
-    "SELECT to_regclass('_sqlx_migrations') IS NOT NULL"
+    "SELECT to_regclass('_sqlx_migrations') IS NOT NULL",
+    // The database clock, in milliseconds since the epoch: replica liveness is judged by it.
+    "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 );
 
 /// Connect to `postgres://…` (the database must exist; migrations are applied separately).

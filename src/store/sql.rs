@@ -42,21 +42,6 @@ pub const GET_CHECKOUT: &str = "SELECT * FROM checkouts WHERE id = $1";
 
 pub const GET_CHECKOUT_FOR_USER: &str = "SELECT * FROM checkouts WHERE id = $1 AND user_id = $2";
 
-/// `$1` id, `$2` owner, `$3` until, `$4` now. One conditional statement, so two racing callers
-/// cannot both see the lease free: the database serialises the row update.
-pub const TRY_LEASE: &str = "UPDATE checkouts SET lease_owner = $2, lease_until = $3, \
-     version = version + 1 \
-     WHERE id = $1 AND (lease_owner IS NULL OR lease_until < $4 OR lease_owner = $2) \
-     RETURNING *";
-
-/// Extend a lease its owner still holds. No version bump: the row's data does not change, so
-/// the owner's next optimistic write still matches.
-pub const RENEW_LEASE: &str =
-    "UPDATE checkouts SET lease_until = $3 WHERE id = $1 AND lease_owner = $2";
-
-pub const RELEASE_LEASE: &str = "UPDATE checkouts SET lease_owner = NULL, lease_until = NULL, \
-     version = version + 1 WHERE id = $1 AND lease_owner = $2";
-
 /// The start of `list_by_state`; the `IN (…)` list is built per call.
 pub const LIST_BY_STATE_PREFIX: &str = "SELECT * FROM checkouts WHERE state IN (";
 pub const LIST_BY_STATE_SUFFIX: &str = ") ORDER BY created_at DESC, id DESC LIMIT ";
@@ -76,17 +61,6 @@ pub const NUDGE_UNCONFIRMED: &str = "UPDATE checkouts SET operation = 'purchase'
 /// `$1` id: a partner asked to release while a worker drives the checkout; the worker picks
 /// it up at its next step. No version bump: the worker's own next write still applies.
 pub const REQUEST_RELEASE: &str = "UPDATE checkouts SET release_requested = TRUE WHERE id = $1";
-
-/// `$1` now, `$2` abandoned_before, `$3` limit. The states are the ones that hold seats
-/// without an operation running (see `CheckoutState::holds_seats`, minus `paying`, which
-/// always has an operation).
-pub const DUE_FOR_WORK: &str = "SELECT id FROM checkouts \
-     WHERE (lease_owner IS NULL OR lease_until < $1) \
-       AND (next_check_at IS NULL OR next_check_at <= $1) \
-       AND (operation IS NOT NULL \
-            OR (state IN ('reserved', 'payment_accepted') \
-                AND (hold_expires_at < $1 OR updated_at < $2))) \
-     ORDER BY updated_at, id LIMIT $3";
 
 pub const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM checkouts GROUP BY state";
 

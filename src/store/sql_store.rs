@@ -89,9 +89,10 @@ macro_rules! bind_key {
     }};
 }
 
-/// `sql_store!(Name, Db, migrator, "SQL: does _sqlx_migrations exist? (one bool)")`.
+/// `sql_store!(Name, Db, migrator, "SQL: does _sqlx_migrations exist? (one bool)",
+/// "SQL: the database clock in epoch milliseconds")`.
 macro_rules! sql_store {
-    ($name:ident, $db:ty, $migrator:expr, $has_migrations_table:expr) => {
+    ($name:ident, $db:ty, $migrator:expr, $has_migrations_table:expr, $now_millis:literal) => {
         /// The store over one connection pool; cloned into every trait object of the bundle.
         #[derive(Clone)]
         pub struct $name {
@@ -109,8 +110,9 @@ macro_rules! sql_store {
                     idempotency: this.clone(),
                     quota: this.clone(),
                     jobs: this.clone(),
+                    replicas: this.clone(),
                     renewals: $crate::store::Renewals {
-                        checkouts: this.clone(),
+                        replicas: this.clone(),
                         jobs: this.clone(),
                         idempotency: this.clone(),
                     },
@@ -159,6 +161,7 @@ macro_rules! sql_store {
         $crate::store::sql_store::impl_account_and_idempotency_store!($name, $db);
         $crate::store::sql_store::impl_quota_store!($name, $db);
         $crate::store::sql_store::impl_job_store!($name, $db);
+        $crate::store::sql_store::impl_replica_store!($name, $now_millis);
 
         #[async_trait::async_trait]
         impl $crate::store::StoreAdmin for $name {
@@ -194,7 +197,9 @@ pub(crate) use {bind_checkout, bind_key, bind_order, insert_delivery, sql_store}
 mod checkouts;
 mod jobs;
 mod others;
+mod replicas;
 
 pub(crate) use checkouts::impl_checkout_store;
 pub(crate) use jobs::impl_job_store;
 pub(crate) use others::{impl_account_and_idempotency_store, impl_order_store, impl_quota_store};
+pub(crate) use replicas::impl_replica_store;

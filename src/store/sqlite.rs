@@ -21,7 +21,9 @@ sql_store!(
     sqlx::Sqlite,
     MIGRATOR,
     "SELECT EXISTS (SELECT 1 FROM sqlite_master \
-     WHERE type = 'table' AND name = '_sqlx_migrations')"
+     WHERE type = 'table' AND name = '_sqlx_migrations')",
+    // The database clock, in milliseconds since the epoch: replica liveness is judged by it.
+    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
 );
 
 /// Connect to `sqlite://PATH` (relative paths are relative to the working directory; the file

@@ -49,3 +49,45 @@ async fn recent_checkouts_are_left_alone() {
         .await;
     assert_eq!(body["state"], "reserved");
 }
+
+/// A lease of this replica whose work stopped without handing it back (a request dropped
+/// mid-way) would hold for as long as the replica lives, since leases are not renewed and
+/// expire only with their replica: the sweeper gives it back, and only once no work here
+/// holds its token.
+#[tokio::test]
+async fn a_lease_whose_work_here_stopped_is_given_back_by_the_sweeper() {
+    let app = spawn_app().await;
+    let id = app.reserved("dropped-work").await;
+    let id: checkout_gateway::ids::CheckoutId = id.parse().expect("checkout id");
+    let store = &app.context.store;
+    let token = app.context.liveness.token();
+    let now = app.context.clock.now();
+    let leased = store.checkouts.try_lease(id, &token, now, now).await;
+    assert!(leased.expect("try_lease").is_some());
+    let sweeper = checkout_gateway::jobs::worker::Sweeper {
+        context: app.context.clone(),
+        service: app.service.clone(),
+        config: checkout_gateway::jobs::worker::WorkerConfig {
+            interval: std::time::Duration::from_secs(1),
+            abandon_after: std::time::Duration::from_secs(600),
+            batch: 100,
+        },
+    };
+    let lease_of = async || {
+        let stored = store.checkouts.get(id).await.expect("get").expect("stored");
+        stored.lease.map(|l| l.owner)
+    };
+
+    let report = sweeper.sweep_once().await;
+    assert_eq!(report.orphans, 0, "{report:?}");
+    assert_eq!(
+        lease_of().await.as_deref(),
+        Some(&*token),
+        "held work lost its lease"
+    );
+
+    drop(token);
+    let report = sweeper.sweep_once().await;
+    assert_eq!(report.orphans, 1, "{report:?}");
+    assert_eq!(lease_of().await, None, "the orphaned lease still holds");
+}

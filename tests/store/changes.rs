@@ -1,6 +1,6 @@
 //! Postgres change notifications (migration 0008 + `store::changes`): another connection's
 //! change of a checkout's state or lease holder, or an Idempotency-Key's settling, reaches a
-//! listener; a change no waiter waits for (a lease renewal) does not. Postgres only: SQLite
+//! listener; a change no waiter waits for (a release flag the worker reads) does not. Postgres only: SQLite
 //! runs one process and wakes its waiters in memory.
 
 use std::time::Duration;
@@ -55,13 +55,13 @@ async fn another_connections_changes_are_heard_and_only_those_a_waiter_waits_for
         next(&mut changes).await,
         Some(Change::Checkout(checkout.id))
     );
-    // A renewal (same holder, later expiry) is not announced...
+    // A change no waiter waits for (a release asked for while a worker drives it: the worker
+    // reads it at its next step) is not announced...
     store
-        .renewals
         .checkouts
-        .renew_lease(checkout.id, "worker-1", at(60_000))
+        .request_release(checkout.id)
         .await
-        .expect("renew");
+        .expect("request release");
     // (notifications arrive in commit order: a key settled after it is the next thing heard)
     let key = IdempotencyKey {
         scope: "POST /v1/checkouts".into(),

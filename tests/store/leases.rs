@@ -1,6 +1,9 @@
-//! Leases (one worker per checkout) and the selection of checkouts that need a worker.
+//! Leases (one worker per checkout), replica liveness (a registered replica's leases hold while
+//! it heartbeats; an unregistered owner's until its `until`), and the selection of checkouts
+//! that need a worker.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use checkout_gateway::checkout::model::{Checkout, Lease, Operation};
 use checkout_gateway::checkout::state::CheckoutState;
@@ -15,7 +18,9 @@ crate::conformance!(crate::migrated =>
     try_lease_renews_for_its_owner_and_refuses_others,
     an_expired_lease_lets_another_owner_in,
     release_lease_frees_only_the_owners_lease,
-    renew_lease_extends_only_the_owners_lease_and_keeps_the_version,
+    a_live_replicas_lease_holds_past_its_until_and_its_death_frees_it,
+    a_fresh_heartbeat_is_not_reaped_and_a_retired_replica_frees_its_leases,
+    leased_by_lists_exactly_one_replicas_leases,
     due_for_work_selects_what_needs_a_worker_oldest_first,
     due_for_work_respects_the_limit,
 );
@@ -120,43 +125,115 @@ async fn an_expired_lease_lets_another_owner_in(store: Store) {
     assert_eq!(back.expect("lease a again"), None);
 }
 
-async fn renew_lease_extends_only_the_owners_lease_and_keeps_the_version(store: Store) {
+/// Takes `id` for `owner` at time 0 with a lease that would hold until `until` by itself.
+async fn take(store: &Store, id: CheckoutId, owner: &str, until: i64) -> Option<Checkout> {
+    let taken = store.checkouts.try_lease(id, owner, at(until), at(0)).await;
+    taken.expect("try_lease")
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Reaps with no staleness allowed until `replica` is among the dead (the database clock has
+/// moved past its last heartbeat: a millisecond); what that reaping marked.
+async fn reap_when_stale(store: &Store, replica: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reaped = store.replicas.reap(Duration::ZERO, DAY).await;
+        let reaped = reaped.expect("reap");
+        if reaped.iter().any(|r| r == replica) || Instant::now() > deadline {
+            return reaped;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn a_live_replicas_lease_holds_past_its_until_and_its_death_frees_it(store: Store) {
+    let mut checkout = bare_checkout("alice");
+    checkout.operation = Some(Operation::Reserve);
+    store.checkouts.insert(&checkout).await.expect("insert");
+    let id = checkout.id;
+    store.replicas.heartbeat("r1").await.expect("heartbeat");
+    assert!(take(&store, id, "r1/work", 1_000).await.is_some());
+
+    // Long after its `until`, the lease of a replica that heartbeats still holds.
+    let late = store
+        .checkouts
+        .try_lease(id, "r2/work", at(90_000), at(80_000));
+    assert_eq!(
+        late.await.expect("try r2"),
+        None,
+        "a live replica's lease was taken"
+    );
+    let due = store.checkouts.due_for_work(at(80_000), at(0), 10).await;
+    assert!(
+        due.expect("due").is_empty(),
+        "a live replica's checkout listed as due"
+    );
+
+    // Found dead: free at once, even before its `until`.
+    let reaped = reap_when_stale(&store, "r1").await;
+    assert_eq!(reaped, vec!["r1".to_owned()]);
+    let due = store.checkouts.due_for_work(at(500), at(0), 10).await;
+    assert_eq!(due.expect("due"), vec![id]);
+    let taken = store
+        .checkouts
+        .try_lease(id, "r2/work", at(90_000), at(500));
+    let lease = taken.await.expect("try r2").and_then(|c| c.lease);
+    assert_eq!(lease.map(|l| l.owner), Some("r2/work".to_owned()));
+}
+
+async fn a_fresh_heartbeat_is_not_reaped_and_a_retired_replica_frees_its_leases(store: Store) {
     let checkout = bare_checkout("alice");
     store.checkouts.insert(&checkout).await.expect("insert");
     let id = checkout.id;
-    store
-        .checkouts
-        .try_lease(id, "a", at(10_000), at(0))
-        .await
-        .expect("lease");
-    let version = store
-        .checkouts
-        .get(id)
-        .await
-        .expect("get")
-        .expect("stored")
-        .version;
-
-    let renewed = store.checkouts.renew_lease(id, "a", at(50_000)).await;
-    assert!(renewed.expect("renew by a"));
-    let refused = store.checkouts.renew_lease(id, "b", at(90_000)).await;
-    assert!(!refused.expect("renew by b"));
-
-    let stored = store.checkouts.get(id).await.expect("get").expect("stored");
-    assert_eq!(
-        stored.lease,
-        Some(Lease {
-            owner: "a".into(),
-            until: at(50_000)
-        })
+    store.replicas.heartbeat("r1").await.expect("heartbeat");
+    assert!(take(&store, id, "r1/work", 1_000).await.is_some());
+    let reaped = store.replicas.reap(DAY, DAY).await.expect("reap");
+    assert!(
+        reaped.is_empty(),
+        "reaped a replica that just heartbeated: {reaped:?}"
     );
-    assert_eq!(stored.version, version, "a heartbeat changes no data");
-    // Another owner still cannot take it before the renewed expiry.
-    let early = store
+
+    store.replicas.retire("r1").await.expect("retire");
+    let taken = store
         .checkouts
-        .try_lease(id, "b", at(60_000), at(40_000))
-        .await;
-    assert_eq!(early.expect("try b"), None);
+        .try_lease(id, "r2/work", at(90_000), at(500));
+    assert!(
+        taken.await.expect("try r2").is_some(),
+        "a retired replica's lease held"
+    );
+
+    // A replica marked dead that heartbeats again is alive: its new leases hold.
+    store
+        .replicas
+        .heartbeat("r1")
+        .await
+        .expect("heartbeat again");
+    let other = bare_checkout("bob");
+    store.checkouts.insert(&other).await.expect("insert");
+    assert!(take(&store, other.id, "r1/again", 1_000).await.is_some());
+    let late = store
+        .checkouts
+        .try_lease(other.id, "r2/work", at(90_000), at(80_000));
+    assert_eq!(late.await.expect("try r2"), None);
+}
+
+async fn leased_by_lists_exactly_one_replicas_leases(store: Store) {
+    let mut ids = Vec::new();
+    for owner in ["r1/a", "r1/b", "r10/c", "r1x/d"] {
+        let checkout = bare_checkout("alice");
+        store.checkouts.insert(&checkout).await.expect("insert");
+        assert!(take(&store, checkout.id, owner, 1_000).await.is_some());
+        ids.push((checkout.id, owner.to_owned()));
+    }
+    let free = bare_checkout("alice");
+    store.checkouts.insert(&free).await.expect("insert");
+
+    let mut listed = store.checkouts.leased_by("r1").await.expect("leased_by");
+    listed.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(listed, ids[..2].to_vec(), "another replica's leases listed");
+    let none = store.checkouts.leased_by("r").await.expect("leased_by r");
+    assert!(none.is_empty(), "{none:?}");
 }
 
 async fn release_lease_frees_only_the_owners_lease(store: Store) {

@@ -65,7 +65,7 @@ macro_rules! impl_checkout_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<Option<$crate::checkout::model::Checkout>> {
                 use $crate::clock::to_millis;
-                let query = sqlx::query_as($crate::store::sql::TRY_LEASE)
+                let query = sqlx::query_as($crate::store::sql_leases::TRY_LEASE)
                     .bind(id.to_string())
                     .bind(owner)
                     .bind(to_millis(until))
@@ -74,19 +74,19 @@ macro_rules! impl_checkout_store {
                     .await
             }
 
-            async fn renew_lease(
+            async fn leased_by(
                 &self,
-                id: $crate::ids::CheckoutId,
-                owner: &str,
-                until: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<bool> {
-                self.renew(
-                    $crate::store::sql::RENEW_LEASE,
-                    id.to_string(),
-                    owner,
-                    until,
-                )
-                .await
+                replica: &str,
+            ) -> $crate::store::StoreResult<Vec<($crate::ids::CheckoutId, String)>> {
+                use $crate::store::sql;
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as($crate::store::sql_leases::LEASED_BY)
+                        .bind(replica)
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter()
+                    .map(|(id, owner)| Ok((sql::parse_id(&id)?, owner)))
+                    .collect()
             }
 
             async fn release_lease(
@@ -94,7 +94,7 @@ macro_rules! impl_checkout_store {
                 id: $crate::ids::CheckoutId,
                 owner: &str,
             ) -> $crate::store::StoreResult<()> {
-                sqlx::query($crate::store::sql::RELEASE_LEASE)
+                sqlx::query($crate::store::sql_leases::RELEASE_LEASE)
                     .bind(id.to_string())
                     .bind(owner)
                     .execute(&self.pool)
@@ -209,7 +209,7 @@ macro_rules! impl_checkout_store {
             ) -> $crate::store::StoreResult<Vec<$crate::ids::CheckoutId>> {
                 use $crate::clock::to_millis;
                 use $crate::store::sql;
-                let ids: Vec<String> = sqlx::query_scalar(sql::DUE_FOR_WORK)
+                let ids: Vec<String> = sqlx::query_scalar($crate::store::sql_leases::DUE_FOR_WORK)
                     .bind(to_millis(now))
                     .bind(to_millis(abandoned_before))
                     .bind(i64::from(limit))

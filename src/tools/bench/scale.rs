@@ -1,8 +1,10 @@
 //! Part 3, scale: checkouts in flight (the sandbox forces polling with a 10-minute wait, so
 //! every checkout sits in `reserving`, mid-poll) on one `serve` process, at each size of
 //! `Sizes::checkouts` in turn (the later sizes add to the earlier ones): the process's resident
-//! memory and the Postgres database's rows and size, against the same figures with none in
-//! flight (the baseline, same process).
+//! memory, the Postgres database's rows and size, and the rows written per second while every
+//! checkout waits out its poll (what keeping them leased costs: with replica liveness, one
+//! heartbeat a second whatever the number in flight), against the same figures with none in
+//! flight (the baseline, same process). Default settings otherwise.
 
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,14 @@ struct Point {
     upstream_requests: u64,
     /// From the first create to every checkout waiting out its poll.
     create_secs: f64,
+    /// Rows inserted, updated or deleted per second over [`WRITES_WINDOW`] while nothing but
+    /// keeping the checkouts in flight happens.
+    writes_per_sec: f64,
 }
+
+/// Long enough that Postgres' statistics (flushed by each connection about once a second, and
+/// within 10 s when idle) cover the window.
+const WRITES_WINDOW: Duration = Duration::from_secs(30);
 
 pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     let Stage {
@@ -47,11 +56,8 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
             update_latency: Duration::ZERO,
             ..SandboxConfig::default()
         },
-        // Nothing is abandoned or leased away during the measurement.
-        &[
-            ("APP__CHECKOUT__ABANDON_AFTER_SECS", "86400"),
-            ("APP__CHECKOUT__LEASE_SECS", "3600"),
-        ],
+        // Nothing is abandoned during the measurement; leases are as by default.
+        &[("APP__CHECKOUT__ABANDON_AFTER_SECS", "86400")],
     )
     .await?;
     let pool = PgPool::connect(&database_url).await?;
@@ -114,6 +120,17 @@ fn chart(points: &[Point]) -> anyhow::Result<()> {
             }],
             legend: plotters::chart::SeriesLabelPosition::UpperLeft,
         },
+        Panel {
+            title: "rows written per second, idle in flight",
+            x: "checkouts in flight",
+            y: "rows / s",
+            series: vec![Series {
+                label: "writes (heartbeats; no lease renewals)",
+                color: GATEWAY,
+                points: line(&|p| p.writes_per_sec),
+            }],
+            legend: plotters::chart::SeriesLabelPosition::UpperLeft,
+        },
     ];
     charts::draw("scale", &panels)?;
     Ok(())
@@ -168,6 +185,7 @@ async fn measure(
     let reserving = sqlx::query_scalar("SELECT count(*) FROM checkouts WHERE state = 'reserving'")
         .fetch_one(pool)
         .await?;
+    let writes_per_sec = writes_per_second(pool).await?;
     let db_bytes = sqlx::query_scalar(
         "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -184,7 +202,24 @@ async fn measure(
         db_bytes,
         upstream_requests: sandbox.stats().requests,
         create_secs,
+        writes_per_sec,
     })
+}
+
+/// Rows written per second in this database over [`WRITES_WINDOW`], from Postgres' own
+/// per-table counters.
+async fn writes_per_second(pool: &PgPool) -> anyhow::Result<f64> {
+    let written = async || -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint              FROM pg_stat_user_tables",
+        )
+        .fetch_one(pool)
+        .await?)
+    };
+    let before = written().await?;
+    tokio::time::sleep(WRITES_WINDOW).await;
+    let after = written().await?;
+    Ok((after - before) as f64 / WRITES_WINDOW.as_secs_f64())
 }
 
 fn print_table(points: &[Point]) {
@@ -193,9 +228,9 @@ fn print_table(points: &[Point]) {
     println!("## Scale (checkouts in flight, mid-poll, on one `serve` process, Postgres)");
     println!();
     println!(
-        "| checkouts in flight (of them `reserving`) | gateway RSS (MB) | RSS per checkout over idle (KB) | rows (of them checkouts) | table size (MB) | bytes per checkout over empty | upstream requests | all in flight after (s) |"
+        "| checkouts in flight (of them `reserving`) | gateway RSS (MB) | RSS per checkout over idle (KB) | rows (of them checkouts) | table size (MB) | bytes per checkout over empty | upstream requests | all in flight after (s) | rows written per second, idle in flight |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for p in points {
         let per = |now: f64, base: f64| {
             if p.checkouts == 0 {
@@ -205,7 +240,7 @@ fn print_table(points: &[Point]) {
             }
         };
         println!(
-            "| {} ({}) | {:.1} | {} | {} ({}) | {:.1} | {} | {} | {:.1} |",
+            "| {} ({}) | {:.1} | {} | {} ({}) | {:.1} | {} | {} | {:.1} | {:.1} |",
             p.checkouts,
             p.reserving,
             p.rss as f64 / 1e6,
@@ -215,7 +250,8 @@ fn print_table(points: &[Point]) {
             p.db_bytes as f64 / 1e6,
             per(p.db_bytes as f64, idle.db_bytes as f64),
             p.upstream_requests,
-            p.create_secs
+            p.create_secs,
+            p.writes_per_sec
         );
     }
     if let (Some(first), Some(last)) = (points.get(1), points.last())
