@@ -155,6 +155,15 @@ pub(super) async fn gateway_purchase(
     let id = env.create(base, token, 20).await?;
     let created = ms(started);
     let started = Instant::now();
+    pay(env, base, token, &id).await?;
+    let paid = ms(started);
+    let started = Instant::now();
+    purchase(env, base, token, &id).await?;
+    Ok([created, paid, ms(started)])
+}
+
+/// The payment step through the gateway, waiting until it settles (`payment_accepted`).
+pub(super) async fn pay(env: &Env, base: &str, token: &str, id: &str) -> anyhow::Result<()> {
     let payment_path = format!("/v1/checkouts/{id}/payment");
     let (status, body) = env
         .call(Call {
@@ -167,8 +176,11 @@ pub(super) async fn gateway_purchase(
         })
         .await?;
     anyhow::ensure!(status == 200, "payment: {status} {body}");
-    let paid = ms(started);
-    let started = Instant::now();
+    Ok(())
+}
+
+/// The purchase step through the gateway, waiting until it is `purchased`.
+pub(super) async fn purchase(env: &Env, base: &str, token: &str, id: &str) -> anyhow::Result<()> {
     let purchase_path = format!("/v1/checkouts/{id}/purchase");
     let (status, body) = env
         .call(Call {
@@ -181,7 +193,7 @@ pub(super) async fn gateway_purchase(
         })
         .await?;
     anyhow::ensure!(body["state"] == "purchased", "purchase: {status} {body}");
-    Ok([created, paid, ms(started)])
+    Ok(())
 }
 
 pub(super) fn ms(since: Instant) -> f64 {

@@ -335,3 +335,25 @@ mod tests {
         assert_eq!(percentile::<u64>(&[], 0.5), 0);
     }
 }
+
+/// Prints a line from `what` every `every` until dropped, so a long benchmark or soak shows it
+/// is alive and how far along it is.
+pub struct Ticker(tokio::task::JoinHandle<()>);
+
+impl Ticker {
+    pub fn start(every: Duration, what: impl Fn() -> String + Send + 'static) -> Self {
+        let started = Instant::now();
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                println!("  … {:.0} s: {}", started.elapsed().as_secs_f64(), what());
+            }
+        }))
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

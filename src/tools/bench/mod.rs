@@ -6,6 +6,7 @@
 //!   actix-web handler returning the same bytes, with `wrk` on loopback.
 //! - `flow`: per-step time the gateway adds to a purchase beyond upstream's own response times;
 //!   RSA encryptions per second per core vs `openssl speed rsa2048`.
+//! - `steps`: statements, writes and transactions per step of a purchase, by kind.
 //! - `scale`: resident memory and database size with 1k then 10k checkouts in flight.
 //! - `recovery`: `kill -9` of a replica to the first resumed upstream call by another.
 //! - `fairness`: one user's purchases while another floods the quota-spending reads, against
@@ -25,6 +26,7 @@ pub mod quota;
 pub mod recovery;
 pub mod results;
 pub mod scale;
+pub mod steps;
 
 pub use quota::{BenchPlan, RunFigures, run};
 
@@ -36,10 +38,11 @@ pub enum Which {
     Quota,
     Overhead,
     Flow,
+    Steps,
     Scale,
     Recovery,
     Fairness,
-    /// overhead, flow, scale, recovery and fairness (quota has its own table in README).
+    /// overhead, flow, steps, scale, recovery and fairness (quota has its own table in README).
     All,
 }
 
@@ -74,6 +77,9 @@ pub async fn run_selected(settings: Settings, which: Which, sizes: Sizes) -> any
     }
     if all || which == Which::Flow {
         flow::run(&env, &sizes).await?;
+    }
+    if all || which == Which::Steps {
+        steps::run(&env, &sizes).await?;
     }
     if all || which == Which::Scale {
         scale::run(&env, &sizes).await?;

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 
 use super::Sizes;
 use super::harness::Stage;
-use super::harness::{Env, Replica};
+use super::harness::{Env, Replica, Ticker};
 use crate::sandbox::SandboxConfig;
 
 /// How many creates are in flight at once, and how many users share them.
@@ -32,6 +32,9 @@ struct Point {
     upstream_requests: u64,
     /// From the first create to every checkout waiting out its poll.
     create_secs: f64,
+    /// Creates answered 503 (the database pool busy past its acquire timeout) and sent again
+    /// a second later, as a partner honouring `Retry-After` would.
+    busy_answers: u32,
     /// Rows inserted, updated or deleted per second over [`WRITES_WINDOW`] while nothing but
     /// keeping the checkouts in flight happens.
     writes_per_sec: f64,
@@ -65,22 +68,42 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         .map(|u| env.token(&format!("bench-scale-{u}")))
         .collect::<anyhow::Result<_>>()?;
     let mut points = vec![measure(&replica, &pool, &sandbox, 0, 0.0).await?];
+    println!("(measured with none in flight; creating…)");
     let mut created = 0;
     for &target in &sizes.checkouts {
         let started = Instant::now();
-        let results: Vec<anyhow::Result<String>> = futures::stream::iter(created..target)
-            .map(|i| env.create(&replica.base, &tokens[i % USERS], 0))
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(created));
+        let ticker = {
+            let done = done.clone();
+            Ticker::start(Duration::from_secs(10), move || {
+                let done = done.load(std::sync::atomic::Ordering::Relaxed);
+                format!("{done} of {target} checkouts created")
+            })
+        };
+        let results: Vec<anyhow::Result<u32>> = futures::stream::iter(created..target)
+            .map(|i| {
+                let (done, base, token) = (done.clone(), &replica.base, &tokens[i % USERS]);
+                async move {
+                    let result = create_retrying(env, base, token).await;
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    result
+                }
+            })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
+        drop(ticker);
         let failed = results.iter().filter(|r| r.is_err()).count();
-        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+        if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
             anyhow::bail!("{failed} creates failed, e.g. {e}");
         }
+        let refused: u32 = results.iter().filter_map(|r| r.as_ref().ok()).sum();
         created = target;
         settle(&sandbox, created).await;
         let secs = started.elapsed().as_secs_f64();
-        points.push(measure(&replica, &pool, &sandbox, created, secs).await?);
+        let mut point = measure(&replica, &pool, &sandbox, created, secs).await?;
+        point.busy_answers = refused;
+        points.push(point);
     }
     pool.close().await;
     drop(replica);
@@ -203,7 +226,24 @@ async fn measure(
         upstream_requests: sandbox.stats().requests,
         create_secs,
         writes_per_sec,
+        busy_answers: 0,
     })
+}
+
+/// A create, sent again after a second while the gateway answers 503 (busy: its database pool
+/// could not serve it in time; nothing was written); how many 503s it met.
+async fn create_retrying(env: &Env, base: &str, token: &str) -> anyhow::Result<u32> {
+    let mut busy = 0;
+    loop {
+        match env.create(base, token, 0).await {
+            Ok(_) => return Ok(busy),
+            Err(e) if busy < 60 && e.to_string().starts_with("create: 503") => {
+                busy += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Rows written per second in this database over [`WRITES_WINDOW`], from Postgres' own
@@ -228,9 +268,9 @@ fn print_table(points: &[Point]) {
     println!("## Scale (checkouts in flight, mid-poll, on one `serve` process, Postgres)");
     println!();
     println!(
-        "| checkouts in flight (of them `reserving`) | gateway RSS (MB) | RSS per checkout over idle (KB) | rows (of them checkouts) | table size (MB) | bytes per checkout over empty | upstream requests | all in flight after (s) | rows written per second, idle in flight |"
+        "| checkouts in flight (of them `reserving`) | gateway RSS (MB) | RSS per checkout over idle (KB) | rows (of them checkouts) | table size (MB) | bytes per checkout over empty | upstream requests | all in flight after (s) | rows written per second, idle in flight | creates answered 503 and sent again |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for p in points {
         let per = |now: f64, base: f64| {
             if p.checkouts == 0 {
@@ -240,7 +280,7 @@ fn print_table(points: &[Point]) {
             }
         };
         println!(
-            "| {} ({}) | {:.1} | {} | {} ({}) | {:.1} | {} | {} | {:.1} | {:.1} |",
+            "| {} ({}) | {:.1} | {} | {} ({}) | {:.1} | {} | {} | {:.1} | {:.1} | {} |",
             p.checkouts,
             p.reserving,
             p.rss as f64 / 1e6,
@@ -251,7 +291,8 @@ fn print_table(points: &[Point]) {
             per(p.db_bytes as f64, idle.db_bytes as f64),
             p.upstream_requests,
             p.create_secs,
-            p.writes_per_sec
+            p.writes_per_sec,
+            p.busy_answers
         );
     }
     if let (Some(first), Some(last)) = (points.get(1), points.last())

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::sandbox::{Dialect, SandboxConfig};
-use crate::tools::bench::harness::{Env, fresh_database, machine, start_sandbox};
+use crate::tools::bench::harness::{Env, Ticker, fresh_database, machine, start_sandbox};
 use fleet::{Fleet, FleetSpec};
 
 /// How long and how hard a soak runs.
@@ -159,7 +159,12 @@ pub async fn run(settings: Settings, plan: SoakPlan) -> anyhow::Result<()> {
         },
         &stop,
     );
+    let total = plan.duration.as_secs();
+    let ticker = Ticker::start(Duration::from_secs(30), move || {
+        format!("of {total} s of chaos")
+    });
     tokio::time::sleep(plan.duration).await;
+    drop(ticker);
     stop.cancel();
     let tally = users.join().await;
     let chaos = chaos.join().await?;
