@@ -323,19 +323,6 @@ pub async fn wait_until(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentile_takes_the_nearest_rank() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 0.5), 51);
-        assert_eq!(percentile(&v, 0.99), 99);
-        assert_eq!(percentile::<u64>(&[], 0.5), 0);
-    }
-}
-
 /// Prints a line from `what` every `every` until dropped, so a long benchmark or soak shows it
 /// is alive and how far along it is.
 pub struct Ticker(tokio::task::JoinHandle<()>);
@@ -355,5 +342,18 @@ impl Ticker {
 impl Drop for Ticker {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_takes_the_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.5), 51);
+        assert_eq!(percentile(&v, 0.99), 99);
+        assert_eq!(percentile::<u64>(&[], 0.5), 0);
     }
 }
