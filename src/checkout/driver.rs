@@ -55,43 +55,43 @@ impl CheckoutService {
         let service = self.clone();
         self.tasks.spawn_on(
             async move {
-                let id = checkout.id;
+                let mut checkout = checkout;
                 let carried = Carried {
                     captcha,
                     reserve_sent_at: None,
                 };
-                service.drive(checkout, &owner, carried).await;
-                service.unlease(id, &owner).await;
+                service.drive(&mut checkout, &owner, carried).await;
+                service.unlease_unless_settled(&checkout, &owner).await;
             },
             &self.runtime,
         );
     }
 
-    async fn drive(self: &Arc<Self>, mut checkout: Checkout, owner: &str, mut carried: Carried) {
+    async fn drive(self: &Arc<Self>, checkout: &mut Checkout, owner: &str, mut carried: Carried) {
         let mut transient = 0;
         loop {
-            if !self.next_step_due(&checkout).await {
+            if !self.next_step_due(checkout).await {
                 tracing::info!(checkout_id = %checkout.id, state = checkout.state.as_str(), "shutting down: checkout handed back");
                 return;
             }
             let step = match (checkout.state, checkout.operation) {
                 (CheckoutState::Reserving, Some(Operation::Reserve))
-                    if self.release_asked(&mut checkout).await =>
+                    if self.release_asked(checkout).await =>
                 {
-                    self.give_up_reserving(&mut checkout, owner).await
+                    self.give_up_reserving(checkout, owner).await
                 }
                 (CheckoutState::Reserving, Some(Operation::Reserve)) => {
-                    self.step_reserve(&mut checkout, owner, &mut carried).await
+                    self.step_reserve(checkout, owner, &mut carried).await
                 }
                 (CheckoutState::Purchasing, Some(Operation::Purchase)) => {
-                    self.step_purchase(&mut checkout, owner).await
+                    self.step_purchase(checkout, owner).await
                 }
                 (
                     CheckoutState::PurchaseUnknown | CheckoutState::PurchaseUnconfirmed,
                     Some(Operation::Purchase),
-                ) => self.step_reconcile(&mut checkout, owner).await,
+                ) => self.step_reconcile(checkout, owner).await,
                 (CheckoutState::Releasing, Some(Operation::Release)) => {
-                    self.step_release(&mut checkout, owner).await
+                    self.step_release(checkout, owner).await
                 }
                 _ => return,
             };
@@ -110,7 +110,7 @@ impl CheckoutService {
                     transient = 0;
                     tracing::warn!(checkout_id = %checkout.id, error = %e, "purchase polls kept failing");
                     if let Err(e) = self
-                        .purchase_outcome_lost(&mut checkout, owner, GAVE_UP.into())
+                        .purchase_outcome_lost(checkout, owner, GAVE_UP.into())
                         .await
                     {
                         tracing::error!(checkout_id = %checkout.id, error = %e, "driver stopped");
@@ -121,7 +121,7 @@ impl CheckoutService {
                     // The error (upstream's words, a transport's error) stays in the logs.
                     tracing::warn!(checkout_id = %checkout.id, error = %e, "upstream step failed after retries");
                     let failure = CheckoutFailure::new(ErrorCode::UpstreamUnavailable, GAVE_UP);
-                    self.fail(&mut checkout, owner, failure).await;
+                    self.fail(checkout, owner, failure).await;
                     return;
                 }
                 Err(StepError::Record(e)) => {

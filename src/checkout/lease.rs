@@ -56,6 +56,16 @@ impl CheckoutService {
         Ok(leased.ok())
     }
 
+    /// Give the lease back unless the last write already did: the write that settles an
+    /// operation frees the checkout (see `save`), and giving back again would cost a statement
+    /// that changes nothing. A write that failed left the lease as it was in the database:
+    /// `checkout.lease` then still names it, or the sweeper gives the orphan back.
+    pub(super) async fn unlease_unless_settled(&self, checkout: &Checkout, owner: &str) {
+        if checkout.lease.is_some() {
+            self.unlease(checkout.id, owner).await;
+        }
+    }
+
     /// Give the lease back; a failure only delays the next owner until the lease runs out.
     pub(super) async fn unlease(&self, id: CheckoutId, owner: &str) {
         if let Err(e) = self.store.checkouts.release_lease(id, owner).await {

@@ -136,7 +136,7 @@ impl CheckoutService {
                     }
                 };
                 drop(input);
-                this.unlease(id, &owner).await;
+                this.unlease_unless_settled(&leased, &owner).await;
                 result.map(|()| leased)
             },
             &self.runtime,

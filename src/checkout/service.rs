@@ -70,6 +70,8 @@ pub struct CheckoutService {
     pub(super) config: ServiceConfig,
     /// This replica: its lease tokens (see [`crate::liveness`]).
     pub(super) liveness: Arc<Liveness>,
+    /// Users whose `source_account_id` mapping this replica has seen stored.
+    pub(super) accounts_known: moka::sync::Cache<String, ()>,
     pub(super) waiters: Waiters,
     /// Cancelled at shutdown: drivers hand their checkouts back at the next safe point.
     pub(super) stopping: CancellationToken,
@@ -83,6 +85,9 @@ pub struct CheckoutService {
     pub(super) notices_queued: Arc<tokio::sync::Notify>,
 }
 
+/// Users whose account mapping one replica remembers as stored (then it asks the store again).
+const ACCOUNTS_KNOWN: u64 = 100_000;
+
 impl CheckoutService {
     pub fn new(context: &AppContext, catalog: EventCatalog, config: ServiceConfig) -> Arc<Self> {
         Arc::new(Self {
@@ -95,12 +100,29 @@ impl CheckoutService {
             clock: context.clock.clone(),
             config,
             liveness: context.liveness.clone(),
+            accounts_known: moka::sync::Cache::new(ACCOUNTS_KNOWN),
             waiters: Waiters::default(),
             stopping: CancellationToken::new(),
             tasks: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),
             notices_queued: context.notices_queued.clone(),
         })
+    }
+
+    /// Stores `user`'s `source_account_id` mapping before their purchase. A user whose mapping
+    /// this replica has seen stored costs no round trip: the mapping is derived from the user
+    /// id with the configured key, so it cannot change under a running replica.
+    async fn remember_account(&self, user: &UserId) -> Result<(), CheckoutError> {
+        if self.accounts_known.contains_key(user.as_str()) {
+            return Ok(());
+        }
+        let source_account_id = self.source_account_id(user);
+        self.store
+            .accounts
+            .remember(user, &source_account_id, self.now())
+            .await?;
+        self.accounts_known.insert(user.as_str().to_owned(), ());
+        Ok(())
     }
 
     /// How many times the payment certificate was fetched from upstream (it is cached).
@@ -254,11 +276,7 @@ impl CheckoutService {
         if self.hold_ran_out(&leased) {
             return Err(self.expire(leased, &owner).await);
         }
-        let source_account_id = self.source_account_id(&who.user);
-        self.store
-            .accounts
-            .remember(&who.user, &source_account_id, self.now())
-            .await?;
+        self.remember_account(&who.user).await?;
         self.apply(&mut leased, Checkout::begin_purchase)?;
         self.save(&mut leased, &owner).await?;
         self.spawn_driver(leased, owner, None);

@@ -74,12 +74,18 @@ impl CheckoutService {
         // The lease lives exactly as long as an operation: the write that settles one also
         // frees the checkout, so no request ever finds a settled checkout still leased.
         let settled = checkout.operation.is_none() && !checkout.state.is_pending();
-        checkout.lease = (!settled).then(|| Lease {
+        let held = (!settled).then(|| Lease {
             owner: owner.to_owned(),
             until,
         });
+        // Kept when the write fails: the record then still says what the database holds
+        // (`unlease_unless_settled` reads it).
+        let before = std::mem::replace(&mut checkout.lease, held);
         checkout.updated_at = now;
-        self.store.checkouts.update(checkout).await?;
+        if let Err(e) = self.store.checkouts.update(checkout).await {
+            checkout.lease = before;
+            return Err(e);
+        }
         checkout.version += 1;
         self.waiters.wake(checkout.id);
         Ok(())

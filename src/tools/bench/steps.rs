@@ -123,9 +123,11 @@ impl Counts {
             if entry["target"] != "sqlx::query" {
                 continue;
             }
-            let statement = entry["fields"]["db.statement"]
+            // The JSON log puts an event's fields at the top level (or under `fields`).
+            let fields = entry.get("fields").unwrap_or(&entry);
+            let statement = fields["db.statement"]
                 .as_str()
-                .or_else(|| entry["fields"]["summary"].as_str())
+                .or_else(|| fields["summary"].as_str())
                 .unwrap_or_default();
             let kind = kind_of(statement);
             if is_background(&kind) {
