@@ -278,6 +278,10 @@ impl CheckoutService {
         }
         self.remember_account(&who.user).await?;
         self.apply(&mut leased, Checkout::begin_purchase)?;
+        // The send time goes out with this write rather than one of its own just before the
+        // send: the driver sends at once, unless an older purchase of this user and event is
+        // unsettled, and then it clears the time before it waits (see `step_purchase`).
+        leased.purchase_started_at = Some(self.now());
         self.save(&mut leased, &owner).await?;
         self.spawn_driver(leased, owner, None);
         failure_as_error(self.wait_settled(id, time_left(deadline)).await?)

@@ -288,3 +288,73 @@ async fn a_lost_purchase_whose_cart_deletion_answer_is_lost_still_ends_unconfirm
         "no deletion answer was lost: {stats:?}"
     );
 }
+
+/// The send time of a purchase goes out with the write that starts it. A purchase that then
+/// waits behind an older unsettled purchase of the same user and event has not been sent, and
+/// its record says so while it waits (no send time), so a worker taking it over would send it,
+/// not reconcile it. Both end purchased, each with its own order.
+#[tokio::test]
+async fn a_purchase_waiting_behind_the_same_users_older_one_is_recorded_as_not_sent() {
+    let app = spawn_app().await;
+    let first = app.paid("queued").await;
+    let second = app.paid("queued").await;
+    app.sandbox().inject(fault("purchase:latency=3000:1"));
+    let first_purchase = app.purchase("queued", &first);
+    let second_id: checkout_gateway::ids::CheckoutId = second.parse().expect("id");
+    let watch_the_second = async {
+        // Only once the first purchase is on its way upstream is the second one asked for.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while purchases_heard(&app) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first purchase never went out"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Answered at once (`wait=0`), while the purchase goes on.
+        let sent = app
+            .client
+            .post(format!("{}/v1/checkouts/{second}/purchase", app.address))
+            .bearer_auth(token_for("queued"))
+            .header("Prefer", "wait=0")
+            .send()
+            .await
+            .expect("purchase");
+        assert!(sent.status().is_success(), "{}", sent.status());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let stored = app.context.store.checkouts.get(second_id).await;
+            let stored = stored.expect("get").expect("stored");
+            if stored.state.as_str() == "purchasing" && stored.purchase_started_at.is_none() {
+                return true;
+            }
+            if stored.state.as_str() != "purchasing" || std::time::Instant::now() > deadline {
+                return false;
+            }
+            // The poll's pace; the first purchase stays in flight for 3 s.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let (_, seen_waiting) = tokio::join!(first_purchase, watch_the_second);
+    assert!(seen_waiting, "the waiting purchase kept a send time");
+    let first_body = app.wait_for_state(&first, "queued", "purchased").await;
+    let second_body = app.wait_for_state(&second, "queued", "purchased").await;
+    assert_ne!(
+        first_body["order"]["order_token"],
+        second_body["order"]["order_token"]
+    );
+    assert!(
+        first_body["order"]["order_token"].is_string(),
+        "{first_body}"
+    );
+    assert_eq!(app.sandbox().stats().orders, 2);
+}
+
+fn purchases_heard(app: &TestApp) -> u64 {
+    let stats = app.sandbox().stats();
+    stats
+        .requests_by_operation
+        .get("purchase")
+        .copied()
+        .unwrap_or(0)
+}

@@ -30,7 +30,11 @@ impl CheckoutService {
             None => {
                 if self.older_purchase_unsettled(checkout).await? {
                     // One lost purchase of a user and event in doubt at a time, so that an
-                    // order found upstream can be told apart (see `reconcile`).
+                    // order found upstream can be told apart (see `reconcile`). Not sent:
+                    // a worker taking over meanwhile must send it, not reconcile it.
+                    if checkout.purchase_started_at.take().is_some() {
+                        self.save(checkout, owner).await?;
+                    }
                     tokio::select! {
                         _ = self.stopping.cancelled() => return Ok(Next::Stop),
                         _ = tokio::time::sleep(SERIAL_PURCHASE_PAUSE) => {}
