@@ -59,7 +59,7 @@ impl CheckoutService {
     }
 
     /// Persist under the lease (its `until` covering a poll's wait, for readers that judge it by
-    /// time) and wake waiters.
+    /// time), drop its cached read and wake waiters.
     pub(super) async fn save(
         &self,
         checkout: &mut Checkout,
@@ -79,9 +79,12 @@ impl CheckoutService {
             until,
         });
         checkout.updated_at = now;
-        self.store.checkouts.update(checkout).await?;
+        let written = self.store.checkouts.update(checkout).await;
+        // Before anyone is answered, even on an error: a write whose answer was lost may
+        // have happened.
+        self.changed_here(checkout.id);
+        written?;
         checkout.version += 1;
-        self.waiters.wake(checkout.id);
         Ok(())
     }
 
