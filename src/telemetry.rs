@@ -148,10 +148,16 @@ impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redacting<M> {
 struct RedactingWriter<W>(W);
 
 impl<W: Write> Write for RedactingWriter<W> {
-    /// The formatter writes each event whole, so each call sees a whole line.
+    /// The formatter writes each event whole, so each call sees a whole line. A line with
+    /// nothing to mask (checked in one pass, without copying) is written as it is; only the
+    /// others pay for [`redact::redact`]'s passes and copies.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let line = redact::redact(&String::from_utf8_lossy(buf));
-        self.0.write_all(line.as_bytes())?;
+        let text = String::from_utf8_lossy(buf);
+        if redact::needs_redaction(&text) {
+            self.0.write_all(redact::redact(&text).as_bytes())?;
+        } else {
+            self.0.write_all(text.as_bytes())?;
+        }
         Ok(buf.len())
     }
 

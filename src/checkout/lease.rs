@@ -78,6 +78,8 @@ impl CheckoutService {
     /// Another replica changed checkout `id` (a store change notification): its waiters here
     /// look again.
     pub fn checkout_changed(&self, id: CheckoutId) {
+        // The cached read first: a waiter woken here reads what the change wrote.
+        self.reads.invalidate(id);
         self.waiters.wake(id);
     }
 
@@ -106,7 +108,7 @@ impl CheckoutService {
 
     /// Run `attempt` until it succeeds (`Ok(Ok(_))`) or `wait` runs out (then its last
     /// `Ok(Err(_))`). It is re-run when the checkout changes (see [`Self::checkout_changed`])
-    /// and every second regardless.
+    /// and every `checkout.wait_recheck_secs` regardless.
     async fn retry_until<T, U>(
         &self,
         id: CheckoutId,
@@ -127,7 +129,7 @@ impl CheckoutService {
             // Woken by every write this replica makes and, on Postgres, by the change
             // notifications of others'; the slow re-check covers a lease that simply ran out
             // (no write announces that) and a notification missed while reconnecting.
-            let recheck = tokio::time::Instant::now() + Duration::from_secs(1);
+            let recheck = tokio::time::Instant::now() + self.config.wait_recheck;
             tokio::select! {
                 _ = woken => {}
                 _ = tokio::time::sleep_until(recheck.min(deadline)) => {}

@@ -6,6 +6,8 @@
 //!   writes with its state (operation, poll, failure), the only code that writes those.
 //! - [`service`]: the use cases (create, get, pay, purchase, release, orders); `shared`: the
 //!   machinery they, the driver and the resumer share (apply a transition, save, expire).
+//! - [`reads`]: `GET /v1/checkouts/{id}`, answered from a per-replica cache kept true by this
+//!   replica's writes and other replicas' change notifications.
 //! - [`driver`]: the upstream conversation of one checkout, run under its lease.
 //! - [`catalog`]: cached event details and reservation rules; [`events`]: reading them (and
 //!   the captcha) within the caller's wait.
@@ -27,6 +29,7 @@ pub mod maintenance;
 pub mod model;
 pub mod notice;
 pub mod payment;
+pub mod reads;
 pub mod reconcile;
 pub mod resume;
 pub mod service;

@@ -13,6 +13,7 @@ use super::catalog::EventCatalog;
 use super::error::{CheckoutError, ErrorCode, Refusal};
 use super::events::prerequisite;
 use super::model::{Checkout, CheckoutFailure, Lease, Operation, Order, TicketRequest, UserId};
+use super::reads::ReadCache;
 use super::state::CheckoutState;
 use super::waiters::Waiters;
 use crate::clock::SharedClock;
@@ -22,7 +23,7 @@ use crate::ids::{CheckoutId, OrderId};
 use crate::liveness::{LeaseToken, Liveness};
 use crate::metrics::Metrics;
 use crate::payment_crypto::CertificateCache;
-use crate::store::{OrderCursor, OrderPage, Store};
+use crate::store::{Backend, OrderCursor, OrderPage, Store};
 use crate::upstream::PartnerApi;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,6 +37,9 @@ pub struct ServiceConfig {
     pub source_account_key: SecretString,
     /// See `checkout.unconfirmed_after_secs`.
     pub unconfirmed_after: Duration,
+    /// How often a request waiting on a checkout re-reads it without being woken
+    /// (`checkout.wait_recheck_secs`): for a lease that simply ran out, which no write announces.
+    pub wait_recheck: Duration,
     /// `Some(retry period)` when a webhook is configured: a purchase confirmed after it was
     /// unconfirmed is announced there, retried for this long.
     pub notices: Option<Duration>,
@@ -73,6 +77,8 @@ pub struct CheckoutService {
     /// Users whose `source_account_id` mapping this replica has seen stored.
     pub(super) accounts_known: moka::sync::Cache<String, ()>,
     pub(super) waiters: Waiters,
+    /// The answers of `GET /v1/checkouts/{id}`, as last read (see [`super::reads`]).
+    pub(super) reads: ReadCache,
     /// Cancelled at shutdown: drivers hand their checkouts back at the next safe point.
     pub(super) stopping: CancellationToken,
     /// Drivers and payments running in the background, awaited at shutdown.
@@ -102,6 +108,10 @@ impl CheckoutService {
             liveness: context.liveness.clone(),
             accounts_known: moka::sync::Cache::new(ACCOUNTS_KNOWN),
             waiters: Waiters::default(),
+            reads: match context.store.backend {
+                Backend::Sqlite => ReadCache::own_writes_only(),
+                Backend::Postgres => ReadCache::following_changes(),
+            },
             stopping: CancellationToken::new(),
             tasks: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),
@@ -214,20 +224,7 @@ impl CheckoutService {
         failure_as_error(settled)
     }
 
-    // ------------------------------------------------------------ read
-
-    pub async fn get(
-        &self,
-        user: &UserId,
-        id: CheckoutId,
-        wait: Duration,
-    ) -> Result<Checkout, CheckoutError> {
-        let checkout = self.owned(user, id).await?;
-        if wait.is_zero() || !checkout.state.is_pending() {
-            return Ok(checkout);
-        }
-        self.wait_settled(id, wait).await
-    }
+    // ------------------------------------------------------------ read (see `reads`)
 
     pub(super) async fn owned(
         &self,

@@ -59,7 +59,7 @@ impl CheckoutService {
     }
 
     /// Persist under the lease (its `until` covering a poll's wait, for readers that judge it by
-    /// time) and wake waiters.
+    /// time), drop its cached read and wake waiters.
     pub(super) async fn save(
         &self,
         checkout: &mut Checkout,
@@ -82,12 +82,15 @@ impl CheckoutService {
         // (`unlease_unless_settled` reads it).
         let before = std::mem::replace(&mut checkout.lease, held);
         checkout.updated_at = now;
-        if let Err(e) = self.store.checkouts.update(checkout).await {
+        let written = self.store.checkouts.update(checkout).await;
+        // Before anyone is answered, even on an error: a write whose answer was lost may
+        // have happened.
+        self.changed_here(checkout.id);
+        if let Err(e) = written {
             checkout.lease = before;
             return Err(e);
         }
         checkout.version += 1;
-        self.waiters.wake(checkout.id);
         Ok(())
     }
 

@@ -40,6 +40,14 @@ impl Waiters {
         }
     }
 
+    /// Wake everyone waiting on any checkout (changes may have been missed).
+    pub fn wake_all(&self) {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        for n in map.values() {
+            n.notify_waiters();
+        }
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).len()

@@ -229,6 +229,9 @@ pub struct CheckoutSettings {
     /// A purchase whose answer was lost, with no order found upstream this long after it was
     /// asked for, is `purchase_unconfirmed` (lookups go on).
     pub unconfirmed_after_secs: u64,
+    /// A request waiting on a checkout (`Prefer: wait`, a lease to free) is woken by every
+    /// change of it; it also re-reads it this often, for a lease that simply lapsed.
+    pub wait_recheck_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -89,6 +89,12 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
             "between 30 s and 1 day",
         ));
     }
+    if !(1..=3600).contains(&raw.checkout.wait_recheck_secs) {
+        return Err(ConfigError::invalid(
+            "checkout.wait_recheck_secs",
+            "between 1 s and 1 hour",
+        ));
+    }
     if !(60..=7 * 86_400).contains(&raw.idempotency.ttl_secs) {
         return Err(ConfigError::invalid(
             "idempotency.ttl_secs",

@@ -74,6 +74,24 @@ impl DeliveryOutcome {
     }
 }
 
+/// Where `GET /v1/checkouts/{id}` found the checkout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadSource {
+    /// This replica's read cache (a hit).
+    Cache,
+    /// The database (a miss).
+    Database,
+}
+
+impl ReadSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Database => "database",
+        }
+    }
+}
+
 /// A closed set of label values, such as a checkout's states: the metrics know their words and
 /// the whole set (to report the absent ones as 0), not the domain type behind them.
 pub trait LabelSet: Copy + 'static {
@@ -105,6 +123,8 @@ pub struct Metrics {
     replicas_reaped: Counter<u64>,
     leases_orphaned: Counter<u64>,
     replays: Counter<u64>,
+    checkout_reads: Counter<u64>,
+    read_cache_resets: Counter<u64>,
     certificate_refreshes: Counter<u64>,
     token_refreshes: Counter<u64>,
     jobs: JobInstruments,
@@ -250,6 +270,17 @@ impl Metrics {
                 "gateway.idempotent.replays",
                 "Answers replayed for a repeated Idempotency-Key",
             ),
+            checkout_reads: counter(
+                &meter,
+                "gateway.checkout.reads",
+                "Checkout reads (GET /v1/checkouts/{id}) by where the answer came from",
+            ),
+            read_cache_resets: counter(
+                &meter,
+                "gateway.checkout.read_cache.resets",
+                "Times the checkout read cache was emptied because change notifications could \
+                 have been missed",
+            ),
             certificate_refreshes: counter(
                 &meter,
                 "gateway.certificate.refreshes",
@@ -275,10 +306,15 @@ impl Metrics {
             &self.replicas_reaped,
             &self.leases_orphaned,
             &self.replays,
+            &self.read_cache_resets,
             &self.certificate_refreshes,
             &self.token_refreshes,
         ] {
             counter.add(0, &[]);
+        }
+        for source in [ReadSource::Cache, ReadSource::Database] {
+            self.checkout_reads
+                .add(0, &[KeyValue::new("source", source.as_str())]);
         }
         for reason in [ReleaseReason::Abandoned, ReleaseReason::Expired] {
             self.sweeper_releases(reason, 0);

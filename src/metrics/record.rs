@@ -21,6 +21,17 @@ impl Metrics {
         );
     }
 
+    /// A checkout read answered from `source`.
+    pub fn checkout_read(&self, source: ReadSource) {
+        self.checkout_reads
+            .add(1, &[KeyValue::new("source", source.as_str())]);
+    }
+
+    /// The checkout read cache was emptied (its change notifications were interrupted).
+    pub fn read_cache_reset(&self) {
+        self.read_cache_resets.add(1, &[]);
+    }
+
     pub fn idempotent_replay(&self) {
         self.replays.add(1, &[]);
     }

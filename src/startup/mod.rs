@@ -78,6 +78,7 @@ impl Application {
                 lease: Duration::from_secs(settings.checkout.lease_secs),
                 source_account_key: settings.source_account_key.clone(),
                 unconfirmed_after: Duration::from_secs(settings.checkout.unconfirmed_after_secs),
+                wait_recheck: Duration::from_secs(settings.checkout.wait_recheck_secs),
                 notices: settings
                     .unredeemed
                     .webhook
@@ -382,6 +383,12 @@ impl ChangeFeed {
         let on_change = move |change| match change {
             Change::Checkout(id) => service.checkout_changed(id),
             Change::Idempotency => idempotency_changed.notify_waiters(),
+            Change::Heard => service.changes_heard(),
+            // Every waiter looks again: what it waits for may have been missed.
+            Change::Unheard => {
+                service.changes_unheard();
+                idempotency_changed.notify_waiters();
+            }
         };
         changes::follow(url, on_change, stop, CancellationToken::new()).await;
     }

@@ -1,13 +1,16 @@
 //! Change notifications across replicas: Postgres `LISTEN`/`NOTIFY` on the channels the
-//! triggers of migration 0008 notify (`checkout_changed` with the checkout's id when its state
-//! or lease holder changes, `idempotency_changed` when a key settles or goes). One listening
-//! connection per replica, of its own (not from the pool); a lost connection is reconnected,
-//! and waiters re-read on a slow interval anyway, so a notification missed meanwhile only
-//! delays an answer. SQLite has no listener: one process, woken in memory.
+//! triggers of migrations 0008 and 0010 notify (`checkout_changed` with the checkout's id
+//! when its version, state or lease holder changes or it is deleted: every change a partner
+//! can see; `idempotency_changed` when a key settles or goes). One listening
+//! connection per replica, of its own (not from the pool, named
+//! [`LISTENER_APPLICATION_NAME`] in `pg_stat_activity`). Whoever follows is told when
+//! listening starts and when it stops ([`Change::Heard`], [`Change::Unheard`]): between a lost
+//! connection and the next `LISTEN`, changes go unannounced, so anything cached from them is
+//! suspect. SQLite has no listener: one process, woken in memory.
 
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::ids::CheckoutId;
@@ -15,12 +18,27 @@ use crate::ids::CheckoutId;
 const CHECKOUT_CHANNEL: &str = "checkout_changed";
 const IDEMPOTENCY_CHANNEL: &str = "idempotency_changed";
 
+/// The listener connection's `application_name`: operators (and tests) can find it.
+pub const LISTENER_APPLICATION_NAME: &str = "checkout-gateway changes";
+
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     Checkout(CheckoutId),
     /// Some Idempotency-Key settled or was removed.
     Idempotency,
+    /// Listening: every change committed from now on is announced.
+    Heard,
+    /// Not listening any more (the connection was lost, or following stopped): changes may go
+    /// unannounced until the next [`Change::Heard`].
+    Unheard,
+}
+
+/// How one listening connection's life ended.
+enum Ended {
+    Stopped,
+    /// The connection was lost; connect again at once.
+    Lost,
 }
 
 /// Listen on `url` until `stop`, handing every change to `on_change`. `ready` is cancelled
@@ -32,8 +50,14 @@ pub async fn follow(
     ready: CancellationToken,
 ) {
     loop {
-        match listen(&url, &on_change, &stop, &ready).await {
-            Ok(()) => return,
+        let ended = listen(&url, &on_change, &stop, &ready).await;
+        // Whatever was notified from here until the next LISTEN is gone.
+        on_change(Change::Unheard);
+        match ended {
+            Ok(Ended::Stopped) => return,
+            Ok(Ended::Lost) => {
+                tracing::warn!("change notifications interrupted; listening again");
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "change notifications interrupted; listening again");
                 tokio::select! {
@@ -45,28 +69,36 @@ pub async fn follow(
     }
 }
 
-/// One listening connection's life: `Ok` when stopped, `Err` when it broke.
+/// One listening connection's life: `Err` when it could not be set up or broke with an error.
 async fn listen(
     url: &str,
     on_change: &impl Fn(Change),
     stop: &CancellationToken,
     ready: &CancellationToken,
-) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect(url).await?;
+) -> Result<Ended, sqlx::Error> {
+    let options: PgConnectOptions = url.parse()?;
+    // One connection, never recycled: a new one would miss what was notified in between.
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_with(options.application_name(LISTENER_APPLICATION_NAME))
+        .await?;
+    let mut listener = PgListener::connect_with(&pool).await?;
     listener
         .listen_all([CHECKOUT_CHANNEL, IDEMPOTENCY_CHANNEL])
         .await?;
+    on_change(Change::Heard);
     ready.cancel();
     loop {
         let notification = tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
-            n = listener.try_recv() => n?,
+            _ = stop.cancelled() => return Ok(Ended::Stopped),
+            n = listener.try_recv() => n,
         };
-        let Some(notification) = notification else {
-            // The connection was lost (and is re-established by the next receive): whatever
-            // was notified meanwhile is gone, so every waiter looks again.
-            on_change(Change::Idempotency);
-            continue;
+        // `None`: the connection is gone. Connect anew (rather than let the listener
+        // reconnect by itself), so that `Heard` is said exactly when the new LISTEN is in place.
+        let Some(notification) = notification? else {
+            return Ok(Ended::Lost);
         };
         match notification.channel() {
             CHECKOUT_CHANNEL => match notification.payload().parse() {

@@ -47,7 +47,12 @@ pub fn quiet_maintenance_hours() -> (u32, u32) {
 
 /// An app on port 0 with a fresh Postgres database; `overrides` are config keys.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let database_url = fresh_postgres_url().await;
+    spawn_on(fresh_postgres_url().await, overrides).await
+}
+
+/// An app on port 0 on `database_url` (a fresh database, or another app's to be its second
+/// replica); `overrides` are config keys.
+pub async fn spawn_on(database_url: String, overrides: &[(&str, &str)]) -> TestApp {
     let (quiet_start, quiet_end) = quiet_maintenance_hours();
     let (quiet_start, quiet_end) = (quiet_start.to_string(), quiet_end.to_string());
     let mut all = vec![
@@ -126,6 +131,16 @@ impl TestApp {
     #[allow(dead_code)]
     pub fn running_jobs(&self) -> &checkout_gateway::jobs::Jobs {
         &self.running.jobs
+    }
+
+    /// A second replica of this app: the same database and the same (in-process) sandbox,
+    /// `overrides` on top.
+    #[allow(dead_code)]
+    pub async fn replica(&self, overrides: &[(&str, &str)]) -> TestApp {
+        let upstream = self.sandbox().base_url();
+        let mut all = vec![("upstream.base_url", upstream.as_str())];
+        all.extend_from_slice(overrides);
+        spawn_on(self.database_url.clone(), &all).await
     }
 
     pub fn sandbox(&self) -> &SandboxHandle {

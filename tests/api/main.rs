@@ -17,6 +17,7 @@ mod openapi;
 mod ownership;
 mod platform;
 mod process;
+mod read_cache;
 mod readings;
 mod receiver;
 mod replica_jobs;

@@ -1,7 +1,8 @@
-//! Postgres change notifications (migration 0008 + `store::changes`): another connection's
-//! change of a checkout's state or lease holder, or an Idempotency-Key's settling, reaches a
-//! listener; a change no waiter waits for (a release flag the worker reads) does not. Postgres only: SQLite
-//! runs one process and wakes its waiters in memory.
+//! Postgres change notifications (migrations 0008 and 0010 + `store::changes`): another
+//! connection's change of a checkout (its version, state or lease holder), or an
+//! Idempotency-Key's settling, reaches a listener; a change neither a waiter nor a partner can
+//! see (a release flag the worker reads) does not. The listener says when it starts and stops
+//! listening. Postgres only: SQLite runs one process and wakes its waiters in memory.
 
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ async fn another_connections_changes_are_heard_and_only_those_a_waiter_waits_for
     tokio::time::timeout(Duration::from_secs(10), ready.cancelled())
         .await
         .expect("listening");
+    assert_eq!(next(&mut changes).await, Some(Change::Heard));
 
     let mut checkout = bare_checkout("alice");
     store.checkouts.insert(&checkout).await.expect("insert");
@@ -55,8 +57,8 @@ async fn another_connections_changes_are_heard_and_only_those_a_waiter_waits_for
         next(&mut changes).await,
         Some(Change::Checkout(checkout.id))
     );
-    // A change no waiter waits for (a release asked for while a worker drives it: the worker
-    // reads it at its next step) is not announced...
+    // A change no waiter waits for and no partner sees (a release asked for while a worker
+    // drives it: the worker reads it at its next step) is not announced...
     store
         .checkouts
         .request_release(checkout.id)
@@ -92,6 +94,17 @@ async fn another_connections_changes_are_heard_and_only_those_a_waiter_waits_for
         next(&mut changes).await,
         Some(Change::Checkout(checkout.id))
     );
+    // ...and so is any other write of what a partner sees, in the same state under the same
+    // lease (the read caches of other replicas must hear of it).
+    checkout.version += 1;
+    checkout.hold_expires_at = Some(at(90_000));
+    checkout.updated_at = at(1_000);
+    store.checkouts.update(&checkout).await.expect("update");
+    assert_eq!(
+        next(&mut changes).await,
+        Some(Change::Checkout(checkout.id))
+    );
 
     stop.cancel();
+    assert_eq!(next(&mut changes).await, Some(Change::Unheard));
 }

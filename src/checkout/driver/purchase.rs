@@ -170,15 +170,18 @@ impl CheckoutService {
         let notice = announce
             .then(|| crate::checkout::notice::purchase_confirmed(self, checkout, &order))
             .flatten();
-        self.store
+        let written = self
+            .store
             .checkouts
             .record_purchase(checkout, &order, notice.as_ref())
-            .await?;
+            .await;
+        // As in `save`: the cached read goes whether or not the answer came back.
+        self.changed_here(checkout.id);
+        written?;
         if notice.is_some() {
             self.notices_queued.notify_one();
         }
         checkout.version += 1;
-        self.waiters.wake(checkout.id);
         Ok(())
     }
 }

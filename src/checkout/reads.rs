@@ -1,0 +1,251 @@
+//! The per-replica cache behind `GET /v1/checkouts/{id}`: each checkout as last read, with its
+//! order, answered from memory for as long as nothing can have changed it unseen.
+//!
+//! What keeps an entry true:
+//! - **This replica's writes** drop the entry right after the write returns, before its answer
+//!   goes out (`CheckoutService::changed_here`), so a client never reads back less than it
+//!   wrote here.
+//! - **Other replicas' writes** arrive as change notifications (Postgres `LISTEN`, see
+//!   `store::changes`; every update of a checkout row notifies since migration 0010) and drop
+//!   the entry. Entries are served only while the listener is connected and has been since
+//!   they were read: [`ReadCache::lost`] moves the cache to a new epoch, and an entry of an
+//!   older epoch is never served. On SQLite this process's writes are all there are
+//!   ([`ReadCache::own_writes_only`]).
+//! - **A read racing a change** (read from the database → the change is announced → the old
+//!   value is stored) is closed with [`Ticket`]s: a reader takes one before it reads, and
+//!   its value is stored only if no invalidation of that checkout (nor a change of epoch)
+//!   happened since. The check and the store happen under the same lock as invalidations.
+//!
+//! Bounded: at most [`MAX_ENTRIES`] checkouts, none kept longer than [`MAX_AGE`] (a safety net;
+//! freshness never depends on it). Ownership stays the caller's check: entries carry the
+//! checkout's user, and `CheckoutService::get` answers someone else's as unknown.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::error::CheckoutError;
+use super::model::{Checkout, Order, UserId};
+use super::service::CheckoutService;
+use crate::ids::CheckoutId;
+use crate::metrics::ReadSource;
+
+/// Entries kept at most (least useful evicted first): a few KB each.
+pub const MAX_ENTRIES: u64 = 10_000;
+/// No entry is served longer than this after its read, whatever was (not) announced.
+pub const MAX_AGE: Duration = Duration::from_secs(60);
+/// Invalidation counters, one per stripe of checkout ids: a change of one checkout spoils
+/// the in-flight reads of its stripe only.
+const STRIPES: usize = 64;
+/// The low bit of the state word: the listener is connected (entries may be stored and served).
+const LISTENING: u64 = 1;
+
+/// A checkout as `GET /v1/checkouts/{id}` answers it.
+#[derive(Debug, Clone)]
+pub struct CheckoutRead {
+    pub checkout: Checkout,
+    /// Its order, once purchased.
+    pub order: Option<Order>,
+}
+
+struct Entry {
+    read: Arc<CheckoutRead>,
+    /// The state word when the read began: served only while it is still current.
+    state: u64,
+}
+
+/// Taken before reading the database; the read is stored only if it is still valid.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    id: CheckoutId,
+    state: u64,
+    generation: u64,
+}
+
+pub struct ReadCache {
+    entries: moka::sync::Cache<CheckoutId, Arc<Entry>>,
+    /// `epoch << 1 | LISTENING`: every loss and every (re)connection starts a new epoch.
+    state: AtomicU64,
+    /// Per stripe: how many invalidations it has seen. Locked by invalidations and by stores.
+    stripes: Box<[Mutex<u64>]>,
+}
+
+impl ReadCache {
+    /// For a store whose only writer is this process (SQLite): serving from the start.
+    pub fn own_writes_only() -> Self {
+        Self::with_state(LISTENING)
+    }
+
+    /// For a store other replicas write too (Postgres): serves nothing until
+    /// [`Self::listening`] says their changes are heard.
+    pub fn following_changes() -> Self {
+        Self::with_state(0)
+    }
+
+    fn with_state(state: u64) -> Self {
+        Self {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(MAX_AGE)
+                .build(),
+            state: AtomicU64::new(state),
+            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
+        }
+    }
+
+    /// The cached read of `id`, if it may be served.
+    pub fn get(&self, id: CheckoutId) -> Option<Arc<CheckoutRead>> {
+        let entry = self.entries.get(&id)?;
+        (entry.state == self.state.load(Ordering::Acquire)).then(|| entry.read.clone())
+    }
+
+    /// Before reading `id` from the database: `None` when the read may not be stored (no
+    /// listener, so changes could go unannounced).
+    pub fn ticket(&self, id: CheckoutId) -> Option<Ticket> {
+        let state = self.state.load(Ordering::Acquire);
+        if state & LISTENING == 0 {
+            return None;
+        }
+        let generation = *self.stripe(id);
+        Some(Ticket {
+            id,
+            state,
+            generation,
+        })
+    }
+
+    /// Store what was read under `ticket`, unless `id` was invalidated (or the listener lost)
+    /// since it was taken: then the read may predate a change, and is not kept.
+    pub fn fill(&self, ticket: Ticket, read: Arc<CheckoutRead>) {
+        let stripe = self.stripe(ticket.id);
+        if *stripe == ticket.generation && self.state.load(Ordering::Acquire) == ticket.state {
+            let entry = Entry {
+                read,
+                state: ticket.state,
+            };
+            self.entries.insert(ticket.id, Arc::new(entry));
+        }
+    }
+
+    /// `id` changed (here, or announced by another replica): its entry goes, and reads of it
+    /// in flight are not stored.
+    pub fn invalidate(&self, id: CheckoutId) {
+        let mut stripe = self.stripe(id);
+        *stripe = stripe.wrapping_add(1);
+        self.entries.invalidate(&id);
+    }
+
+    /// Changes are heard from now on: reads started from here may be stored and served.
+    pub fn listening(&self) {
+        self.next_epoch(LISTENING);
+    }
+
+    /// Changes may go unheard (the listener's connection was lost, or it stopped): nothing
+    /// read before is served again, nothing is stored until [`Self::listening`].
+    pub fn lost(&self) {
+        self.next_epoch(0);
+        self.entries.invalidate_all();
+    }
+
+    /// Whether entries are being served (the listener is connected).
+    pub fn is_serving(&self) -> bool {
+        self.state.load(Ordering::Acquire) & LISTENING != 0
+    }
+
+    fn next_epoch(&self, listening: u64) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                Some(((s >> 1).wrapping_add(1) << 1) | listening)
+            });
+    }
+
+    fn stripe(&self, id: CheckoutId) -> std::sync::MutexGuard<'_, u64> {
+        // The low half of a UUIDv7 is random: ids spread evenly over the stripes.
+        let index = (id.uuid().as_u64_pair().1 % STRIPES as u64) as usize;
+        self.stripes[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl CheckoutService {
+    /// The checkout as `GET /v1/checkouts/{id}` shows it to `user` (someone else's is
+    /// `NotFound`, as an unknown one is). With a `wait`, a pending checkout is waited on (see
+    /// [`Self::wait_settled`]) and answered as the database has it when it settles or the wait
+    /// ends.
+    pub async fn get(
+        &self,
+        user: &UserId,
+        id: CheckoutId,
+        wait: Duration,
+    ) -> Result<Arc<CheckoutRead>, CheckoutError> {
+        let read = self.read_owned(user, id).await?;
+        if wait.is_zero() || !read.checkout.state.is_pending() {
+            return Ok(read);
+        }
+        let settled = self.wait_settled(id, wait).await?;
+        let order = self.order_of(&settled).await?;
+        Ok(Arc::new(CheckoutRead {
+            checkout: settled,
+            order,
+        }))
+    }
+
+    /// From the cache when it may answer, else from the database (and kept, when no change
+    /// of it was announced meanwhile).
+    async fn read_owned(
+        &self,
+        user: &UserId,
+        id: CheckoutId,
+    ) -> Result<Arc<CheckoutRead>, CheckoutError> {
+        if let Some(read) = self.reads.get(id) {
+            self.metrics.checkout_read(ReadSource::Cache);
+            // Entries are stored from the owner's reads only; the check is on every hit all
+            // the same, so a cached checkout answers nobody else.
+            return match read.checkout.user_id == *user {
+                true => Ok(read),
+                false => Err(CheckoutError::NotFound),
+            };
+        }
+        self.metrics.checkout_read(ReadSource::Database);
+        // Taken before the read: a change announced while it runs keeps its result out.
+        let ticket = self.reads.ticket(id);
+        let checkout = self.owned(user, id).await?;
+        let order = self.order_of(&checkout).await?;
+        let read = Arc::new(CheckoutRead { checkout, order });
+        if let Some(ticket) = ticket {
+            self.reads.fill(ticket, read.clone());
+        }
+        Ok(read)
+    }
+
+    /// This replica wrote checkout `id` (or tried: a write whose answer was lost may have
+    /// happened): its cached read goes before the writer answers, and its waiters look again.
+    pub(super) fn changed_here(&self, id: CheckoutId) {
+        self.reads.invalidate(id);
+        self.waiters.wake(id);
+    }
+
+    /// Other replicas' changes are heard from now on (the change listener is connected).
+    pub fn changes_heard(&self) {
+        self.reads.listening();
+    }
+
+    /// Other replicas' changes may have gone unheard (the listener's connection was lost, or
+    /// it stopped): nothing cached is served until they are heard again, and every waiter
+    /// looks again now rather than at its next slow re-check.
+    pub fn changes_unheard(&self) {
+        self.reads.lost();
+        self.metrics.read_cache_reset();
+        self.waiters.wake_all();
+    }
+
+    /// Whether checkout reads may be answered from the cache (tests wait for the listener).
+    pub fn serves_cached_reads(&self) -> bool {
+        self.reads.is_serving()
+    }
+}
+
+#[cfg(test)]
+mod tests;
