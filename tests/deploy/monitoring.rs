@@ -193,7 +193,7 @@ fn the_dashboard_has_the_panels_on_call_needs() {
         "Quota wait by lane (p99)",
         "Sweeper releases by reason",
         "Sweeper backlog and failures",
-        "Resumer takeovers",
+        "Takeovers, dead replicas, orphaned leases",
         "Job runs by outcome",
         "Webhook deliveries by outcome",
         "Oldest undelivered webhook",

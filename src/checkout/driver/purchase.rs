@@ -170,6 +170,9 @@ impl CheckoutService {
         let notice = announce
             .then(|| crate::checkout::notice::purchase_confirmed(self, checkout, &order))
             .flatten();
+        // The purchase settles the operation: this write frees the checkout too (as `save`
+        // does), so no hand-back follows; a failed write keeps the lease as the database has it.
+        let before = checkout.lease.take();
         let written = self
             .store
             .checkouts
@@ -177,7 +180,10 @@ impl CheckoutService {
             .await;
         // As in `save`: the cached read goes whether or not the answer came back.
         self.changed_here(checkout.id);
-        written?;
+        if let Err(e) = written {
+            checkout.lease = before;
+            return Err(e.into());
+        }
         if notice.is_some() {
             self.notices_queued.notify_one();
         }
