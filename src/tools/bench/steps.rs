@@ -125,9 +125,11 @@ impl Counts {
             }
             // The JSON log puts an event's fields at the top level (or under `fields`).
             let fields = entry.get("fields").unwrap_or(&entry);
-            let statement = fields["db.statement"]
-                .as_str()
-                .or_else(|| fields["summary"].as_str())
+            // `BEGIN`/`COMMIT` come with an empty statement and only a summary.
+            let statement = [&fields["db.statement"], &fields["summary"]]
+                .into_iter()
+                .filter_map(Value::as_str)
+                .find(|s| !s.trim().is_empty())
                 .unwrap_or_default();
             let kind = kind_of(statement);
             if is_background(&kind) {
