@@ -149,14 +149,14 @@ struct RedactingWriter<W>(W);
 
 impl<W: Write> Write for RedactingWriter<W> {
     /// The formatter writes each event whole, so each call sees a whole line. A line with
-    /// nothing to mask (checked in one pass, without copying) is written as it is; only the
-    /// others pay for [`redact::redact`]'s passes and copies.
+    /// nothing to mask (checked in one pass over its bytes, without copying or a UTF-8 check)
+    /// is written as it is; only the others pay for [`redact::redact`]'s passes and copies.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        if redact::needs_redaction(&text) {
+        if redact::needs_redaction(buf) {
+            let text = String::from_utf8_lossy(buf);
             self.0.write_all(redact::redact(&text).as_bytes())?;
         } else {
-            self.0.write_all(text.as_bytes())?;
+            self.0.write_all(buf)?;
         }
         Ok(buf.len())
     }
