@@ -3,6 +3,7 @@
 //! Secrets are kept out by construction too (card data lives in redacting secret types; the
 //! upstream client logs operation names rather than URLs, which carry the apikey).
 
+pub mod access;
 pub mod export;
 pub mod redact;
 
@@ -61,7 +62,14 @@ where
         EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(options.level));
     let fmt = tracing_subscriber::fmt::layer().with_writer(Redacting(writer));
     let fmt = match options.format {
-        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        // The access line, one per request, has a formatter of its own (`access`).
+        LogFormat::Json => {
+            let stock = tracing_subscriber::fmt::format().json().flatten_event(true);
+            fmt.json()
+                .flatten_event(true)
+                .event_format(access::JsonLines { stock })
+                .boxed()
+        }
         LogFormat::Pretty => fmt.compact().boxed(),
     };
     let tracer =
