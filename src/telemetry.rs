@@ -3,6 +3,7 @@
 //! Secrets are kept out by construction too (card data lives in redacting secret types; the
 //! upstream client logs operation names rather than URLs, which carry the apikey).
 
+pub mod access;
 pub mod export;
 pub mod redact;
 
@@ -61,7 +62,14 @@ where
         EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(options.level));
     let fmt = tracing_subscriber::fmt::layer().with_writer(Redacting(writer));
     let fmt = match options.format {
-        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        // The access line, one per request, has a formatter of its own (`access`).
+        LogFormat::Json => {
+            let stock = tracing_subscriber::fmt::format().json().flatten_event(true);
+            fmt.json()
+                .flatten_event(true)
+                .event_format(access::JsonLines { stock })
+                .boxed()
+        }
         LogFormat::Pretty => fmt.compact().boxed(),
     };
     let tracer =
@@ -149,14 +157,14 @@ struct RedactingWriter<W>(W);
 
 impl<W: Write> Write for RedactingWriter<W> {
     /// The formatter writes each event whole, so each call sees a whole line. A line with
-    /// nothing to mask (checked in one pass, without copying) is written as it is; only the
-    /// others pay for [`redact::redact`]'s passes and copies.
+    /// nothing to mask (checked in one pass over its bytes, without copying or a UTF-8 check)
+    /// is written as it is; only the others pay for [`redact::redact`]'s passes and copies.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        if redact::needs_redaction(&text) {
+        if redact::needs_redaction(buf) {
+            let text = String::from_utf8_lossy(buf);
             self.0.write_all(redact::redact(&text).as_bytes())?;
         } else {
-            self.0.write_all(text.as_bytes())?;
+            self.0.write_all(buf)?;
         }
         Ok(buf.len())
     }
