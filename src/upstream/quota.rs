@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 mod fair;
 
-use fair::{AGING, Queue};
+use fair::Queue;
 pub use fair::{Claim, QueueFull, Shares};
 
 /// Upstream work, most important first.
@@ -122,8 +122,7 @@ impl Drop for Waiting<'_> {
         if log.claimant == Some(self.ticket) {
             log.claimant = None;
         }
-        drop(log);
-        self.limiter.freed.notify_waiters();
+        log.queue.wake_next(Instant::now());
     }
 }
 
@@ -166,8 +165,6 @@ pub struct QuotaLimiter {
     budgets: Vec<Budget>,
     /// Never held across an await.
     log: std::sync::Mutex<Log>,
-    /// Wakes waiters when a send is granted or a waiter leaves, so the next one re-checks.
-    freed: Notify,
     shared: Option<Arc<dyn SharedQuota>>,
     shares: Shares,
 }
@@ -189,7 +186,6 @@ impl QuotaLimiter {
                 sent: vec![VecDeque::new()],
                 ..Log::default()
             }),
-            freed: Notify::new(),
             shared: None,
             shares: Shares::default(),
         }
@@ -229,7 +225,7 @@ impl QuotaLimiter {
             limiter: self,
             counted,
         };
-        let ticket = self
+        let (ticket, wake) = self
             .log()
             .queue
             .enqueue(claim.priority, claim.owner, Instant::now());
@@ -242,7 +238,7 @@ impl QuotaLimiter {
         // may send a little less than it could, never more).
         let mut claimed = 0;
         loop {
-            self.wait_for_turn(ticket).await;
+            self.wait_for_turn(ticket, &wake).await;
             let shared = match &self.shared {
                 Some(shared) => self.claim_shared(shared.as_ref(), &mut claimed).await,
                 None => Ok(()),
@@ -267,8 +263,10 @@ impl QuotaLimiter {
                     false
                 }
             };
+            // The next turn is someone else's after a grant; after a denial it may be this
+            // one's again (it then sees the shared log full and waits for it).
+            log.queue.wake_next(Instant::now());
             drop(log);
-            self.freed.notify_waiters();
             if granted {
                 return Ok((started.elapsed(), slot));
             }
@@ -322,12 +320,14 @@ impl QuotaLimiter {
 
     /// Wait until it is `ticket`'s turn: this replica's windows have room, nothing is paused,
     /// no other waiter is claiming, and [`Queue::next_up`] names it (not whoever wakes
-    /// first). Returns as the claimant.
-    async fn wait_for_turn(&self, ticket: u64) {
+    /// first). Returns as the claimant. Only the waiter whose turn it is watches the clock
+    /// (a pause, a full window, the spacing); the others wait for `wake`, which the queue
+    /// rings when their turn may have come (see [`Queue::wake_next`]).
+    async fn wait_for_turn(&self, ticket: u64, wake: &Notify) {
         loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
+            let woken = wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let wake_at = {
                 let mut log = self.log();
                 let now = Instant::now();
@@ -360,23 +360,34 @@ impl QuotaLimiter {
                     .max(log.shared_full_until)
                     .max(spaced)
                     .filter(|until| *until > now);
+                let mine = log.queue.next_up(now) == Some(ticket);
                 match (paused, full_until) {
-                    (Some(until), _) => until,
-                    (None, None)
-                        if log.claimant.is_none() && log.queue.next_up(now) == Some(ticket) =>
-                    {
+                    (None, None) if mine && log.claimant.is_none() => {
                         log.claimant = Some(ticket);
                         return;
                     }
-                    // Someone ahead takes this send, or is claiming it; look again when it is
-                    // taken, or when aging may have changed the order.
-                    (None, None) => now + AGING,
-                    (None, Some(room_at)) => room_at,
+                    // Someone else's turn (aging may have changed it): make sure that one
+                    // looks, unless it is claiming already, and wait to be woken.
+                    _ if !mine => {
+                        if log.claimant.is_none() {
+                            log.queue.wake_next(now);
+                        }
+                        None
+                    }
+                    (Some(until), _) => Some(until),
+                    (None, Some(room_at)) => Some(room_at),
+                    // This one's turn, while another finishes its claim: woken when it does.
+                    (None, None) => None,
                 }
             };
-            tokio::select! {
-                _ = &mut freed => {}
-                _ = tokio::time::sleep_until(wake_at) => {}
+            match wake_at {
+                Some(at) => {
+                    tokio::select! {
+                        _ = &mut woken => {}
+                        _ = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                None => woken.await,
             }
         }
     }

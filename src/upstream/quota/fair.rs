@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Priority;
@@ -75,6 +76,10 @@ struct Waiter {
     lane: Priority,
     since: Instant,
     owner: Option<Arc<str>>,
+    /// Wakes this waiter alone: only the one whose turn it is is woken when a send is taken
+    /// or a waiter leaves, so a send costs one look over the queue, not one per waiter (with
+    /// thousands waiting, waking all of them on every send cost more than the sends).
+    wake: Arc<Notify>,
 }
 
 /// The waiting sends and the users' turns. Kept inside the limiter's log lock.
@@ -131,19 +136,34 @@ impl Queue {
         }
     }
 
-    pub(super) fn enqueue(&mut self, lane: Priority, owner: Option<&str>, now: Instant) -> u64 {
+    /// A new waiter: its ticket, and what wakes it when it may be next.
+    pub(super) fn enqueue(
+        &mut self,
+        lane: Priority,
+        owner: Option<&str>,
+        now: Instant,
+    ) -> (u64, Arc<Notify>) {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         let owner = owner.map(Arc::from);
+        let wake = Arc::new(Notify::new());
         self.waiting.insert(
             ticket,
             Waiter {
                 lane,
                 since: now,
                 owner,
+                wake: wake.clone(),
             },
         );
-        ticket
+        (ticket, wake)
+    }
+
+    /// Wakes the waiter whose turn it is now (if it is not waiting yet, it will not wait).
+    pub(super) fn wake_next(&self, now: Instant) {
+        if let Some(next) = self.next_up(now).and_then(|t| self.waiting.get(&t)) {
+            next.wake.notify_one();
+        }
     }
 
     /// Whether sends other than `ticket`'s are waiting.
