@@ -40,9 +40,13 @@ struct Point {
     writes_per_sec: f64,
 }
 
-/// Long enough that Postgres' statistics (flushed by each connection about once a second, and
-/// within 10 s when idle) cover the window.
+/// Long enough for a steady rate to show.
 const WRITES_WINDOW: Duration = Duration::from_secs(30);
+
+/// Postgres' statistics arrive late: a connection flushes its counts at most once a second,
+/// and an idle one within 10 s. The window starts after that, so the writes of the creates
+/// before it are not counted in it.
+const STATS_LAG: Duration = Duration::from_secs(11);
 
 pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     let Stage {
@@ -256,6 +260,7 @@ async fn writes_per_second(pool: &PgPool) -> anyhow::Result<f64> {
         .fetch_one(pool)
         .await?)
     };
+    tokio::time::sleep(STATS_LAG).await;
     let before = written().await?;
     tokio::time::sleep(WRITES_WINDOW).await;
     let after = written().await?;
