@@ -152,7 +152,7 @@ fn chart(points: &[Point]) -> anyhow::Result<()> {
             x: "checkouts in flight",
             y: "rows / s",
             series: vec![Series {
-                label: "writes (heartbeats; no lease renewals)",
+                label: "all rows written",
                 color: GATEWAY,
                 points: line(&|p| p.writes_per_sec),
             }],
