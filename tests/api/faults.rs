@@ -312,14 +312,8 @@ async fn a_purchase_waiting_behind_the_same_users_older_one_is_recorded_as_not_s
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         // Answered at once (`wait=0`), while the purchase goes on.
-        let sent = app
-            .client
-            .post(format!("{}/v1/checkouts/{second}/purchase", app.address))
-            .bearer_auth(token_for("queued"))
-            .header("Prefer", "wait=0")
-            .send()
-            .await
-            .expect("purchase");
+        let path = format!("/v1/checkouts/{second}/purchase");
+        let sent = app.post_waiting(&path, "queued", 0, None).await;
         assert!(sent.status().is_success(), "{}", sent.status());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {

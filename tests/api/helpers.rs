@@ -157,6 +157,39 @@ impl TestApp {
             .header("Prefer", "wait=20")
     }
 
+    /// POST `path` as `user` with `Prefer: wait={wait}` (not the default 20) and `body`.
+    #[allow(dead_code)]
+    pub async fn post_waiting(
+        &self,
+        path: &str,
+        user: &str,
+        wait: u32,
+        body: Option<Value>,
+    ) -> Response {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token_for(user))
+            .header("Prefer", format!("wait={wait}"));
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        request.send().await.expect("request")
+    }
+
+    /// A two-ticket checkout of the test event created as `user` with `Prefer: wait={wait}`.
+    #[allow(dead_code)]
+    pub async fn create_waiting(&self, user: &str, wait: u32) -> Response {
+        let body = serde_json::json!({
+            "event_id": EVENT,
+            "captcha_token": fresh_captcha(),
+            "tickets": [{"ticket_id": TICKET, "quantity": 2}]
+        });
+        self.post_waiting("/v1/checkouts", user, wait, Some(body))
+            .await
+    }
+
     /// GET `path` as `user` and read the JSON body.
     pub async fn get_json(&self, path: &str, user: &str) -> Value {
         self.request(Method::GET, path, user)

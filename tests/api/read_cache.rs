@@ -233,19 +233,7 @@ async fn a_waiting_read_returns_at_another_replicas_change() {
     serving(&a).await;
     // B's reservation takes 3 s upstream: A's read finds it pending and waits.
     a.sandbox().inject(fault("reserve:latency=3000:1"));
-    let created = b
-        .client
-        .post(format!("{}/v1/checkouts", b.address))
-        .bearer_auth(token_for("cache-waiter"))
-        .header("Prefer", "wait=1")
-        .json(&serde_json::json!({
-            "event_id": EVENT,
-            "captcha_token": fresh_captcha(),
-            "tickets": [{"ticket_id": TICKET, "quantity": 2}]
-        }))
-        .send()
-        .await
-        .expect("request");
+    let created = b.create_waiting("cache-waiter", 1).await;
     assert_eq!(created.status(), 202);
     let created: Value = created.json().await.expect("json body");
     let id = created["id"].as_str().expect("an id");

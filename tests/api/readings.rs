@@ -91,19 +91,7 @@ async fn a_reservation_given_up_while_polling_deletes_its_cart() {
     ])
     .await;
     let held = app.sandbox().stats().seats_held;
-    let resp = app
-        .client
-        .post(format!("{}/v1/checkouts", app.address))
-        .bearer_auth(token_for("quitter"))
-        .header("Prefer", "wait=0")
-        .json(&serde_json::json!({
-            "event_id": EVENT,
-            "captcha_token": fresh_captcha(),
-            "tickets": [{"ticket_id": TICKET, "quantity": 2}]
-        }))
-        .send()
-        .await
-        .expect("request");
+    let resp = app.create_waiting("quitter", 0).await;
     assert_eq!(resp.status(), 202);
     let id = resp.json::<Value>().await.expect("json")["id"]
         .as_str()

@@ -4,6 +4,19 @@ use crate::helpers::*;
 
 const FAST_SWEEP: (&str, &str) = ("sweeper.interval_secs", "1");
 
+/// A sweeper of `app`'s parts whose passes the test runs itself (`sweep_once`).
+fn manual_sweeper(app: &TestApp) -> checkout_gateway::jobs::worker::Sweeper {
+    checkout_gateway::jobs::worker::Sweeper {
+        context: app.context.clone(),
+        service: app.service.clone(),
+        config: checkout_gateway::jobs::worker::WorkerConfig {
+            interval: std::time::Duration::from_secs(1),
+            abandon_after: std::time::Duration::from_secs(600),
+            batch: 100,
+        },
+    }
+}
+
 #[tokio::test]
 async fn abandoned_checkouts_are_released_upstream() {
     let app = spawn_app_with(&[FAST_SWEEP, ("sandbox.hold_secs", "3600")]).await;
@@ -33,15 +46,7 @@ async fn expired_holds_end_expired_and_hold_nothing() {
 async fn recent_checkouts_are_left_alone() {
     let app = spawn_app_with(&[FAST_SWEEP]).await;
     let id = app.reserved("still-here").await;
-    let sweeper = checkout_gateway::jobs::worker::Sweeper {
-        context: app.context.clone(),
-        service: app.service.clone(),
-        config: checkout_gateway::jobs::worker::WorkerConfig {
-            interval: std::time::Duration::from_secs(1),
-            abandon_after: std::time::Duration::from_secs(600),
-            batch: 100,
-        },
-    };
+    let sweeper = manual_sweeper(&app);
     let report = sweeper.sweep_once().await;
     assert_eq!(report.released + report.expired, 0, "{report:?}");
     let body = app
@@ -64,15 +69,7 @@ async fn a_lease_whose_work_here_stopped_is_given_back_by_the_sweeper() {
     let now = app.context.clock.now();
     let leased = store.checkouts.try_lease(id, &token, now, now).await;
     assert!(leased.expect("try_lease").is_some());
-    let sweeper = checkout_gateway::jobs::worker::Sweeper {
-        context: app.context.clone(),
-        service: app.service.clone(),
-        config: checkout_gateway::jobs::worker::WorkerConfig {
-            interval: std::time::Duration::from_secs(1),
-            abandon_after: std::time::Duration::from_secs(600),
-            batch: 100,
-        },
-    };
+    let sweeper = manual_sweeper(&app);
     let lease_of = async || {
         let stored = store.checkouts.get(id).await.expect("get").expect("stored");
         stored.lease.map(|l| l.owner)

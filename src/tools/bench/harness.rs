@@ -271,6 +271,16 @@ impl Stage {
         sandbox: SandboxConfig,
         replica_env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::start_logged(env, sandbox, replica_env, None).await
+    }
+
+    /// [`Stage::start`], the replica's output appended to `log` (see [`ReplicaSpec::log`]).
+    pub async fn start_logged(
+        env: &Env,
+        sandbox: SandboxConfig,
+        replica_env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         let sandbox = start_sandbox(sandbox).await?;
         let database_url = fresh_database().await;
         let upstream = sandbox.base_url();
@@ -280,7 +290,7 @@ impl Stage {
                 database_url: &database_url,
                 upstream: &upstream,
                 env: replica_env,
-                log: None,
+                log,
             },
         )
         .await?;

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::Sizes;
 use super::flow::{pay, purchase};
-use super::harness::{Env, Replica, ReplicaSpec, fresh_database, instant_upstream, start_sandbox};
+use super::harness::{Env, Stage, instant_upstream};
 
 const STEPS: [&str; 3] = ["create → reserved", "payment", "purchase"];
 const IDLE: Duration = Duration::from_secs(5);
@@ -38,20 +38,18 @@ struct StepWork {
 pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     let n = sizes.purchases.clamp(1, 50);
     let log = std::env::temp_dir().join(format!("bench-steps-{}.log", std::process::id()));
-    let sandbox = start_sandbox(instant_upstream()).await?;
-    let database_url = fresh_database().await;
-    let upstream = sandbox.base_url();
-    let replica = Replica::start(
+    let Stage {
+        sandbox,
+        database_url: _,
+        replica,
+    } = Stage::start_logged(
         env,
-        &ReplicaSpec {
-            database_url: &database_url,
-            upstream: &upstream,
-            env: &[
-                ("APP__LOG__LEVEL", "warn,sqlx::query=debug"),
-                ("APP__CHECKOUT__ABANDON_AFTER_SECS", "86400"),
-            ],
-            log: Some(&log),
-        },
+        instant_upstream(),
+        &[
+            ("APP__LOG__LEVEL", "warn,sqlx::query=debug"),
+            ("APP__CHECKOUT__ABANDON_AFTER_SECS", "86400"),
+        ],
+        Some(&log),
     )
     .await?;
     let token = env.token("bench-steps")?;
