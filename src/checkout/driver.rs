@@ -126,7 +126,8 @@ impl CheckoutService {
                 }
                 Err(StepError::Record(e)) => {
                     // The row moved under us (lease lost) or the database failed: stop; the
-                    // lease runs out and a resumer continues from what was persisted.
+                    // lease is handed back (or, failing that, given back by the sweeper) and a
+                    // resumer continues from what was persisted.
                     tracing::error!(checkout_id = %checkout.id, error = %e, "driver stopped");
                     return;
                 }
@@ -248,7 +249,7 @@ pub(super) enum StepError {
     /// Upstream trouble that may pass: the step is tried again, with backoff.
     #[error(transparent)]
     Transient(UpstreamError),
-    /// The checkout's own record could not be kept: the driver stops, and its lease runs out.
+    /// The checkout's own record could not be kept: the driver stops and hands its lease back.
     #[error(transparent)]
     Record(#[from] RecordError),
 }

@@ -66,7 +66,7 @@ impl CheckoutService {
         }
     }
 
-    /// Give the lease back; a failure only delays the next owner until the lease runs out.
+    /// Give the lease back; after a failure the sweeper gives it back (its token is dropped).
     pub(super) async fn unlease(&self, id: CheckoutId, owner: &str) {
         if let Err(e) = self.store.checkouts.release_lease(id, owner).await {
             tracing::warn!(checkout_id = %id, error = %e, "could not hand back a lease");

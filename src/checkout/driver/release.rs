@@ -73,7 +73,7 @@ impl CheckoutService {
     /// Sends the `DELETE /cart` that a checkout ended `failed` or `expired` still owes, marked
     /// by `operation = release` (saved with the final state, before the call: persist, then
     /// call). Once upstream confirms the cart is gone the mark is cleared and the lease freed.
-    /// Otherwise the mark stays, and when the lease runs out the resumer of some replica sends
+    /// Otherwise the mark stays, and once the lease is handed back the resumer of some replica sends
     /// it again, so no hold outlives its checkout (found by the soak: a deletion refused once
     /// left the seats held by a `failed` checkout nobody looked at again).
     pub(in crate::checkout) async fn release_owed_cart(
