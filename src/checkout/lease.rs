@@ -78,9 +78,8 @@ impl CheckoutService {
     /// Another replica changed checkout `id` (a store change notification): its waiters here
     /// look again.
     pub fn checkout_changed(&self, id: CheckoutId) {
-        // The cached read first: a waiter woken here reads what the change wrote.
-        self.reads.invalidate(id);
-        self.waiters.wake(id);
+        // As for a write here: the cached read goes first, so a waiter woken reads the change.
+        self.changed_here(id);
     }
 
     pub async fn wait_settled(
@@ -127,8 +126,9 @@ impl CheckoutService {
                 return Ok(outcome);
             }
             // Woken by every write this replica makes and, on Postgres, by the change
-            // notifications of others'; the slow re-check covers a lease that simply ran out
-            // (no write announces that) and a notification missed while reconnecting.
+            // notifications of others' (a lost listener wakes everyone); the slow re-check
+            // covers a lease that lapsed with its replica (marking a replica dead writes no
+            // checkout, so nothing announces it).
             let recheck = tokio::time::Instant::now() + self.config.wait_recheck;
             tokio::select! {
                 _ = woken => {}

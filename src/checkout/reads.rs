@@ -220,8 +220,9 @@ impl CheckoutService {
         Ok(read)
     }
 
-    /// This replica wrote checkout `id` (or tried: a write whose answer was lost may have
-    /// happened): its cached read goes before the writer answers, and its waiters look again.
+    /// Checkout `id` changed: this replica wrote it (or tried: a write whose answer was lost
+    /// may have happened), or another's change was announced. Its cached read goes before
+    /// anyone is answered, and its waiters look again.
     pub(super) fn changed_here(&self, id: CheckoutId) {
         self.reads.invalidate(id);
         self.waiters.wake(id);
