@@ -3,12 +3,14 @@
 
 mod helpers;
 
+mod admin_openapi;
 mod auth;
 mod checkouts;
 mod database_outage;
 mod errors;
 mod fairness;
 mod faults;
+
 mod idempotency;
 mod independent;
 mod jobs;
@@ -16,6 +18,7 @@ mod metrics;
 mod openapi;
 mod ownership;
 mod platform;
+mod problem_types;
 mod process;
 mod read_cache;
 mod readings;
