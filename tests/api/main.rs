@@ -10,6 +10,7 @@ mod database_outage;
 mod errors;
 mod fairness;
 mod faults;
+mod guide;
 
 mod idempotency;
 mod independent;
