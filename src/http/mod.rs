@@ -67,22 +67,10 @@ fn problem_extractors(cfg: &mut ServiceConfig) {
 }
 
 /// Adds the public routes to `app`, and returns it with the OpenAPI document they make.
-pub fn register<T>(app: actix_web::App<T>) -> (actix_web::App<T>, utoipa::openapi::OpenApi)
-where
-    T: actix_web::dev::ServiceFactory<
-            actix_web::dev::ServiceRequest,
-            Config = (),
-            Error = actix_web::Error,
-            InitError = (),
-        >,
-{
-    use utoipa_actix_web::AppExt;
-    let (app, document) = app
-        .into_utoipa_app()
-        .openapi(openapi::base())
-        .configure(configure)
-        .split_for_parts();
-    (app, openapi::finish(document))
+pub fn register<T: openapi::AppService>(
+    app: actix_web::App<T>,
+) -> (actix_web::App<T>, utoipa::openapi::OpenApi) {
+    openapi::register(app, openapi::base(), configure)
 }
 
 /// Unknown routes answer problem+json too.

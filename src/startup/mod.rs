@@ -153,7 +153,7 @@ impl Application {
             context: context.clone(),
             jobs: jobs.clone(),
         });
-        let admin_document = web::Data::new(http::admin::document::AdminDocument::new(
+        let admin_document = web::Data::new(http::openapi::docs::DocumentJson::new(
             &http::admin::openapi(),
         )?);
         let admin = HttpServer::new(move || {

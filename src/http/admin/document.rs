@@ -5,10 +5,10 @@
 
 use actix_web::{HttpResponse, get, web};
 use utoipa::openapi::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi as _};
 
-use crate::http::openapi::Routes;
+use crate::http::openapi::docs::DocumentJson;
+use crate::http::openapi::{Routes, bearer_scheme};
 
 /// The name of the admin token's security scheme.
 pub const ADMIN_TOKEN: &str = "admin_token";
@@ -42,30 +42,19 @@ struct AdminTokenScheme;
 impl Modify for AdminTokenScheme {
     fn modify(&self, openapi: &mut OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        let mut scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
-        scheme.description = Some(
-            "The configured `admin.token` (`APP__ADMIN__TOKEN`), compared in constant time.".into(),
+        components.add_security_scheme(
+            ADMIN_TOKEN,
+            bearer_scheme(
+                None,
+                "The configured `admin.token` (`APP__ADMIN__TOKEN`), compared in constant time.",
+            ),
         );
-        components.add_security_scheme(ADMIN_TOKEN, SecurityScheme::Http(scheme));
     }
 }
 
 /// The document's parts that no handler contributes.
 pub fn base() -> OpenApi {
     BaseDocument::openapi()
-}
-
-/// The document as served: serialized once.
-pub struct AdminDocument {
-    json: String,
-}
-
-impl AdminDocument {
-    pub fn new(openapi: &OpenApi) -> Result<Self, serde_json::Error> {
-        Ok(Self {
-            json: serde_json::to_string(openapi)?,
-        })
-    }
 }
 
 pub fn routes(routes: &mut Routes) {
@@ -80,8 +69,6 @@ pub fn routes(routes: &mut Routes) {
         example = json!({"openapi": "3.1.0", "info": {"title": "checkout-gateway admin", "version": "0.1.0"}, "paths": {"/admin/checkouts": {"get": {}}}})))
 )]
 #[get("/admin/openapi.json")]
-async fn admin_openapi_json(doc: web::Data<AdminDocument>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(doc.json.clone())
+async fn admin_openapi_json(doc: web::Data<DocumentJson>) -> HttpResponse {
+    doc.response()
 }

@@ -57,22 +57,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// Adds the admin listener's routes to `app`, and returns it with the OpenAPI document they
 /// make.
-pub fn register<T>(app: actix_web::App<T>) -> (actix_web::App<T>, utoipa::openapi::OpenApi)
-where
-    T: actix_web::dev::ServiceFactory<
-            actix_web::dev::ServiceRequest,
-            Config = (),
-            Error = actix_web::Error,
-            InitError = (),
-        >,
-{
-    use utoipa_actix_web::AppExt;
-    let (app, openapi) = app
-        .into_utoipa_app()
-        .openapi(document::base())
-        .configure(configure)
-        .split_for_parts();
-    (app, super::openapi::finish(openapi))
+pub fn register<T: super::openapi::AppService>(
+    app: actix_web::App<T>,
+) -> (actix_web::App<T>, utoipa::openapi::OpenApi) {
+    super::openapi::register(app, document::base(), configure)
 }
 
 /// The admin listener's document, as `/admin/openapi.json` serves it.
