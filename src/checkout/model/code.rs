@@ -176,7 +176,8 @@ impl ErrorCode {
                 title: "The hold on the tickets ran out",
                 seen_as: SeenAs::Problem,
                 when: "Payment or purchase after `hold_expires_at`: upstream released the seats \
-                       and the checkout is `expired`. Nothing was charged.",
+                       and the checkout has ended (`expired`, or `failed` when upstream refused \
+                       the purchase for it). Nothing was charged.",
                 action: "Start again with a new checkout (and a new captcha token). Show \
                          `hold_expires_at` as a countdown so users pay in time.",
             },
@@ -254,7 +255,7 @@ impl ErrorCode {
                        `state` is `purchase_unconfirmed` and the gateway keeps looking.",
                 action: "Never purchase again and never buy the same seats in a new checkout. \
                          Tell the user the order is being confirmed; wait for `purchased` \
-                         (read the checkout with `Prefer: wait`, or take the \
+                         (read the checkout now and then, or take the \
                          `checkout.purchase_confirmed` webhook in your backend).",
             },
             Self::PayloadTooLarge => CodeDoc {
