@@ -3,12 +3,15 @@
 
 mod helpers;
 
+mod admin_openapi;
 mod auth;
 mod checkouts;
 mod database_outage;
 mod errors;
 mod fairness;
 mod faults;
+mod guide;
+
 mod idempotency;
 mod independent;
 mod jobs;
@@ -16,6 +19,7 @@ mod metrics;
 mod openapi;
 mod ownership;
 mod platform;
+mod problem_types;
 mod process;
 mod read_cache;
 mod readings;
