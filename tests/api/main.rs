@@ -11,7 +11,8 @@ mod errors;
 mod fairness;
 mod faults;
 mod guide;
-
+mod hosted_page;
+mod hosted_support;
 mod idempotency;
 mod independent;
 mod jobs;

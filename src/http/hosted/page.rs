@@ -229,21 +229,10 @@ fn form_page(
     resp
 }
 
-/// `#errors` for a problem: its code, a heading, the gateway's words, and a link to each
+/// `#errors` for a problem: its code, words for the person paying, and a link to each
 /// invalid field.
 fn error_summary(problem: &ApiError) -> Html {
-    let (heading, message) = match problem.code {
-        ErrorCode::ValidationFailed => (
-            "Please check the highlighted fields",
-            "Correct them and pay again.".to_owned(),
-        ),
-        ErrorCode::PaymentDeclined => ("The card was declined", sentence(&problem.detail)),
-        ErrorCode::InvalidSecurityCode => (
-            "The security code was not accepted",
-            sentence(&problem.detail),
-        ),
-        _ => ("The payment did not go through", sentence(&problem.detail)),
-    };
+    let (heading, message) = words_for(problem.code);
     let items = render::error_items(
         problem
             .errors
@@ -255,24 +244,42 @@ fn error_summary(problem: &ApiError) -> Html {
         &[
             ("code", Value::Text(problem.code.as_str())),
             ("heading", Value::Text(heading)),
-            ("message", Value::Text(&message)),
+            ("message", Value::Text(message)),
             ("items", Value::Markup(&items)),
         ],
     )
 }
 
-/// The gateway's detail as a sentence: capitalised, with a full stop.
-fn sentence(detail: &str) -> String {
-    let mut chars = detail.trim().chars();
-    let mut out: String = chars
-        .next()
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default();
-    out.extend(chars);
-    if !out.ends_with(['.', '!', '?']) {
-        out.push('.');
+/// What the person paying is told of a problem (the API's `detail` is for developers; the
+/// code is on `#errors` as `data-code`).
+fn words_for(code: ErrorCode) -> (&'static str, &'static str) {
+    match code {
+        ErrorCode::ValidationFailed => (
+            "Please check the highlighted fields",
+            "Correct them and pay again.",
+        ),
+        ErrorCode::PaymentDeclined => (
+            "The card was declined",
+            "Nothing was charged. Try another card, or ask your bank why it was declined.",
+        ),
+        ErrorCode::InvalidSecurityCode => (
+            "The security code was not accepted",
+            "Check the 3 or 4 digit code on your card and try again.",
+        ),
+        ErrorCode::RateLimited => ("Too many attempts", "Please wait a moment, then try again."),
+        ErrorCode::MaintenanceWindow => (
+            "Ticketing is in its nightly maintenance",
+            "Nothing was charged. Please try again later.",
+        ),
+        ErrorCode::InvalidState => (
+            "Another payment for these tickets is under way",
+            "Wait a moment, then try again.",
+        ),
+        _ => (
+            "The payment did not go through",
+            "Nothing was charged. Please try again in a moment.",
+        ),
     }
-    out
 }
 
 /// The checkout's total, as `USD 113.50`.

@@ -114,7 +114,7 @@ impl FieldState {
     }
 }
 
-/// The error summary's list: one linked line per invalid field.
+/// The error summary's list: one linked line per invalid field (nothing when there is none).
 pub fn error_items<'a>(items: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> Html {
     let mut out = String::new();
     for (field, label, message) in items {
@@ -128,7 +128,10 @@ pub fn error_items<'a>(items: impl Iterator<Item = (&'a str, &'a str, &'a str)>)
         );
         let _ = write!(out, "{}", item.0);
     }
-    Html(out)
+    if out.is_empty() {
+        return Html(out);
+    }
+    Html(format!("<ul>{out}</ul>"))
 }
 
 #[cfg(test)]
