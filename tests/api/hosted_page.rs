@@ -95,12 +95,7 @@ async fn a_session_is_refused_for_someone_elses_checkout_a_wrong_state_or_a_fore
     )
     .await;
     let body = assert_problem(resp, 422, "validation_failed").await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = problem_fields(&body);
     assert_eq!(
         fields,
         ["billing.email", "billing.address.region"],

@@ -6,7 +6,7 @@ use checkout_gateway::checkout::model::{
 };
 use checkout_gateway::store::{Store, StoreError};
 
-use crate::fixtures::{at, bare_checkout};
+use crate::fixtures::{at, inserted_checkout};
 
 crate::conformance!(crate::migrated =>
     a_session_reads_back_as_stored_by_its_hash_only,
@@ -32,18 +32,8 @@ fn session(checkout: &Checkout, byte: u8, expires_ms: i64) -> PaymentSession {
     }
 }
 
-async fn stored_checkout(store: &Store, owner: &str) -> Checkout {
-    let checkout = bare_checkout(owner);
-    store
-        .checkouts
-        .insert(&checkout)
-        .await
-        .expect("insert checkout");
-    checkout
-}
-
 async fn a_session_reads_back_as_stored_by_its_hash_only(store: Store) {
-    let checkout = stored_checkout(&store, "alice").await;
+    let checkout = inserted_checkout(&store, "alice").await;
     let mut full = session(&checkout, 1, 600_000);
     full.billing = BillingPrefill {
         first_name: Some("Zoë".into()),
@@ -82,7 +72,7 @@ async fn a_session_reads_back_as_stored_by_its_hash_only(store: Store) {
 }
 
 async fn a_hash_is_stored_once(store: Store) {
-    let checkout = stored_checkout(&store, "alice").await;
+    let checkout = inserted_checkout(&store, "alice").await;
     let first = session(&checkout, 1, 600_000);
     store.payment_sessions.insert(&first).await.expect("insert");
     let again = PaymentSession {
@@ -96,8 +86,8 @@ async fn a_hash_is_stored_once(store: Store) {
 }
 
 async fn ending_a_checkouts_sessions_leaves_others_and_keeps_earlier_ends(store: Store) {
-    let paid = stored_checkout(&store, "alice").await;
-    let other = stored_checkout(&store, "bob").await;
+    let paid = inserted_checkout(&store, "alice").await;
+    let other = inserted_checkout(&store, "bob").await;
     let (a, b) = (session(&paid, 1, 600_000), session(&paid, 2, 600_000));
     let ended_before = PaymentSession {
         used_at: Some(at(5)),
@@ -138,7 +128,7 @@ async fn ending_a_checkouts_sessions_leaves_others_and_keeps_earlier_ends(store:
 }
 
 async fn purging_deletes_only_sessions_expired_before_the_cut_off(store: Store) {
-    let checkout = stored_checkout(&store, "alice").await;
+    let checkout = inserted_checkout(&store, "alice").await;
     let expired = session(&checkout, 1, 1_000);
     let used_and_expired = PaymentSession {
         used_at: Some(at(500)),
