@@ -13,7 +13,7 @@ use super::csrf;
 use super::form::{BillingFields, FIELDS, PostedForm, label_of};
 use super::headers::csp;
 use super::render::{self, FieldState, Html, Value, fill};
-use crate::checkout::error::ErrorCode;
+use crate::checkout::error::{CheckoutError, ErrorCode};
 use crate::checkout::model::Checkout;
 use crate::checkout::payment::{PayableFrom, PaymentAttempt};
 use crate::checkout::payment_session::{
@@ -115,34 +115,52 @@ pub async fn pay(
         wait: state.max_wait,
         from: PayableFrom::Reserved,
     };
-    let problem = match state.service.pay(&who, id, attempt).await {
+    match outcome_of(state.service.pay(&who, id, attempt).await) {
+        Ok(outcome) => see_other(open.return_url.with_outcome(id, outcome)),
+        Err(problem) => {
+            after_problem(
+                &req,
+                &state,
+                &token,
+                FormView {
+                    billing,
+                    problem: Some(problem),
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// Where a payment leaves the user: back to the partner with an outcome, or a problem.
+fn outcome_of(paid: Result<Checkout, CheckoutError>) -> Result<Outcome, ApiError> {
+    match paid {
         Ok(checkout) if checkout.state == CheckoutState::PaymentAccepted => {
-            return see_other(open.return_url.with_outcome(id, Outcome::PaymentAccepted));
+            Ok(Outcome::PaymentAccepted)
         }
-        Ok(checkout) if checkout.state.is_pending() => {
-            return see_other(open.return_url.with_outcome(id, Outcome::Pending));
-        }
-        Ok(_) => ApiError::new(
+        // Still paying when the wait ended: the app reads the checkout.
+        Ok(checkout) if checkout.state.is_pending() => Ok(Outcome::Pending),
+        Ok(_) => Err(ApiError::new(
             ErrorCode::InvalidState,
             "the payment did not go through; please try again",
-        ),
-        Err(e) => ApiError::from(e),
-    };
-    // Where the session stands now decides: a payment accepted meanwhile (the form sent twice)
-    // sends the user back; a checkout that can no longer be paid says so; otherwise the form
-    // again, with the problem, and the session still open.
-    match state.service.open_payment_session(&token).await {
-        Ok(open) => form_page(
-            &req,
-            &state,
-            &open,
-            FormView {
-                billing,
-                problem: Some(problem),
-            },
-        ),
+        )),
+        Err(e) => Err(ApiError::from(e)),
+    }
+}
+
+/// After a payment that did not go through, where the session stands now decides: a payment
+/// accepted meanwhile (the form sent twice) sends the user back; a checkout that can no longer
+/// be paid says so; otherwise the form again, with the problem, the session still open.
+async fn after_problem(
+    req: &HttpRequest,
+    state: &AppState,
+    token: &SessionToken,
+    view: FormView,
+) -> HttpResponse {
+    match state.service.open_payment_session(token).await {
+        Ok(open) => form_page(req, state, &open, view),
         Err(SessionError::Ended(ended)) if ended.reason == EndReason::Used => see_other(ended.back),
-        Err(e) => ended_page(&state, e),
+        Err(e) => ended_page(state, e),
     }
 }
 
