@@ -5,7 +5,8 @@
 //! - [`checkouts`], [`payment_session`], [`events`], [`orders`], [`health`]: the routes.
 //! - [`hosted`]: the hosted payment page (`/pay/…`, HTML, outside the OpenAPI document).
 //! - [`auth`]: the JWT user extractor; [`client_ip`]: the end user's address.
-//! - [`dto`], [`body`], [`parse`]: wire shapes of the public API and body parsing.
+//! - [`dto`], [`body`], [`parse`]: wire shapes of the public API and body parsing;
+//!   [`html`]: escaping for the HTML pages.
 //! - [`problem`]: errors as RFC 9457 problem+json; [`problem_types`]: the page each
 //!   problem's `type` resolves to (`/problems/{code}`).
 //! - [`openapi`]: the OpenAPI document, built as routes are registered, and `/docs`.
@@ -24,6 +25,7 @@ pub mod dto;
 pub mod events;
 pub mod health;
 pub mod hosted;
+pub mod html;
 pub mod idempotency;
 pub mod openapi;
 pub mod orders;

@@ -191,7 +191,7 @@ async fn the_page_sends_every_security_header_and_labels_every_field() {
         page.html
     );
     assert!(
-        page.html.contains("value=\"O&#x27;Brien&quot;\""),
+        page.html.contains("value=\"O&#39;Brien&quot;\""),
         "{}",
         page.html
     );

@@ -11,7 +11,8 @@
 //! - [`page`]: the handlers: show the form, take a payment, say why a link is over.
 //! - [`form`]: the posted form, from bytes (wiped) to a payment, errors named by field.
 //! - [`csrf`]: the per-render CSRF token and its cookie.
-//! - [`render`]: the templates (`templates/*.html`, compiled in) and HTML escaping.
+//! - [`render`]: the templates (`templates/*.html`, compiled in), filled with escaped text
+//!   (`http::html`).
 //! - [`headers`]: the security headers of every `/pay` response, the CSP, `FrameAncestors`.
 //! - [`assets`]: `templates/pay.css` and `templates/pay.js`.
 

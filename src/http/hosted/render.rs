@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use crate::http::html::escape_into;
+
 pub const PAGE: &str = include_str!("templates/page.html");
 pub const FORM: &str = include_str!("templates/form.html");
 pub const ERRORS: &str = include_str!("templates/errors.html");
@@ -65,22 +67,7 @@ pub fn fill(template: &str, values: &[(&str, Value<'_>)]) -> Html {
 
 /// `text` escaped for element content and double- or single-quoted attribute values.
 pub fn escape(text: &str) -> Html {
-    let mut out = String::with_capacity(text.len());
-    escape_into(&mut out, text);
-    Html(out)
-}
-
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
+    Html(crate::http::html::escape(text))
 }
 
 /// A field's markup when it is invalid: the `aria-invalid`/`aria-describedby` attributes and
@@ -151,7 +138,7 @@ mod tests {
         );
         assert_eq!(
             page.as_str(),
-            "<input value=\"&quot;&gt;&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;\">\
+            "<input value=\"&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;\">\
              <b>bold</b>"
         );
         assert_eq!(escape("a<b").as_str(), "a&lt;b");
