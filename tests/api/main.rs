@@ -26,3 +26,4 @@ mod shutdown;
 mod strict_upstream;
 mod sweeper;
 mod upstream;
+mod waiters;
