@@ -11,8 +11,10 @@ use chrono::TimeDelta;
 use super::error::CheckoutError;
 use super::model::Checkout;
 use super::service::CheckoutService;
+use super::waiters::{Patience, Subscription};
 use crate::ids::CheckoutId;
 use crate::liveness::LeaseToken;
+use crate::metrics::WaitSource;
 
 impl CheckoutService {
     /// A new owner name for one piece of work's lease. Keep it for as long as the work runs:
@@ -48,8 +50,11 @@ impl CheckoutService {
         owner: &str,
         wait: Duration,
     ) -> Result<Option<Checkout>, CheckoutError> {
+        let waiting = self.waiters.subscribe(id);
+        // Every try is made in the database, whatever woke it: a record handed over says only
+        // that the checkout changed, not that the lease is there to take.
         let leased = self
-            .retry_until(id, wait, async || {
+            .retry_until(&waiting, wait, async |_handed| {
                 Ok(self.lease(id, owner).await?.ok_or(()))
             })
             .await?;
@@ -75,26 +80,29 @@ impl CheckoutService {
     }
 
     /// Wait until the checkout is no longer pending, or `wait` ran out; return it as it is.
-    /// Another replica changed checkout `id` (a store change notification): its waiters here
-    /// look again.
-    pub fn checkout_changed(&self, id: CheckoutId) {
-        // As for a write here: the cached read goes first, so a waiter woken reads the change.
-        self.changed_here(id);
-    }
-
+    /// A record this replica wrote meanwhile is handed over instead of read (see
+    /// [`super::waiters`]).
     pub async fn wait_settled(
         &self,
         id: CheckoutId,
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
+        let waiting = self.waiters.subscribe(id);
         let outcome = self
-            .retry_until(id, wait, async || {
-                let current = self
-                    .store
-                    .checkouts
-                    .get(id)
-                    .await?
-                    .ok_or(CheckoutError::NotFound)?;
+            .retry_until(&waiting, wait, async |handed| {
+                let current = match handed {
+                    Some(checkout) => {
+                        self.metrics.checkout_wait_read(WaitSource::Handed);
+                        checkout
+                    }
+                    None => {
+                        self.metrics.checkout_wait_read(WaitSource::Database);
+                        let read = self.store.checkouts.get(id).await?;
+                        let current = read.ok_or(CheckoutError::NotFound)?;
+                        waiting.saw(current.version);
+                        current
+                    }
+                };
                 Ok(if current.state.is_pending() {
                     Err(current)
                 } else {
@@ -105,38 +113,21 @@ impl CheckoutService {
         Ok(outcome.unwrap_or_else(|pending| pending))
     }
 
-    /// Run `attempt` until it succeeds (`Ok(Ok(_))`) or `wait` runs out (then its last
-    /// `Ok(Err(_))`). It is re-run when the checkout changes (see [`Self::checkout_changed`])
-    /// and every `checkout.wait_recheck_secs` regardless.
+    /// Run `attempt` until it succeeds or `wait` runs out (see [`Subscription::retry_until`]).
+    /// It is re-run when the checkout changes (woken by every write this replica makes and,
+    /// on Postgres, by the change notifications of others'; a lost listener wakes everyone)
+    /// and every `checkout.wait_recheck_secs` regardless: for a lease that lapsed with its
+    /// replica (marking a replica dead writes no checkout, so nothing announces it).
     async fn retry_until<T, U>(
         &self,
-        id: CheckoutId,
+        waiting: &Subscription<'_>,
         wait: Duration,
-        mut attempt: impl AsyncFnMut() -> Result<Result<T, U>, CheckoutError>,
+        attempt: impl AsyncFnMut(Option<Checkout>) -> Result<Result<T, U>, CheckoutError>,
     ) -> Result<Result<T, U>, CheckoutError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        let subscription = self.waiters.subscribe(id);
-        loop {
-            // Registered before the attempt, so a wake-up between the two is not lost.
-            let woken = subscription.notify().notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            let outcome = attempt().await?;
-            if outcome.is_ok() || tokio::time::Instant::now() >= deadline {
-                return Ok(outcome);
-            }
-            // Woken by every write this replica makes and, on Postgres, by the change
-            // notifications of others' (a lost listener wakes everyone); the slow re-check
-            // covers a lease that lapsed with its replica (marking a replica dead writes no
-            // checkout, so nothing announces it).
-            let recheck = tokio::time::Instant::now() + self.config.wait_recheck;
-            tokio::select! {
-                _ = woken => {}
-                _ = tokio::time::sleep_until(recheck.min(deadline)) => {}
-                // Shutdown: answer with where things stand (202 for pending) instead of
-                // holding the drain up for the rest of a long `Prefer: wait`.
-                _ = self.stopping.cancelled() => return attempt().await,
-            }
-        }
+        let patience = Patience {
+            deadline: tokio::time::Instant::now() + wait,
+            recheck: self.config.wait_recheck,
+        };
+        waiting.retry_until(patience, &self.stopping, attempt).await
     }
 }

@@ -207,6 +207,42 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
 }
 
+/// A checkout for unit tests: `state` at `version`, nothing held, nothing pending.
+#[cfg(test)]
+impl Checkout {
+    pub(crate) fn sample(state: CheckoutState, version: i64) -> Self {
+        use chrono::TimeZone;
+        let at = Utc
+            .timestamp_opt(1_800_000_000, 0)
+            .single()
+            .expect("a valid time");
+        Self {
+            id: CheckoutId::new(),
+            user_id: UserId::parse("user-1").expect("a valid user"),
+            event_id: "evt-1".into(),
+            state,
+            cart_id: None,
+            requested: Vec::new(),
+            lines: Vec::new(),
+            totals: None,
+            hold_expires_at: None,
+            payment: None,
+            order_id: None,
+            failure: None,
+            operation: None,
+            poll: None,
+            release_requested: false,
+            client_ip: "203.0.113.7".into(),
+            lease: None,
+            version,
+            created_at: at,
+            updated_at: at,
+            purchase_started_at: None,
+            next_check_at: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

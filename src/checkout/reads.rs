@@ -3,11 +3,13 @@
 //!
 //! What keeps an entry true:
 //! - **This replica's writes** drop the entry right after the write returns, before its answer
-//!   goes out (`CheckoutService::changed_here`), so a client never reads back less than it
-//!   wrote here.
+//!   goes out (`CheckoutService::written_here`, `changed_here`), so a client never reads back
+//!   less than it wrote here.
 //! - **Other replicas' writes** arrive as change notifications (Postgres `LISTEN`, see
-//!   `store::changes`; every update of a checkout row notifies since migration 0010) and drop
-//!   the entry. Entries are served only while the listener is connected and has been since
+//!   `store::changes`; every update of a checkout row notifies since migration 0010, with the
+//!   version it wrote since 0012) and drop the entry, unless it was read at that version or
+//!   later ([`ReadCache::announced`]: this replica's own write, coming back). Entries are served
+//!   only while the listener is connected and has been since
 //!   they were read: [`ReadCache::lost`] moves the cache to a new epoch, and an entry of an
 //!   older epoch is never served. On SQLite this process's writes are all there are
 //!   ([`ReadCache::own_writes_only`]).
@@ -27,6 +29,7 @@ use std::time::Duration;
 use super::error::CheckoutError;
 use super::model::{Checkout, Order, UserId};
 use super::service::CheckoutService;
+use super::waiters::Writing;
 use crate::ids::CheckoutId;
 use crate::metrics::ReadSource;
 
@@ -135,6 +138,21 @@ impl ReadCache {
         self.entries.invalidate(&id);
     }
 
+    /// Version `version` of `id` was announced: reads of it in flight are not stored (they
+    /// may predate it), and its entry goes unless it was read at that version or later (the
+    /// notification of this replica's own write, arriving after the entry was read anew).
+    pub fn announced(&self, id: CheckoutId, version: i64) {
+        let mut stripe = self.stripe(id);
+        *stripe = stripe.wrapping_add(1);
+        let current = self
+            .entries
+            .get(&id)
+            .is_some_and(|entry| entry.read.checkout.version >= version);
+        if !current {
+            self.entries.invalidate(&id);
+        }
+    }
+
     /// Changes are heard from now on: reads started from here may be stored and served.
     pub fn listening(&self) {
         self.next_epoch(LISTENING);
@@ -220,12 +238,34 @@ impl CheckoutService {
         Ok(read)
     }
 
-    /// Checkout `id` changed: this replica wrote it (or tried: a write whose answer was lost
-    /// may have happened), or another's change was announced. Its cached read goes before
-    /// anyone is answered, and its waiters look again.
+    /// This replica wrote `checkout` (its version is now the database's) in `writing`. Its
+    /// cached read goes before anyone is answered, and its waiters are handed the record
+    /// instead of reading it.
+    pub(super) fn written_here(&self, checkout: &Checkout, writing: Writing<'_>) {
+        self.reads.invalidate(checkout.id);
+        writing.hand(checkout);
+    }
+
+    /// Checkout `id` may have changed in a way this replica cannot hand over: a write whose
+    /// answer was lost (it may have happened), or a change of unknown version. Its cached
+    /// read goes before anyone is answered, and its waiters read it again.
     pub(super) fn changed_here(&self, id: CheckoutId) {
         self.reads.invalidate(id);
         self.waiters.wake(id);
+    }
+
+    /// A change of checkout `id` was announced (a store change notification), with the
+    /// version written when the notification carries one. A version this replica knows
+    /// already (its own write coming back, or one read since) drops nothing and wakes nobody;
+    /// a newer one, or one without a version (a removal), is another replica's change.
+    pub fn checkout_changed(&self, id: CheckoutId, version: Option<i64>) {
+        match version {
+            Some(version) => {
+                self.reads.announced(id, version);
+                self.waiters.announce(id, version);
+            }
+            None => self.changed_here(id),
+        }
     }
 
     /// Other replicas' changes are heard from now on (the change listener is connected).

@@ -59,7 +59,7 @@ impl CheckoutService {
     }
 
     /// Persist under the lease (its `until` covering a poll's wait, for readers that judge it by
-    /// time), drop its cached read and wake waiters.
+    /// time), drop its cached read and hand the written record to its waiters.
     pub(super) async fn save(
         &self,
         checkout: &mut Checkout,
@@ -82,15 +82,17 @@ impl CheckoutService {
         // (`unlease_unless_settled` reads it).
         let before = std::mem::replace(&mut checkout.lease, held);
         checkout.updated_at = now;
+        let writing = self.waiters.writing(checkout.id, checkout.version + 1);
         let written = self.store.checkouts.update(checkout).await;
-        // Before anyone is answered, even on an error: a write whose answer was lost may
-        // have happened.
-        self.changed_here(checkout.id);
         if let Err(e) = written {
+            // Before anyone is answered, even on an error: a write whose answer was lost may
+            // have happened.
+            self.changed_here(checkout.id);
             checkout.lease = before;
             return Err(e);
         }
         checkout.version += 1;
+        self.written_here(checkout, writing);
         Ok(())
     }
 

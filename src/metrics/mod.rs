@@ -92,6 +92,24 @@ impl ReadSource {
     }
 }
 
+/// Where a request waiting on a checkout (`Prefer: wait`) took its next look at it from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitSource {
+    /// The record this replica had just written, handed over.
+    Handed,
+    /// The database.
+    Database,
+}
+
+impl WaitSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Handed => "handed",
+            Self::Database => "database",
+        }
+    }
+}
+
 /// A closed set of label values, such as a checkout's states: the metrics know their words and
 /// the whole set (to report the absent ones as 0), not the domain type behind them.
 pub trait LabelSet: Copy + 'static {
@@ -124,6 +142,7 @@ pub struct Metrics {
     leases_orphaned: Counter<u64>,
     replays: Counter<u64>,
     checkout_reads: Counter<u64>,
+    checkout_wait_reads: Counter<u64>,
     read_cache_resets: Counter<u64>,
     certificate_refreshes: Counter<u64>,
     token_refreshes: Counter<u64>,
@@ -275,6 +294,11 @@ impl Metrics {
                 "gateway.checkout.reads",
                 "Checkout reads (GET /v1/checkouts/{id}) by where the answer came from",
             ),
+            checkout_wait_reads: counter(
+                &meter,
+                "gateway.checkout.wait_reads",
+                "Looks at a checkout by requests waiting on it, by where the record came from",
+            ),
             read_cache_resets: counter(
                 &meter,
                 "gateway.checkout.read_cache.resets",
@@ -314,6 +338,10 @@ impl Metrics {
         }
         for source in [ReadSource::Cache, ReadSource::Database] {
             self.checkout_reads
+                .add(0, &[KeyValue::new("source", source.as_str())]);
+        }
+        for source in [WaitSource::Handed, WaitSource::Database] {
+            self.checkout_wait_reads
                 .add(0, &[KeyValue::new("source", source.as_str())]);
         }
         for reason in [ReleaseReason::Abandoned, ReleaseReason::Expired] {

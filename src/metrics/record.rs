@@ -27,6 +27,12 @@ impl Metrics {
             .add(1, &[KeyValue::new("source", source.as_str())]);
     }
 
+    /// A request waiting on a checkout looked at it again, from `source`.
+    pub fn checkout_wait_read(&self, source: WaitSource) {
+        self.checkout_wait_reads
+            .add(1, &[KeyValue::new("source", source.as_str())]);
+    }
+
     /// The checkout read cache was emptied (its change notifications were interrupted).
     pub fn read_cache_reset(&self) {
         self.read_cache_resets.add(1, &[]);

@@ -391,7 +391,7 @@ impl ChangeFeed {
             idempotency_changed,
         } = self;
         let on_change = move |change| match change {
-            Change::Checkout(id) => service.checkout_changed(id),
+            Change::Checkout { id, version } => service.checkout_changed(id, version),
             Change::Idempotency => idempotency_changed.notify_waiters(),
             Change::Heard => service.changes_heard(),
             // Every waiter looks again: what it waits for may have been missed.

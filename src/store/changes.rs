@@ -1,7 +1,9 @@
 //! Change notifications across replicas: Postgres `LISTEN`/`NOTIFY` on the channels the
-//! triggers of migrations 0008 and 0010 notify (`checkout_changed` with the checkout's id
-//! when its version, state or lease holder changes or it is deleted: every change a partner
-//! can see; `idempotency_changed` when a key settles or goes). One listening
+//! triggers of migrations 0008, 0010 and 0012 notify (`checkout_versions` with the checkout's
+//! id and the version written, `<id>:<version>`, when its version, state or lease holder
+//! changes, and the bare id when it is deleted: every change a partner can see;
+//! `idempotency_changed` when a key settles or goes). The triggers also notify
+//! `checkout_changed` with the bare id, for replicas of earlier versions. One listening
 //! connection per replica, of its own (not from the pool, named
 //! [`LISTENER_APPLICATION_NAME`] in `pg_stat_activity`). Whoever follows is told when
 //! listening starts and when it stops ([`Change::Heard`], [`Change::Unheard`]): between a lost
@@ -15,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ids::CheckoutId;
 
-const CHECKOUT_CHANNEL: &str = "checkout_changed";
+/// Since migration 0012 (`checkout_changed`, the bare id, is kept for earlier versions).
+const CHECKOUT_CHANNEL: &str = "checkout_versions";
 const IDEMPOTENCY_CHANNEL: &str = "idempotency_changed";
 
 /// The listener connection's `application_name`: operators (and tests) can find it.
@@ -24,7 +27,12 @@ pub const LISTENER_APPLICATION_NAME: &str = "checkout-gateway changes";
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    Checkout(CheckoutId),
+    /// A checkout changed; `version` is the one written, `None` for a removal (or a change
+    /// that wrote no new version).
+    Checkout {
+        id: CheckoutId,
+        version: Option<i64>,
+    },
     /// Some Idempotency-Key settled or was removed.
     Idempotency,
     /// Listening: every change committed from now on is announced.
@@ -101,11 +109,52 @@ async fn listen(
             return Ok(Ended::Lost);
         };
         match notification.channel() {
-            CHECKOUT_CHANNEL => match notification.payload().parse() {
-                Ok(id) => on_change(Change::Checkout(id)),
-                Err(_) => tracing::warn!("a checkout change named no checkout id"),
+            CHECKOUT_CHANNEL => match checkout_change(notification.payload()) {
+                Some(change) => on_change(change),
+                None => tracing::warn!("a checkout change named no checkout id"),
             },
             _ => on_change(Change::Idempotency),
         }
+    }
+}
+
+/// `<id>:<version>`, or the bare `<id>`. A version that does not parse is dropped rather
+/// than the change: without one, the change is taken as one this replica has not seen.
+fn checkout_change(payload: &str) -> Option<Change> {
+    let (id, version) = match payload.split_once(':') {
+        Some((id, version)) => (id, version.parse().ok()),
+        None => (payload, None),
+    };
+    Some(Change::Checkout {
+        id: id.parse().ok()?,
+        version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkout_change_names_its_id_and_the_version_written() {
+        let id = CheckoutId::new();
+        assert_eq!(
+            checkout_change(&format!("{id}:7")),
+            Some(Change::Checkout {
+                id,
+                version: Some(7)
+            })
+        );
+        // A removal: no version.
+        assert_eq!(
+            checkout_change(&id.to_string()),
+            Some(Change::Checkout { id, version: None })
+        );
+        assert_eq!(
+            checkout_change(&format!("{id}:seven")),
+            Some(Change::Checkout { id, version: None })
+        );
+        assert_eq!(checkout_change("not-an-id:7"), None);
+        assert_eq!(checkout_change(""), None);
     }
 }

@@ -31,3 +31,4 @@ mod shutdown;
 mod strict_upstream;
 mod sweeper;
 mod upstream;
+mod waiters;

@@ -16,7 +16,7 @@ use crate::helpers::*;
 use crate::metrics::sample;
 
 /// How many checkout reads `app` answered from `source` (`cache` or `database`).
-fn reads(app: &TestApp, source: &str) -> f64 {
+pub(crate) fn reads(app: &TestApp, source: &str) -> f64 {
     let text = app.context.metrics.render();
     sample(&text, "gateway_checkout_reads_total", &[("source", source)]).unwrap_or(0.0)
 }
@@ -36,7 +36,7 @@ async fn until<F: FnMut() -> bool>(what: &str, mut check: F) {
 }
 
 /// GET the checkout without waiting: (status, body).
-async fn read(app: &TestApp, id: &str, user: &str) -> (u16, Value) {
+pub(crate) async fn read(app: &TestApp, id: &str, user: &str) -> (u16, Value) {
     let resp = app
         .client
         .get(format!("{}/v1/checkouts/{id}", app.address))
@@ -66,7 +66,7 @@ async fn read_until_cached(app: &TestApp, id: &str, user: &str) -> Value {
     }
 }
 
-async fn serving(app: &TestApp) {
+pub(crate) async fn serving(app: &TestApp) {
     until("the read cache serves", || {
         app.service.serves_cached_reads()
     })

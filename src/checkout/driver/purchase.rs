@@ -173,21 +173,23 @@ impl CheckoutService {
         // The purchase settles the operation: this write frees the checkout too (as `save`
         // does), so no hand-back follows; a failed write keeps the lease as the database has it.
         let before = checkout.lease.take();
+        let writing = self.waiters.writing(checkout.id, checkout.version + 1);
         let written = self
             .store
             .checkouts
             .record_purchase(checkout, &order, notice.as_ref())
             .await;
-        // As in `save`: the cached read goes whether or not the answer came back.
-        self.changed_here(checkout.id);
         if let Err(e) = written {
+            // As in `save`: the cached read goes whether or not the answer came back.
+            self.changed_here(checkout.id);
             checkout.lease = before;
             return Err(e.into());
         }
+        checkout.version += 1;
+        self.written_here(checkout, writing);
         if notice.is_some() {
             self.notices_queued.notify_one();
         }
-        checkout.version += 1;
         Ok(())
     }
 }

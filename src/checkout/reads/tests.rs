@@ -1,39 +1,9 @@
-use chrono::{TimeZone, Utc};
-
 use super::*;
-use crate::checkout::model::UserId;
 use crate::checkout::state::CheckoutState;
 
 fn read(version: i64) -> Arc<CheckoutRead> {
-    let at = Utc
-        .timestamp_opt(1_800_000_000, 0)
-        .single()
-        .expect("a valid time");
     Arc::new(CheckoutRead {
-        checkout: Checkout {
-            id: CheckoutId::new(),
-            user_id: UserId::parse("user-1").expect("a valid user"),
-            event_id: "evt-1".into(),
-            state: CheckoutState::Reserved,
-            cart_id: None,
-            requested: Vec::new(),
-            lines: Vec::new(),
-            totals: None,
-            hold_expires_at: None,
-            payment: None,
-            order_id: None,
-            failure: None,
-            operation: None,
-            poll: None,
-            release_requested: false,
-            client_ip: "203.0.113.7".into(),
-            lease: None,
-            version,
-            created_at: at,
-            updated_at: at,
-            purchase_started_at: None,
-            next_check_at: None,
-        },
+        checkout: Checkout::sample(CheckoutState::Reserved, version),
         order: None,
     })
 }
@@ -106,4 +76,23 @@ fn other_checkouts_reads_survive_an_invalidation() {
     cache.fill(ticket, read(1));
     cache.invalidate(b);
     assert_eq!(version_of(&cache, a), Some(1));
+}
+
+#[test]
+fn an_announced_version_drops_only_an_older_entry() {
+    let cache = ReadCache::own_writes_only();
+    let id = CheckoutId::new();
+    let ticket = cache.ticket(id).expect("a ticket");
+    cache.fill(ticket, read(2));
+    // Version 2 coming back (this replica's own write, read since): the entry stays.
+    cache.announced(id, 2);
+    assert_eq!(version_of(&cache, id), Some(2));
+    // A read in flight across an announcement may predate it: not stored over the entry.
+    let ticket = cache.ticket(id).expect("a ticket");
+    cache.announced(id, 1);
+    cache.fill(ticket, read(1));
+    assert_eq!(version_of(&cache, id), Some(2));
+    // A newer version (another replica's write): the entry goes.
+    cache.announced(id, 3);
+    assert_eq!(version_of(&cache, id), None);
 }
