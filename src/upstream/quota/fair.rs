@@ -2,13 +2,24 @@
 //!
 //! Lanes first ([`Priority`]); a waiter rises one lane for every [`AGING`] it has waited, but
 //! reads and jobs no higher than [`Priority::Release`]: below every reserve and purchase, so
-//! no flood of reads takes a turn from a user's operation, however long it has waited. Within a lane, users take turns: the user served least recently goes first
-//! (round-robin), then the oldest ticket. A send that may be refused (a partner's read: event
-//! details, the captcha page) is refused up front when its user already has
-//! [`Shares::per_user`] sends waiting or in flight, or its lane has [`Shares::per_lane`]
-//! waiting: nothing is spent, and the partner gets 429 with a `Retry-After`.
+//! no flood of reads takes a turn from a user's operation, however long it has waited. Within
+//! a lane, users take turns: the user served least recently goes first (round-robin), then the
+//! oldest ticket. A send that may be refused (a partner's read: event details, the captcha
+//! page) is refused up front when its user already has [`Shares::per_user`] sends waiting or
+//! in flight, or its lane has [`Shares::per_lane`] waiting: nothing is spent, and the partner
+//! gets 429 with a `Retry-After`.
+//!
+//! Every operation costs O(log n) in the n waiting (aging amortised), because a burst of
+//! checkouts queues tens of thousands of sends at once, and a look over the whole queue per
+//! send made each send slower the longer the queue grew (the queue then grew faster). So:
+//! - each lane keeps its users in order of (turn, oldest ticket in the lane), and each user its
+//!   tickets per lane in order: the next up is the first user of the highest lane holding one;
+//! - aging is a promotion one lane up when a waiter's next [`AGING`] is due, kept in order of
+//!   that instant and applied when [`Queue::next_up`] is asked (at most twice per waiter);
+//! - a lane's waiting count is a counter, and the users remembered for their turn while
+//!   nothing of theirs waits are kept apart, so forgetting them costs what remembering did.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +34,8 @@ pub(super) const AGING: Duration = Duration::from_secs(2);
 /// Users remembered for their turn beyond those waiting now; past it, the idle are forgotten
 /// (an idle user's next send goes first anyway).
 const REMEMBERED_IDLE: usize = 1024;
+
+const LANES: usize = Priority::Job as usize + 1;
 
 /// Who a send is for.
 #[derive(Debug, Clone, Copy)]
@@ -71,15 +84,107 @@ pub struct QueueFull {
     pub retry_after: Duration,
 }
 
+/// The user a send is for; `None` is the gateway's own work, which takes turns as one user.
+type Owner = Option<Arc<str>>;
+
 #[derive(Debug)]
 struct Waiter {
-    lane: Priority,
+    /// The lane it asked for: where it counts against [`Shares::per_lane`], and where its
+    /// aging starts.
+    asked: Priority,
+    /// The lane it is in now, after aging (a [`Priority`] as a number).
+    lane: usize,
     since: Instant,
-    owner: Option<Arc<str>>,
+    owner: Owner,
     /// Wakes this waiter alone: only the one whose turn it is is woken when a send is taken
-    /// or a waiter leaves, so a send costs one look over the queue, not one per waiter (with
-    /// thousands waiting, waking all of them on every send cost more than the sends).
+    /// or a waiter leaves (with thousands waiting, waking all of them on every send cost more
+    /// than the sends).
     wake: Arc<Notify>,
+}
+
+impl Waiter {
+    /// When it rises one lane more: `None` at its ceiling.
+    fn next_rise(&self) -> Option<Instant> {
+        let risen = self.asked as u32 - self.lane as u32;
+        (self.lane > ceiling(self.asked) as usize).then(|| self.since + AGING * (risen + 1))
+    }
+}
+
+/// A user with sends waiting, or remembered for its turn.
+#[derive(Debug, Default)]
+struct User {
+    /// The count of sends served when it was last served: 0 if never since it was forgotten.
+    turn: u64,
+    /// Its waiting tickets, per lane.
+    tickets: [BTreeSet<u64>; LANES],
+    waiting: usize,
+}
+
+/// Per lane, the users with a ticket in it in the order they go: by turn, then by their
+/// oldest ticket in the lane. Only a user's first ticket in a lane is here: a user's turn
+/// moving costs one entry per lane, however many of its sends wait.
+#[derive(Debug, Default)]
+struct Lanes {
+    order: [BTreeSet<(u64, u64)>; LANES],
+    /// Looks into and changes of these sets and the users' ticket sets, each O(log n): the
+    /// tests bound them per send.
+    #[cfg(test)]
+    steps: u64,
+}
+
+impl Lanes {
+    fn add(&mut self, user: &mut User, lane: usize, ticket: u64) {
+        let first = user.tickets[lane].first().copied();
+        user.tickets[lane].insert(ticket);
+        self.follow_first(user, lane, first);
+    }
+
+    fn remove(&mut self, user: &mut User, lane: usize, ticket: u64) {
+        let first = user.tickets[lane].first().copied();
+        user.tickets[lane].remove(&ticket);
+        self.follow_first(user, lane, first);
+    }
+
+    /// `user`'s entry in `lane` follows its first ticket there, which was `before`.
+    fn follow_first(&mut self, user: &User, lane: usize, before: Option<u64>) {
+        self.step(1);
+        let after = user.tickets[lane].first().copied();
+        if after != before {
+            self.step(2);
+            if let Some(t) = before {
+                self.order[lane].remove(&(user.turn, t));
+            }
+            if let Some(t) = after {
+                self.order[lane].insert((user.turn, t));
+            }
+        }
+    }
+
+    /// `user` was served: its turn moves to `turn` in every lane it waits in.
+    fn take_turn(&mut self, user: &mut User, turn: u64) {
+        for (lane, tickets) in user.tickets.iter().enumerate() {
+            if let Some(&first) = tickets.first() {
+                self.step(2);
+                self.order[lane].remove(&(user.turn, first));
+                self.order[lane].insert((turn, first));
+            }
+        }
+        user.turn = turn;
+    }
+
+    /// The first ticket of the highest lane holding one.
+    fn first(&mut self) -> Option<u64> {
+        let lane = self.order.iter().position(|o| !o.is_empty())?;
+        self.step(lane + 1);
+        self.order[lane].first().map(|(_, ticket)| *ticket)
+    }
+
+    fn step(&mut self, _n: usize) {
+        #[cfg(test)]
+        {
+            self.steps += _n as u64;
+        }
+    }
 }
 
 /// The waiting sends and the users' turns. Kept inside the limiter's log lock.
@@ -89,8 +194,16 @@ pub(super) struct Queue {
     next_ticket: u64,
     /// Refusable sends per user, waiting or in flight.
     outstanding: HashMap<Arc<str>, usize>,
-    /// When each user was last served (a sequence number), for the round-robin.
-    last_served: HashMap<Option<Arc<str>>, u64>,
+    users: HashMap<Owner, User>,
+    lanes: Lanes,
+    /// Waiting sends per lane asked for.
+    asked: [usize; LANES],
+    /// The waiters below their ceiling, by when they next rise.
+    aging: BTreeSet<(Instant, u64)>,
+    /// Users with a turn (`turn > 0`), and those of them with nothing waiting.
+    remembered: usize,
+    idle: HashSet<Owner>,
+    /// Sends served so far: the turns.
     served: u64,
 }
 
@@ -106,11 +219,7 @@ impl Queue {
         if !claim.refusable {
             return Ok(None);
         }
-        let in_lane = self
-            .waiting
-            .values()
-            .filter(|w| w.lane == claim.priority)
-            .count();
+        let in_lane = self.asked[claim.priority as usize];
         if in_lane >= shares.per_lane {
             return Err(full(in_lane, per_send));
         }
@@ -145,22 +254,30 @@ impl Queue {
     ) -> (u64, Arc<Notify>) {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        let owner = owner.map(Arc::from);
         let wake = Arc::new(Notify::new());
-        self.waiting.insert(
-            ticket,
-            Waiter {
-                lane,
-                since: now,
-                owner,
-                wake: wake.clone(),
-            },
-        );
+        let waiter = Waiter {
+            asked: lane,
+            lane: lane as usize,
+            since: now,
+            owner: owner.map(Arc::from),
+            wake: wake.clone(),
+        };
+        if let Some(at) = waiter.next_rise() {
+            self.aging.insert((at, ticket));
+        }
+        let user = self.users.entry(waiter.owner.clone()).or_default();
+        if user.waiting == 0 && user.turn > 0 {
+            self.idle.remove(&waiter.owner);
+        }
+        user.waiting += 1;
+        self.lanes.add(user, waiter.lane, ticket);
+        self.asked[lane as usize] += 1;
+        self.waiting.insert(ticket, waiter);
         (ticket, wake)
     }
 
     /// Wakes the waiter whose turn it is now (if it is not waiting yet, it will not wait).
-    pub(super) fn wake_next(&self, now: Instant) {
+    pub(super) fn wake_next(&mut self, now: Instant) {
         if let Some(next) = self.next_up(now).and_then(|t| self.waiting.get(&t)) {
             next.wake.notify_one();
         }
@@ -168,40 +285,87 @@ impl Queue {
 
     /// Whether sends other than `ticket`'s are waiting.
     pub(super) fn others_waiting(&self, ticket: u64) -> bool {
-        self.waiting.keys().any(|t| *t != ticket)
+        self.waiting.len() > usize::from(self.waiting.contains_key(&ticket))
     }
 
     pub(super) fn leave(&mut self, ticket: u64) {
-        self.waiting.remove(&ticket);
+        if let Some(waiter) = self.take_out(ticket) {
+            self.settle(waiter.owner);
+        }
     }
 
     /// `ticket` got its send: its user's turn moves to the back.
     pub(super) fn served(&mut self, ticket: u64) {
-        let Some(waiter) = self.waiting.remove(&ticket) else {
+        let Some(waiter) = self.take_out(ticket) else {
             return;
         };
         self.served += 1;
-        self.last_served.insert(waiter.owner, self.served);
-        if self.last_served.len() > REMEMBERED_IDLE + self.waiting.len() {
-            let waiting: Vec<_> = self.waiting.values().map(|w| w.owner.clone()).collect();
-            self.last_served.retain(|owner, _| waiting.contains(owner));
+        if let Some(user) = self.users.get_mut(&waiter.owner) {
+            self.remembered += usize::from(user.turn == 0);
+            self.lanes.take_turn(user, self.served);
+        }
+        self.settle(waiter.owner);
+        if self.remembered > REMEMBERED_IDLE + self.waiting.len() {
+            // Each was set idle once by a send of its own: forgetting them all costs no more.
+            for owner in self.idle.drain() {
+                self.users.remove(&owner);
+                self.remembered -= 1;
+            }
         }
     }
 
     /// The waiter that goes next: the highest lane after aging, then the user served least
-    /// recently, then the oldest ticket.
-    pub(super) fn next_up(&self, now: Instant) -> Option<u64> {
-        self.waiting
-            .iter()
-            .min_by_key(|(ticket, w)| {
-                let turn = self.last_served.get(&w.owner).copied().unwrap_or(0);
-                (
-                    effective_lane(w.lane, now.duration_since(w.since)),
-                    turn,
-                    **ticket,
-                )
-            })
-            .map(|(ticket, _)| *ticket)
+    /// recently, then the oldest ticket. `now` never goes back (it is read under the lock).
+    pub(super) fn next_up(&mut self, now: Instant) -> Option<u64> {
+        self.age(now);
+        self.lanes.first()
+    }
+
+    /// Raises every waiter whose next rise is due by `now` one lane.
+    fn age(&mut self, now: Instant) {
+        while let Some(&(at, ticket)) = self.aging.first().filter(|(at, _)| *at <= now) {
+            self.aging.remove(&(at, ticket));
+            let Some(waiter) = self.waiting.get_mut(&ticket) else {
+                continue;
+            };
+            let Some(user) = self.users.get_mut(&waiter.owner) else {
+                continue;
+            };
+            self.lanes.remove(user, waiter.lane, ticket);
+            waiter.lane -= 1;
+            self.lanes.add(user, waiter.lane, ticket);
+            if let Some(next) = waiter.next_rise() {
+                self.aging.insert((next, ticket));
+            }
+        }
+    }
+
+    /// Takes `ticket` out of its lane, its user, the aging and the counts.
+    fn take_out(&mut self, ticket: u64) -> Option<Waiter> {
+        let waiter = self.waiting.remove(&ticket)?;
+        self.asked[waiter.asked as usize] -= 1;
+        if let Some(at) = waiter.next_rise() {
+            self.aging.remove(&(at, ticket));
+        }
+        if let Some(user) = self.users.get_mut(&waiter.owner) {
+            user.waiting -= 1;
+            self.lanes.remove(user, waiter.lane, ticket);
+        }
+        Some(waiter)
+    }
+
+    /// After a send of `owner`'s left the queue: a user with nothing waiting is idle, or
+    /// forgotten at once if it has no turn to remember.
+    fn settle(&mut self, owner: Owner) {
+        match self.users.get(&owner) {
+            Some(user) if user.waiting > 0 => {}
+            Some(user) if user.turn > 0 => {
+                self.idle.insert(owner);
+            }
+            _ => {
+                self.users.remove(&owner);
+            }
+        }
     }
 
     #[cfg(test)]
@@ -210,16 +374,14 @@ impl Queue {
     }
 }
 
-/// `lane` after waiting `waited`: one lane up per [`AGING`], reads and jobs no higher than
-/// the release lane (they still overtake one another, and releases, so none starves among
-/// its peers).
-fn effective_lane(lane: Priority, waited: Duration) -> u32 {
-    let ceiling = match lane {
+/// The highest lane aging raises a waiter of `lane` to: reads and jobs no higher than the
+/// release lane (they still overtake one another, and releases, so none starves among its
+/// peers).
+fn ceiling(lane: Priority) -> Priority {
+    match lane {
         Priority::Refresh | Priority::Job => Priority::Release,
         _ => Priority::Critical,
-    };
-    let risen = (waited.as_millis() / AGING.as_millis()) as u32;
-    (lane as u32).saturating_sub(risen).max(ceiling as u32)
+    }
 }
 
 fn full(ahead: usize, per_send: Duration) -> QueueFull {
@@ -227,3 +389,6 @@ fn full(ahead: usize, per_send: Duration) -> QueueFull {
         retry_after: (per_send * ahead as u32).max(Duration::from_secs(1)),
     }
 }
+
+#[cfg(test)]
+mod tests;
