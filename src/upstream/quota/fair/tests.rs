@@ -15,16 +15,29 @@ struct Model {
 }
 
 impl Model {
+    fn leave(&mut self, ticket: u64) {
+        self.waiting.remove(&ticket);
+    }
+
+    fn in_lane(&self, lane: Priority) -> usize {
+        self.waiting.values().filter(|w| w.0 == lane).count()
+    }
+}
+
+/// What the model test and the benchmark drive: the queue, or the model it replaced.
+trait Sends {
+    fn enqueue(&mut self, lane: Priority, owner: Option<&str>, now: Instant) -> u64;
+    fn next_up(&mut self, now: Instant) -> Option<u64>;
+    fn served(&mut self, ticket: u64);
+}
+
+impl Sends for Model {
     fn enqueue(&mut self, lane: Priority, owner: Option<&str>, now: Instant) -> u64 {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.waiting
             .insert(ticket, (lane, now, owner.map(Arc::from)));
         ticket
-    }
-
-    fn leave(&mut self, ticket: u64) {
-        self.waiting.remove(&ticket);
     }
 
     fn served(&mut self, ticket: u64) {
@@ -39,7 +52,7 @@ impl Model {
         }
     }
 
-    fn next_up(&self, now: Instant) -> Option<u64> {
+    fn next_up(&mut self, now: Instant) -> Option<u64> {
         self.waiting
             .iter()
             .min_by_key(|(ticket, (lane, since, owner))| {
@@ -52,9 +65,17 @@ impl Model {
             })
             .map(|(ticket, _)| *ticket)
     }
+}
 
-    fn in_lane(&self, lane: Priority) -> usize {
-        self.waiting.values().filter(|w| w.0 == lane).count()
+impl Sends for Queue {
+    fn enqueue(&mut self, lane: Priority, owner: Option<&str>, now: Instant) -> u64 {
+        Queue::enqueue(self, lane, owner, now).0
+    }
+    fn next_up(&mut self, now: Instant) -> Option<u64> {
+        Queue::next_up(self, now)
+    }
+    fn served(&mut self, ticket: u64) {
+        Queue::served(self, ticket);
     }
 }
 
@@ -105,7 +126,7 @@ fn agree_with_the_model(seed: u64, users: u64, steps: usize) -> usize {
             r if r < if filling { 55 } else { 25 } => {
                 let lane = ALL_LANES[rng.below(LANES as u64) as usize];
                 let owner = (rng.below(10) > 0).then(|| format!("u{}", rng.below(users)));
-                let (ticket, _) = queue.enqueue(lane, owner.as_deref(), now);
+                let ticket = Sends::enqueue(&mut queue, lane, owner.as_deref(), now);
                 assert_eq!(ticket, model.enqueue(lane, owner.as_deref(), now), "{at}");
                 live.push(ticket);
             }
@@ -223,37 +244,6 @@ fn a_hundred_thousand_waiting_are_served_in_turn_with_bounded_work() {
     assert!(per_send <= 20, "{per_send} steps per send");
 }
 
-/// What the benchmark drives: the queue, or the model it replaced.
-trait Sends {
-    fn enqueue(&mut self, lane: Priority, owner: &str, now: Instant);
-    fn next_up(&mut self, now: Instant) -> Option<u64>;
-    fn served(&mut self, ticket: u64);
-}
-
-impl Sends for Queue {
-    fn enqueue(&mut self, lane: Priority, owner: &str, now: Instant) {
-        Queue::enqueue(self, lane, Some(owner), now);
-    }
-    fn next_up(&mut self, now: Instant) -> Option<u64> {
-        Queue::next_up(self, now)
-    }
-    fn served(&mut self, ticket: u64) {
-        Queue::served(self, ticket);
-    }
-}
-
-impl Sends for Model {
-    fn enqueue(&mut self, lane: Priority, owner: &str, now: Instant) {
-        Model::enqueue(self, lane, Some(owner), now);
-    }
-    fn next_up(&mut self, now: Instant) -> Option<u64> {
-        Model::next_up(self, now)
-    }
-    fn served(&mut self, ticket: u64) {
-        Model::served(self, ticket);
-    }
-}
-
 /// The mean time of `sends` sends' queue work with `waiting` waiting (one joins per send, so
 /// it stays so), at 500 sends a second: a send is what `acquire` asks of the queue — its turn
 /// checked, served, the next woken, which checks its turn.
@@ -265,12 +255,12 @@ fn per_send(queue: &mut impl Sends, waiting: usize, sends: usize) -> Duration {
     let lane = |i: usize| [Priority::Reserve, Priority::Critical][usize::from(i.is_multiple_of(3))];
     let start = Instant::now();
     for (i, owner) in owners.iter().enumerate() {
-        queue.enqueue(lane(i), owner, start);
+        queue.enqueue(lane(i), Some(owner), start);
     }
     let timer = std::time::Instant::now();
     for i in 0..sends {
         let now = start + Duration::from_millis(2 * i as u64);
-        queue.enqueue(lane(i), &owners[i % waiting], now);
+        queue.enqueue(lane(i), Some(&owners[i % waiting]), now);
         let ticket = queue.next_up(now).expect("one is waiting");
         queue.served(ticket);
         queue.next_up(now);
