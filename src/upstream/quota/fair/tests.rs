@@ -270,8 +270,8 @@ fn per_send(queue: &mut impl Sends, waiting: usize, sends: usize) -> Duration {
 }
 
 /// Not a test: prints the cost of a send with 1k, 10k and 100k waiting, before (the model's
-/// look over every waiter) and after. `cargo test --release --lib per_send_cost -- --ignored
-/// --nocapture`.
+/// look over every waiter) and after, measured in the same run. docs/performance.md has the
+/// command (the crate optimised, its dependencies as built for the tests) and the figures.
 #[test]
 #[ignore = "a benchmark: prints timings, asserts nothing"]
 fn per_send_cost_before_and_after() {
