@@ -200,8 +200,9 @@ pub(super) struct Queue {
     asked: [usize; LANES],
     /// The waiters below their ceiling, by when they next rise.
     aging: BTreeSet<(Instant, u64)>,
-    /// Users with a turn (`turn > 0`), and those of them with nothing waiting.
+    /// Users with a turn (`turn > 0`), waiting or not.
     remembered: usize,
+    /// Those of them with nothing waiting: forgotten together when too many are remembered.
     idle: HashSet<Owner>,
     /// Sends served so far: the turns.
     served: u64,
