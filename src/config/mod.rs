@@ -142,6 +142,7 @@ struct Raw {
     unredeemed: RawUnredeemed,
     sandbox: RawSandbox,
     log: LogSettings,
+    example_app: ExampleAppSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -358,6 +359,14 @@ impl LogSettings {
     }
 }
 
+/// The example partner app (`/example/`), a development tool served by `serve`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleAppSettings {
+    /// Serve it (builds with the `dev-tools` feature only; refused in production).
+    pub enabled: bool,
+}
+
 /// The validated settings the application runs on.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -377,6 +386,7 @@ pub struct Settings {
     pub unredeemed: UnredeemedSettings,
     pub sandbox: SandboxSettings,
     pub log: LogSettings,
+    pub example_app: ExampleAppSettings,
 }
 
 #[derive(Debug, Clone)]

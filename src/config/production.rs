@@ -1,5 +1,5 @@
 //! `production`'s extra rules, on top of every check [`super::validate`] makes: no sandbox, no
-//! SQLite, the issuer and audience of user tokens pinned, and no weak secret.
+//! SQLite, no example app, the issuer and audience of user tokens pinned, and no weak secret.
 //!
 //! # Secrets
 //! The secrets the gateway's operator chooses (they key HMACs and signatures only the gateway
@@ -100,6 +100,13 @@ pub(super) fn production_rules(
         return Err(ConfigError::invalid(
             "upstream.base_url",
             "the sandbox in production",
+        ));
+    }
+    // Its token route hands a signed user token to whoever asks.
+    if s.example_app.enabled {
+        return Err(ConfigError::invalid(
+            "example_app.enabled",
+            "the example app in production: it mints user tokens for anyone who asks",
         ));
     }
     if s.database.url.starts_with("sqlite:") {

@@ -213,6 +213,7 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         unredeemed,
         sandbox,
         log: raw.log,
+        example_app: raw.example_app,
     };
     if settings.auth.jwt_hs256_secret.is_none() && settings.auth.jwt_rs256_public_key_pem.is_none()
     {
@@ -225,6 +226,12 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         return Err(ConfigError::invalid(
             "security.source_account_key",
             "must be set",
+        ));
+    }
+    if settings.example_app.enabled && settings.auth.jwt_hs256_secret.is_none() {
+        return Err(ConfigError::invalid(
+            "example_app.enabled",
+            "the example app signs its users' tokens with auth.jwt_hs256_secret, which is not set",
         ));
     }
     if env == AppEnv::Production {

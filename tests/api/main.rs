@@ -7,6 +7,7 @@ mod auth;
 mod checkouts;
 mod database_outage;
 mod errors;
+mod example_app;
 mod fairness;
 mod faults;
 mod idempotency;
