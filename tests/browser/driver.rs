@@ -132,7 +132,10 @@ fn skip_or_fail(missing: &str) -> Option<Arc<Chromedriver>> {
         std::env::var_os("REQUIRE_BROWSER").is_none_or(|v| v != "1"),
         "the browser tests need {missing} on PATH (REQUIRE_BROWSER=1): {install}"
     );
-    eprintln!(
+    // Written to stderr itself, not through `eprintln!`, which the test harness captures and
+    // shows only for failed tests: a skip must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
         "\n########## skipped: chromium not installed ({missing} not on PATH) ##########\n\
          ########## {install}; REQUIRE_BROWSER=1 makes this a failure ##########\n"
     );

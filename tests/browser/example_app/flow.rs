@@ -1,0 +1,189 @@
+//! Through the app: a user picks the sandbox's event, solves the captcha the sandbox way and
+//! reserves; refusals show their problem code and detail; back from the payment page the app
+//! places the order and links its tickets; the browser never sends a card number; and without
+//! `example_app.enabled` there is no app to load.
+
+use serde_json::Value;
+
+use super::*;
+use crate::helpers::{TINY_EVENT, tiny_event_held};
+use crate::network::assert_no_card_number;
+
+#[tokio::test]
+async fn the_example_app_reserves_through_event_and_captcha_and_shows_the_checkout() {
+    let Some((browser, app)) = start("example_app_reserves").await else {
+        return;
+    };
+    let reserved = reserve_through_the_app(&browser, &app, nothing).await;
+    browser
+        .step("shows the reserved checkout", async {
+            let summary = browser
+                .text_containing("#checkout-summary", &reserved.checkout_id)
+                .await;
+            let path = format!("/v1/checkouts/{}", reserved.checkout_id);
+            let checkout = app.get_json(&path, &reserved.user).await;
+            assert_eq!(checkout["state"], "reserved", "{checkout}");
+            assert_eq!(checkout["event_id"], EVENT);
+            assert_eq!(checkout["tickets"][0]["quantity"], 2);
+            let row = checkout["tickets"][0]["row"].as_str().expect("a row");
+            let grand = checkout["totals"]["grand"].as_f64().expect("a total");
+            for shown in ["reserved", &format!("row {row}"), &format!("${grand:.2}")] {
+                assert!(summary.contains(shown), "`{shown}` not in:\n{summary}");
+            }
+        })
+        .await;
+    browser
+        .step("its requests", async {
+            let sent = browser.requests_sent().await;
+            let create = sent_with_key_and_wait(&sent, "POST", "/v1/checkouts");
+            // The log does hold bodies and headers: the create carried the token the page
+            // made, and the user's token.
+            assert!(create.body.contains(&reserved.captcha_token), "{create:?}");
+            let bearer = create.header("Authorization").unwrap_or_default();
+            assert!(bearer.starts_with("Bearer "), "{create:?}");
+            for (method, path) in [
+                ("POST", "/example/token".to_owned()),
+                ("GET", format!("/v1/events/{EVENT}")),
+                ("GET", "/v1/captcha".to_owned()),
+            ] {
+                assert!(
+                    sent.iter().any(|r| r.method == method && r.path() == path),
+                    "no {method} {path}"
+                );
+            }
+            assert_no_card_number(&sent, TEST_CARD, |_| false);
+        })
+        .await;
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn the_example_app_shows_the_problem_code_and_detail_of_a_refusal() {
+    let Some((browser, app)) = start("example_app_refusal").await else {
+        return;
+    };
+    // Someone else holds the tiny event's two seats: the app's reservation is refused.
+    let ticket = tiny_event_held(&app).await;
+    let refused = app
+        .create_checkout("someone-else", TINY_EVENT, &ticket, 2)
+        .await;
+    assert_eq!(refused.status(), 409);
+    let expected: Value = refused.json().await.expect("a problem");
+    browser.step("open", open(&browser, &app)).await;
+    browser
+        .step("event", pick_event(&browser, TINY_EVENT))
+        .await;
+    browser
+        .step("choose", choose_tickets(&browser, &ticket, 2))
+        .await;
+    browser.step("captcha", solve_captcha(&browser)).await;
+    browser
+        .step("refused", async {
+            browser.click("#reserve").await;
+            assert_eq!(refusal_shown(&browser).await, "sold_out");
+            assert_eq!(browser.text("#error-code").await, "sold_out");
+            assert_eq!(
+                browser.text("#error-detail").await,
+                expected["detail"].as_str().expect("a detail")
+            );
+        })
+        .await;
+    browser
+        .step("an unknown event", async {
+            ask_for_an_unknown_event(&browser).await;
+            assert_eq!(refusal_shown(&browser).await, "not_found");
+            assert!(!browser.text("#error-detail").await.is_empty());
+        })
+        .await;
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn back_from_the_payment_page_the_example_app_places_the_order_and_links_its_tickets() {
+    let Some((browser, app)) = start("example_app_purchase").await else {
+        return;
+    };
+    let reserved = reserve_through_the_app(&browser, &app, nothing).await;
+    browser
+        .step("cancelled", async {
+            come_back(&browser, &app, &reserved.checkout_id, "cancelled").await;
+            browser.visible("#step-reserved").await;
+            browser.text_containing("#status", "cancelled").await;
+        })
+        .await;
+    browser
+        .step("another tab's checkout", async {
+            let other = "chk_0190b8f1c2d37a4e9b5f6a7c8d9e0f12";
+            come_back(&browser, &app, other, "cancelled").await;
+            assert_eq!(refusal_shown(&browser).await, "unknown_checkout");
+        })
+        .await;
+    paid_and_back(&browser, &app, &reserved).await;
+    browser
+        .step("shows the payment", async {
+            let summary = browser
+                .text_containing("#return-summary", "payment_accepted")
+                .await;
+            assert!(summary.contains("ending 0011"), "{summary}");
+        })
+        .await;
+    place_order(&browser).await;
+    browser
+        .step("the order", async {
+            let path = format!("/v1/checkouts/{}", reserved.checkout_id);
+            let checkout = app.get_json(&path, &reserved.user).await;
+            assert_eq!(checkout["state"], "purchased", "{checkout}");
+            let order = &checkout["order"];
+            let order_id = order["order_id"].as_str().expect("an order id");
+            browser.text_containing("#order-summary", order_id).await;
+            let link = browser.visible("#redemption-link").await;
+            assert_eq!(
+                link.attr("href").await.expect("an attribute"),
+                order["redemption_url"].as_str().map(str::to_owned)
+            );
+            assert!(stored(&browser).await.get("checkout_id").is_none());
+        })
+        .await;
+    browser
+        .step("its requests", async {
+            let sent = browser.requests_sent().await;
+            let path = format!("/v1/checkouts/{}/purchase", reserved.checkout_id);
+            sent_with_key_and_wait(&sent, "POST", &path);
+            // The card paid for this checkout (sent by the test, not the browser) crossed
+            // none of the browser's requests.
+            assert_no_card_number(&sent, TEST_CARD, |_| false);
+        })
+        .await;
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn without_example_app_enabled_the_browser_finds_no_example_app() {
+    let Some(browser) = Browser::start("example_app_disabled").await else {
+        return;
+    };
+    let app = gateway(|_| vec![("example_app.enabled".into(), "false".into())]).await;
+    browser
+        .step("absent", async {
+            browser.goto(&format!("{}/example/", app.address)).await;
+            let page = browser.text("body").await;
+            assert!(page.contains("\"code\":\"not_found\""), "{page}");
+            // Nothing of the app was loaded from the gateway: only the page asked for (and
+            // the icon Chromium looks for on its own).
+            let asked: Vec<String> = browser
+                .requests_sent()
+                .await
+                .iter()
+                .filter(|r| r.url.starts_with(&app.address))
+                .map(SentRequest::path)
+                .collect();
+            assert!(
+                asked
+                    .iter()
+                    .all(|p| p == "/example/" || p == "/favicon.ico"),
+                "{asked:?}"
+            );
+        })
+        .await;
+    browser.quit().await;
+}
