@@ -8,7 +8,7 @@ use crate::upstream::{FailureKind, UpstreamError};
 
 use super::state::{CheckoutState, InvalidTransition};
 
-pub use super::model::ErrorCode;
+pub use super::model::{CodeDoc, ErrorCode, SeenAs};
 
 /// What upstream failures become for partners: decided here, above the upstream client, so
 /// the codes themselves stay vocabulary the store may persist (`model::code`).

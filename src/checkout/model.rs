@@ -7,7 +7,7 @@ mod code;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use self::code::ErrorCode;
+pub use self::code::{CodeDoc, ErrorCode, SeenAs};
 use super::state::CheckoutState;
 use crate::ids::{CheckoutId, OrderId};
 

@@ -12,6 +12,11 @@ pub fn routes(routes: &mut Routes) {
     routes.service(healthz).service(readyz);
 }
 
+/// `/healthz` alone, for the admin listener.
+pub fn liveness_routes(routes: &mut Routes) {
+    routes.service(healthz);
+}
+
 /// The process is alive
 #[utoipa::path(
     tag = "platform",

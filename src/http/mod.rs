@@ -5,11 +5,12 @@
 //! - [`checkouts`], [`events`], [`orders`], [`health`]: the routes.
 //! - [`auth`]: the JWT user extractor; [`client_ip`]: the end user's address.
 //! - [`dto`], [`body`], [`parse`]: wire shapes of the public API and body parsing.
-//! - [`problem`]: errors as RFC 9457 problem+json.
+//! - [`problem`]: errors as RFC 9457 problem+json; [`problem_types`]: the page each
+//!   problem's `type` resolves to (`/problems/{code}`).
 //! - [`openapi`]: the OpenAPI document, built as routes are registered, and `/docs`.
 //! - [`state`]: what handlers share.
-//! - [`scrape`]: `/metrics` for the admin listener; [`admin`]: `/admin/*` behind the admin
-//!   token.
+//! - [`scrape`]: `/metrics` for the admin listener; [`admin`]: the admin listener's routes
+//!   (`/admin/*` behind the admin token) and its own OpenAPI document.
 //! - [`observe`]: request metrics; [`request_id`]: `X-Request-Id`.
 //! - `example`: the example partner app at `/example/` (feature `dev-tools`, served only when
 //!   `example_app.enabled`); not part of the API and not in its OpenAPI document.
@@ -30,6 +31,7 @@ pub mod openapi;
 pub mod orders;
 pub mod parse;
 pub mod problem;
+pub mod problem_types;
 pub mod scrape;
 pub mod state;
 
@@ -51,34 +53,28 @@ use problem::ApiError;
 /// Every public route, each documented as it is registered (see [`openapi::Routes`]), with
 /// JSON/path/query errors as problem+json.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().error_handler(problem::json_error))
-        .app_data(web::PathConfig::default().error_handler(problem::path_error))
-        .app_data(web::QueryConfig::default().error_handler(problem::query_error));
+    problem_extractors(cfg);
     let mut routes = Routes::new(cfg);
     health::routes(&mut routes);
     events::routes(&mut routes);
     checkouts::routes(&mut routes);
     orders::routes(&mut routes);
+    problem_types::routes(&mut routes);
     openapi::docs::routes(&mut routes);
 }
 
+/// JSON, path and query extraction errors as problem+json (both listeners).
+fn problem_extractors(cfg: &mut ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().error_handler(problem::json_error))
+        .app_data(web::PathConfig::default().error_handler(problem::path_error))
+        .app_data(web::QueryConfig::default().error_handler(problem::query_error));
+}
+
 /// Adds the public routes to `app`, and returns it with the OpenAPI document they make.
-pub fn register<T>(app: actix_web::App<T>) -> (actix_web::App<T>, utoipa::openapi::OpenApi)
-where
-    T: actix_web::dev::ServiceFactory<
-            actix_web::dev::ServiceRequest,
-            Config = (),
-            Error = actix_web::Error,
-            InitError = (),
-        >,
-{
-    use utoipa_actix_web::AppExt;
-    let (app, document) = app
-        .into_utoipa_app()
-        .openapi(openapi::base())
-        .configure(configure)
-        .split_for_parts();
-    (app, openapi::finish(document))
+pub fn register<T: openapi::AppService>(
+    app: actix_web::App<T>,
+) -> (actix_web::App<T>, utoipa::openapi::OpenApi) {
+    openapi::register(app, openapi::base(), configure)
 }
 
 /// Unknown routes answer problem+json too.

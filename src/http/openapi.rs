@@ -55,16 +55,14 @@ struct BearerScheme;
 impl Modify for BearerScheme {
     fn modify(&self, openapi: &mut OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        let mut scheme = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .bearer_format("JWT")
-            .build();
-        scheme.description = Some(
-            "A partner user token: HS256 (or RS256) JWT whose `sub` is the user id; `exp` is \
-             required."
-                .into(),
+        components.add_security_scheme(
+            BEARER,
+            bearer_scheme(
+                Some("JWT"),
+                "A partner user token: HS256 (or RS256) JWT whose `sub` is the user id; `exp` \
+                 is required.",
+            ),
         );
-        components.add_security_scheme(BEARER, SecurityScheme::Http(scheme));
     }
 }
 
@@ -76,6 +74,55 @@ pub fn document() -> OpenApi {
 /// The document's parts that no handler contributes.
 pub fn base() -> OpenApi {
     BaseDocument::openapi()
+}
+
+/// What an actix `App` of either listener is built on.
+pub trait AppService:
+    actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Error = actix_web::Error,
+        InitError = (),
+    >
+{
+}
+
+impl<T> AppService for T where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >
+{
+}
+
+/// Adds the routes `configure` registers (through [`Routes`]) to `app`, and returns it with
+/// the document they make on top of `base`, finished by [`finish`]. Each listener's
+/// `register` is this with its own base document and routes.
+pub fn register<T: AppService>(
+    app: actix_web::App<T>,
+    base: OpenApi,
+    configure: fn(&mut ServiceConfig),
+) -> (actix_web::App<T>, OpenApi) {
+    use utoipa_actix_web::AppExt;
+    let (app, document) = app
+        .into_utoipa_app()
+        .openapi(base)
+        .configure(configure)
+        .split_for_parts();
+    (app, finish(document))
+}
+
+/// A bearer-token security scheme, for a listener's base document.
+pub fn bearer_scheme(format: Option<&str>, description: &str) -> SecurityScheme {
+    let mut builder = HttpBuilder::new().scheme(HttpAuthScheme::Bearer);
+    if let Some(format) = format {
+        builder = builder.bearer_format(format);
+    }
+    let mut scheme = builder.build();
+    scheme.description = Some(description.into());
+    SecurityScheme::Http(scheme)
 }
 
 /// Where the public routes are registered. Only documented handlers fit: `service` takes an

@@ -17,9 +17,10 @@ use crate::checkout::error::{CheckoutError, ErrorCode, FieldError, Refusal};
                    `validation_failed`, `errors` names each invalid field."
 )]
 pub struct ProblemBody {
-    /// A URI naming the problem type; ends with the `code`.
+    /// The problem type: `/problems/{code}`, a reference relative to the URL called (RFC 9457
+    /// §3.1.1), to a page that says when the code happens and what the app should do.
     #[serde(rename = "type")]
-    #[schema(example = "https://checkout-gateway.dev/problems/sold_out")]
+    #[schema(example = "/problems/sold_out", format = "uri-reference")]
     kind: String,
     /// A short summary of the problem type; the same for every problem with this `code`.
     #[schema(example = "No inventory matches the request")]
@@ -127,10 +128,7 @@ impl ApiError {
     /// The problem+json body this error answers with.
     pub fn body(&self) -> ProblemBody {
         ProblemBody {
-            kind: format!(
-                "https://checkout-gateway.dev/problems/{}",
-                self.code.as_str()
-            ),
+            kind: super::problem_types::type_uri(self.code),
             title: self.code.title(),
             status: self.code.status(),
             detail: self.detail.clone(),

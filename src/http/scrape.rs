@@ -1,15 +1,27 @@
 //! `GET /metrics` on the admin listener: gauges that describe stored state are refreshed from
 //! the store, then every series is rendered in Prometheus text format.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 
+use super::openapi::Routes;
 use super::state::AppState;
 use crate::checkout::state::CheckoutState;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics));
+pub fn routes(routes: &mut Routes) {
+    routes.service(metrics);
 }
 
+/// Prometheus metrics
+///
+/// Every series in the Prometheus text format (names and labels: `docs/metrics.md`). No token:
+/// restrict who can reach the admin listener.
+#[utoipa::path(
+    tag = "platform",
+    security(()),
+    responses((status = 200, description = "The exposition", content_type = "text/plain; version=0.0.4",
+        body = String))
+)]
+#[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let context = &state.context;
     let metrics = &context.metrics;

@@ -160,14 +160,16 @@ impl Application {
             context: context.clone(),
             jobs: jobs.clone(),
         });
+        let admin_document = web::Data::new(http::openapi::docs::DocumentJson::new(
+            &http::admin::openapi(),
+        )?);
         let admin = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(http::request_id))
+            // Every route through `register`, which documents each: none is added here.
+            let (app, _) = http::admin::register(App::new());
+            app.wrap(from_fn(http::request_id))
                 .app_data(admin_state.clone())
                 .app_data(admin_api.clone())
-                .configure(http::admin::routes)
-                .route("/healthz", web::get().to(|| async { "ok" }))
-                .configure(http::scrape::routes)
+                .app_data(admin_document.clone())
                 .default_service(web::to(http::not_found))
         })
         .listen(admin_listener)?

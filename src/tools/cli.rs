@@ -57,6 +57,13 @@ pub enum ToolCommand {
         replicas: usize,
         #[arg(long, default_value_t = 10.0)]
         quota: f64,
+        /// quota: replicas as `serve` processes on a fresh Postgres database (`DATABASE_URL`
+        /// or the local server) instead of in-process on the configured store.
+        #[arg(long)]
+        serve: bool,
+        /// quota: each user buys again and again for this many seconds (0: once).
+        #[arg(long, default_value_t = 0)]
+        sustain_secs: u64,
         /// overhead: `wrk` seconds per target.
         #[arg(long, default_value_t = 10)]
         duration_secs: u64,
@@ -146,6 +153,8 @@ pub async fn run(settings: Settings, command: ToolCommand) -> anyhow::Result<()>
             users,
             replicas,
             quota,
+            serve,
+            sustain_secs,
             duration_secs,
             connections,
             purchases,
@@ -159,6 +168,8 @@ pub async fn run(settings: Settings, command: ToolCommand) -> anyhow::Result<()>
                     users,
                     replicas,
                     quota,
+                    serve,
+                    sustain_secs,
                 };
                 return bench::run(settings, plan).await;
             }

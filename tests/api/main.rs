@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin_openapi;
 mod auth;
 mod checkouts;
 mod database_outage;
@@ -10,6 +11,8 @@ mod errors;
 mod example_app;
 mod fairness;
 mod faults;
+mod guide;
+
 mod idempotency;
 mod independent;
 mod jobs;
@@ -17,6 +20,7 @@ mod metrics;
 mod openapi;
 mod ownership;
 mod platform;
+mod problem_types;
 mod process;
 mod read_cache;
 mod readings;

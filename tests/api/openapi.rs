@@ -29,17 +29,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/checkouts/{id}/purchase"),
     ("GET", "/v1/orders"),
     ("GET", "/v1/orders/{order_id}"),
+    ("GET", "/problems"),
+    ("GET", "/problems/{code}"),
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
 
-async fn document(app: &TestApp) -> Value {
-    let resp = app
-        .client
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .expect("request");
+/// The document served at `url`, checked to be JSON.
+pub(crate) async fn served_document(app: &TestApp, url: String) -> Value {
+    let resp = app.client.get(url).send().await.expect("request");
     assert_eq!(resp.status(), 200);
     let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(
@@ -49,8 +47,81 @@ async fn document(app: &TestApp) -> Value {
     resp.json().await.expect("the document is JSON")
 }
 
+async fn document(app: &TestApp) -> Value {
+    served_document(app, format!("{}/openapi.json", app.address)).await
+}
+
+/// A valid OpenAPI 3.1 document: the version, every `$ref` pointing at something in the
+/// document, and `openapi-spec-validator` (Python) passing it where it is installed.
+pub(crate) fn assert_valid_openapi_3_1(doc: &Value) {
+    let version = doc["openapi"].as_str().expect("openapi version");
+    assert!(version.starts_with("3.1"), "{version}");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let mut refs = Vec::new();
+    collect_refs(doc, &mut refs);
+    assert!(!refs.is_empty());
+    for reference in refs {
+        let pointer = reference.strip_prefix('#').expect("a local $ref");
+        assert!(
+            doc.pointer(pointer).is_some(),
+            "{reference} points at nothing"
+        );
+    }
+    spec_validator(doc);
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// `openapi-spec-validator` on the document, when Python has it; a note otherwise (it is not
+/// on every machine, and the checks above stand without it).
+fn spec_validator(doc: &Value) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let program = "import json, sys\n\
+        try:\n    from openapi_spec_validator import validate\n\
+        except ImportError:\n    print('absent'); sys.exit(0)\n\
+        validate(json.load(sys.stdin)); print('valid')\n";
+    let Ok(mut child) = Command::new("python3")
+        .args(["-c", program])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("python3 not found: openapi-spec-validator not run");
+        return;
+    };
+    let input = serde_json::to_vec(doc).unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator refused the document: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if said.trim() == "absent" {
+        eprintln!("openapi-spec-validator not installed: not run");
+    } else {
+        assert_eq!(said.trim(), "valid");
+    }
+}
+
 /// Each (method, path template, operation) of the document.
-fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+pub(crate) fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {
@@ -67,16 +138,17 @@ fn concrete(template: &str) -> String {
         .replace("{id}", "chk_00000000000000000000000000000000")
         .replace("{order_id}", "ord_00000000000000000000000000000000")
         .replace("{file}", "index.html")
+        .replace("{code}", "sold_out")
 }
 
-fn secured(doc: &Value, op: &Value) -> bool {
+pub(crate) fn secured(doc: &Value, op: &Value) -> bool {
     let security = op.get("security").unwrap_or(&doc["security"]);
     let requirements = security.as_array().cloned().unwrap_or_default();
     // `{}` among the requirements means no credentials are needed.
     !requirements.is_empty() && requirements.iter().all(|r| r != &serde_json::json!({}))
 }
 
-async fn is_no_such_route(resp: reqwest::Response) -> (bool, u16) {
+pub(crate) async fn is_no_such_route(resp: reqwest::Response) -> (bool, u16) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     (
@@ -89,8 +161,7 @@ async fn is_no_such_route(resp: reqwest::Response) -> (bool, u16) {
 async fn the_document_is_openapi_3_1_and_lists_exactly_the_public_routes() {
     let app = spawn_app().await;
     let doc = document(&app).await;
-    let version = doc["openapi"].as_str().expect("openapi version");
-    assert!(version.starts_with("3.1"), "{version}");
+    assert_valid_openapi_3_1(&doc);
     let documented: BTreeSet<(String, String)> = operations(&doc)
         .into_iter()
         .map(|(m, p, _)| (m, p))
@@ -107,6 +178,31 @@ async fn the_document_is_openapi_3_1_and_lists_exactly_the_public_routes() {
             "description": doc["components"]["securitySchemes"]["bearer_jwt"]["description"]
         })
     );
+}
+
+/// The admin listener's routes are in its own document (`tests/api/admin_openapi.rs`), not in
+/// the public one, and the public listener does not serve them.
+#[tokio::test]
+async fn the_public_document_leaves_the_admin_listener_out() {
+    let app = spawn_app_with(&[("admin.token", "test-admin-token")]).await;
+    let doc = document(&app).await;
+    for (_, path, _) in operations(&doc) {
+        assert!(
+            !path.starts_with("/admin") && path != "/metrics",
+            "{path} is an admin listener route"
+        );
+    }
+    for path in ["/admin/openapi.json", "/admin/checkouts", "/metrics"] {
+        let resp = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .bearer_auth("test-admin-token")
+            .send()
+            .await
+            .unwrap();
+        let (missing, status) = is_no_such_route(resp).await;
+        assert!(missing, "the public listener serves {path} ({status})");
+    }
 }
 
 #[tokio::test]
@@ -140,15 +236,26 @@ async fn every_documented_route_is_served_and_secured_as_documented() {
             "{method} {path} is documented but not served ({status})"
         );
     }
-    // No method the document leaves out is served on a documented path.
+    assert_undocumented_methods_are_not_served(&doc, concrete, |method, path| {
+        app.request(method, path, "u")
+    })
+    .await;
+}
+
+/// No method the document leaves out is served on a path it documents; `request` builds a
+/// request that passes the listener's guard, for a method and a concrete path.
+pub(crate) async fn assert_undocumented_methods_are_not_served(
+    doc: &Value,
+    concrete: fn(&str) -> String,
+    request: impl Fn(Method, &str) -> reqwest::RequestBuilder,
+) {
     for (template, item) in doc["paths"].as_object().unwrap() {
         for method in METHODS {
             if item.get(method.to_lowercase()).is_some() {
                 continue;
             }
             let path = concrete(template);
-            let resp = app
-                .request(Method::from_bytes(method.as_bytes()).unwrap(), &path, "u")
+            let resp = request(Method::from_bytes(method.as_bytes()).unwrap(), &path)
                 .send()
                 .await
                 .unwrap();

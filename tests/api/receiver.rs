@@ -29,6 +29,9 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub id: String,
+    /// The `webhook-timestamp` and `webhook-signature` headers as sent.
+    pub timestamp: String,
+    pub signature: String,
     pub body: Value,
     pub raw: String,
     pub signature_valid: bool,
@@ -139,13 +142,9 @@ fn verify(key: &[u8], id: &str, timestamp: &str, body: &str, signatures: &str) -
 async fn receive(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
     let raw = String::from_utf8_lossy(&body).into_owned();
     let id = header(&req, "webhook-id");
-    let signature_valid = verify(
-        &shared.key,
-        &id,
-        &header(&req, "webhook-timestamp"),
-        &raw,
-        &header(&req, "webhook-signature"),
-    );
+    let timestamp = header(&req, "webhook-timestamp");
+    let signature = header(&req, "webhook-signature");
+    let signature_valid = verify(&shared.key, &id, &timestamp, &raw, &signature);
     let mode = *shared.mode.lock().unwrap();
     let status = match mode {
         _ if !signature_valid => 401,
@@ -160,6 +159,8 @@ async fn receive(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) 
     };
     shared.seen.lock().unwrap().push(Received {
         id,
+        timestamp,
+        signature,
         body: serde_json::from_str(&raw).unwrap_or(Value::Null),
         raw,
         signature_valid,

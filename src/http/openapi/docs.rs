@@ -12,9 +12,24 @@ use super::Routes;
 use crate::checkout::error::ErrorCode;
 use crate::http::problem::ApiError;
 
+/// A listener's OpenAPI document, serialized once, as its `openapi.json` route serves it.
+pub struct DocumentJson(String);
+
+impl DocumentJson {
+    pub fn new(openapi: &utoipa::openapi::OpenApi) -> Result<Self, serde_json::Error> {
+        Ok(Self(serde_json::to_string(openapi)?))
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body(self.0.clone())
+    }
+}
+
 /// The document as served, and Swagger UI's settings.
 pub struct ApiDocument {
-    json: String,
+    json: DocumentJson,
     swagger: Arc<Config<'static>>,
 }
 
@@ -26,7 +41,7 @@ impl ApiDocument {
             .try_it_out_enabled(true)
             .persist_authorization(true);
         Ok(Self {
-            json: serde_json::to_string(openapi)?,
+            json: DocumentJson::new(openapi)?,
             swagger: Arc::new(swagger),
         })
     }
@@ -48,9 +63,7 @@ pub fn routes(routes: &mut Routes) {
 )]
 #[get("/openapi.json")]
 async fn openapi_json(doc: web::Data<ApiDocument>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(doc.json.clone())
+    doc.json.response()
 }
 
 /// Swagger UI for this document

@@ -28,16 +28,27 @@ pub fn code_schema() -> ObjectBuilder {
 }
 
 /// Codes any authenticated call can answer: a bad token, admission, a storage failure.
-const EVERY_AUTHENTICATED_CALL: [ErrorCode; 3] = [
+const EVERY_AUTHENTICATED_CALL: &[ErrorCode] = &[
     ErrorCode::Unauthorized,
     ErrorCode::RateLimited,
     ErrorCode::Internal,
 ];
 
-/// The responses for `codes` plus [`EVERY_AUTHENTICATED_CALL`], one per status.
-pub fn authenticated(codes: &[ErrorCode]) -> BTreeMap<String, RefOr<Response>> {
+/// Codes any `/admin/*` call can answer: a missing or wrong admin token, the admin API off
+/// (no `admin.token`: every route answers 404), a storage failure.
+const EVERY_ADMIN_CALL: &[ErrorCode] = &[
+    ErrorCode::Unauthorized,
+    ErrorCode::NotFound,
+    ErrorCode::Internal,
+];
+
+/// Calls that need no credentials answer only their own codes.
+const EVERY_OPEN_CALL: &[ErrorCode] = &[];
+
+/// The responses for `codes` plus `base`, one per status.
+pub fn responses(base: &[ErrorCode], codes: &[ErrorCode]) -> BTreeMap<String, RefOr<Response>> {
     let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
-    for code in EVERY_AUTHENTICATED_CALL.iter().chain(codes) {
+    for code in base.iter().chain(codes) {
         let group = by_status.entry(code.status()).or_default();
         if !group.contains(code) {
             group.push(*code);
@@ -115,22 +126,41 @@ fn header(
         .build()
 }
 
-/// A unit type whose `IntoResponses` are the problem responses of one operation:
-/// `responses(..., CreateCheckoutProblems)` in its `#[utoipa::path]`.
+/// A unit type whose `IntoResponses` are the problem responses of one operation, its own codes
+/// with those of every call of its kind: `responses(..., CreateCheckoutProblems)` in its
+/// `#[utoipa::path]`.
 macro_rules! problem_set {
-    ($($(#[$doc:meta])* $name:ident: [$($code:ident),* $(,)?];)*) => {$(
+    ($base:ident => $($(#[$doc:meta])* $name:ident: [$($code:ident),* $(,)?];)*) => {$(
         $(#[$doc])*
         pub struct $name;
 
         impl utoipa::IntoResponses for $name {
             fn responses() -> BTreeMap<String, RefOr<Response>> {
-                authenticated(&[$(ErrorCode::$code),*])
+                responses($base, &[$(ErrorCode::$code),*])
             }
         }
     )*};
 }
 
-problem_set! {
+problem_set! { EVERY_OPEN_CALL =>
+    /// `GET /problems/{code}`.
+    ProblemTypeProblems: [NotFound];
+}
+
+problem_set! { EVERY_ADMIN_CALL =>
+    /// `GET /admin/checkouts`.
+    AdminCheckoutsProblems: [ValidationFailed];
+    /// `GET /admin/unredeemed-orders`.
+    AdminUnredeemedProblems: [ValidationFailed, UpstreamUnavailable];
+    /// `POST /admin/jobs/unredeemed/run`.
+    AdminRunProblems: [ValidationFailed, InvalidState, UpstreamUnavailable];
+    /// `GET /admin/webhook-deliveries`.
+    AdminDeliveriesProblems: [ValidationFailed];
+    /// `POST /admin/webhook-deliveries/{id}/redrive`.
+    AdminRedriveProblems: [InvalidState];
+}
+
+problem_set! { EVERY_AUTHENTICATED_CALL =>
     /// `GET /v1/events/{event_id}`.
     EventProblems: [NotFound, UpstreamUnavailable];
     /// `GET /v1/captcha`.

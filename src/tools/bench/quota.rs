@@ -1,9 +1,13 @@
 //! `checkout-gateway bench quota`: the issue-5 quota benchmark. One sandbox enforcing a quota of Q req/s;
-//! R gateway replicas (in-process, one shared database) driving K users through whole
-//! purchases; then, as the baseline measured in the same run, the same K users calling the
-//! sandbox directly with no coordination (a "naive client", as an app would on its own).
-//! Prints upstream 429s, utilisation, purchases per minute, completion times and upstream
-//! calls per purchase for both.
+//! R gateway replicas (in-process on the configured store, or with `--serve` as `serve`
+//! processes on a fresh Postgres database) driving K users through whole purchases (one each,
+//! or with `--sustain-secs` one after another for that long); then, as the baseline measured
+//! in the same run, the same K users calling the sandbox directly with no coordination (a
+//! "naive client", as an app would on its own). Prints upstream 429s, utilisation (over the
+//! run and over the seconds at full demand), purchases per minute, completion times and
+//! upstream calls per purchase for both, and what the shared limiter's claims cost: one
+//! claim alone, and how many claims a second the store grants to many claimers at once (the
+//! rate where one row per upstream request stops).
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +28,23 @@ pub struct BenchPlan {
     pub users: usize,
     pub replicas: usize,
     pub quota: f64,
+    /// Replicas as `serve` processes on a fresh Postgres database (`DATABASE_URL` or the
+    /// local server), rather than in this process on the configured store.
+    pub serve: bool,
+    /// Each user buys again and again until this many seconds have passed; 0: one purchase
+    /// each.
+    pub sustain_secs: u64,
+}
+
+impl BenchPlan {
+    /// The whole seconds of the run in which every user was still buying: from the second
+    /// after the first request (the ramp) to the one before the users stop starting new
+    /// purchases (the tail). Empty for one purchase per user, whose demand falls off as
+    /// users finish.
+    fn full_demand(&self) -> std::ops::Range<usize> {
+        let end = usize::try_from(self.sustain_secs).unwrap_or(usize::MAX);
+        1..end.saturating_sub(1).max(1)
+    }
 }
 
 /// One side's figures.
@@ -38,6 +59,8 @@ pub struct RunFigures {
     pub completion_ms: Vec<u64>,
     /// Upstream requests in each whole second of the run.
     pub per_second: Vec<u64>,
+    /// Requests / (Q × s) over [`BenchPlan::full_demand`]'s seconds; `None` without them.
+    pub full_demand_utilisation: Option<f64>,
 }
 
 impl RunFigures {
@@ -72,6 +95,16 @@ impl RunFigures {
         self.upstream_requests as f64 / (quota * self.seconds.max(0.001))
     }
 
+    /// Sets [`Self::full_demand_utilisation`] from the seconds `full` of the run.
+    fn with_full_demand(mut self, full: std::ops::Range<usize>, quota: f64) -> Self {
+        let seconds = self.per_second.get(full).unwrap_or_default();
+        if !seconds.is_empty() {
+            let sent: u64 = seconds.iter().sum();
+            self.full_demand_utilisation = Some(sent as f64 / (quota * seconds.len() as f64));
+        }
+        self
+    }
+
     fn per_minute(&self) -> f64 {
         self.completed as f64 / (self.seconds / 60.0).max(1e-9)
     }
@@ -89,41 +122,64 @@ impl RunFigures {
     }
 }
 
-async fn start_sandbox(quota: f64) -> anyhow::Result<SandboxHandle> {
+async fn start_sandbox(plan: &BenchPlan) -> anyhow::Result<SandboxHandle> {
     harness::start_sandbox(SandboxConfig {
-        requests_per_second: Some(quota),
+        requests_per_second: Some(plan.quota),
         hold_secs: 3600,
+        // 50,000 seats of the bench's event when buying goes on: it must not sell out.
+        seats_per_row: (plan.sustain_secs > 0).then_some(1000),
         ..SandboxConfig::default()
     })
     .await
 }
 
-pub async fn run(mut settings: Settings, plan: BenchPlan) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, plan: BenchPlan) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!(
         "checkout-gateway-bench-{}",
         uuid::Uuid::new_v4().simple()
     ));
-    if settings.database.url.starts_with("sqlite:") {
-        settings.database.url = format!("sqlite://{}/bench.db", dir.display());
-    }
     let secret = settings
         .auth
         .jwt_hs256_secret
         .clone()
         .ok_or_else(|| anyhow::anyhow!("auth.jwt_hs256_secret is not set"))?;
+    let mut store = settings.database.clone();
+    if plan.serve {
+        store.url = harness::fresh_database().await;
+    } else if store.url.starts_with("sqlite:") {
+        store.url = format!("sqlite://{}/bench.db", dir.display());
+    }
     println!(
-        "bench: {} users, {} replicas, upstream quota {} req/s (sandbox, no forced polling)",
-        plan.users, plan.replicas, plan.quota
+        "bench: {} users, {} replicas ({} on {}), upstream quota {} req/s (sandbox, no forced polling), {}",
+        plan.users,
+        plan.replicas,
+        if plan.serve {
+            "serve processes"
+        } else {
+            "in-process"
+        },
+        if store.url.starts_with("postgres") {
+            "Postgres"
+        } else {
+            "SQLite"
+        },
+        plan.quota,
+        if plan.sustain_secs > 0 {
+            format!("buying for {} s", plan.sustain_secs)
+        } else {
+            "one purchase each".to_owned()
+        },
     );
 
-    claim_cost(&settings).await?;
-    let gateway = gateway_run(&settings, &plan, &secret).await?;
+    let claims = claim_costs(&store, &plan).await?;
+    let gateway = gateway_run(&settings, &store, &plan, &secret).await?;
     let naive = naive_run(&plan).await?;
     print_table(&plan, &gateway, &naive);
     super::results::write(
         "quota",
         &serde_json::json!({
             "users": plan.users, "replicas": plan.replicas, "quota": plan.quota,
+            "serve": plan.serve, "sustain_secs": plan.sustain_secs, "claims": claims,
             "gateway": gateway, "naive": naive,
         }),
     )?;
@@ -132,48 +188,123 @@ pub async fn run(mut settings: Settings, plan: BenchPlan) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The replicas the users call, running while this lives.
+struct Fleet {
+    bases: Vec<String>,
+    _in_process: Vec<Running>,
+    _processes: Vec<harness::Replica>,
+}
+
+impl Fleet {
+    async fn start(
+        settings: &Settings,
+        store: &crate::config::DatabaseSettings,
+        plan: &BenchPlan,
+        upstream: &str,
+        secret: &SecretString,
+    ) -> anyhow::Result<Self> {
+        let mut fleet = Fleet {
+            bases: Vec::new(),
+            _in_process: Vec::new(),
+            _processes: Vec::new(),
+        };
+        if plan.serve {
+            let env = harness::Env::new(secret.clone())?;
+            let quota = plan.quota.to_string();
+            let settings = [
+                ("APP__UPSTREAM__REQUESTS_PER_SECOND", quota.as_str()),
+                ("APP__HTTP__MAX_WAIT_SECS", "120"),
+            ];
+            for _ in 0..plan.replicas {
+                let replica = harness::Replica::start(
+                    &env,
+                    &harness::ReplicaSpec {
+                        database_url: &store.url,
+                        upstream,
+                        env: &settings,
+                        log: None,
+                    },
+                )
+                .await?;
+                fleet.bases.push(replica.base.clone());
+                fleet._processes.push(replica);
+            }
+            return Ok(fleet);
+        }
+        for _ in 0..plan.replicas {
+            let mut s = settings.clone();
+            s.database = store.clone();
+            s.upstream.target = UpstreamTarget::Remote(url::Url::parse(upstream)?);
+            s.upstream.requests_per_second = plan.quota;
+            s.http.listen = "127.0.0.1:0".parse()?;
+            s.admin.listen = "127.0.0.1:0".parse()?;
+            s.http.max_wait_secs = 120;
+            s.admission.user_burst = 10_000;
+            s.admission.ip_burst = 10_000;
+            let (start_hour, end_hour) = harness::maintenance_far_from_now();
+            s.maintenance = MaintenanceSettings {
+                start_hour,
+                end_hour,
+            };
+            let app = Application::build(s, BuildOptions::default()).await?;
+            fleet.bases.push(format!("http://127.0.0.1:{}", app.port()));
+            fleet._in_process.push(app.spawn());
+        }
+        Ok(fleet)
+    }
+}
+
+/// One user's purchases: one, or one after another until `until`; each its completion time
+/// in milliseconds, or its failure.
+async fn purchases<F, Fut>(until: Option<Instant>, mut purchase: F) -> Vec<anyhow::Result<u64>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut results = Vec::new();
+    loop {
+        let t0 = Instant::now();
+        let result = purchase().await;
+        results.push(result.map(|()| t0.elapsed().as_millis() as u64));
+        if until.is_none_or(|until| Instant::now() >= until) {
+            return results;
+        }
+    }
+}
+
+/// When users stop starting purchases, for a plan that sustains them.
+fn buying_until(plan: &BenchPlan, started: Instant) -> Option<Instant> {
+    (plan.sustain_secs > 0).then(|| started + Duration::from_secs(plan.sustain_secs))
+}
+
 async fn gateway_run(
     settings: &Settings,
+    store: &crate::config::DatabaseSettings,
     plan: &BenchPlan,
     secret: &SecretString,
 ) -> anyhow::Result<RunFigures> {
-    let sandbox = start_sandbox(plan.quota).await?;
-    let mut replicas: Vec<(String, Running)> = Vec::new();
-    for _ in 0..plan.replicas {
-        let mut s = settings.clone();
-        s.upstream.target = UpstreamTarget::Remote(url::Url::parse(&sandbox.base_url())?);
-        s.upstream.requests_per_second = plan.quota;
-        s.http.listen = "127.0.0.1:0".parse()?;
-        s.admin.listen = "127.0.0.1:0".parse()?;
-        s.http.max_wait_secs = 120;
-        s.admission.user_burst = 10_000;
-        s.admission.ip_burst = 10_000;
-        let (start_hour, end_hour) = harness::maintenance_far_from_now();
-        s.maintenance = MaintenanceSettings {
-            start_hour,
-            end_hour,
-        };
-        let app = Application::build(s, BuildOptions::default()).await?;
-        replicas.push((format!("http://127.0.0.1:{}", app.port()), app.spawn()));
-    }
+    let sandbox = start_sandbox(plan).await?;
+    let fleet = Fleet::start(settings, store, plan, &sandbox.base_url(), secret).await?;
     let client = reqwest::Client::new();
     let started = Instant::now();
+    let until = buying_until(plan, started);
     let users = (0..plan.users).map(|i| {
-        let base = replicas[i % replicas.len()].0.clone();
+        let base = fleet.bases[i % fleet.bases.len()].clone();
         let (client, secret) = (client.clone(), secret.clone());
         async move {
-            let token =
-                issue_token(&secret, &format!("bench-{i}"), 3600).map_err(anyhow::Error::msg)?;
-            let t0 = Instant::now();
-            gateway_purchase(&client, &base, &token).await?;
-            Ok::<u64, anyhow::Error>(t0.elapsed().as_millis() as u64)
+            let token = match issue_token(&secret, &format!("bench-{i}"), 3600) {
+                Ok(token) => token,
+                Err(e) => return vec![Err(anyhow::Error::msg(e))],
+            };
+            purchases(until, || gateway_purchase(&client, &base, &token)).await
         }
     });
     let results = futures::future::join_all(users).await;
     let seconds = started.elapsed().as_secs_f64();
     let stats = sandbox.stats();
-    let figures = RunFigures::of(&stats, seconds, results);
-    drop(replicas);
+    let figures = RunFigures::of(&stats, seconds, results.into_iter().flatten().collect())
+        .with_full_demand(plan.full_demand(), plan.quota);
+    drop(fleet);
     sandbox.stop().await;
     Ok(figures)
 }
@@ -211,19 +342,40 @@ async fn gateway_purchase(client: &reqwest::Client, base: &str, token: &str) -> 
     Ok(())
 }
 
+/// What the shared limiter's claims cost, measured here and now.
+#[derive(Debug, Clone, serde::Serialize)]
+struct ClaimCosts {
+    /// One claim at a time, against the store: microseconds each.
+    alone_us: u64,
+    /// The same through this replica's own limiter only (the baseline).
+    local_us: u64,
+    /// Claims a second the store granted to [`CLAIMERS`] concurrent claimers over
+    /// [`REPLICA_POOLS`] pools: the rate one row per upstream request tops out at.
+    granted_per_second: f64,
+}
+
+/// Concurrent claimers in the ceiling measurement, spread over one pool per replica.
+const CLAIMERS: usize = 24;
+const REPLICA_POOLS: usize = 3;
+
 /// What the deployment-wide quota costs per upstream request: one claim in the database,
-/// against this replica's own limiter alone (the baseline), measured here and now.
-async fn claim_cost(settings: &Settings) -> anyhow::Result<()> {
+/// against this replica's own limiter alone (the baseline); then how many claims a second the
+/// store grants to many claimers at once, with a quota so large only the store limits them.
+async fn claim_costs(
+    store: &crate::config::DatabaseSettings,
+    plan: &BenchPlan,
+) -> anyhow::Result<ClaimCosts> {
     const CLAIMS: u32 = 500;
-    let store = crate::store::Store::connect_with(&settings.database.connect_options()).await?;
-    store.migrate().await?;
     // A tiny window, so every claim finds a free slot: this times the claim, not waiting.
     let window = chrono::TimeDelta::microseconds(1);
+    let capacity = (plan.quota.ceil() as u32).max(1);
+    let first = crate::store::Store::connect_with(&store.connect_options()).await?;
+    first.migrate().await?;
     let started = Instant::now();
     for _ in 0..CLAIMS {
-        store
+        first
             .quota
-            .claim_send("second", 16, chrono::Utc::now(), window)
+            .claim_send("bench-alone", capacity, chrono::Utc::now(), window)
             .await?;
     }
     let shared = started.elapsed() / CLAIMS;
@@ -237,31 +389,66 @@ async fn claim_cost(settings: &Settings) -> anyhow::Result<()> {
     println!(
         "shared quota claim: {} µs per upstream request ({:?} store) vs {} µs for the local limiter alone ({:.0}×)",
         shared.as_micros(),
-        store.backend,
+        first.backend,
         alone.as_micros(),
         shared.as_secs_f64() / alone.as_secs_f64().max(1e-9)
     );
-    Ok(())
+
+    let mut pools = vec![first];
+    while pools.len() < REPLICA_POOLS {
+        pools.push(crate::store::Store::connect_with(&store.connect_options()).await?);
+    }
+    let measure = Duration::from_secs(3);
+    let until = Instant::now() + measure;
+    let claimers = (0..CLAIMERS).map(|i| {
+        let quota = pools[i % pools.len()].quota.clone();
+        async move {
+            let mut granted = 0u64;
+            while Instant::now() < until {
+                let claimed = quota
+                    .claim_send("bench-ceiling", capacity, chrono::Utc::now(), window)
+                    .await?;
+                granted += u64::from(claimed.is_none());
+            }
+            Ok::<u64, anyhow::Error>(granted)
+        }
+    });
+    let granted: u64 = futures::future::try_join_all(claimers)
+        .await?
+        .into_iter()
+        .sum();
+    let granted_per_second = granted as f64 / measure.as_secs_f64();
+    println!(
+        "shared quota ceiling: {granted_per_second:.0} claims/s granted to {CLAIMERS} concurrent claimers over {REPLICA_POOLS} pools (quota {})",
+        plan.quota
+    );
+    Ok(ClaimCosts {
+        alone_us: shared.as_micros() as u64,
+        local_us: alone.as_micros() as u64,
+        granted_per_second,
+    })
 }
 
 /// The baseline: every user calls the Partner API itself, as an app without a gateway would.
 /// A 429 is retried once after a second; then the purchase is lost.
 async fn naive_run(plan: &BenchPlan) -> anyhow::Result<RunFigures> {
-    let sandbox = start_sandbox(plan.quota).await?;
+    let sandbox = start_sandbox(plan).await?;
     let base = sandbox.base_url();
     let client = reqwest::Client::new();
     let started = Instant::now();
+    let until = buying_until(plan, started);
     let users = (0..plan.users).map(|i| {
         let (client, base) = (client.clone(), base.clone());
-        async move {
-            let t0 = Instant::now();
-            naive_purchase(&client, &base, i).await?;
-            Ok::<u64, anyhow::Error>(t0.elapsed().as_millis() as u64)
-        }
+        async move { purchases(until, || naive_purchase(&client, &base, i)).await }
     });
     let results = futures::future::join_all(users).await;
     let stats = sandbox.stats();
-    let figures = RunFigures::of(&stats, started.elapsed().as_secs_f64(), results);
+    let figures = RunFigures::of(
+        &stats,
+        started.elapsed().as_secs_f64(),
+        results.into_iter().flatten().collect(),
+    )
+    .with_full_demand(plan.full_demand(), plan.quota);
     sandbox.stop().await;
     Ok(figures)
 }
@@ -371,7 +558,10 @@ fn print_table(plan: &BenchPlan, gateway: &RunFigures, naive: &RunFigures) {
     println!("| --- | --- | --- |");
     println!(
         "| purchases completed / attempted | {} / {} | {} / {} |",
-        gateway.completed, plan.users, naive.completed, plan.users
+        gateway.completed,
+        gateway.completed + gateway.failed,
+        naive.completed,
+        naive.completed + naive.failed
     );
     println!(
         "| upstream 429s | {} | {} |",
@@ -386,6 +576,17 @@ fn print_table(plan: &BenchPlan, gateway: &RunFigures, naive: &RunFigures) {
         gateway.utilisation(plan.quota),
         naive.utilisation(plan.quota)
     );
+    if let (Some(g), Some(n)) = (
+        gateway.full_demand_utilisation,
+        naive.full_demand_utilisation,
+    ) {
+        let full = plan.full_demand();
+        println!(
+            "| utilisation at full demand (seconds {}–{}) | {g:.3} | {n:.2} |",
+            full.start,
+            full.end - 1
+        );
+    }
     println!(
         "| purchases per minute | {:.1} | {:.1} |",
         gateway.per_minute(),

@@ -38,6 +38,11 @@ struct Point {
     /// Rows inserted, updated or deleted per second over [`WRITES_WINDOW`] while nothing but
     /// keeping the checkouts in flight happens.
     writes_per_sec: f64,
+    /// The same per table (those written at all): `checkouts` holds every lease write,
+    /// `replicas` the heartbeat.
+    writes_by_table: std::collections::BTreeMap<String, f64>,
+    /// Upstream requests during that window: 0 when it was idle, as it should be.
+    upstream_in_window: u64,
 }
 
 /// Long enough for a steady rate to show.
@@ -164,17 +169,19 @@ fn chart(points: &[Point]) -> anyhow::Result<()> {
 }
 
 /// Wait until every checkout has opened its cart and asked for its reservation upstream (two
-/// calls each; the reservation's answer is a 10-minute poll), or upstream has heard nothing
+/// calls each; the reservation's answer is a 10-minute poll) and upstream has then heard
+/// nothing for 5 s (calls sent again after a refusal come late), or upstream has heard nothing
 /// for 30 s (10 minutes at most). A burst of creates queues its drivers on the database pool,
-/// so a short silence does not mean they are done.
+/// so a short silence alone does not mean they are done.
 async fn settle(sandbox: &crate::sandbox::SandboxHandle, checkouts: usize) {
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut last = sandbox.stats().requests;
     let mut quiet_since = Instant::now();
-    while Instant::now() < deadline
-        && last < 2 * checkouts as u64
-        && quiet_since.elapsed() < Duration::from_secs(30)
-    {
+    let quiet_enough = |requests: u64, quiet: Duration| {
+        quiet >= Duration::from_secs(30)
+            || (requests >= 2 * checkouts as u64 && quiet >= Duration::from_secs(5))
+    };
+    while Instant::now() < deadline && !quiet_enough(last, quiet_since.elapsed()) {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let now = sandbox.stats().requests;
         if now != last {
@@ -212,7 +219,7 @@ async fn measure(
     let reserving = sqlx::query_scalar("SELECT count(*) FROM checkouts WHERE state = 'reserving'")
         .fetch_one(pool)
         .await?;
-    let writes_per_sec = writes_per_second(pool).await?;
+    let window = writes_per_second(pool, sandbox).await?;
     let db_bytes = sqlx::query_scalar(
         "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -229,7 +236,9 @@ async fn measure(
         db_bytes,
         upstream_requests: sandbox.stats().requests,
         create_secs,
-        writes_per_sec,
+        writes_per_sec: window.by_table.values().sum(),
+        writes_by_table: window.by_table,
+        upstream_in_window: window.upstream_requests,
         busy_answers: 0,
     })
 }
@@ -250,21 +259,55 @@ async fn create_retrying(env: &Env, base: &str, token: &str) -> anyhow::Result<u
     }
 }
 
-/// Rows written per second in this database over [`WRITES_WINDOW`], from Postgres' own
-/// per-table counters.
-async fn writes_per_second(pool: &PgPool) -> anyhow::Result<f64> {
-    let written = async || -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint              FROM pg_stat_user_tables",
+/// What was written over [`WRITES_WINDOW`].
+struct WritesWindow {
+    /// Rows per second, per table written at all.
+    by_table: std::collections::BTreeMap<String, f64>,
+    upstream_requests: u64,
+}
+
+/// Rows written per second in this database over [`WRITES_WINDOW`], per table, from
+/// Postgres' own per-table counters; and the upstream requests in the same window.
+async fn writes_per_second(
+    pool: &PgPool,
+    sandbox: &crate::sandbox::SandboxHandle,
+) -> anyhow::Result<WritesWindow> {
+    let written = async || -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT relname::text, (n_tup_ins + n_tup_upd + n_tup_del)::bigint \
+             FROM pg_stat_user_tables",
         )
-        .fetch_one(pool)
-        .await?)
+        .fetch_all(pool)
+        .await?;
+        Ok(rows.into_iter().collect())
     };
     tokio::time::sleep(STATS_LAG).await;
-    let before = written().await?;
+    let (before, requests_before) = (written().await?, sandbox.stats().requests);
     tokio::time::sleep(WRITES_WINDOW).await;
-    let after = written().await?;
-    Ok((after - before) as f64 / WRITES_WINDOW.as_secs_f64())
+    let (after, requests_after) = (written().await?, sandbox.stats().requests);
+    let by_table = after
+        .into_iter()
+        .filter_map(|(table, rows)| {
+            let delta = rows - before.get(&table).copied().unwrap_or(0);
+            (delta > 0).then(|| (table, delta as f64 / WRITES_WINDOW.as_secs_f64()))
+        })
+        .collect();
+    Ok(WritesWindow {
+        by_table,
+        upstream_requests: requests_after - requests_before,
+    })
+}
+
+/// `checkouts 0.1, replicas 1.0`, or `none`.
+fn by_table(writes: &std::collections::BTreeMap<String, f64>) -> String {
+    if writes.is_empty() {
+        return "none".to_owned();
+    }
+    writes
+        .iter()
+        .map(|(table, rate)| format!("{table} {rate:.1}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn print_table(points: &[Point]) {
@@ -273,9 +316,9 @@ fn print_table(points: &[Point]) {
     println!("## Scale (checkouts in flight, mid-poll, on one `serve` process, Postgres)");
     println!();
     println!(
-        "| checkouts in flight (of them `reserving`) | gateway RSS (MB) | RSS per checkout over idle (KB) | rows (of them checkouts) | table size (MB) | bytes per checkout over empty | upstream requests | all in flight after (s) | rows written per second, idle in flight | creates answered 503 and sent again |"
+        "| checkouts in flight (of them `reserving`) | gateway RSS (MB) | RSS per checkout over idle (KB) | rows (of them checkouts) | table size (MB) | bytes per checkout over empty | upstream requests | all in flight after (s) | rows written per second, idle in flight (by table) | upstream requests in that window | creates answered 503 and sent again |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for p in points {
         let per = |now: f64, base: f64| {
             if p.checkouts == 0 {
@@ -285,7 +328,7 @@ fn print_table(points: &[Point]) {
             }
         };
         println!(
-            "| {} ({}) | {:.1} | {} | {} ({}) | {:.1} | {} | {} | {:.1} | {:.1} | {} |",
+            "| {} ({}) | {:.1} | {} | {} ({}) | {:.1} | {} | {} | {:.1} | {:.1} ({}) | {} | {} |",
             p.checkouts,
             p.reserving,
             p.rss as f64 / 1e6,
@@ -297,6 +340,8 @@ fn print_table(points: &[Point]) {
             p.upstream_requests,
             p.create_secs,
             p.writes_per_sec,
+            by_table(&p.writes_by_table),
+            p.upstream_in_window,
             p.busy_answers
         );
     }
