@@ -310,16 +310,3 @@ fn the_example_app_is_on_locally_off_by_default_and_refused_in_production() {
     let err = production_error("example_app.enabled", "true");
     assert!(err.contains("mints user tokens"), "{err}");
 }
-
-#[test]
-fn the_example_app_needs_a_secret_to_sign_its_tokens_with() {
-    let rs256_only = [
-        ("auth.jwt_hs256_secret", ""),
-        ("auth.jwt_rs256_public_key_pem", "not checked here"),
-    ];
-    let err = load(&rs256_only).unwrap_err().to_string();
-    assert!(err.contains("example_app.enabled"), "{err}");
-    let mut off = rs256_only.to_vec();
-    off.push(("example_app.enabled", "false"));
-    assert!(!load(&off).unwrap().example_app.enabled);
-}

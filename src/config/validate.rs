@@ -228,12 +228,6 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
             "must be set",
         ));
     }
-    if settings.example_app.enabled && settings.auth.jwt_hs256_secret.is_none() {
-        return Err(ConfigError::invalid(
-            "example_app.enabled",
-            "the example app signs its users' tokens with auth.jwt_hs256_secret, which is not set",
-        ));
-    }
     if env == AppEnv::Production {
         production_rules(&settings, webhook_secret.as_ref())?;
     }

@@ -119,3 +119,34 @@ async fn without_example_app_enabled_there_is_no_example_app() {
         assert_problem(resp, 404, "not_found").await;
     }
 }
+
+#[tokio::test]
+async fn without_an_hs256_secret_the_example_app_says_why_it_has_no_token() {
+    // A gateway that verifies RS256 tokens only has no key to sign the app's users' tokens
+    // with: the app still loads, and its token route says what is missing.
+    let app = spawn_app_with(&[
+        ("auth.jwt_hs256_secret", ""),
+        (
+            "auth.jwt_rs256_public_key_pem",
+            include_str!("../fixtures/auth/rs256-public.pem"),
+        ),
+    ])
+    .await;
+    let page = app
+        .client
+        .get(format!("{}/example/", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let resp = app
+        .client
+        .post(format!("{}/example/token", app.address))
+        .json(&json!({ "user": "example-a" }))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(resp, 500, "internal").await;
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("auth.jwt_hs256_secret"), "{body}");
+}
