@@ -1,7 +1,7 @@
-//! What the browser sent, observed from outside the page: Chrome's `performance` log carries
-//! the DevTools `Network.requestWillBeSent` event of every request the browser makes (fetch
-//! and XHR, navigations, form posts, frames, whatever started them) with its URL, headers and
-//! body. Chosen over a `fetch` wrapper injected into the page, which sees only the calls made
+//! What the browser sent and got, observed from outside the page: Chrome's `performance` log
+//! carries the DevTools `Network.requestWillBeSent` event of every request the browser makes
+//! (fetch and XHR, navigations, form posts, frames, whatever started them) with its URL,
+//! headers and body, and `Network.responseReceived` with each answer's status and headers. Chosen over a `fetch` wrapper injected into the page, which sees only the calls made
 //! through it in documents it was injected into, and over a recording proxy, which needs
 //! Chromium's proxy settings or the page's URLs rewritten and an HTTP proxy written for it.
 //!
@@ -65,9 +65,51 @@ impl SentRequest {
     }
 }
 
+/// One answer the browser got.
+#[derive(Debug, Clone)]
+pub struct ReceivedResponse {
+    pub url: String,
+    pub status: u16,
+    /// The headers as DevTools reports them (names as sent, values joined by newlines).
+    pub headers: Vec<(String, String)>,
+}
+
+impl ReceivedResponse {
+    pub fn path(&self) -> String {
+        url::Url::parse(&self.url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 impl Browser {
     /// Every request the browser has sent in this session so far.
     pub async fn requests_sent(&self) -> Vec<SentRequest> {
+        self.network_events()
+            .await
+            .iter()
+            .filter_map(sent_request)
+            .collect()
+    }
+
+    /// Every answer the browser has received in this session so far.
+    pub async fn responses_received(&self) -> Vec<ReceivedResponse> {
+        self.network_events()
+            .await
+            .iter()
+            .filter_map(received_response)
+            .collect()
+    }
+
+    /// Chrome's network events so far: the new ones drained from its log, kept with the rest.
+    async fn network_events(&self) -> Vec<Value> {
         let entries = self
             .driver
             .get_log("performance")
@@ -76,11 +118,46 @@ impl Browser {
         let new = entries
             .iter()
             .filter_map(|entry| serde_json::from_str::<Value>(&entry.message).ok())
-            .filter_map(|event| sent_request(&event["message"]));
-        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        sent.extend(new);
-        sent.clone()
+            .map(|event| event["message"].clone())
+            .filter(|message| {
+                message["method"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("Network."))
+            });
+        let mut events = self
+            .network_events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        events.extend(new);
+        events.clone()
     }
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+fn header_pairs(headers: &Value) -> Vec<(String, String)> {
+    headers
+        .as_object()
+        .map(|h| h.iter().map(|(n, v)| (n.clone(), text(v))).collect())
+        .unwrap_or_default()
+}
+
+/// The answer of a `Network.responseReceived` event.
+fn received_response(message: &Value) -> Option<ReceivedResponse> {
+    if message["method"] != "Network.responseReceived" {
+        return None;
+    }
+    let response = &message["params"]["response"];
+    Some(ReceivedResponse {
+        url: text(&response["url"]),
+        status: response["status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or(0),
+        headers: header_pairs(&response["headers"]),
+    })
 }
 
 /// The request of a `Network.requestWillBeSent` event.
@@ -90,11 +167,7 @@ fn sent_request(message: &Value) -> Option<SentRequest> {
     }
     let params = &message["params"];
     let request = &params["request"];
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let headers = request["headers"]
-        .as_object()
-        .map(|h| h.iter().map(|(n, v)| (n.clone(), text(v))).collect())
-        .unwrap_or_default();
+    let headers = header_pairs(&request["headers"]);
     // `postData` is the body as text when DevTools has it whole; `postDataEntries` has every
     // part, base64. Both are kept: either alone would do.
     let mut body = text(&request["postData"]);

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use thirtyfour::{By, Capabilities, WebDriver, WebElement};
 
 use crate::driver::Chromedriver;
-use crate::network::SentRequest;
 
 /// How long a wait for the page lasts before the test fails.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -39,8 +38,9 @@ pub struct Browser {
     pub driver: WebDriver,
     /// Names the screenshots: `<test>-<step>.png`.
     test: String,
-    /// What the browser sent so far (see `network`): Chrome's log hands each entry out once.
-    pub(crate) sent: Mutex<Vec<SentRequest>>,
+    /// The network events of Chrome's log so far (see `network`): the log hands each entry
+    /// out once.
+    pub(crate) network_events: Mutex<Vec<Value>>,
     /// Dropped after the driver, so the browser has stopped using it.
     profile: Profile,
     _chromedriver: Arc<Chromedriver>,
@@ -94,7 +94,7 @@ impl Browser {
         Some(Self {
             driver,
             test: test.to_owned(),
-            sent: Mutex::new(Vec::new()),
+            network_events: Mutex::new(Vec::new()),
             profile: Profile(profile),
             _chromedriver: chromedriver,
         })

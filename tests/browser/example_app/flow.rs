@@ -52,6 +52,15 @@ async fn the_example_app_reserves_through_event_and_captcha_and_shows_the_checko
                 );
             }
             assert_no_card_number(&sent, TEST_CARD, |_| false);
+            // The page came with its policy, as the browser got it.
+            let answers = browser.responses_received().await;
+            let page = answers
+                .iter()
+                .find(|r| r.path() == "/example/")
+                .expect("the page was answered");
+            assert_eq!(page.status, 200);
+            let policy = page.header("Content-Security-Policy").unwrap_or_default();
+            assert!(policy.contains("script-src 'self'"), "{policy}");
         })
         .await;
     browser.quit().await;
@@ -168,20 +177,24 @@ async fn without_example_app_enabled_the_browser_finds_no_example_app() {
             browser.goto(&format!("{}/example/", app.address)).await;
             let page = browser.text("body").await;
             assert!(page.contains("\"code\":\"not_found\""), "{page}");
-            // Nothing of the app was loaded from the gateway: only the page asked for (and
-            // the icon Chromium looks for on its own).
-            let asked: Vec<String> = browser
-                .requests_sent()
+            // The browser was answered 404, and loaded nothing else of the gateway (but the
+            // icon Chromium looks for on its own).
+            let answers: Vec<(String, u16)> = browser
+                .responses_received()
                 .await
                 .iter()
                 .filter(|r| r.url.starts_with(&app.address))
-                .map(SentRequest::path)
+                .map(|r| (r.path(), r.status))
                 .collect();
             assert!(
-                asked
+                answers.contains(&("/example/".to_owned(), 404)),
+                "{answers:?}"
+            );
+            assert!(
+                answers
                     .iter()
-                    .all(|p| p == "/example/" || p == "/favicon.ico"),
-                "{asked:?}"
+                    .all(|(path, _)| path == "/example/" || path == "/favicon.ico"),
+                "{answers:?}"
             );
         })
         .await;
