@@ -394,7 +394,8 @@
     showCheckout(checkout);
   }
 
-  /// The view that fits a settled checkout's state.
+  /// The view that fits a settled checkout's state; `note` says why a checkout is still only
+  /// reserved (back from the payment page without paying).
   function showCheckout(checkout, note) {
     switch (checkout.state) {
       case 'reserved':
@@ -405,7 +406,7 @@
       case 'payment_accepted':
         renderSummary($('return-summary'), checkout);
         show('step-return');
-        status(note || 'Payment accepted. Place the order to buy the tickets.');
+        status('Payment accepted. Place the order to buy the tickets.');
         break;
       case 'purchased':
         showOrder(checkout);
@@ -512,7 +513,13 @@
     status('Checking the checkout…');
     const checkout = await settle((await api('GET', `/v1/checkouts/${encodeURIComponent(id)}`,
       { headers: { Prefer: PREFER_WAIT } })).data);
-    showCheckout(failedAsProblem(checkout), OUTCOMES[outcome]);
+    if (checkout.state === 'payment_accepted') {
+      $('return-outcome').textContent = OUTCOMES.payment_accepted;
+    }
+    // Still only reserved: the payment was cancelled, or refused (its error says why).
+    const refused = checkout.error
+      ? `The payment was refused (${checkout.error.code}): ${checkout.error.message}` : null;
+    showCheckout(failedAsProblem(checkout), refused || OUTCOMES[outcome]);
   }
 
   async function purchase() {
@@ -547,6 +554,8 @@
     show('step-order');
     status(`Purchased: order ${order.order_id}.`);
     forgetCheckout();
+    // The return URL named a checkout this tab no longer keeps: a reload starts afresh.
+    window.history.replaceState(null, '', '/example/');
   }
 
   // ---- Start.
