@@ -76,10 +76,11 @@ impl Browser {
                     "binary": chromedriver.chromium,
                     "args": args,
                     // Every request the page makes, with its headers and body, as DevTools
-                    // events in the `performance` log (read by `network::NetworkLog`).
+                    // events in the `performance` log (read by `network`).
                     "perfLoggingPrefs": {"enableNetwork": true, "enablePage": false},
                 }),
             ),
+            // `browser`: the page's console, shown when a step fails.
             (
                 "goog:loggingPrefs",
                 json!({"performance": "ALL", "browser": "ALL"}),
@@ -123,6 +124,12 @@ impl Browser {
                     Ok(()) => eprintln!("step `{name}` failed: screenshot {}", path.display()),
                     Err(e) => eprintln!("step `{name}` failed; no screenshot: {e}"),
                 }
+                for entry in self.driver.get_log("browser").await.unwrap_or_default() {
+                    eprintln!("console {}: {}", entry.level, entry.message);
+                }
+                // Ended here, on this runtime: left to the driver's drop, ending it takes
+                // thirtyfour's blocking fallback, which waits out its request timeout.
+                let _ = self.driver.clone().quit().await;
                 std::panic::resume_unwind(panic)
             }
         }
