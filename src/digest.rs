@@ -1,5 +1,6 @@
 //! Keyed digests (HMAC-SHA256): how the gateway derives values that must not reveal their
-//! input — a user's `source_account_id`, an idempotent request's fingerprint.
+//! input — a user's `source_account_id`, an idempotent request's fingerprint — and keys for
+//! one use from a configured secret ([`derived_key`]).
 
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +17,12 @@ pub fn keyed_digest(key: &SecretString, parts: &[&[u8]]) -> [u8; 32] {
         mac.update(part);
     }
     mac.finalize().into_bytes().into()
+}
+
+/// A key for one use, derived from `key` with a fixed `label` (HMAC of the label): one
+/// configured secret serves several purposes without any two sharing a key.
+pub fn derived_key(key: &SecretString, label: &[u8]) -> SecretString {
+    SecretString::from(hex::encode(keyed_digest(key, &[label])))
 }
 
 #[cfg(test)]

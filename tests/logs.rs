@@ -1,16 +1,21 @@
 //! Logs of a whole purchase at `trace` level, with OAuth on, hold no secret: not the card
 //! number, not the user's JWT, not the apikey, not the OAuth client secret; a panic's message
-//! is logged redacted; every request has its access line. A binary of its own because the
-//! tracing subscriber and the panic hook are process-global.
+//! is logged redacted; every request has its access line. Nor do the hosted payment page's:
+//! its session token is its credential. A binary of its own because the tracing subscriber
+//! and the panic hook are process-global (installed once, by [`captured`], for every test).
 
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "api/hosted_support.rs"]
+#[allow(dead_code)]
+mod hosted_support;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use checkout_gateway::config::LogFormat;
+use checkout_gateway::telemetry::TelemetryGuard;
 use helpers::*;
 
 #[derive(Clone, Default)]
@@ -26,21 +31,37 @@ impl Write for Captured {
     }
 }
 
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Every test's log lines, JSON at `trace`: the subscriber is installed once per process.
+fn captured() -> &'static Captured {
+    static CAPTURED: OnceLock<(Captured, TelemetryGuard)> = OnceLock::new();
+    let (captured, _guard) = CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let guard = checkout_gateway::telemetry::init(
+            &checkout_gateway::telemetry::TelemetryOptions {
+                format: LogFormat::Json,
+                level: "trace",
+                otlp_endpoint: None,
+            },
+            move || writer.clone(),
+        );
+        (captured, guard)
+    });
+    captured
+}
+
 const APIKEY: &str = "log-test-apikey-7f3a9c";
 const CLIENT_SECRET: &str = "log-test-client-secret-19be";
 
 #[tokio::test]
 async fn a_traced_purchase_logs_no_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let _telemetry = checkout_gateway::telemetry::init(
-        &checkout_gateway::telemetry::TelemetryOptions {
-            format: LogFormat::Json,
-            level: "trace",
-            otlp_endpoint: None,
-        },
-        move || writer.clone(),
-    );
+    let captured = captured();
     let app = spawn_app_with(&[
         ("upstream.apikey", APIKEY),
         ("upstream.client_secret", CLIENT_SECRET),
@@ -65,7 +86,7 @@ async fn a_traced_purchase_logs_no_secret() {
     let panicked = std::thread::spawn(|| panic!("could not parse {TEST_CARD}")).join();
     assert!(panicked.is_err());
 
-    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let logs = captured.text();
     assert!(
         logs.contains("panicked at") && logs.contains("could not parse [REDACTED]"),
         "the panic was not logged redacted"
@@ -106,4 +127,57 @@ async fn a_traced_purchase_logs_no_secret() {
     ] {
         assert!(!logs.contains(secret), "the {what} reached the logs");
     }
+}
+
+/// The hosted payment page's token is the link's only credential: the access lines and the
+/// request spans name its routes by their template, so the raw path is never written (not
+/// even for the redactor to mask); the card typed into the page is nowhere either.
+#[tokio::test]
+async fn the_payment_pages_token_and_card_stay_out_of_the_logs() {
+    use hosted_support::*;
+    let captured = captured();
+    let app = spawn_hosted_app(&[]).await;
+    let id = app.reserved("page-logger").await;
+    let url = session_url(&app, "page-logger", &id).await;
+    let token = token_of(&url).to_owned();
+    let page = load(&url).await;
+    assert_eq!(page.status, 200);
+    let resp = post(
+        &url,
+        page.cookie.as_deref(),
+        &form(&page.csrf(), TEST_CARD, "123"),
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(load(&url).await.status, 410);
+
+    let logs = captured.text();
+    assert!(!logs.contains(&token), "the session token reached the logs");
+    assert!(
+        !logs.contains(TEST_CARD),
+        "the card number reached the logs"
+    );
+    let page_lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains(r#""target":"access""#) && l.contains(r#""route":"/pay/{token}""#))
+        .collect();
+    for status in [200, 303, 410] {
+        assert!(
+            page_lines
+                .iter()
+                .any(|l| l.contains(&format!(r#""status":{status}"#))),
+            "no access line for the page's {status}"
+        );
+    }
+    assert!(
+        page_lines
+            .iter()
+            .all(|l| l.contains(r#""path":"/pay/{token}""#)),
+        "the request span shows another path: {page_lines:?}"
+    );
+    // Nothing tried to write the raw path for the redactor to catch.
+    assert!(
+        !logs.contains("/pay/[REDACTED]"),
+        "a raw payment-page path was logged"
+    );
 }

@@ -217,11 +217,7 @@ pub struct Region(String);
 
 impl Region {
     pub fn parse(input: &str, country: Country) -> Result<Self, FieldError> {
-        let abbrev = input.trim();
-        if !(2..=3).contains(&abbrev.len()) || !abbrev.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(FieldError::BadRegion);
-        }
-        let abbrev = abbrev.to_ascii_uppercase();
+        let Region(abbrev) = Self::parse_shape(input)?;
         let listed = Self::table(country).is_none_or(|t| t.iter().any(|(a, _)| *a == abbrev));
         if !listed {
             return Err(FieldError::UnknownRegion {
@@ -229,6 +225,16 @@ impl Region {
             });
         }
         Ok(Region(abbrev))
+    }
+
+    /// The abbreviation's shape only: for a region whose country is not known (a payment
+    /// session's billing prefill may give one without the other; the payment checks both).
+    pub fn parse_shape(input: &str) -> Result<Self, FieldError> {
+        let abbrev = input.trim();
+        if !(2..=3).contains(&abbrev.len()) || !abbrev.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(FieldError::BadRegion);
+        }
+        Ok(Region(abbrev.to_ascii_uppercase()))
     }
 
     fn table(country: Country) -> Option<&'static [(&'static str, u16)]> {

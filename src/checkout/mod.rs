@@ -12,6 +12,8 @@
 //! - [`catalog`]: cached event details and reservation rules; [`events`]: reading them (and
 //!   the captcha) within the caller's wait.
 //! - [`billing`]: payment input newtypes (parse, don't validate); card fields are in [`crate::card`].
+//! - [`payment`]: paying a checkout; [`payment_session`]: the links to the hosted payment page
+//!   (tokens, return URLs), which pay through the same use case.
 //! - [`maintenance`]: the venue's nightly maintenance window.
 //! - [`error`]: the use cases' error type, and what upstream failures become for partners.
 //! - [`reconcile`]: settling a purchase whose answer was lost, from proof only;
@@ -29,6 +31,7 @@ pub mod maintenance;
 pub mod model;
 pub mod notice;
 pub mod payment;
+pub mod payment_session;
 pub mod reads;
 pub mod reconcile;
 pub mod resume;

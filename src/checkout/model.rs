@@ -1,13 +1,16 @@
 //! Domain records: a checkout, its reserved lines and totals, its failure (with the contract's
-//! error code, [`ErrorCode`]), and the order it ends in.
+//! error code, [`ErrorCode`]), the order it ends in, and the payment sessions of the hosted
+//! page (`session`).
 //! These are what the store persists and what `http` renders; no wire type leaks in here.
 
 mod code;
+mod session;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use self::code::{CodeDoc, ErrorCode, SeenAs};
+pub use self::session::{AddressPrefill, BillingPrefill, PaymentSession, SessionTokenHash};
 use super::state::CheckoutState;
 use crate::ids::{CheckoutId, OrderId};
 

@@ -71,20 +71,41 @@ const PAYMENT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90)
 /// How long a payment waits for a running operation (e.g. a reserve settling) to finish.
 const PAYMENT_LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A payment to make: the card and billing, how long the caller waits for the outcome, and
+/// which states it may start from.
+#[derive(Debug)]
+pub struct PaymentAttempt {
+    pub input: PaymentInput,
+    pub wait: std::time::Duration,
+    pub from: PayableFrom,
+}
+
+/// The states a payment may start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayableFrom {
+    /// `PUT …/payment`: a reserved checkout, or one whose accepted payment a new card
+    /// replaces.
+    ReservedOrAccepted,
+    /// The hosted page: a reserved checkout only. An accepted payment ended the page's
+    /// session, so a form sent twice (or two sessions sent at once) pays once.
+    Reserved,
+}
+
 impl CheckoutService {
     /// Encrypt the card with upstream's certificate and add it to the cart. The amount is
     /// the checkout's own total. A refused encryption key (the certificate rotated early)
-    /// is answered by fetching the certificate again and retrying once.
+    /// is answered by fetching the certificate again and retrying once. An accepted payment
+    /// ends every payment session of the checkout.
     pub async fn pay(
         self: &Arc<Self>,
         who: &Requester,
         id: crate::ids::CheckoutId,
-        input: PaymentInput,
-        wait: std::time::Duration,
+        attempt: PaymentAttempt,
     ) -> Result<Checkout, CheckoutError> {
+        let PaymentAttempt { input, wait, from } = attempt;
         let deadline = tokio::time::Instant::now() + wait;
         let checkout = self.owned(&who.user, id).await?;
-        check_payable(checkout.state)?;
+        check_payable(checkout.state, from)?;
         let info = self
             .event_info(
                 &checkout.event_id,
@@ -104,7 +125,7 @@ impl CheckoutService {
                 retry_after: Some(1),
             }));
         };
-        if let Err(e) = check_payable(leased.state) {
+        if let Err(e) = check_payable(leased.state, from) {
             self.unlease(id, &owner).await;
             return Err(e);
         }
@@ -184,6 +205,7 @@ impl CheckoutService {
                 };
                 self.apply(leased, |c| c.payment_accepted(card))?;
                 self.save(leased, owner).await?;
+                self.end_payment_sessions(leased.id).await;
                 Ok(())
             }
             Err(e) => {
@@ -347,10 +369,11 @@ impl PaymentError {
     }
 }
 
-fn check_payable(state: CheckoutState) -> Result<(), CheckoutError> {
-    match state {
-        CheckoutState::Reserved | CheckoutState::PaymentAccepted => Ok(()),
-        state => Err(CheckoutError::InvalidState {
+fn check_payable(state: CheckoutState, from: PayableFrom) -> Result<(), CheckoutError> {
+    match (state, from) {
+        (CheckoutState::Reserved, _)
+        | (CheckoutState::PaymentAccepted, PayableFrom::ReservedOrAccepted) => Ok(()),
+        (state, _) => Err(CheckoutError::InvalidState {
             state,
             action: "pay",
         }),

@@ -43,6 +43,8 @@ pub struct ServiceConfig {
     /// `Some(retry period)` when a webhook is configured: a purchase confirmed after it was
     /// unconfirmed is announced there, retried for this long.
     pub notices: Option<Duration>,
+    /// The hosted page's sessions: their lifetime and the return URLs allowed.
+    pub payment_sessions: super::payment_session::SessionSettings,
 }
 
 /// Who is asking, as the HTTP layer established it.

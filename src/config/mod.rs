@@ -19,7 +19,9 @@ use crate::jobs::webhook::{WebhookSecret, WebhookTarget};
 use crate::sandbox::Dialect;
 
 // Sections whose types belong to the part they configure (each part stays free of `config`).
+pub use crate::checkout::payment_session::SessionSettings;
 pub use crate::http::auth::AuthSettings;
+pub use crate::http::hosted::HostedPageSettings;
 pub use crate::jobs::UnredeemedSettings;
 pub use crate::telemetry::LogFormat;
 
@@ -140,6 +142,7 @@ struct Raw {
     maintenance: MaintenanceSettings,
     admission: AdmissionSettings,
     unredeemed: RawUnredeemed,
+    hosted_page: RawHostedPage,
     sandbox: RawSandbox,
     log: LogSettings,
     example_app: ExampleAppSettings,
@@ -296,6 +299,15 @@ struct RawUnredeemed {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawHostedPage {
+    public_base_url: String,
+    session_ttl_secs: u64,
+    return_urls: ListKey,
+    frame_ancestors: ListKey,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawSandbox {
     poll_wait_secs: f64,
     force_polling: bool,
@@ -384,6 +396,10 @@ pub struct Settings {
     pub maintenance: MaintenanceSettings,
     pub admission: AdmissionSettings,
     pub unredeemed: UnredeemedSettings,
+    /// `[hosted_page]`: the page's own part (its origin, who may frame it)…
+    pub hosted_page: HostedPageSettings,
+    /// …and its sessions' (lifetime, return URLs), for the checkout service.
+    pub payment_sessions: SessionSettings,
     pub sandbox: SandboxSettings,
     pub log: LogSettings,
     pub example_app: ExampleAppSettings,

@@ -1,5 +1,8 @@
 //! `production`'s extra rules, on top of every check [`super::validate`] makes: no sandbox, no
-//! SQLite, no example app, the issuer and audience of user tokens pinned, and no weak secret.
+//! SQLite, no example app, the issuer and audience of user tokens pinned, the hosted page's
+//! origin set, and no weak secret. (Plain http — in `upstream.base_url`, the webhook, the hosted
+//! page's origin, return URLs and frame ancestors — is refused where each is read, in
+//! `validate`.)
 //!
 //! # Secrets
 //! The secrets the gateway's operator chooses (they key HMACs and signatures only the gateway
@@ -107,6 +110,14 @@ pub(super) fn production_rules(
         return Err(ConfigError::invalid(
             "example_app.enabled",
             "the example app in production: it mints user tokens for anyone who asks",
+        ));
+    }
+    // The session links partners hand their users are built on it: a wrong guess (the
+    // listener's own address, behind a proxy) would send every user nowhere.
+    if s.hosted_page.public_base_url.is_none() {
+        return Err(ConfigError::invalid(
+            "hosted_page.public_base_url",
+            "required in production: the https origin users reach the payment page on",
         ));
     }
     if s.database.url.starts_with("sqlite:") {

@@ -136,7 +136,7 @@ fn decimal_quota_and_proxies_parse() {
 }
 
 /// A production configuration that passes every rule.
-const GOOD_PRODUCTION: [(&str, &str); 7] = [
+const GOOD_PRODUCTION: [(&str, &str); 8] = [
     ("auth.jwt_hs256_secret", "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c"),
     ("auth.jwt_issuer", "https://id.partner.example/"),
     ("auth.jwt_audience", "checkout-gateway"),
@@ -150,6 +150,7 @@ const GOOD_PRODUCTION: [(&str, &str); 7] = [
         "https://app.ticketmaster.com/partners/v1",
     ),
     ("database.url", "postgres://db/gateway"),
+    ("hosted_page.public_base_url", "https://pay.partner.example"),
 ];
 
 /// `GOOD_PRODUCTION` with `key` set to `value`: the error, which must name `key`.
@@ -309,4 +310,83 @@ fn the_example_app_is_on_locally_off_by_default_and_refused_in_production() {
     assert!(!production(&GOOD_PRODUCTION).unwrap().example_app.enabled);
     let err = production_error("example_app.enabled", "true");
     assert!(err.contains("mints user tokens"), "{err}");
+}
+
+#[test]
+fn the_hosted_page_defaults_admit_the_example_app_locally() {
+    use crate::checkout::payment_session::ReturnUrl;
+    let s = load(&[]).unwrap();
+    assert_eq!(s.hosted_page.public_base_url, None);
+    assert!(s.hosted_page.frame_ancestors.is_none());
+    assert_eq!(s.payment_sessions.ttl, Duration::from_secs(600));
+    let allowed = &s.payment_sessions.return_urls;
+    for url in [
+        "http://127.0.0.1:8080/example/return",
+        "http://localhost:8080/example/return",
+    ] {
+        assert!(ReturnUrl::parse(url, allowed).is_ok(), "{url}");
+    }
+    // The environment's form of a list: one comma-separated string.
+    let s = load(&[(
+        "hosted_page.return_urls",
+        "https://app.partner.example/back/, partnerapp://checkout",
+    )])
+    .unwrap();
+    let allowed = &s.payment_sessions.return_urls;
+    assert!(ReturnUrl::parse("partnerapp://checkout/done", allowed).is_ok());
+    assert!(ReturnUrl::parse("http://127.0.0.1:8080/example/return", allowed).is_err());
+}
+
+#[test]
+fn hosted_page_values_are_checked_by_key() {
+    for (key, bad) in [
+        ("hosted_page.public_base_url", "ftp://pay.partner.example"),
+        (
+            "hosted_page.public_base_url",
+            "https://pay.partner.example/pay",
+        ),
+        (
+            "hosted_page.public_base_url",
+            "https://pay.partner.example/?x=1",
+        ),
+        ("hosted_page.public_base_url", "not a url"),
+        ("hosted_page.session_ttl_secs", "29"),
+        ("hosted_page.session_ttl_secs", "3601"),
+        ("hosted_page.return_urls", "javascript:alert(1)"),
+        ("hosted_page.return_urls", "https://app.partner.example/#x"),
+        ("hosted_page.frame_ancestors", "'none', 'self'"),
+        ("hosted_page.frame_ancestors", "'unsafe-inline'"),
+    ] {
+        let err = load(&[(key, bad)]).unwrap_err().to_string();
+        assert!(err.contains(key), "{key}={bad}: {err}");
+    }
+    let s = load(&[
+        ("hosted_page.public_base_url", "http://127.0.0.1:8080/"),
+        ("hosted_page.session_ttl_secs", "30"),
+        ("hosted_page.frame_ancestors", "http://localhost:3000"),
+    ])
+    .unwrap();
+    let base = s.hosted_page.public_base_url.unwrap();
+    assert_eq!(base.as_str(), "http://127.0.0.1:8080/");
+    assert!(!s.hosted_page.frame_ancestors.is_none());
+}
+
+#[test]
+fn production_requires_an_https_payment_page_and_https_return_urls() {
+    let err = production_error("hosted_page.public_base_url", "");
+    assert!(err.contains("required in production"), "{err}");
+    production_error("hosted_page.public_base_url", "http://pay.partner.example");
+    production_error(
+        "hosted_page.return_urls",
+        "http://app.partner.example/back/",
+    );
+    production_error("hosted_page.frame_ancestors", "http://app.partner.example");
+    production_error("hosted_page.frame_ancestors", "*");
+    let mut o = GOOD_PRODUCTION.to_vec();
+    o.push((
+        "hosted_page.return_urls",
+        "https://app.partner.example/back/,partnerapp://checkout",
+    ));
+    o.push(("hosted_page.frame_ancestors", "https://app.partner.example"));
+    assert!(production(&o).is_ok());
 }

@@ -3,6 +3,8 @@
 
 use super::production::production_rules;
 use super::*;
+use crate::checkout::payment_session::ReturnUrls;
+use crate::http::hosted::FrameAncestors;
 
 pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
     let trusted_proxies = raw
@@ -163,6 +165,7 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
     }
     let sandbox = sandbox_settings(&raw.sandbox)?;
     let unredeemed = unredeemed_settings(env, &raw.unredeemed)?;
+    let (hosted_page, payment_sessions) = hosted_page_settings(env, &raw.hosted_page)?;
     let rs256 = non_blank(&raw.auth.jwt_rs256_public_key_pem);
     // Kept as configured for production's secret rules: the parsed webhook secret is bytes.
     let webhook_secret = unredeemed
@@ -211,6 +214,8 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         maintenance: raw.maintenance,
         admission: raw.admission,
         unredeemed,
+        hosted_page,
+        payment_sessions,
         sandbox,
         log: raw.log,
         example_app: raw.example_app,
@@ -339,6 +344,64 @@ fn unredeemed_settings(
             retry_for: Duration::from_secs(raw.retry_for_secs),
         },
     })
+}
+
+/// `[hosted_page]`: the page's settings and its sessions'. Plain http (the origin, return
+/// URLs, frame ancestors) only outside production; production also requires the origin
+/// (`super::production`).
+fn hosted_page_settings(
+    env: AppEnv,
+    raw: &RawHostedPage,
+) -> Result<(HostedPageSettings, SessionSettings), ConfigError> {
+    let allow_http = env == AppEnv::Local;
+    let public_base_url = match raw.public_base_url.trim() {
+        "" => None,
+        text => Some(
+            public_origin(text, allow_http)
+                .map_err(|reason| ConfigError::invalid("hosted_page.public_base_url", reason))?,
+        ),
+    };
+    if !(30..=3600).contains(&raw.session_ttl_secs) {
+        return Err(ConfigError::invalid(
+            "hosted_page.session_ttl_secs",
+            "between 30 s and 1 hour",
+        ));
+    }
+    let return_urls = ReturnUrls::parse(&raw.return_urls.items(), allow_http)
+        .map_err(|reason| ConfigError::invalid("hosted_page.return_urls", reason))?;
+    let frame_ancestors = FrameAncestors::parse(&raw.frame_ancestors.items(), allow_http)
+        .map_err(|reason| ConfigError::invalid("hosted_page.frame_ancestors", reason))?;
+    Ok((
+        HostedPageSettings {
+            public_base_url,
+            frame_ancestors,
+        },
+        SessionSettings {
+            ttl: Duration::from_secs(raw.session_ttl_secs),
+            return_urls,
+        },
+    ))
+}
+
+/// An origin users' browsers reach: http(s), a host, no path, query, fragment or credentials.
+fn public_origin(text: &str, allow_http: bool) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => return Err("must be https (plain http only outside production)".into()),
+        _ => return Err("must be an https:// origin".into()),
+    }
+    let bare = url.host().is_some()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !bare {
+        return Err("an origin only, like https://pay.partner.example (no path)".into());
+    }
+    Ok(url)
 }
 
 /// The trimmed text, when there is any.

@@ -18,6 +18,7 @@ use super::parse;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::checkout::model::Checkout;
+use crate::checkout::payment::{PayableFrom, PaymentAttempt};
 use crate::checkout::service::Requester;
 use crate::ids::CheckoutId;
 
@@ -194,7 +195,12 @@ async fn pay_checkout(
     let fingerprint = Fingerprint::of_payment(&state, &req, &input);
     let run = async {
         let wait = state.wait(&req, state.max_wait);
-        let checkout = state.service.pay(&who, id, input, wait).await?;
+        let attempt = PaymentAttempt {
+            input,
+            wait,
+            from: PayableFrom::ReservedOrAccepted,
+        };
+        let checkout = state.service.pay(&who, id, attempt).await?;
         respond(&state, &checkout, 200).await
     };
     idempotency::once(&req, &state, &user_id, fingerprint, run).await

@@ -1,8 +1,10 @@
 //! Partner-facing JSON shapes (CONTRACT.md "Checkout resource", orders) and the request
 //! bodies, separate from the domain types they are converted from and into. Each derives its
-//! schema in the OpenAPI document; [`event`] holds the event's shapes.
+//! schema in the OpenAPI document; [`event`] holds the event's shapes, [`session`] the
+//! payment session's.
 
 pub mod event;
+pub mod session;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -28,7 +28,7 @@ use super::state::AppState;
 use crate::checkout::error::ErrorCode;
 use crate::checkout::model::UserId;
 use crate::checkout::payment::PaymentInput;
-use crate::digest::keyed_digest;
+use crate::digest::{derived_key, keyed_digest};
 use crate::heartbeat::Guard;
 use crate::store::{Begin, IdempotencyKey, StoredResponse};
 
@@ -232,18 +232,30 @@ impl Fingerprint {
 /// The key payment fingerprints are made with, derived from `source_account_key` for this
 /// one use (HMAC with a fixed label), so one secret in configuration still serves both.
 pub fn payment_fingerprint_key(source_account_key: &SecretString) -> SecretString {
-    const LABEL: &[u8] = b"checkout-gateway/idempotency/payment-fingerprint/v1";
-    SecretString::from(hex::encode(keyed_digest(source_account_key, &[LABEL])))
+    derived_key(
+        source_account_key,
+        b"checkout-gateway/idempotency/payment-fingerprint/v1",
+    )
 }
 
-/// The response's bytes, and the response rebuilt from them.
+/// What a response's stored copy holds instead of its body: for an answer holding a secret
+/// that must not be stored as is (a payment session's link). The route that set it turns the
+/// replayed copy back into its answer.
+#[derive(Debug, Clone)]
+pub struct StoredInstead(pub String);
+
+/// The response's bytes (or what it says to store instead), and the response rebuilt.
 async fn split(resp: HttpResponse) -> (HttpResponse, StoredResponse) {
     let status = resp.status().as_u16();
+    let instead = resp.extensions().get::<StoredInstead>().cloned();
     let (head, body) = resp.into_parts();
     let bytes = body.try_into_bytes().unwrap_or_default();
     let stored = StoredResponse {
         status,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        body: match instead {
+            Some(StoredInstead(body)) => body,
+            None => String::from_utf8_lossy(&bytes).into_owned(),
+        },
     };
     (head.set_body(BoxBody::new(bytes)), stored)
 }

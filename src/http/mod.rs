@@ -2,9 +2,11 @@
 //! logic lives here; handlers parse, call `checkout`, and render.
 //!
 //! # Layout
-//! - [`checkouts`], [`events`], [`orders`], [`health`]: the routes.
+//! - [`checkouts`], [`payment_session`], [`events`], [`orders`], [`health`]: the routes.
+//! - [`hosted`]: the hosted payment page (`/pay/…`, HTML, outside the OpenAPI document).
 //! - [`auth`]: the JWT user extractor; [`client_ip`]: the end user's address.
-//! - [`dto`], [`body`], [`parse`]: wire shapes of the public API and body parsing.
+//! - [`dto`], [`body`], [`parse`]: wire shapes of the public API and body parsing;
+//!   [`html`]: escaping for the HTML pages.
 //! - [`problem`]: errors as RFC 9457 problem+json; [`problem_types`]: the page each
 //!   problem's `type` resolves to (`/problems/{code}`).
 //! - [`openapi`]: the OpenAPI document, built as routes are registered, and `/docs`.
@@ -26,10 +28,13 @@ pub mod events;
 #[cfg(feature = "dev-tools")]
 pub mod example;
 pub mod health;
+pub mod hosted;
+pub mod html;
 pub mod idempotency;
 pub mod openapi;
 pub mod orders;
 pub mod parse;
+pub mod payment_session;
 pub mod problem;
 pub mod problem_types;
 pub mod scrape;
@@ -58,6 +63,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     health::routes(&mut routes);
     events::routes(&mut routes);
     checkouts::routes(&mut routes);
+    payment_session::routes(&mut routes);
     orders::routes(&mut routes);
     problem_types::routes(&mut routes);
     openapi::docs::routes(&mut routes);
@@ -74,7 +80,9 @@ fn problem_extractors(cfg: &mut ServiceConfig) {
 pub fn register<T: openapi::AppService>(
     app: actix_web::App<T>,
 ) -> (actix_web::App<T>, utoipa::openapi::OpenApi) {
-    openapi::register(app, openapi::base(), configure)
+    let (app, document) = openapi::register(app, openapi::base(), configure);
+    // The payment page is HTML for browsers, not an API operation: not in the document.
+    (app.configure(hosted::routes), document)
 }
 
 /// Unknown routes answer problem+json too.
@@ -153,7 +161,7 @@ pub async fn request_id(
         request_id = %id,
         trace_id = trace_id.as_deref().unwrap_or_default(),
         method = %req.method(),
-        path = %req.path()
+        path = %logged_path(&req)
     );
     // With OTLP export on, the caller's trace continues through this request's spans.
     let parent = opentelemetry::global::get_text_map_propagator(|p| {
@@ -166,6 +174,16 @@ pub async fn request_id(
         resp.headers_mut().insert(REQUEST_ID, value);
     }
     Ok(resp)
+}
+
+/// The path as logs may show it: a payment page's path holds its session token (the page's
+/// only credential), so those are named by their route template (`/pay/{token}`) instead.
+fn logged_path(req: &ServiceRequest) -> std::borrow::Cow<'_, str> {
+    if req.path().starts_with(hosted::PREFIX) {
+        let template = req.match_pattern().unwrap_or_else(|| "/pay/…".to_owned());
+        return std::borrow::Cow::Owned(template);
+    }
+    std::borrow::Cow::Borrowed(req.path())
 }
 
 /// A new request id: 32 hex digits (the shape of a W3C trace id) from a random per-process

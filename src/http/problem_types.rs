@@ -15,6 +15,7 @@ use actix_web::mime;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
 
+use super::html::escape;
 use super::openapi::Routes;
 use super::openapi::problems::ProblemTypeProblems;
 use super::problem::ApiError;
@@ -255,21 +256,6 @@ fn inline(text: &str) -> String {
             }
         })
         .collect()
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The partner guide's table of codes (`docs/partner-guide.md`), rendered from the same

@@ -3,7 +3,9 @@
 //! no live lease, an expired hold, an abandoned reservation) and resume each through
 //! [`CheckoutService::resume`]. Every replica runs it; the lease decides which replica handles
 //! which checkout. Each pass first gives back this replica's own leases whose work stopped
-//! without handing them back (they would otherwise hold for as long as the replica lives).
+//! without handing them back (they would otherwise hold for as long as the replica lives),
+//! and deletes expired Idempotency-Keys and payment sessions (the latter an hour after they
+//! expired, so a late visit to the page still hears "expired").
 //! Its upstream calls use the release lane of the quota, so user traffic goes first.
 
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::checkout::payment_session::KEPT_AFTER_EXPIRY;
 use crate::checkout::resume::Resumed;
 use crate::checkout::service::CheckoutService;
 use crate::context::AppContext;
@@ -36,6 +39,8 @@ pub struct SweepReport {
     pub busy: usize,
     pub errors: usize,
     pub keys_purged: u64,
+    /// Payment sessions deleted, [`KEPT_AFTER_EXPIRY`] after they expired.
+    pub sessions_purged: u64,
     /// Own leases given back because no work here held them any more.
     pub orphans: usize,
 }
@@ -58,7 +63,8 @@ impl Sweeper {
                 _ = self.context.liveness.reaped() => {}
             }
             let report = self.sweep_once().await;
-            if report.due > 0 || report.keys_purged > 0 || report.orphans > 0 {
+            let purged = report.keys_purged + report.sessions_purged;
+            if report.due > 0 || purged > 0 || report.orphans > 0 {
                 tracing::info!(?report, "sweeper pass");
             }
         }
@@ -75,9 +81,7 @@ impl Sweeper {
     async fn pass(&self) -> SweepReport {
         let (store, config) = (&self.context.store, &self.config);
         let now = self.context.clock.now();
-        let abandon =
-            chrono::TimeDelta::from_std(config.abandon_after).unwrap_or(chrono::TimeDelta::MAX);
-        let abandoned_before = now - abandon;
+        let abandoned_before = now - as_time_delta(config.abandon_after);
         let mut report = SweepReport::default();
         match self.give_back_orphans().await {
             Ok(n) => report.orphans = n,
@@ -103,6 +107,18 @@ impl Sweeper {
             Ok(purged) => report.keys_purged = purged,
             Err(e) => {
                 tracing::warn!(error = %e, "could not purge expired idempotency keys");
+                report.errors += 1;
+            }
+        }
+        let sessions_expired_before = now - as_time_delta(KEPT_AFTER_EXPIRY);
+        match store
+            .payment_sessions
+            .purge_expired(sessions_expired_before)
+            .await
+        {
+            Ok(purged) => report.sessions_purged = purged,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not purge expired payment sessions");
                 report.errors += 1;
             }
         }
@@ -142,6 +158,11 @@ impl Sweeper {
         self.context.metrics.leases_orphaned(given_back as u64);
         Ok(given_back)
     }
+}
+
+/// A configured span as a `TimeDelta`; one too long for it (never configured) is the longest.
+fn as_time_delta(span: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(span).unwrap_or(chrono::TimeDelta::MAX)
 }
 
 impl SweepReport {

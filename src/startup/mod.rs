@@ -84,6 +84,7 @@ impl Application {
                     .webhook
                     .as_ref()
                     .map(|_| settings.unredeemed.retry.retry_for),
+                payment_sessions: settings.payment_sessions.clone(),
             },
         );
         let jwt = JwtVerifier::new(&settings.auth).map_err(anyhow::Error::msg)?;
@@ -105,6 +106,14 @@ impl Application {
             service: service.clone(),
             idempotency_changed: idempotency_changed.clone(),
         });
+        // Bound first: the payment page's origin defaults to the public listener's address.
+        let public_listener = TcpListener::bind(settings.http.listen)?;
+        let public_port = public_listener.local_addr()?.port();
+        let hosted = http::hosted::HostedPage::new(
+            &settings.hosted_page,
+            public_listener.local_addr()?,
+            &settings.source_account_key,
+        );
         let state = web::Data::new(AppState {
             context: context.clone(),
             idempotency_changed,
@@ -123,9 +132,8 @@ impl Application {
                 &settings.source_account_key,
             ),
             events: http::events::RenderedEvents::default(),
+            hosted,
         });
-        let public_listener = TcpListener::bind(settings.http.listen)?;
-        let public_port = public_listener.local_addr()?.port();
         let document = web::Data::new(http::openapi::docs::ApiDocument::new(
             &http::openapi::document(),
         )?);

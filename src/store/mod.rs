@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::checkout::model::{Checkout, Order, UserId};
+use crate::checkout::model::{Checkout, Order, PaymentSession, SessionTokenHash, UserId};
 use crate::checkout::state::CheckoutState;
 use crate::ids::{CheckoutId, DeliveryId, OrderId, RunId};
 use crate::jobs::model::{
@@ -31,6 +31,7 @@ pub mod postgres;
 mod sql;
 mod sql_jobs;
 mod sql_leases;
+mod sql_sessions;
 mod sql_store;
 pub mod sqlite;
 #[doc(hidden)]
@@ -183,6 +184,24 @@ pub trait ReplicaStore: Send + Sync {
 
     /// `replica` stopped cleanly: its leases are free at once.
     async fn retire(&self, replica: &str) -> StoreResult<()>;
+}
+
+/// The payment sessions of the hosted page (see [`PaymentSession`]), found by their token's
+/// hash.
+#[async_trait]
+pub trait PaymentSessionStore: Send + Sync {
+    /// Store a new session; `Duplicate` when its token hash is taken.
+    async fn insert(&self, session: &PaymentSession) -> StoreResult<()>;
+
+    /// The session with this token hash, whether it is over or not.
+    async fn get(&self, token_hash: &SessionTokenHash) -> StoreResult<Option<PaymentSession>>;
+
+    /// Ends every session of `checkout` that is not over yet (`used_at` becomes `now`; one
+    /// already used keeps its time): a payment was accepted for it. How many were ended.
+    async fn end_for_checkout(&self, checkout: CheckoutId, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Deletes the sessions whose `expires_at` is before `before`, used or not; how many.
+    async fn purge_expired(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// A page of a user's orders, newest first.
@@ -410,6 +429,7 @@ pub struct Store {
     pub quota: Arc<dyn QuotaStore>,
     pub jobs: Arc<dyn JobStore>,
     pub replicas: Arc<dyn ReplicaStore>,
+    pub payment_sessions: Arc<dyn PaymentSessionStore>,
     pub admin: Arc<dyn StoreAdmin>,
     pub backend: Backend,
     /// Heartbeats and claim renewals. On Postgres they have connections of their own, so no

@@ -111,6 +111,7 @@ macro_rules! sql_store {
                     quota: this.clone(),
                     jobs: this.clone(),
                     replicas: this.clone(),
+                    payment_sessions: this.clone(),
                     renewals: $crate::store::Renewals {
                         replicas: this.clone(),
                         jobs: this.clone(),
@@ -162,6 +163,7 @@ macro_rules! sql_store {
         $crate::store::sql_store::impl_quota_store!($name, $db);
         $crate::store::sql_store::impl_job_store!($name, $db);
         $crate::store::sql_store::impl_replica_store!($name, $now_millis);
+        $crate::store::sql_store::impl_payment_session_store!($name, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::StoreAdmin for $name {
@@ -198,8 +200,10 @@ mod checkouts;
 mod jobs;
 mod others;
 mod replicas;
+mod sessions;
 
 pub(crate) use checkouts::impl_checkout_store;
 pub(crate) use jobs::impl_job_store;
 pub(crate) use others::{impl_account_and_idempotency_store, impl_order_store, impl_quota_store};
 pub(crate) use replicas::impl_replica_store;
+pub(crate) use sessions::impl_payment_session_store;

@@ -4,6 +4,7 @@
 //! dependency or a future change lets through:
 //! - card numbers: runs of 13–19 digits that pass the Luhn check;
 //! - JWTs (`eyJ….….…`) and `Bearer …` credentials;
+//! - payment-session tokens (`ps_` and 43 base64url characters: a hosted payment page's link);
 //! - the values registered with [`register_secret`] (apikey, OAuth client secret and tokens,
 //!   signing keys, the admin token).
 
@@ -58,6 +59,8 @@ pub fn needs_redaction(line: &[u8]) -> bool {
         }
         let suspect = if b == b'e' {
             rest.starts_with(b"eyJ")
+        } else if b == b'p' {
+            is_session_token(rest)
         } else {
             rest.get(..BEARER.len())
                 .is_some_and(|w| w.eq_ignore_ascii_case(BEARER))
@@ -74,8 +77,8 @@ pub fn needs_redaction(line: &[u8]) -> bool {
         .any(|secret| contains(line, secret.as_bytes()))
 }
 
-/// The bytes a card number (a digit), a JWT (`e`) or a `Bearer` credential (`b`, `B`)
-/// starts with.
+/// The bytes a card number (a digit), a JWT (`e`), a session token (`p`) or a `Bearer`
+/// credential (`b`, `B`) starts with.
 const STARTS: [bool; 256] = {
     let mut table = [false; 256];
     let mut digit = b'0';
@@ -84,12 +87,26 @@ const STARTS: [bool; 256] = {
         digit += 1;
     }
     table[b'e' as usize] = true;
+    table[b'p' as usize] = true;
     table[b'b' as usize] = true;
     table[b'B' as usize] = true;
     table
 };
 
 const BEARER: &[u8] = b"bearer ";
+
+const SESSION_TOKEN_PREFIX: &[u8] = b"ps_";
+/// The characters after the prefix (32 bytes in base64url without padding).
+const SESSION_TOKEN_BODY: usize = 43;
+
+/// Whether `bytes` starts with a payment-session token.
+fn is_session_token(bytes: &[u8]) -> bool {
+    bytes.starts_with(SESSION_TOKEN_PREFIX)
+        && bytes.len() >= SESSION_TOKEN_PREFIX.len() + SESSION_TOKEN_BODY
+        && bytes[SESSION_TOKEN_PREFIX.len()..][..SESSION_TOKEN_BODY]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+}
 
 /// A Luhn-valid run of 13–19 digits, as [`mask_card_numbers`] finds them.
 fn is_card_number(run: &[u8]) -> bool {
@@ -115,7 +132,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// `line` with every secret it contains masked.
 pub fn redact(line: &str) -> String {
-    let mut out = mask_bearer(&mask_jwts(&mask_card_numbers(line)));
+    let mut out = mask_session_tokens(&mask_bearer(&mask_jwts(&mask_card_numbers(line))));
     let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
     for secret in secrets.iter() {
         if out.contains(secret.as_str()) {
@@ -187,6 +204,25 @@ fn mask_jwts(line: &str) -> String {
     out
 }
 
+/// `ps_` and the 43 characters after it.
+fn mask_session_tokens(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("ps_") {
+        out.push_str(&rest[..at]);
+        let candidate = &rest[at..];
+        if is_session_token(candidate.as_bytes()) {
+            out.push_str(MASK);
+            rest = &candidate[SESSION_TOKEN_PREFIX.len() + SESSION_TOKEN_BODY..];
+        } else {
+            out.push_str("ps_");
+            rest = &candidate[SESSION_TOKEN_PREFIX.len()..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The credential after `Bearer ` (any case).
 fn mask_bearer(line: &str) -> String {
     let lower = line.to_ascii_lowercase();
@@ -232,6 +268,13 @@ mod tests {
     }
 
     #[test]
+    fn payment_session_tokens_are_masked() {
+        let token = "ps_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY";
+        let out = redact(&format!(r#"{{"path":"/pay/{token}","x":"ps_short"}}"#));
+        assert_eq!(out, r#"{"path":"/pay/[REDACTED]","x":"ps_short"}"#);
+    }
+
+    #[test]
     fn lines_are_left_alone_exactly_when_nothing_would_be_masked() {
         register_secret("apikey-registered-for-the-fast-path");
         for line in [
@@ -246,6 +289,8 @@ mod tests {
             "apikey-registered-for-the-fast-path is here",
             "x Bearer tok",
             "12345678901234567890 4588883206000012",
+            "/pay/ps_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY",
+            "ps_ alone, and maps_ and ps_BwgJ",
             "",
         ] {
             assert_eq!(

@@ -64,6 +64,7 @@ mod tests {
                     "https://app.ticketmaster.com/partners/v1",
                 ),
                 ("database.url", "postgres://db/gateway"),
+                ("hosted_page.public_base_url", "https://pay.partner.example"),
             ],
         );
         let refused = dev_token(&production, "alice", 60).expect_err("refused");

@@ -155,6 +155,10 @@ async fn the_token_command_refuses_a_production_configuration() {
             "APP__DATABASE__URL",
             "postgres://gateway@127.0.0.1:1/gateway",
         ),
+        (
+            "APP__HOSTED_PAGE__PUBLIC_BASE_URL",
+            "https://pay.partner.example",
+        ),
     ];
     let out = token_command(&production);
     let stderr = String::from_utf8_lossy(&out.stderr);

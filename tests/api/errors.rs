@@ -107,12 +107,7 @@ async fn validation_failed_names_the_field() {
         .await
         .unwrap();
     let body = assert_problem(resp, 422, "validation_failed").await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = problem_fields(&body);
     assert!(fields.contains(&"card.number"), "{fields:?}");
     let text = body.to_string();
     assert!(

@@ -293,6 +293,17 @@ pub async fn assert_problem(resp: Response, status: u16, code: &str) -> Value {
     body
 }
 
+/// The `field`s a `validation_failed` problem names, in order.
+#[allow(dead_code)]
+pub fn problem_fields(body: &Value) -> Vec<&str> {
+    body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("a field"))
+        .collect()
+}
+
 /// A sandbox fault from its text form, e.g. `purchase:drop_after_commit:1`.
 pub fn fault(spec: &str) -> checkout_gateway::sandbox::Fault {
     spec.parse().expect("fault spec")

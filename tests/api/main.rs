@@ -12,7 +12,8 @@ mod example_app;
 mod fairness;
 mod faults;
 mod guide;
-
+mod hosted_page;
+mod hosted_support;
 mod idempotency;
 mod independent;
 mod jobs;

@@ -165,11 +165,14 @@ const SECRET_VARIABLES: [&str; 3] = [
     "APP__ADMIN__TOKEN",
 ];
 
+/// The URLs that are plain http only because the compose stack has no TLS.
+const TLS_LESS: [&str; 2] = ["upstream.base_url", "hosted_page.public_base_url"];
+
 #[test]
 fn the_gateway_meets_every_production_rule_but_the_https_upstream() {
-    // The sandbox speaks plain http inside the compose network, which production refuses;
-    // everything else (apikey, Postgres, token issuer and audience) must already be
-    // production-grade. The secrets' defaults are throw-away dev values, which production
+    // The sandbox speaks plain http inside the compose network, which production refuses
+    // (as it does the payment page's http origin: the stack has no TLS); everything else
+    // (apikey, Postgres, token issuer and audience) must already be production-grade. The secrets' defaults are throw-away dev values, which production
     // refuses; each can be given from the caller's environment, as an operator would
     // (`GATEWAY_JWT_SECRET=$(openssl rand -hex 32)`).
     let compose = compose();
@@ -177,7 +180,7 @@ fn the_gateway_meets_every_production_rule_but_the_https_upstream() {
     let mut env = overrides(&gateway_env(), "gateway");
     let mut defaults = env.clone();
     for (key, value) in &mut env {
-        if key == "upstream.base_url" {
+        if TLS_LESS.contains(&key.as_str()) {
             *value = value.replacen("http://", "https://", 1);
         }
     }
@@ -198,7 +201,7 @@ fn the_gateway_meets_every_production_rule_but_the_https_upstream() {
         .unwrap_or_else(|e| panic!("the compose gateway fails a production rule: {e}"));
     // And the dev defaults are refused there, so they cannot be carried into production.
     for (key, value) in &mut defaults {
-        if key == "upstream.base_url" {
+        if TLS_LESS.contains(&key.as_str()) {
             *value = value.replacen("http://", "https://", 1);
         }
     }

@@ -9,6 +9,7 @@ use checkout_gateway::checkout::model::{
 };
 use checkout_gateway::checkout::state::CheckoutState;
 use checkout_gateway::ids::{CheckoutId, OrderId};
+use checkout_gateway::store::Store;
 
 /// A fixed instant plus `ms`: tests pass time explicitly, like the application does.
 pub fn at(ms: i64) -> DateTime<Utc> {
@@ -50,6 +51,17 @@ pub fn bare_checkout(owner: &str) -> Checkout {
         purchase_started_at: None,
         next_check_at: None,
     }
+}
+
+/// A [`bare_checkout`] of `owner`, inserted into `store`.
+pub async fn inserted_checkout(store: &Store, owner: &str) -> Checkout {
+    let checkout = bare_checkout(owner);
+    store
+        .checkouts
+        .insert(&checkout)
+        .await
+        .expect("insert checkout");
+    checkout
 }
 
 /// `base` with every field changed and every optional field set (the id stays).

@@ -11,6 +11,7 @@ mod idempotency;
 mod jobs;
 mod leases;
 mod orders;
+mod payment_sessions;
 mod quota;
 
 use checkout_gateway::store::Store;

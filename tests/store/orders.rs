@@ -5,7 +5,7 @@ use checkout_gateway::checkout::state::CheckoutState;
 use checkout_gateway::ids::OrderId;
 use checkout_gateway::store::{OrderCursor, Store, StoreError};
 
-use crate::fixtures::{bare_checkout, bumped, order_for, user};
+use crate::fixtures::{bumped, inserted_checkout, order_for, user};
 
 crate::conformance!(crate::migrated =>
     record_purchase_writes_the_order_and_the_checkout,
@@ -19,12 +19,7 @@ crate::conformance!(crate::migrated =>
 
 /// A checkout inserted and about to be marked purchased with `order`.
 async fn purchasing(store: &Store, owner: &str, token: &str, created_ms: i64) -> (Checkout, Order) {
-    let checkout = bare_checkout(owner);
-    store
-        .checkouts
-        .insert(&checkout)
-        .await
-        .expect("insert checkout");
+    let checkout = inserted_checkout(store, owner).await;
     let order = order_for(&checkout, token, created_ms);
     let mut purchased = checkout;
     purchased.state = CheckoutState::Purchased;

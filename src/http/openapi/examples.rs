@@ -56,6 +56,25 @@ pub fn payment() -> Value {
     })
 }
 
+/// `POST /v1/checkouts/{id}/payment-session` body.
+pub fn payment_session_request() -> Value {
+    json!({
+        "return_url": "https://app.partner.example/checkout/return",
+        "billing": {
+            "first_name": "John", "last_name": "Doe", "email": "john.doe@example.com",
+            "address": {"postal_code": "90210", "country": "US"}
+        }
+    })
+}
+
+/// `POST /v1/checkouts/{id}/payment-session` answer.
+pub fn payment_session() -> Value {
+    json!({
+        "url": "https://pay.partner.example/pay/ps_BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY",
+        "expires_at": "2026-11-24T18:14:11Z"
+    })
+}
+
 /// An order as `GET /v1/orders/{order_id}` shows it.
 pub fn order() -> Value {
     json!({

@@ -179,6 +179,11 @@ problem_set! { EVERY_AUTHENTICATED_CALL =>
         InvalidSecurityCode, IdempotencyKeyReused, IdempotencyKeyInUse, MaintenanceWindow,
         UpstreamUnavailable, PayloadTooLarge,
     ];
+    /// `POST /v1/checkouts/{id}/payment-session`.
+    PaymentSessionProblems: [
+        NotFound, ValidationFailed, InvalidState, HoldExpired, IdempotencyKeyReused,
+        IdempotencyKeyInUse, UpstreamUnavailable, PayloadTooLarge,
+    ];
     /// `POST /v1/checkouts/{id}/purchase`.
     PurchaseProblems: [
         NotFound, InvalidState, HoldExpired, PaymentDeclined, IdempotencyKeyReused,
