@@ -8,11 +8,12 @@
 //!
 //! # Layout
 //! - [`driver`]: the chromedriver process; [`session`]: a browser per test, its steps.
-//! - [`network`]: what the browser sent (Chrome's network log).
+//! - [`network`]: what the browser sent and got (Chrome's network log).
 //! - [`axe`]: the accessibility check; [`phone`]: a phone-sized viewport; [`checks`]: that
 //!   these checks fail when they should.
 //! - [`gateway`]: the gateway under test.
-//! - [`example_app`]: the example partner app at `/example/`.
+//! - [`example_app`]: the example partner app at `/example/` and the hosted payment page it
+//!   sends the user to, end to end.
 
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]

@@ -1,23 +1,22 @@
-//! The example partner app (`/example/`) in Chromium, walked the way a user walks it.
-//!
-//! The hosted payment page is not part of these tests: where a test needs a checkout whose
-//! payment was accepted, it pays through the API (`PUT …/payment`, from the test's own HTTP
-//! client, not the browser), standing in for the page, then brings the browser back the way
-//! the page does (`/example/return?checkout_id=…&outcome=…`).
+//! The example partner app (`/example/`) and the gateway's hosted payment page (`/pay/…`) in
+//! Chromium, walked the way a user walks them.
 //!
 //! # Layout
-//! - this file: the steps of a walk through the app, shared by the tests.
-//! - [`flow`]: reserve, refusals, the return and the purchase, no card number sent, disabled.
-//! - [`quality`]: every view passes axe-core and fits a phone.
+//! - this file: the steps of a walk through the app and the page, shared by the tests.
+//! - [`flow`]: reserve, refusals, a return for another tab's checkout, the app disabled.
+//! - [`hosted`]: the purchase through the hosted page, the card only in its form post; a
+//!   declined card; an expired and a used link; cancelling.
+//! - [`quality`]: every view of both passes axe-core and fits a phone.
 
 use serde_json::Value;
 
 use crate::gateway::gateway;
-use crate::helpers::{EVENT, TEST_CARD, TICKET, TestApp};
+use crate::helpers::{EVENT, TICKET, TestApp};
 use crate::network::SentRequest;
 use crate::session::Browser;
 
 mod flow;
+mod hosted;
 mod quality;
 
 /// What the app keeps in this tab's sessionStorage.
@@ -26,8 +25,27 @@ const STORE: &str = "checkout-gateway-example";
 /// A browser session for `test` and a gateway with the example app; `None` when the browser
 /// is not installed (the test is skipped).
 async fn start(test: &str) -> Option<(Browser, TestApp)> {
+    start_with(test, &[]).await
+}
+
+/// [`start`], with more configuration. The hosted page may send users back to the app's
+/// return page on the gateway's own origin (as `config/local.toml` allows for port 8080).
+async fn start_with(test: &str, config: &[(&str, &str)]) -> Option<(Browser, TestApp)> {
     let browser = Browser::start(test).await?;
-    Some((browser, gateway(|_| Vec::new()).await))
+    let app = gateway(|origin| {
+        let mut all = vec![(
+            "hosted_page.return_urls".to_owned(),
+            format!("{origin}/example/"),
+        )];
+        all.extend(
+            config
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        all
+    })
+    .await;
+    Some((browser, app))
 }
 
 /// The app's state in sessionStorage (user, token, checkout id, …).
@@ -125,22 +143,54 @@ async fn reserve_through_the_app(
 /// What a walk that checks nothing on the way does on each view.
 async fn nothing(_view: &'static str) {}
 
-/// Pays the checkout through the API as its user, standing in for the hosted payment page,
-/// and brings the browser back as the page does after an accepted payment.
-async fn paid_and_back(browser: &Browser, app: &TestApp, reserved: &Reserved) {
-    let resp = app
-        .pay(&reserved.user, &reserved.checkout_id, TEST_CARD, "123")
-        .await;
-    assert_eq!(
-        resp.status(),
-        200,
-        "{}",
-        resp.text().await.unwrap_or_default()
-    );
+/// From the reservation, to the gateway's payment page (the app's "Pay" button); returns the
+/// page's address.
+async fn to_the_payment_page(browser: &Browser) -> String {
     browser
-        .step("payment accepted", async {
-            come_back(browser, app, &reserved.checkout_id, "payment_accepted").await;
-            browser.visible("#step-return").await;
+        .step("to the payment page", async {
+            browser.click("#to-payment").await;
+            let url = browser
+                .poll("the payment page is loaded", || async {
+                    let url = browser.driver.current_url().await.ok()?;
+                    url.path().starts_with("/pay/ps_").then(|| url.to_string())
+                })
+                .await;
+            browser.visible("#card_number").await;
+            url
+        })
+        .await
+}
+
+/// Fills the payment page's card fields, as a person types them, and pays.
+async fn pay_with(browser: &Browser, card_number: &str) {
+    browser
+        .step("pay", async {
+            browser.type_into("#card_number", card_number).await;
+            browser.type_into("#expire_month", "12").await;
+            browser.type_into("#expire_year", "2030").await;
+            browser.type_into("#cvv", "123").await;
+            browser.click("#pay").await;
+        })
+        .await;
+}
+
+/// Waits until the browser is back on the app's return page with `outcome`.
+async fn back_in_the_app(browser: &Browser, outcome: &str) {
+    browser
+        .step("back in the app", async {
+            browser
+                .wait_until(
+                    &format!("back at /example/return with {outcome}"),
+                    || async {
+                        browser.driver.current_url().await.is_ok_and(|url| {
+                            url.path() == "/example/return"
+                                && url
+                                    .query_pairs()
+                                    .any(|(k, v)| k == "outcome" && v == outcome)
+                        })
+                    },
+                )
+                .await;
         })
         .await;
 }

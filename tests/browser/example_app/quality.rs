@@ -1,13 +1,16 @@
-//! Every view of the app, on a phone-sized screen: no `serious` or `critical` axe-core
-//! violation, nothing wider than the screen; and a screenshot of the reservation on the phone.
+//! Every view of the app and of the hosted payment page, on a phone-sized screen: no `serious`
+//! or `critical` axe-core violation, nothing wider than the screen. The phone screenshots of
+//! the reservation and of the payment page are kept (`<target>/browser-screenshots/`; the
+//! README shows the payment page's).
 
 use super::*;
 use crate::axe::assert_accessible;
+use crate::helpers::TEST_CARD;
 use crate::phone::{self, Phone};
 
 #[tokio::test]
-async fn every_view_of_the_example_app_passes_axe_core_and_fits_a_phone() {
-    let Some((browser, app)) = start("example_app_accessible").await else {
+async fn every_view_of_the_app_and_the_payment_page_passes_axe_core_and_fits_a_phone() {
+    let Some((browser, app)) = start("accessible_on_a_phone").await else {
         return;
     };
     let phone = Phone::emulate(&browser).await;
@@ -15,17 +18,33 @@ async fn every_view_of_the_example_app_passes_axe_core_and_fits_a_phone() {
         assert_accessible(&browser, view).await;
         assert_eq!(phone.overflow_px().await, 0, "{view} is wider than a phone");
     };
-    let reserved = reserve_through_the_app(&browser, &app, check).await;
-    let screenshot = crate::target_dir()
-        .join("browser-screenshots")
-        .join("example-app-phone.png");
+    let shots = crate::target_dir().join("browser-screenshots");
+    reserve_through_the_app(&browser, &app, check).await;
+    phone
+        .screenshot_to(&shots.join("example-app-phone.png"))
+        .await;
+    to_the_payment_page(&browser).await;
+    browser
+        .step("payment page", check("the payment page"))
+        .await;
+    let screenshot = shots.join("hosted-page-phone.png");
     phone.screenshot_to(&screenshot).await;
     let scale = phone::SCALE as u32;
     assert_eq!(
         png_size(&screenshot),
         (phone::WIDTH * scale, phone::HEIGHT * scale)
     );
-    paid_and_back(&browser, &app, &reserved).await;
+    pay_with(&browser, "4000000000000002").await;
+    browser
+        .step("declined", async {
+            browser.visible("#errors").await;
+        })
+        .await;
+    browser
+        .step("declined page", check("the payment page with a refusal"))
+        .await;
+    pay_with(&browser, TEST_CARD).await;
+    back_in_the_app(&browser, "payment_accepted").await;
     browser.step("returned", check("the return page")).await;
     place_order(&browser).await;
     browser.step("order", check("the order")).await;
