@@ -30,16 +30,11 @@ pub struct SentRequest {
 impl SentRequest {
     /// The URL's path (no query).
     pub fn path(&self) -> String {
-        url::Url::parse(&self.url)
-            .map(|u| u.path().to_owned())
-            .unwrap_or_default()
+        path_of(&self.url)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_in(&self.headers, name)
     }
 
     /// Whether the card number is anywhere in the request, also written with the separators
@@ -76,17 +71,26 @@ pub struct ReceivedResponse {
 
 impl ReceivedResponse {
     pub fn path(&self) -> String {
-        url::Url::parse(&self.url)
-            .map(|u| u.path().to_owned())
-            .unwrap_or_default()
+        path_of(&self.url)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_in(&self.headers, name)
     }
+}
+
+fn path_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default()
+}
+
+/// A header's value, its name matched without regard to case.
+fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 impl Browser {

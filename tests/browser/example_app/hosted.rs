@@ -92,17 +92,7 @@ async fn a_purchase_completes_through_the_hosted_page_and_only_its_form_post_car
         })
         .await;
     browser
-        .step("a used link", async {
-            browser.goto(&page_url).await;
-            let notice = browser.visible("#notice").await;
-            assert_eq!(
-                notice.attr("data-reason").await.unwrap().as_deref(),
-                Some("used")
-            );
-            let answers = browser.responses_received().await;
-            let last = answers.iter().rev().find(|r| r.url == page_url).unwrap();
-            assert_eq!(last.status, 410);
-        })
+        .step("a used link", link_over(&browser, &page_url, "used"))
         .await;
     browser.quit().await;
 }
@@ -154,37 +144,40 @@ async fn an_expired_link_leads_back_to_the_app_and_cancelling_keeps_the_seats() 
     let page_url = to_the_payment_page(&browser).await;
     app.advance(31);
     browser
-        .step("expired", async {
-            browser.goto(&page_url).await;
-            let notice = browser.visible("#notice").await;
-            assert_eq!(
-                notice.attr("data-reason").await.unwrap().as_deref(),
-                Some("expired")
-            );
-            browser.click("#back").await;
-        })
+        .step("expired", link_over(&browser, &page_url, "expired"))
         .await;
-    back_in_the_app(&browser, "expired").await;
-    browser
-        .step("still reserved", async {
-            browser.visible("#step-reserved").await;
-            browser.text_containing("#status", "expired").await;
-        })
-        .await;
+    browser.step("back", browser.click("#back")).await;
+    still_reserved_after(&browser, "expired").await;
     // A new session, a new link; then the user changes their mind.
     let second_url = to_the_payment_page(&browser).await;
     assert_ne!(second_url, page_url);
-    browser
-        .step("cancel", async {
-            browser.click("#cancel").await;
-        })
-        .await;
-    back_in_the_app(&browser, "cancelled").await;
-    browser
-        .step("cancelled", async {
-            browser.visible("#step-reserved").await;
-            browser.text_containing("#status", "cancelled").await;
-        })
-        .await;
+    browser.step("cancel", browser.click("#cancel")).await;
+    still_reserved_after(&browser, "cancelled").await;
     browser.quit().await;
+}
+
+/// Loads a payment link that no longer takes a payment: the page says why (`reason`), with
+/// 410 Gone.
+async fn link_over(browser: &Browser, page_url: &str, reason: &str) {
+    browser.goto(page_url).await;
+    let notice = browser.visible("#notice").await;
+    assert_eq!(
+        notice.attr("data-reason").await.unwrap().as_deref(),
+        Some(reason)
+    );
+    let answers = browser.responses_received().await;
+    let last = answers.iter().rev().find(|r| r.url == page_url).unwrap();
+    assert_eq!(last.status, 410);
+}
+
+/// Back in the app from the payment page with `outcome`, the checkout still reserved and the
+/// app saying so.
+async fn still_reserved_after(browser: &Browser, outcome: &str) {
+    back_in_the_app(browser, outcome).await;
+    browser
+        .step("still reserved", async {
+            browser.visible("#step-reserved").await;
+            browser.text_containing("#status", outcome).await;
+        })
+        .await;
 }
