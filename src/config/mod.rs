@@ -145,6 +145,7 @@ struct Raw {
     hosted_page: RawHostedPage,
     sandbox: RawSandbox,
     log: LogSettings,
+    example_app: ExampleAppSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -370,6 +371,14 @@ impl LogSettings {
     }
 }
 
+/// The example partner app (`/example/`), a development tool served by `serve`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleAppSettings {
+    /// Serve it (builds with the `dev-tools` feature only; refused in production).
+    pub enabled: bool,
+}
+
 /// The validated settings the application runs on.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -393,6 +402,7 @@ pub struct Settings {
     pub payment_sessions: SessionSettings,
     pub sandbox: SandboxSettings,
     pub log: LogSettings,
+    pub example_app: ExampleAppSettings,
 }
 
 #[derive(Debug, Clone)]

@@ -1,7 +1,8 @@
 //! `production`'s extra rules, on top of every check [`super::validate`] makes: no sandbox, no
-//! SQLite, the issuer and audience of user tokens pinned, the hosted page's origin set, and no
-//! weak secret. (Plain http — in `upstream.base_url`, the webhook, the hosted page's origin,
-//! return URLs and frame ancestors — is refused where each is read, in `validate`.)
+//! SQLite, no example app, the issuer and audience of user tokens pinned, the hosted page's
+//! origin set, and no weak secret. (Plain http — in `upstream.base_url`, the webhook, the hosted
+//! page's origin, return URLs and frame ancestors — is refused where each is read, in
+//! `validate`.)
 //!
 //! # Secrets
 //! The secrets the gateway's operator chooses (they key HMACs and signatures only the gateway
@@ -102,6 +103,13 @@ pub(super) fn production_rules(
         return Err(ConfigError::invalid(
             "upstream.base_url",
             "the sandbox in production",
+        ));
+    }
+    // Its token route hands a signed user token to whoever asks.
+    if s.example_app.enabled {
+        return Err(ConfigError::invalid(
+            "example_app.enabled",
+            "the example app in production: it mints user tokens for anyone who asks",
         ));
     }
     // The session links partners hand their users are built on it: a wrong guess (the

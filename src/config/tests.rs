@@ -305,6 +305,14 @@ fn the_sandbox_dialect_is_a_list_or_a_comma_separated_string_and_names_its_key()
 }
 
 #[test]
+fn the_example_app_is_on_locally_off_by_default_and_refused_in_production() {
+    assert!(load(&[]).unwrap().example_app.enabled);
+    assert!(!production(&GOOD_PRODUCTION).unwrap().example_app.enabled);
+    let err = production_error("example_app.enabled", "true");
+    assert!(err.contains("mints user tokens"), "{err}");
+}
+
+#[test]
 fn the_hosted_page_defaults_admit_the_example_app_locally() {
     use crate::checkout::payment_session::ReturnUrl;
     let s = load(&[]).unwrap();

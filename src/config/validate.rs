@@ -218,6 +218,7 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         payment_sessions,
         sandbox,
         log: raw.log,
+        example_app: raw.example_app,
     };
     if settings.auth.jwt_hs256_secret.is_none() && settings.auth.jwt_rs256_public_key_pem.is_none()
     {

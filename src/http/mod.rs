@@ -14,6 +14,8 @@
 //! - [`scrape`]: `/metrics` for the admin listener; [`admin`]: the admin listener's routes
 //!   (`/admin/*` behind the admin token) and its own OpenAPI document.
 //! - [`observe`]: request metrics; [`request_id`]: `X-Request-Id`.
+//! - `example`: the example partner app at `/example/` (feature `dev-tools`, served only when
+//!   `example_app.enabled`); not part of the API and not in its OpenAPI document.
 
 pub mod admin;
 pub mod admission;
@@ -23,6 +25,8 @@ pub mod checkouts;
 pub mod client_ip;
 pub mod dto;
 pub mod events;
+#[cfg(feature = "dev-tools")]
+pub mod example;
 pub mod health;
 pub mod hosted;
 pub mod html;

@@ -138,14 +138,21 @@ impl Application {
             &http::openapi::document(),
         )?);
         let public_state = state.clone();
+        let example = example_app(&settings);
         let public = HttpServer::new(move || {
             let state = public_state.clone();
             let (app, _) = http::register(App::new());
-            app.wrap(from_fn(http::observe))
-                .wrap(from_fn(http::request_id))
-                .app_data(state.clone())
-                .app_data(document.clone())
-                .default_service(web::to(http::not_found))
+            let example = example.clone();
+            app.configure(move |cfg| {
+                if let Some(example) = example {
+                    example(cfg);
+                }
+            })
+            .wrap(from_fn(http::observe))
+            .wrap(from_fn(http::request_id))
+            .app_data(state.clone())
+            .app_data(document.clone())
+            .default_service(web::to(http::not_found))
         })
         .listen(public_listener)?
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
@@ -321,6 +328,44 @@ impl Drop for Running {
             drop(handle.stop(false));
         }
     }
+}
+
+/// Registers extra routes on the public listener.
+type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// The example partner app's routes (`/example/`), when `example_app.enabled`: a development
+/// tool, compiled only with the `dev-tools` feature (production refuses to enable it).
+#[cfg(feature = "dev-tools")]
+fn example_app(settings: &Settings) -> Option<ExtraRoutes> {
+    use crate::config::UpstreamTarget;
+    use http::example::{EventChoice, ExampleApp};
+    if !settings.example_app.enabled {
+        return None;
+    }
+    // The sandbox's events are listed; another upstream's are not known in advance (the app
+    // then asks for an event id).
+    let events = match settings.upstream.target {
+        UpstreamTarget::Sandbox => EventChoice::sandbox_catalog(),
+        UpstreamTarget::Remote(_) => Vec::new(),
+    };
+    let app = web::Data::new(ExampleApp::new(settings.auth.clone(), events));
+    tracing::info!(
+        path = "/example/",
+        "serving the example partner app (example_app.enabled)"
+    );
+    Some(Arc::new(move |cfg| http::example::routes(&app, cfg)))
+}
+
+/// A build without the development tools has no example app to serve.
+#[cfg(not(feature = "dev-tools"))]
+fn example_app(settings: &Settings) -> Option<ExtraRoutes> {
+    if settings.example_app.enabled {
+        tracing::warn!(
+            "example_app.enabled is set, but this build has no example app (built without \
+             the `dev-tools` feature): /example/ is not served"
+        );
+    }
+    None
 }
 
 /// The admin listener serves `/metrics` to anyone and `/admin/*` to the token's holder; by

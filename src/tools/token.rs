@@ -4,7 +4,7 @@
 //! valid for any user.
 
 use crate::config::Settings;
-use crate::http::auth::{TokenSpec, issue_token_with};
+use crate::http::auth::{MintError, issue_configured_token};
 
 /// Why the `token` command mints nothing.
 #[derive(Debug, thiserror::Error)]
@@ -14,10 +14,8 @@ pub enum DevTokenRefused {
          (APP_ENV=production): production user tokens come from the partner's identity provider"
     )]
     Production,
-    #[error("auth.jwt_hs256_secret is not set: there is no secret to sign a token with")]
-    NoSecret,
-    #[error("could not sign the token: {0}")]
-    Sign(String),
+    #[error(transparent)]
+    Mint(#[from] MintError),
 }
 
 /// The `token` command: a token the configured gateway accepts (its HS256 secret, and its
@@ -30,18 +28,7 @@ pub fn dev_token(
     if settings.is_production() {
         return Err(DevTokenRefused::Production);
     }
-    let auth = &settings.auth;
-    let secret = auth
-        .jwt_hs256_secret
-        .as_ref()
-        .ok_or(DevTokenRefused::NoSecret)?;
-    let spec = TokenSpec {
-        user,
-        ttl_secs,
-        issuer: auth.jwt_issuer.as_deref(),
-        audience: auth.jwt_audience.as_deref(),
-    };
-    issue_token_with(secret, &spec).map_err(DevTokenRefused::Sign)
+    Ok(issue_configured_token(&settings.auth, user, ttl_secs)?)
 }
 
 #[cfg(test)]

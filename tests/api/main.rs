@@ -8,6 +8,7 @@ mod auth;
 mod checkouts;
 mod database_outage;
 mod errors;
+mod example_app;
 mod fairness;
 mod faults;
 mod guide;

@@ -1,11 +1,13 @@
 //! Signing user tokens with the HS256 secret: for the `token` command
-//! (`tools::token::dev_token`, which refuses a production configuration), the demo,
-//! benchmarks and tests. In production, user tokens come from the partner's own identity
-//! provider.
+//! (`tools::token::dev_token`, which refuses a production configuration), the example app's
+//! token route (`http::example`, which production refuses to serve), the demo, benchmarks and
+//! tests. In production, user tokens come from the partner's own identity provider.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+
+use super::AuthSettings;
 
 #[derive(Debug, Serialize)]
 struct Minted<'a> {
@@ -40,6 +42,32 @@ pub fn issue_token(secret: &SecretString, user: &str, ttl_secs: i64) -> Result<S
             audience: None,
         },
     )
+}
+
+/// Why no token was minted for a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("auth.jwt_hs256_secret is not set: there is no secret to sign a token with")]
+    NoSecret,
+    #[error("could not sign the token: {0}")]
+    Sign(String),
+}
+
+/// A token the gateway configured with `auth` accepts: signed with its HS256 secret, with its
+/// `iss` and `aud` when it checks them. Callers decide whether minting is allowed at all.
+pub fn issue_configured_token(
+    auth: &AuthSettings,
+    user: &str,
+    ttl_secs: i64,
+) -> Result<String, MintError> {
+    let secret = auth.jwt_hs256_secret.as_ref().ok_or(MintError::NoSecret)?;
+    let spec = TokenSpec {
+        user,
+        ttl_secs,
+        issuer: auth.jwt_issuer.as_deref(),
+        audience: auth.jwt_audience.as_deref(),
+    };
+    issue_token_with(secret, &spec).map_err(MintError::Sign)
 }
 
 pub fn issue_token_with(secret: &SecretString, spec: &TokenSpec<'_>) -> Result<String, String> {

@@ -19,7 +19,7 @@ use crate::checkout::model::UserId;
 mod mint;
 mod verify;
 
-pub use mint::{TokenSpec, issue_token, issue_token_with};
+pub use mint::{MintError, TokenSpec, issue_configured_token, issue_token, issue_token_with};
 pub use verify::{AuthSettings, JwtVerifier, LEEWAY_SECS};
 
 /// The authenticated partner user.
