@@ -153,7 +153,7 @@ fn chart(points: &[Point]) -> anyhow::Result<()> {
             legend: plotters::chart::SeriesLabelPosition::UpperLeft,
         },
         Panel {
-            title: "rows written per second, idle in flight",
+            title: "rows written per second, waiting in flight",
             x: "checkouts in flight",
             y: "rows / s",
             series: vec![Series {
@@ -316,7 +316,7 @@ fn print_table(points: &[Point]) {
     println!("## Scale (checkouts in flight, mid-poll, on one `serve` process, Postgres)");
     println!();
     println!(
-        "| checkouts in flight (of them `reserving`) | gateway RSS (MB) | RSS per checkout over idle (KB) | rows (of them checkouts) | table size (MB) | bytes per checkout over empty | upstream requests | all in flight after (s) | rows written per second, idle in flight (by table) | upstream requests in that window | creates answered 503 and sent again |"
+        "| checkouts in flight (of them `reserving`) | gateway RSS (MB) | RSS per checkout over idle (KB) | rows (of them checkouts) | table size (MB) | bytes per checkout over empty | upstream requests | all in flight after (s) | rows written per second, waiting in flight (by table) | upstream requests in that window | creates answered 503 and sent again |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for p in points {
