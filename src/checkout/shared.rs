@@ -78,15 +78,26 @@ impl CheckoutService {
             owner: owner.to_owned(),
             until,
         });
-        // Kept when the write fails: the record then still says what the database holds
-        // (`unlease_unless_settled` reads it).
-        let before = std::mem::replace(&mut checkout.lease, held);
         checkout.updated_at = now;
+        let checkouts = &self.store.checkouts;
+        self.write_leased(checkout, held, async |c| checkouts.update(c).await)
+            .await
+    }
+
+    /// Write `checkout` with `lease` on it (`None`: the write frees it) through `write`, the
+    /// one statement that bumps its version. The waiters are handed the record written; a
+    /// failed write puts the lease back as the database still has it (`unlease_unless_settled`
+    /// reads it) and sends everyone to the database, before anyone is answered: a write whose
+    /// answer was lost may have happened.
+    pub(super) async fn write_leased(
+        &self,
+        checkout: &mut Checkout,
+        lease: Option<Lease>,
+        write: impl AsyncFnOnce(&Checkout) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let before = std::mem::replace(&mut checkout.lease, lease);
         let writing = self.waiters.writing(checkout.id, checkout.version + 1);
-        let written = self.store.checkouts.update(checkout).await;
-        if let Err(e) = written {
-            // Before anyone is answered, even on an error: a write whose answer was lost may
-            // have happened.
+        if let Err(e) = write(checkout).await {
             self.changed_here(checkout.id);
             checkout.lease = before;
             return Err(e);

@@ -38,7 +38,8 @@ fn requester(req: &HttpRequest, state: &AppState, user: AuthUser) -> Requester {
     }
 }
 
-fn checkout_id(raw: &str) -> Result<CheckoutId, ApiError> {
+/// A path's `chk_…` id; a malformed one is a 404, like an unknown one.
+pub(super) fn checkout_id(raw: &str) -> Result<CheckoutId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 

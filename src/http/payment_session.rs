@@ -22,7 +22,6 @@ use super::problem::ApiError;
 use super::state::AppState;
 use crate::checkout::error::ErrorCode;
 use crate::checkout::payment_session::{CreatedSession, SessionToken};
-use crate::ids::CheckoutId;
 
 pub fn routes(routes: &mut Routes) {
     routes.service(create_payment_session);
@@ -60,7 +59,7 @@ async fn create_payment_session(
     path: web::Path<String>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let id: CheckoutId = path.parse().map_err(|_| ApiError::not_found())?;
+    let id = super::checkouts::checkout_id(&path)?;
     let user = user.0;
     let fingerprint = Fingerprint::of_body(&state, &req, &body);
     let run = async {

@@ -171,22 +171,12 @@ impl CheckoutService {
             .then(|| crate::checkout::notice::purchase_confirmed(self, checkout, &order))
             .flatten();
         // The purchase settles the operation: this write frees the checkout too (as `save`
-        // does), so no hand-back follows; a failed write keeps the lease as the database has it.
-        let before = checkout.lease.take();
-        let writing = self.waiters.writing(checkout.id, checkout.version + 1);
-        let written = self
-            .store
-            .checkouts
-            .record_purchase(checkout, &order, notice.as_ref())
-            .await;
-        if let Err(e) = written {
-            // As in `save`: the cached read goes whether or not the answer came back.
-            self.changed_here(checkout.id);
-            checkout.lease = before;
-            return Err(e.into());
-        }
-        checkout.version += 1;
-        self.written_here(checkout, writing);
+        // does), so no hand-back follows.
+        let checkouts = &self.store.checkouts;
+        self.write_leased(checkout, None, async |c| {
+            checkouts.record_purchase(c, &order, notice.as_ref()).await
+        })
+        .await?;
         if notice.is_some() {
             self.notices_queued.notify_one();
         }
