@@ -4,6 +4,7 @@
 //! that settles the operation (or is handed back). Requests that find a checkout leased wait
 //! for it here instead of calling upstream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -87,7 +88,31 @@ impl CheckoutService {
         id: CheckoutId,
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
-        let waiting = self.waiters.subscribe(id);
+        self.settled(&self.waiters.subscribe(id), wait).await
+    }
+
+    /// Start driving `checkout` (just written under `owner`'s lease) and wait for it to
+    /// settle: subscribed before the driver starts, the wait begins from the record in hand
+    /// rather than a read of what was just written.
+    pub(super) async fn drive_and_wait(
+        self: &Arc<Self>,
+        checkout: Checkout,
+        owner: LeaseToken,
+        captcha: Option<String>,
+        wait: Duration,
+    ) -> Result<Checkout, CheckoutError> {
+        let waiting = self.waiters.subscribe(checkout.id);
+        waiting.start_from(checkout.clone());
+        self.spawn_driver(checkout, owner, captcha);
+        self.settled(&waiting, wait).await
+    }
+
+    async fn settled(
+        &self,
+        waiting: &Subscription<'_>,
+        wait: Duration,
+    ) -> Result<Checkout, CheckoutError> {
+        let id = waiting.id();
         let outcome = self
             .retry_until(&waiting, wait, async |handed| {
                 let current = match handed {
@@ -103,7 +128,7 @@ impl CheckoutService {
                         current
                     }
                 };
-                Ok(if current.state.is_pending() {
+                Ok(if current.settling() {
                     Err(current)
                 } else {
                     Ok(current)

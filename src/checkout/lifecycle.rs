@@ -43,6 +43,13 @@ const PURCHASE_UNCONFIRMED: &str = "the purchase was sent but its answer was los
      the checkout becomes purchased if the order is found";
 
 impl Checkout {
+    /// Something is still to happen without the partner asking: an operation is under way,
+    /// or a reservation the partner asked to release while it ran has just settled (its
+    /// driver takes it again to release it). A request waiting on the checkout waits on.
+    pub fn settling(&self) -> bool {
+        self.state.is_pending() || (self.state == CheckoutState::Reserved && self.release_requested)
+    }
+
     /// Move the state by `event`, or refuse without changing anything.
     fn moved_by(&mut self, event: CheckoutEvent) -> Result<Moved, InvalidTransition> {
         let from = self.state;

@@ -220,10 +220,9 @@ impl CheckoutService {
             next_check_at: None,
         };
         self.store.checkouts.insert(&checkout).await?;
-        let id = checkout.id;
-        self.spawn_driver(checkout, owner, Some(new.captcha_token));
-        let settled = self.wait_settled(id, time_left(deadline)).await?;
-        failure_as_error(settled)
+        let captcha = Some(new.captcha_token);
+        let settled = self.drive_and_wait(checkout, owner, captcha, time_left(deadline));
+        failure_as_error(settled.await?)
     }
 
     // ------------------------------------------------------------ read (see `reads`)
@@ -282,8 +281,8 @@ impl CheckoutService {
         // unsettled, and then it clears the time before it waits (see `step_purchase`).
         leased.purchase_started_at = Some(self.now());
         self.save(&mut leased, &owner).await?;
-        self.spawn_driver(leased, owner, None);
-        failure_as_error(self.wait_settled(id, time_left(deadline)).await?)
+        let settled = self.drive_and_wait(leased, owner, None, time_left(deadline));
+        failure_as_error(settled.await?)
     }
 
     /// The answer to a purchase request that will not send one: the checkout is not (or no
@@ -344,8 +343,11 @@ impl CheckoutService {
             // The docs' cleanup advice: a client that no longer wants to wait through a
             // reservation's polling deletes the cart. The worker polling it does so at its
             // next step (a reservation not yet answered may still hold seats).
-            self.store.checkouts.request_release(id).await?;
-            return self.wait_settled(id, wait).await;
+            if self.store.checkouts.request_release(id).await? {
+                return self.wait_settled(id, wait).await;
+            }
+            // Reserved (or failed) meanwhile: release it as it is now.
+            return Box::pin(self.release(who, id, wait)).await;
         }
         let owner = self.lease_owner();
         // An operation (reserve or payment) may run: let it finish, then release.
@@ -366,8 +368,7 @@ impl CheckoutService {
             CheckoutState::Reserved | CheckoutState::PaymentAccepted => {
                 self.apply(&mut leased, Checkout::begin_release)?;
                 self.save(&mut leased, &owner).await?;
-                self.spawn_driver(leased, owner, None);
-                self.wait_settled(id, wait).await
+                self.drive_and_wait(leased, owner, None, wait).await
             }
             CheckoutState::Purchased => {
                 self.unlease(id, &owner).await;

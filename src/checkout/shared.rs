@@ -10,7 +10,7 @@ use super::lifecycle::{HOLD_RAN_OUT, Moved};
 use super::model::{Checkout, Lease};
 use super::service::{CheckoutService, Requester};
 use super::state::{CheckoutState, InvalidTransition};
-use crate::store::StoreError;
+use crate::store::{StoreError, Written};
 use crate::upstream::{CallContext, Priority};
 
 impl CheckoutService {
@@ -93,16 +93,20 @@ impl CheckoutService {
         &self,
         checkout: &mut Checkout,
         lease: Option<Lease>,
-        write: impl AsyncFnOnce(&Checkout) -> Result<(), StoreError>,
+        write: impl AsyncFnOnce(&Checkout) -> Result<Written, StoreError>,
     ) -> Result<(), StoreError> {
         let before = std::mem::replace(&mut checkout.lease, lease);
         let writing = self.waiters.writing(checkout.id, checkout.version + 1);
-        if let Err(e) = write(checkout).await {
-            self.changed_here(checkout.id);
-            checkout.lease = before;
-            return Err(e);
-        }
+        let written = match write(checkout).await {
+            Ok(written) => written,
+            Err(e) => {
+                self.changed_here(checkout.id);
+                checkout.lease = before;
+                return Err(e);
+            }
+        };
         checkout.version += 1;
+        checkout.release_requested |= written.release_requested;
         self.written_here(checkout, writing);
         Ok(())
     }

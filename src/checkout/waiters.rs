@@ -75,6 +75,9 @@ pub struct Subscription<'a> {
     waiting: Arc<Waiting>,
     /// This waiter's own view (locked only by its own task; a lock keeps it `Sync`).
     seen: Mutex<Seen>,
+    /// The checkout as its subscriber knew it when it subscribed, taken by the first look
+    /// instead of a read (see [`Subscription::start_from`]).
+    known: Mutex<Option<Checkout>>,
 }
 
 /// The news one waiter has had.
@@ -97,6 +100,7 @@ impl Waiters {
                 version: None,
                 unknown,
             }),
+            known: Mutex::new(None),
         }
     }
 
@@ -182,6 +186,11 @@ impl Waiting {
 }
 
 impl Subscription<'_> {
+    /// The checkout waited on.
+    pub fn id(&self) -> CheckoutId {
+        self.id
+    }
+
     /// Run `attempt` until it succeeds (`Ok(Ok(_))`) or the deadline passes (then its last
     /// `Ok(Err(_))`). `attempt` is given the record handed over when there is one, `None`
     /// when it must read for itself: at first (what was written before this subscription was
@@ -200,9 +209,11 @@ impl Subscription<'_> {
             let woken = self.waiting.notify.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let look = match woken_by_news {
-                true => self.news(),
-                false => Some(self.read_anyway()),
+            let known = lock(&self.known).take();
+            let look = match (woken_by_news, known) {
+                (true, _) => self.news(),
+                (false, Some(known)) => Some(Look::Handed(Box::new(known))),
+                (false, None) => Some(self.read_anyway()),
             };
             if let Some(look) = look {
                 let handed = match look {
@@ -248,6 +259,15 @@ impl Subscription<'_> {
     pub fn read_anyway(&self) -> Look {
         let news = lock(&self.waiting.news);
         read(&news, &mut lock(&self.seen))
+    }
+
+    /// The subscriber holds `checkout` as the database has it, and nobody else can write it
+    /// before this subscription is in (the subscriber wrote it under a lease whose driver is
+    /// not started yet): the first look takes it instead of reading. Later changes come as
+    /// news like any other.
+    pub fn start_from(&self, checkout: Checkout) {
+        self.saw(checkout.version);
+        *lock(&self.known) = Some(checkout);
     }
 
     /// The waiter read `version` from the database.

@@ -73,6 +73,15 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What an update of a checkout found in its row that its writer may not have known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// A partner asked to release the checkout (`request_release`), perhaps through another
+    /// replica, since the writer read it: the flag only ever turns on, and the update returns
+    /// it, so the worker needs no read of its own to learn of it.
+    pub release_requested: bool,
+}
+
 /// Checkouts and their leases.
 #[async_trait]
 pub trait CheckoutStore: Send + Sync {
@@ -86,8 +95,9 @@ pub trait CheckoutStore: Send + Sync {
 
     /// Write every mutable field if the stored `version` still equals `checkout.version`;
     /// the stored version becomes `checkout.version + 1`. The lease columns are written too.
-    /// `Conflict` when the version moved.
-    async fn update(&self, checkout: &Checkout) -> StoreResult<()>;
+    /// `Conflict` when the version moved. Returns what the row holds that the writer may not
+    /// know (see [`Written`]).
+    async fn update(&self, checkout: &Checkout) -> StoreResult<Written>;
 
     /// Take the lease if it is free, already `owner`'s, or lapsed: the replica its owner names
     /// (`{replica id}/{token}`) was marked dead or retired (see [`ReplicaStore`]), or the owner
@@ -149,8 +159,9 @@ pub trait CheckoutStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<u64>;
 
-    /// Marks that the partner asked to release `id` while a worker drives it (the worker
-    /// picks it up at its next step); `false` when there is no such checkout.
+    /// Marks that the partner asked to release `id` while a worker reserves it (the worker
+    /// picks it up at its next step, or from [`Written`]); `false` when there is no such
+    /// checkout or it is no longer `reserving` (then nobody would read the mark).
     async fn request_release(&self, id: CheckoutId) -> StoreResult<bool>;
 
     /// Ids of checkouts that need a worker at `now` (and whose `next_check_at` has come): no live lease covers them, and either an

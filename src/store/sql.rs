@@ -29,14 +29,15 @@ pub const INSERT_CHECKOUT: &str = "INSERT INTO checkouts (id, user_id, event_id,
 /// Same placeholders as [`INSERT_CHECKOUT`]; `$20` is the version the caller read. Every
 /// placeholder is referenced because Postgres refuses a statement with an unused parameter.
 /// `release_requested` only ever turns on: a partner's release asked for while a worker
-/// drives the checkout (see `request_release`) is not undone by that worker's next write.
+/// drives the checkout (see `request_release`) is not undone by that worker's next write, and
+/// that write returns it (the worker learns of the release with no read of its own).
 pub const UPDATE_CHECKOUT: &str = "UPDATE checkouts SET user_id = $2, event_id = $3, \
      state = $4, cart_id = $5, requested = $6, lines = $7, totals = $8, hold_expires_at = $9, \
      payment = $10, order_id = $11, failure = $12, operation = $13, polling_url = $14, \
      poll_not_before = $15, release_requested = (release_requested OR $16), client_ip = $17, \
      lease_owner = $18, lease_until = $19, created_at = $21, updated_at = $22, \
      purchase_started_at = $23, next_check_at = $24, version = version + 1 \
-     WHERE id = $1 AND version = $20";
+     WHERE id = $1 AND version = $20 RETURNING release_requested";
 
 pub const GET_CHECKOUT: &str = "SELECT * FROM checkouts WHERE id = $1";
 
@@ -58,9 +59,13 @@ pub const NUDGE_UNCONFIRMED: &str = "UPDATE checkouts SET operation = 'purchase'
      next_check_at = $3 \
      WHERE user_id = $1 AND event_id = $2 AND state = 'purchase_unconfirmed'";
 
-/// `$1` id: a partner asked to release while a worker drives the checkout; the worker picks
-/// it up at its next step. No version bump: the worker's own next write still applies.
-pub const REQUEST_RELEASE: &str = "UPDATE checkouts SET release_requested = TRUE WHERE id = $1";
+/// `$1` id: a partner asked to release while a worker reserves the checkout; the worker picks
+/// it up at its next step, or from the write that settles the reservation (which returns the
+/// flag). No version bump: the worker's own next write still applies. Only while `reserving`:
+/// once the reservation's write is in, nobody would read the flag (the caller releases the
+/// reserved checkout itself).
+pub const REQUEST_RELEASE: &str =
+    "UPDATE checkouts SET release_requested = TRUE WHERE id = $1 AND state = 'reserving'";
 
 pub const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM checkouts GROUP BY state";
 

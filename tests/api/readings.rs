@@ -118,6 +118,48 @@ async fn a_reservation_given_up_while_polling_deletes_its_cart() {
     assert_eq!(stats.carts_deleted, 1, "{stats:?}");
 }
 
+/// A DELETE that lands while the reservation's last call is out: the write that settles the
+/// reservation returns the partner's release (`store::Written`), and the worker takes the
+/// checkout again and deletes the cart. The DELETE waits through it and answers 204
+/// (released), never `reserved` with seats still held.
+#[tokio::test]
+async fn a_release_asked_during_the_reservations_last_call_deletes_the_cart() {
+    let app = spawn_app().await;
+    app.sandbox().inject(fault("reserve:latency=1500:1"));
+    let held = app.sandbox().stats().seats_held;
+    let resp = app.create_waiting("late-quitter", 0).await;
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reserve_sent = || {
+        let stats = app.sandbox().stats();
+        stats.requests_by_operation.get("reserve").copied().unwrap_or(0) > 0
+    };
+    while !reserve_sent() {
+        assert!(std::time::Instant::now() < deadline, "the reserve was not sent");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let resp = app
+        .client
+        .delete(format!("{}/v1/checkouts/{id}", app.address))
+        .bearer_auth(token_for("late-quitter"))
+        .header("Prefer", "wait=10")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 204, "released within the wait");
+    let body = app
+        .get_json(&format!("/v1/checkouts/{id}"), "late-quitter")
+        .await;
+    assert_eq!(body["state"], "released", "{body}");
+    let stats = app.sandbox().stats();
+    assert_eq!(stats.seats_held, held, "{stats:?}");
+    assert_eq!(stats.carts_deleted, 1, "{stats:?}");
+}
+
 /// The values of one dialect switch, the default first.
 fn values_of(switch: &str) -> &'static [&'static str] {
     checkout_gateway::sandbox::dialect::SWITCHES

@@ -16,6 +16,7 @@ crate::conformance!(crate::migrated =>
     unsettled_purchases_are_the_users_purchases_in_doubt_for_the_event_oldest_first,
     count_by_state_counts_each_state,
     a_requested_release_survives_the_workers_next_write,
+    a_release_is_marked_only_while_reserving,
     nudging_makes_only_that_users_unconfirmed_purchases_of_the_event_due,
 );
 
@@ -228,12 +229,29 @@ async fn a_requested_release_survives_the_workers_next_write(store: Store) {
     store.checkouts.insert(&checkout).await.expect("insert");
     let asked = store.checkouts.request_release(checkout.id).await;
     assert!(asked.expect("request"));
-    // The worker read the row before the request and writes its own copy back.
-    store.checkouts.update(&checkout).await.expect("update");
+    // The worker read the row before the request and writes its own copy back: the write
+    // keeps the mark, and tells the worker of it.
+    let written = store.checkouts.update(&checkout).await.expect("update");
+    assert!(written.release_requested, "the write returned the mark");
     let stored = store.checkouts.get(checkout.id).await.expect("get");
     assert_eq!(stored.map(|c| c.release_requested), Some(true));
     let unknown = store.checkouts.request_release(CheckoutId::new()).await;
     assert!(!unknown.expect("request"));
+}
+
+async fn a_release_is_marked_only_while_reserving(store: Store) {
+    let mut checkout = bare_checkout("alice");
+    store.checkouts.insert(&checkout).await.expect("insert");
+    let written = store.checkouts.update(&checkout).await.expect("update");
+    assert!(!written.release_requested, "nothing asked yet");
+    checkout.version += 1;
+    checkout.state = CheckoutState::Reserved;
+    store.checkouts.update(&checkout).await.expect("update");
+    // Reserved: the worker wrote its last reserving write; a mark now would be read by nobody.
+    let asked = store.checkouts.request_release(checkout.id).await;
+    assert!(!asked.expect("request"), "not marked once reserved");
+    let stored = store.checkouts.get(checkout.id).await.expect("get");
+    assert_eq!(stored.map(|c| c.release_requested), Some(false));
 }
 
 async fn nudging_makes_only_that_users_unconfirmed_purchases_of_the_event_due(store: Store) {

@@ -8,6 +8,7 @@ use crate::checkout::model::{Cents, Checkout, CheckoutFailure, Operation, Order}
 use crate::checkout::service::CheckoutService;
 use crate::checkout::state::CheckoutState;
 use crate::ids::OrderId;
+use crate::store::Written;
 use crate::upstream::{Priority, Reply, UpstreamError, wire};
 
 /// How often a purchase waiting for an older one of the same user and event looks again.
@@ -174,7 +175,9 @@ impl CheckoutService {
         // does), so no hand-back follows.
         let checkouts = &self.store.checkouts;
         self.write_leased(checkout, None, async |c| {
-            checkouts.record_purchase(c, &order, notice.as_ref()).await
+            // A purchase cannot be released: nothing in its row is news to the driver.
+            let recorded = checkouts.record_purchase(c, &order, notice.as_ref()).await;
+            recorded.map(|()| Written::default())
         })
         .await?;
         if notice.is_some() {

@@ -9,20 +9,47 @@ use crate::checkout::convert;
 use crate::checkout::error::ErrorCode;
 use crate::checkout::lifecycle::Hold;
 use crate::checkout::model::{Checkout, CheckoutFailure, Operation};
+use crate::checkout::state::CheckoutState;
 use crate::checkout::service::CheckoutService;
 use crate::upstream::{Priority, Reply, UpstreamError, wire};
 
 impl CheckoutService {
-    /// Whether the partner asked to release this checkout while it was being reserved (read
-    /// from the store between polls: the request came through another process, perhaps).
+    /// Whether the partner asked to release this checkout while it was being reserved. Every
+    /// write of the driver returns the mark (`store::Written`), so it is read from the store
+    /// only before a poll that followed a wait (the request came through another process,
+    /// perhaps, while the driver waited): following it would cost an upstream call that the
+    /// release makes moot. Between back-to-back calls the next write brings the news.
     pub(super) async fn release_asked(&self, checkout: &mut Checkout) -> bool {
-        if checkout.release_requested {
-            return true;
+        if checkout.release_requested || checkout.poll.is_none() {
+            return checkout.release_requested;
         }
         if let Ok(Some(stored)) = self.store.checkouts.get(checkout.id).await {
             checkout.release_requested = stored.release_requested;
         }
         checkout.release_requested
+    }
+
+    /// The write that settled the reservation returned a release the partner asked for while
+    /// its last call was out: that write freed the checkout, so take it again and release.
+    /// Someone else holding it by then (a payment) goes first; the partner asks again.
+    async fn release_once_reserved(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+    ) -> Result<Next, StepError> {
+        let now = self.now();
+        let until = now + self.lease_span();
+        let taken = self.store.checkouts.try_lease(checkout.id, owner, until, now);
+        let Some(leased) = taken.await? else {
+            tracing::info!(checkout_id = %checkout.id, "release asked during the reservation, but the checkout is taken");
+            return Ok(Next::Stop);
+        };
+        *checkout = leased;
+        if checkout.state != CheckoutState::Reserved {
+            self.unlease(checkout.id, owner).await;
+            return Ok(Next::Stop);
+        }
+        self.give_up_reserving(checkout, owner).await
     }
 
     /// Stop following a reservation the partner gave up on and delete its cart (or, before a
@@ -137,6 +164,9 @@ impl CheckoutService {
                     self.apply(checkout, Checkout::begin_release)?;
                 }
                 self.save(checkout, owner).await?;
+                if checkout.state == CheckoutState::Reserved && checkout.release_requested {
+                    return Box::pin(self.release_once_reserved(checkout, owner)).await;
+                }
                 Ok(Next::Continue)
             }
             Err(e) => self.upstream_failed(checkout, owner, e).await,

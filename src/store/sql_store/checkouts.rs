@@ -42,19 +42,18 @@ macro_rules! impl_checkout_store {
             async fn update(
                 &self,
                 checkout: &$crate::checkout::model::Checkout,
-            ) -> $crate::store::StoreResult<()> {
+            ) -> $crate::store::StoreResult<$crate::store::Written> {
                 use $crate::store::sql;
                 let cols = sql::CheckoutRow::from_checkout(checkout)?;
-                let done = $crate::store::sql_store::bind_checkout!(
-                    sqlx::query(sql::UPDATE_CHECKOUT),
+                let release_requested: Option<bool> = $crate::store::sql_store::bind_checkout!(
+                    sqlx::query_scalar(sql::UPDATE_CHECKOUT),
                     cols
                 )
-                .execute(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::store::StoreError::Conflict);
-                }
-                Ok(())
+                let release_requested =
+                    release_requested.ok_or($crate::store::StoreError::Conflict)?;
+                Ok($crate::store::Written { release_requested })
             }
 
             async fn try_lease(
