@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use super::error::CheckoutError;
-use super::model::Checkout;
+use super::model::{Checkout, Lease, UserId};
 use super::service::CheckoutService;
 use super::waiters::{Patience, Subscription};
 use crate::ids::CheckoutId;
@@ -41,6 +41,28 @@ impl CheckoutService {
             .checkouts
             .try_lease(id, owner, now + self.lease_span(), now)
             .await?)
+    }
+
+    /// Take the lease of `user`'s checkout `id` in one statement when it is free: the
+    /// ownership read and the lease folded into one (a payment's or purchase's first
+    /// statement). When it is not free, the checkout as read, for the caller's own checks
+    /// before it waits for the lease; someone else's checkout is not found.
+    pub(super) async fn lease_own(
+        &self,
+        user: &UserId,
+        id: CheckoutId,
+        owner: &str,
+    ) -> Result<Taking, CheckoutError> {
+        let now = self.now();
+        let lease = Lease {
+            owner: owner.to_owned(),
+            until: now + self.lease_span(),
+        };
+        let checkouts = &self.store.checkouts;
+        if let Some(leased) = checkouts.try_lease_for_user(id, user, &lease, now).await? {
+            return Ok(Taking::Leased(leased));
+        }
+        Ok(Taking::Busy(self.owned(user, id).await?))
     }
 
     /// Take the lease, waiting (up to `wait`) while another worker holds it. `None` when it
@@ -155,4 +177,12 @@ impl CheckoutService {
         };
         waiting.retry_until(patience, &self.stopping, attempt).await
     }
+}
+
+/// What [`CheckoutService::lease_own`] found.
+pub(super) enum Taking {
+    /// The lease is the caller's: the checkout as stored after taking it.
+    Leased(Checkout),
+    /// Someone holds it: the checkout as read.
+    Busy(Checkout),
 }

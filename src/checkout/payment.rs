@@ -9,6 +9,7 @@ use super::billing::{BillingAddress, Email, NonEmpty, Phone};
 use super::error::{CheckoutError, ErrorCode, RecordError, Refusal};
 use super::model::{Checkout, CheckoutFailure, PaymentSummary};
 use super::service::{CheckoutService, Requester};
+use super::lease::Taking;
 use super::state::CheckoutState;
 use crate::card::{CardNumber, Cvv, ExpiryMonth, ExpiryYear};
 use crate::payment_crypto::{CryptoError, PaymentEncryptor};
@@ -104,28 +105,26 @@ impl CheckoutService {
     ) -> Result<Checkout, CheckoutError> {
         let PaymentAttempt { input, wait, from } = attempt;
         let deadline = tokio::time::Instant::now() + wait;
-        let checkout = self.owned(&who.user, id).await?;
-        check_payable(checkout.state, from)?;
-        let info = self
-            .event_info(
-                &checkout.event_id,
-                &who.user,
-                super::events::prerequisite(wait),
-            )
-            .await?;
-        self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();
-        let Some(mut leased) = self.lease_when_free(id, &owner, PAYMENT_LEASE_WAIT).await? else {
-            return Err(CheckoutError::Refused(Refusal {
-                code: ErrorCode::InvalidState,
-                message: "another operation on this checkout is running; retry when it settles"
-                    .into(),
-                upstream_code: None,
-                checkout_id: Some(id),
-                retry_after: Some(1),
-            }));
+        let mut leased = match self.lease_own(&who.user, id, &owner).await? {
+            Taking::Leased(leased) => leased,
+            Taking::Busy(checkout) => {
+                check_payable(checkout.state, from)?;
+                let leased = self.lease_when_free(id, &owner, PAYMENT_LEASE_WAIT).await?;
+                leased.ok_or_else(|| {
+                    CheckoutError::Refused(Refusal {
+                        code: ErrorCode::InvalidState,
+                        message:
+                            "another operation on this checkout is running; retry when it settles"
+                                .into(),
+                        upstream_code: None,
+                        checkout_id: Some(id),
+                        retry_after: Some(1),
+                    })
+                })?
+            }
         };
-        if let Err(e) = check_payable(leased.state, from) {
+        if let Err(e) = self.payable_now(&leased, who, from, wait).await {
             self.unlease(id, &owner).await;
             return Err(e);
         }
@@ -175,6 +174,24 @@ impl CheckoutService {
         }
     }
 
+    /// What a payment checks once it holds the lease: the checkout is still payable from
+    /// where the payment was asked, the event's details are at hand, and upstream is not in
+    /// its maintenance window.
+    async fn payable_now(
+        self: &Arc<Self>,
+        leased: &Checkout,
+        who: &Requester,
+        from: PayableFrom,
+        wait: std::time::Duration,
+    ) -> Result<(), CheckoutError> {
+        check_payable(leased.state, from)?;
+        let prerequisite = super::events::prerequisite(wait);
+        let info = self
+            .event_info(&leased.event_id, &who.user, prerequisite)
+            .await?;
+        self.refuse_in_maintenance(&info)
+    }
+
     /// A payment that did not finish (its deadline passed, or its worker died): back to
     /// payable, the user sends the card again (the gateway never kept it). Whether upstream
     /// took it does not matter: a cart takes a new payment in place of the old.
@@ -189,7 +206,7 @@ impl CheckoutService {
     }
 
     async fn pay_leased(
-        &self,
+        self: &Arc<Self>,
         leased: &mut Checkout,
         owner: &str,
         input: &PaymentInput,
@@ -205,7 +222,12 @@ impl CheckoutService {
                 };
                 self.apply(leased, |c| c.payment_accepted(card))?;
                 self.save(leased, owner).await?;
-                self.end_payment_sessions(leased.id).await;
+                // Off the answer's path: no session can pay an accepted checkout anyway
+                // (opening one judges the checkout's state), so the answer need not wait for
+                // the write that ends them.
+                let (this, id) = (self.clone(), leased.id);
+                let ending = async move { this.end_payment_sessions(id).await };
+                self.tasks.spawn_on(ending, &self.runtime);
                 Ok(())
             }
             Err(e) => {

@@ -14,6 +14,7 @@ use super::error::{CheckoutError, ErrorCode, Refusal};
 use super::events::prerequisite;
 use super::model::{Checkout, CheckoutFailure, Lease, Operation, Order, TicketRequest, UserId};
 use super::reads::ReadCache;
+use super::lease::Taking;
 use super::state::CheckoutState;
 use super::waiters::Waiters;
 use crate::clock::SharedClock;
@@ -250,26 +251,34 @@ impl CheckoutService {
         id: CheckoutId,
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
-        let checkout = self.owned(&who.user, id).await?;
-        if checkout.state != CheckoutState::PaymentAccepted {
-            return self.purchase_not_sent(checkout, wait).await;
-        }
         let deadline = tokio::time::Instant::now() + wait;
-        let info = self
-            .event_info(&checkout.event_id, &who.user, prerequisite(wait))
-            .await?;
-        self.refuse_in_maintenance(&info)?;
         let owner = self.lease_owner();
-        let Some(mut leased) = self
-            .lease_when_free(id, &owner, time_left(deadline))
-            .await?
-        else {
-            // Someone else is still driving this checkout: answer with where it stands.
-            return failure_as_error(self.wait_settled(id, Duration::ZERO).await?);
+        let mut leased = match self.lease_own(&who.user, id, &owner).await? {
+            Taking::Leased(leased) => leased,
+            Taking::Busy(checkout) => {
+                if checkout.state != CheckoutState::PaymentAccepted {
+                    return self.purchase_not_sent(checkout, wait).await;
+                }
+                let leased = self.lease_when_free(id, &owner, time_left(deadline));
+                let Some(leased) = leased.await? else {
+                    // Someone else is still driving this checkout: answer with where it stands.
+                    return failure_as_error(self.wait_settled(id, Duration::ZERO).await?);
+                };
+                leased
+            }
         };
         if leased.state != CheckoutState::PaymentAccepted {
             self.unlease(id, &owner).await;
             return self.purchase_not_sent(leased, wait).await;
+        }
+        let info = self.event_info(&leased.event_id, &who.user, prerequisite(wait));
+        let open = match info.await {
+            Ok(info) => self.refuse_in_maintenance(&info),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = open {
+            self.unlease(id, &owner).await;
+            return Err(e);
         }
         if self.hold_ran_out(&leased) {
             return Err(self.expire(leased, &owner).await);

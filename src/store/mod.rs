@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::checkout::model::{Checkout, Order, PaymentSession, SessionTokenHash, UserId};
+use crate::checkout::model::{Checkout, Lease, Order, PaymentSession, SessionTokenHash, UserId};
 use crate::checkout::state::CheckoutState;
 use crate::ids::{CheckoutId, DeliveryId, OrderId, RunId};
 use crate::jobs::model::{
@@ -111,6 +111,16 @@ pub trait CheckoutStore: Send + Sync {
         id: CheckoutId,
         owner: &str,
         until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Checkout>>;
+
+    /// [`Self::try_lease`] of `user`'s checkout only (`lease` names the owner and its end):
+    /// someone else's checkout is `None`, like a taken or missing one.
+    async fn try_lease_for_user(
+        &self,
+        id: CheckoutId,
+        user: &UserId,
+        lease: &Lease,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Checkout>>;
 

@@ -24,14 +24,27 @@ macro_rules! lease_lapsed {
     };
 }
 
+/// The conditional lease statement, with `$extra` conditions (ending in `AND `) on the row.
+macro_rules! try_lease {
+    ($extra:literal) => {
+        concat!(
+            "UPDATE checkouts SET lease_owner = $2, lease_until = $3, version = version + 1 \
+             WHERE id = $1 AND ",
+            $extra,
+            "(lease_owner IS NULL OR lease_owner = $2 OR ",
+            lease_lapsed!("$4"),
+            ") RETURNING *"
+        )
+    };
+}
+
 /// `$1` id, `$2` owner, `$3` until, `$4` now. One conditional statement, so two racing callers
 /// cannot both see the lease free: the database serialises the row update.
-pub const TRY_LEASE: &str = concat!(
-    "UPDATE checkouts SET lease_owner = $2, lease_until = $3, version = version + 1 \
-     WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR ",
-    lease_lapsed!("$4"),
-    ") RETURNING *"
-);
+pub const TRY_LEASE: &str = try_lease!("");
+
+/// [`TRY_LEASE`] of one user's checkout (`$5`): the ownership check and the lease in one
+/// statement, where a request would otherwise read the checkout and then lease it.
+pub const TRY_LEASE_FOR_USER: &str = try_lease!("user_id = $5 AND ");
 
 pub const RELEASE_LEASE: &str = "UPDATE checkouts SET lease_owner = NULL, lease_until = NULL, \
      version = version + 1 WHERE id = $1 AND lease_owner = $2";

@@ -11,11 +11,12 @@ use checkout_gateway::ids::CheckoutId;
 use checkout_gateway::store::Store;
 use tokio::sync::Barrier;
 
-use crate::fixtures::{at, bare_checkout};
+use crate::fixtures::{at, bare_checkout, user};
 
 crate::conformance!(crate::migrated =>
     try_lease_is_exclusive_under_concurrency,
     try_lease_renews_for_its_owner_and_refuses_others,
+    a_users_lease_takes_only_that_users_free_checkout,
     an_expired_lease_lets_another_owner_in,
     release_lease_frees_only_the_owners_lease,
     a_live_replicas_lease_holds_past_its_until_and_its_death_frees_it,
@@ -95,6 +96,29 @@ async fn try_lease_renews_for_its_owner_and_refuses_others(store: Store) {
         .try_lease(CheckoutId::new(), "a", at(1), at(0))
         .await;
     assert_eq!(unknown.expect("lease unknown"), None);
+}
+
+async fn a_users_lease_takes_only_that_users_free_checkout(store: Store) {
+    let checkout = bare_checkout("alice");
+    store.checkouts.insert(&checkout).await.expect("insert");
+    let lease = |owner: &str| Lease {
+        owner: owner.into(),
+        until: at(10_000),
+    };
+    let by = async |name: &str, owner: &str| {
+        store
+            .checkouts
+            .try_lease_for_user(checkout.id, &user(name), &lease(owner), at(0))
+            .await
+            .expect("lease")
+    };
+    assert_eq!(by("mallory", "m").await, None, "someone else's checkout");
+    let untouched = store.checkouts.get(checkout.id).await.expect("get");
+    assert_eq!(untouched.map(|c| (c.version, c.lease)), Some((0, None)));
+
+    let taken = by("alice", "a").await.expect("alice's own, free");
+    assert_eq!((taken.version, taken.lease), (1, Some(lease("a"))));
+    assert_eq!(by("alice", "b").await, None, "held by another owner");
 }
 
 async fn an_expired_lease_lets_another_owner_in(store: Store) {

@@ -73,6 +73,24 @@ macro_rules! impl_checkout_store {
                     .await
             }
 
+            async fn try_lease_for_user(
+                &self,
+                id: $crate::ids::CheckoutId,
+                user: &$crate::checkout::model::UserId,
+                lease: &$crate::checkout::model::Lease,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<$crate::checkout::model::Checkout>> {
+                use $crate::clock::to_millis;
+                let query = sqlx::query_as($crate::store::sql_leases::TRY_LEASE_FOR_USER)
+                    .bind(id.to_string())
+                    .bind(lease.owner.as_str())
+                    .bind(to_millis(lease.until))
+                    .bind(to_millis(now))
+                    .bind(user.as_str());
+                self.fetch_record::<$crate::store::sql::CheckoutRow, _>(query)
+                    .await
+            }
+
             async fn leased_by(
                 &self,
                 replica: &str,

@@ -108,7 +108,7 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         }
         let refused: u32 = results.iter().filter_map(|r| r.as_ref().ok()).sum();
         created = target;
-        settle(&sandbox, created).await;
+        settle(&pool, created).await?;
         let secs = started.elapsed().as_secs_f64();
         let mut point = measure(&replica, &pool, &sandbox, created, secs).await?;
         point.busy_answers = refused;
@@ -168,26 +168,23 @@ fn chart(points: &[Point]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Wait until every checkout has opened its cart and asked for its reservation upstream (two
-/// calls each; the reservation's answer is a 10-minute poll) and upstream has then heard
-/// nothing for 5 s (calls sent again after a refusal come late), or upstream has heard nothing
-/// for 30 s (10 minutes at most). A burst of creates queues its drivers on the database pool,
-/// so a short silence alone does not mean they are done.
-async fn settle(sandbox: &crate::sandbox::SandboxHandle, checkouts: usize) {
+/// Wait until every checkout has opened its cart, asked for its reservation upstream and
+/// stored the reservation's poll (a 10-minute one), as the database says (10 minutes at most).
+/// Upstream's silence is no sign: the first checkouts created poll again a minute later (the
+/// gateway caps `wait` at 60 s), while a long burst is still being created.
+async fn settle(pool: &PgPool, checkouts: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(600);
-    let mut last = sandbox.stats().requests;
-    let mut quiet_since = Instant::now();
-    let quiet_enough = |requests: u64, quiet: Duration| {
-        quiet >= Duration::from_secs(30)
-            || (requests >= 2 * checkouts as u64 && quiet >= Duration::from_secs(5))
-    };
-    while Instant::now() < deadline && !quiet_enough(last, quiet_since.elapsed()) {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = sandbox.stats().requests;
-        if now != last {
-            last = now;
-            quiet_since = Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM checkouts WHERE state = 'reserving' AND cart_id IS NOT NULL \
+             AND polling_url IS NOT NULL",
+        )
+        .fetch_one(pool)
+        .await?;
+        if waiting as usize >= checkouts || Instant::now() >= deadline {
+            return Ok(());
         }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
