@@ -136,7 +136,7 @@ impl CheckoutService {
     ) -> Result<Checkout, CheckoutError> {
         let id = waiting.id();
         let outcome = self
-            .retry_until(&waiting, wait, async |handed| {
+            .retry_until(waiting, wait, async |handed| {
                 let current = match handed {
                     Some(checkout) => {
                         self.metrics.checkout_wait_read(WaitSource::Handed);

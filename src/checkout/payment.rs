@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use super::billing::{BillingAddress, Email, NonEmpty, Phone};
 use super::error::{CheckoutError, ErrorCode, RecordError, Refusal};
+use super::lease::Taking;
 use super::model::{Checkout, CheckoutFailure, PaymentSummary};
 use super::service::{CheckoutService, Requester};
-use super::lease::Taking;
 use super::state::CheckoutState;
 use crate::card::{CardNumber, Cvv, ExpiryMonth, ExpiryYear};
 use crate::payment_crypto::{CryptoError, PaymentEncryptor};

@@ -15,8 +15,10 @@ use crate::context::AppContext;
 use crate::liveness::{Liveness, LivenessConfig};
 use crate::metrics::Metrics;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
-use crate::store::{QuotaStore, Store};
-use crate::upstream::{Budget, PartnerApi, QuotaLimiter, SharedQuota, UpstreamSettings};
+use crate::store::{Claimed, QuotaStore, SendClaim, Store};
+use crate::upstream::{
+    Budget, PartnerApi, QuotaLimiter, SharedAnswer, SharedQuota, UpstreamSettings,
+};
 
 /// How to start: migrations and an optional clock (tests and the sandbox move time).
 #[derive(Clone, Default)]
@@ -134,13 +136,25 @@ struct StoreQuota(Arc<dyn QuotaStore>);
 
 #[async_trait::async_trait]
 impl SharedQuota for StoreQuota {
-    async fn claim(&self, budget: &Budget, window: Duration) -> Result<Option<Duration>, String> {
+    async fn claim(
+        &self,
+        budget: &Budget,
+        window: Duration,
+        sends: u32,
+    ) -> Result<SharedAnswer, String> {
         let now = chrono::Utc::now();
-        let window = chrono::TimeDelta::from_std(window).map_err(|e| e.to_string())?;
-        let capacity = u32::try_from(budget.capacity).unwrap_or(u32::MAX);
-        match self.0.claim_send(budget.name, capacity, now, window).await {
-            Ok(None) => Ok(None),
-            Ok(Some(free_at)) => Ok(Some((free_at - now).to_std().unwrap_or_default())),
+        let ask = SendClaim {
+            budget: budget.name,
+            capacity: u32::try_from(budget.capacity).unwrap_or(u32::MAX),
+            now,
+            window: chrono::TimeDelta::from_std(window).map_err(|e| e.to_string())?,
+            sends,
+        };
+        match self.0.claim_send(&ask).await {
+            Ok(Claimed::Granted(sends)) => Ok(SharedAnswer::Granted(sends)),
+            Ok(Claimed::FullUntil(free_at)) => Ok(SharedAnswer::Full(
+                (free_at - now).to_std().unwrap_or_default(),
+            )),
             Err(e) => Err(e.to_string()),
         }
     }

@@ -343,22 +343,38 @@ pub trait IdempotencyStore: Send + Sync {
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// A claim of sends in the shared quota (see [`QuotaStore::claim_send`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SendClaim<'a> {
+    pub budget: &'a str,
+    pub capacity: u32,
+    pub now: DateTime<Utc>,
+    pub window: TimeDelta,
+    /// How many sends to claim at once (at least one).
+    pub sends: u32,
+}
+
+/// What a [`SendClaim`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// This many sends, stamped at the claim's `now` (at least one).
+    Granted(u32),
+    /// None free: the earliest slot frees then.
+    FullUntil(DateTime<Utc>),
+}
+
 /// The upstream quota every replica shares: per budget (`second`, `minute`, …) `capacity` send
 /// slots, each remembering when it was last used (times come from the callers' clocks, like
 /// everything stored). Budgets never share slots.
 #[async_trait]
 pub trait QuotaStore: Send + Sync {
-    /// Claim a send at `now`: the least recently used of the first `capacity` slots, if it was
-    /// last used at or before `now - window`. `None` when claimed; otherwise when the earliest
-    /// slot frees (try again then). Of concurrent callers each slot goes to at most one, so
-    /// no `window` ever holds more than `capacity` claims, and a free slot is not refused.
-    async fn claim_send(
-        &self,
-        budget: &str,
-        capacity: u32,
-        now: DateTime<Utc>,
-        window: TimeDelta,
-    ) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Claim up to `ask.sends` sends at `ask.now`: the least recently used of the first
+    /// `ask.capacity` slots of `ask.budget`, each if it was last used at or before
+    /// `now - window`. [`Claimed::Granted`] with how many (at least one, fewer when fewer are
+    /// free); otherwise when the earliest slot frees (try again then). Of concurrent callers
+    /// each slot goes to at most one, so no `window` ever holds more than `capacity` claims,
+    /// and a free slot is not refused.
+    async fn claim_send(&self, ask: &SendClaim<'_>) -> StoreResult<Claimed>;
 }
 
 /// Scheduled-job runs, their findings and webhook deliveries (see [`crate::jobs::model`]).

@@ -139,16 +139,16 @@ pub const PURGE_IDEMPOTENCY: &str = "DELETE FROM idempotency_keys WHERE expires_
 
 // ---- upstream quota --------------------------------------------------------------------------
 
-/// `$1` now, `$2` capacity, `$3` now - window, `$4` budget. Takes the budget's least recently
-/// used slot below `$2` if it was last used at or before `$3`. The condition is checked again
-/// on the row when it is written (Postgres re-evaluates it after waiting for a concurrent
-/// writer; SQLite has one writer), so a slot is never taken twice: no affected row means
-/// someone else took it.
-pub const CLAIM_QUOTA_SLOT: &str = "UPDATE upstream_quota_slots SET used_at = $1 \
+/// `$1` now, `$2` capacity, `$3` now - window, `$4` budget, `$5` how many. Takes the budget's
+/// `$5` least recently used slots below `$2` that were last used at or before `$3`. The
+/// condition is checked again on each row when it is written (Postgres re-evaluates it after
+/// waiting for a concurrent writer; SQLite has one writer), so a slot is never taken twice: a
+/// row not affected is someone else's claim, and fewer rows are claimed.
+pub const CLAIM_QUOTA_SLOTS: &str = "UPDATE upstream_quota_slots SET used_at = $1 \
      WHERE budget = $4 \
-       AND slot = (SELECT slot FROM upstream_quota_slots \
-                   WHERE budget = $4 AND slot < $2 AND used_at <= $3 \
-                   ORDER BY used_at, slot LIMIT 1) \
+       AND slot IN (SELECT slot FROM upstream_quota_slots \
+                    WHERE budget = $4 AND slot < $2 AND used_at <= $3 \
+                    ORDER BY used_at, slot LIMIT $5) \
        AND used_at <= $3";
 
 /// `$1` capacity, `$2` budget: how many of its slots exist, and when the least recently used

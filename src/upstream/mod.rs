@@ -30,4 +30,6 @@ pub use client::{
 };
 pub use error::{FailureKind, UpstreamError};
 pub use follow::FollowError;
-pub use quota::{Budget, Claim, Priority, QueueFull, QuotaLimiter, SharedQuota, Shares};
+pub use quota::{
+    Budget, Claim, Priority, QueueFull, QuotaLimiter, SharedAnswer, SharedQuota, Shares,
+};

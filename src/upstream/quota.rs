@@ -109,6 +109,10 @@ struct Log {
     /// order [`Queue::next_up`] chose is the order sends go out in (and the store is spared a
     /// connection per waiting request).
     claimant: Option<u64>,
+    /// Per budget, sends claimed in the shared log by a batch and not sent yet: their stamps.
+    /// The next claimants take them instead of asking the store, while each is within its
+    /// budget's claim slack of its stamp; an older one stays spent.
+    banked: Vec<VecDeque<Instant>>,
     queue: Queue,
 }
 
@@ -156,13 +160,31 @@ const CLAIM_SLACK: Duration = Duration::from_millis(10);
 /// Slow claims replaced by fresh ones before a send goes with the last (each spends a slot).
 const MAX_SLOW_CLAIMS: u32 = 2;
 
+/// Most sends claimed in the shared log at once: the claims of a batch must all be sent
+/// within [`CLAIM_SLACK`] of their stamp, at the quota's even spacing, so a batch is also
+/// never more than the sends that fit in that slack (one, below 100 requests a second).
+const MAX_BATCH: u32 = 32;
+
 /// The deployment-wide part of the quota, shared by every replica.
 #[async_trait::async_trait]
 pub trait SharedQuota: Send + Sync {
-    /// Claim one of `budget.capacity` sends of the sliding `window` ending now (the budget's
-    /// own window plus a claim margin): `Ok(None)` when claimed, `Ok(Some(wait))` to try again
-    /// after `wait`.
-    async fn claim(&self, budget: &Budget, window: Duration) -> Result<Option<Duration>, String>;
+    /// Claim up to `sends` of `budget.capacity` sends of the sliding `window` ending now (the
+    /// budget's own window plus a claim margin), all stamped now.
+    async fn claim(
+        &self,
+        budget: &Budget,
+        window: Duration,
+        sends: u32,
+    ) -> Result<SharedAnswer, String>;
+}
+
+/// The shared log's answer to a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedAnswer {
+    /// This many sends claimed (at least one).
+    Granted(u32),
+    /// Full: try again after this long.
+    Full(Duration),
 }
 
 /// The upstream quota: this replica's log and lanes, and the deployment's shared part.
@@ -190,6 +212,7 @@ impl QuotaLimiter {
             budgets: vec![Budget::per_second(requests_per_second)],
             log: std::sync::Mutex::new(Log {
                 sent: vec![VecDeque::new()],
+                banked: vec![VecDeque::new()],
                 ..Log::default()
             }),
             shared: None,
@@ -207,7 +230,9 @@ impl QuotaLimiter {
     pub fn with_budgets(mut self, budgets: impl IntoIterator<Item = Budget>) -> Self {
         for budget in budgets {
             self.budgets.push(budget);
-            self.log().sent.push(VecDeque::new());
+            let mut log = self.log();
+            log.sent.push(VecDeque::new());
+            log.banked.push(VecDeque::new());
         }
         self
     }
@@ -280,29 +305,37 @@ impl QuotaLimiter {
     }
 
     /// Claim this send's slot in the deployment's log, budget by budget from `claimed`:
-    /// `Err(wait)` when a budget is full. When the store cannot answer, this replica's own
-    /// limit still applies: purchases go on rather than stop with the database.
+    /// `Err(wait)` when a budget is full. A slot a batch banked is taken first; otherwise the
+    /// claim asks for the sends waiting here too, as many as can go within the claim slack
+    /// (see [`Self::batch`]): one statement then serves several sends. When the store cannot
+    /// answer, this replica's own limit still applies: purchases go on rather than stop with
+    /// the database.
     async fn claim_shared(
         &self,
         shared: &dyn SharedQuota,
         claimed: &mut usize,
     ) -> Result<(), Duration> {
         while let Some(budget) = self.budgets.get(*claimed) {
+            if self.take_banked(*claimed, budget) {
+                *claimed += 1;
+                continue;
+            }
             let mut slow = 0;
             loop {
                 let asked = Instant::now();
-                match shared
-                    .claim(budget, budget.window + budget.claim_slack)
-                    .await
-                {
-                    Ok(None)
+                let window = budget.window + budget.claim_slack;
+                match shared.claim(budget, window, self.batch(budget)).await {
+                    Ok(SharedAnswer::Granted(sends))
                         if asked.elapsed() <= budget.claim_slack || slow == MAX_SLOW_CLAIMS =>
                     {
+                        let more = sends.saturating_sub(1) as usize;
+                        let mut log = self.log();
+                        log.banked[*claimed].extend(std::iter::repeat_n(asked, more));
                         break;
                     }
-                    // Its slot stays spent (stamped too early for this send); claim another.
-                    Ok(None) => slow += 1,
-                    Ok(Some(wait)) => return Err(wait.min(budget.window)),
+                    // Its slots stay spent (stamped too early for these sends); claim again.
+                    Ok(SharedAnswer::Granted(_)) => slow += 1,
+                    Ok(SharedAnswer::Full(wait)) => return Err(wait.min(budget.window)),
                     Err(reason) => {
                         tracing::warn!(%reason, "shared upstream quota unavailable; only this replica's share is limited");
                         *claimed = self.budgets.len();
@@ -313,6 +346,31 @@ impl QuotaLimiter {
             *claimed += 1;
         }
         Ok(())
+    }
+
+    /// Take a banked send of budget `index` still within its claim slack; older ones are
+    /// dropped (spent: stamped too long before a send could use them).
+    fn take_banked(&self, index: usize, budget: &Budget) -> bool {
+        let mut log = self.log();
+        let now = Instant::now();
+        let banked = &mut log.banked[index];
+        while let Some(stamp) = banked.pop_front() {
+            if now.duration_since(stamp) <= budget.claim_slack {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// How many sends one claim of `budget` asks for: the sends waiting here (this one
+    /// included), at most as many as go out, at the quota's even spacing, within the claim
+    /// slack of their shared stamp, and at most [`MAX_BATCH`].
+    fn batch(&self, budget: &Budget) -> u32 {
+        let spacing = budget.window / budget.capacity.max(1) as u32;
+        let fit = budget.claim_slack.as_nanos() / spacing.as_nanos().max(1);
+        let fit = u32::try_from(fit).unwrap_or(u32::MAX).clamp(1, MAX_BATCH);
+        let waiting = u32::try_from(self.log().queue.len()).unwrap_or(u32::MAX);
+        waiting.clamp(1, fit)
     }
 
     /// The even spacing of sends at the per-second quota.

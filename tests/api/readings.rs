@@ -136,10 +136,18 @@ async fn a_release_asked_during_the_reservations_last_call_deletes_the_cart() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let reserve_sent = || {
         let stats = app.sandbox().stats();
-        stats.requests_by_operation.get("reserve").copied().unwrap_or(0) > 0
+        stats
+            .requests_by_operation
+            .get("reserve")
+            .copied()
+            .unwrap_or(0)
+            > 0
     };
     while !reserve_sent() {
-        assert!(std::time::Instant::now() < deadline, "the reserve was not sent");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reserve was not sent"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let resp = app

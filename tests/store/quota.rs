@@ -2,7 +2,7 @@
 
 use chrono::TimeDelta;
 
-use checkout_gateway::store::Store;
+use checkout_gateway::store::{Claimed, SendClaim, Store};
 
 use crate::fixtures::at;
 
@@ -11,10 +11,13 @@ crate::conformance!(crate::migrated =>
     concurrent_claims_take_each_slot_once,
     a_larger_capacity_adds_slots,
     budgets_have_slots_of_their_own,
+    a_batch_takes_what_is_free_and_no_more,
+    concurrent_batches_take_each_slot_once,
 );
 
 const WINDOW: TimeDelta = TimeDelta::milliseconds(1000);
 
+/// One send of the per-second budget: `None` when claimed, else when a slot frees.
 async fn claim(store: &Store, capacity: u32, ms: i64) -> Option<chrono::DateTime<chrono::Utc>> {
     claim_in(store, "second", capacity, ms, WINDOW).await
 }
@@ -26,11 +29,60 @@ async fn claim_in(
     ms: i64,
     window: TimeDelta,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
-    store
-        .quota
-        .claim_send(budget, capacity, at(ms), window)
+    match claim_many(store, (budget, capacity), ms, window, 1).await {
+        Claimed::Granted(1) => None,
+        Claimed::FullUntil(at) => Some(at),
+        other => panic!("one send asked, {other:?} answered"),
+    }
+}
+
+async fn claim_many(
+    store: &Store,
+    (budget, capacity): (&str, u32),
+    ms: i64,
+    window: TimeDelta,
+    sends: u32,
+) -> Claimed {
+    let ask = SendClaim {
+        budget,
+        capacity,
+        now: at(ms),
+        window,
+        sends,
+    };
+    store.quota.claim_send(&ask).await.expect("claim")
+}
+
+async fn a_batch_takes_what_is_free_and_no_more(store: Store) {
+    let second = ("second", 5);
+    assert_eq!(claim(&store, 5, 0).await, None, "creates the slots");
+    // Four free: a batch of ten gets four; the window is then full.
+    let batch = claim_many(&store, second, 10, WINDOW, 10).await;
+    assert_eq!(batch, Claimed::Granted(4));
+    let full = claim_many(&store, second, 20, WINDOW, 3).await;
+    assert_eq!(full, Claimed::FullUntil(at(1000)));
+    // The first slot frees at 1000, the batch's four at 1010.
+    let one = claim_many(&store, second, 1000, WINDOW, 3).await;
+    assert_eq!(one, Claimed::Granted(1));
+    let rest = claim_many(&store, second, 1010, WINDOW, 3).await;
+    assert_eq!(rest, Claimed::Granted(3));
+}
+
+async fn concurrent_batches_take_each_slot_once(store: Store) {
+    assert_eq!(claim(&store, 50, 0).await, None, "creates the slots");
+    let claims = (0..20).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { claim_many(&store, ("second", 50), 2000, WINDOW, 7).await })
+    });
+    let granted: u32 = futures::future::join_all(claims)
         .await
-        .expect("claim")
+        .into_iter()
+        .map(|r| match r.expect("task") {
+            Claimed::Granted(n) => n,
+            Claimed::FullUntil(_) => 0,
+        })
+        .sum();
+    assert_eq!(granted, 50, "every slot once, none twice");
 }
 
 async fn no_window_holds_more_claims_than_slots(store: Store) {

@@ -9,8 +9,8 @@ use crate::checkout::convert;
 use crate::checkout::error::ErrorCode;
 use crate::checkout::lifecycle::Hold;
 use crate::checkout::model::{Checkout, CheckoutFailure, Operation};
-use crate::checkout::state::CheckoutState;
 use crate::checkout::service::CheckoutService;
+use crate::checkout::state::CheckoutState;
 use crate::upstream::{Priority, Reply, UpstreamError, wire};
 
 impl CheckoutService {
@@ -39,7 +39,10 @@ impl CheckoutService {
     ) -> Result<Next, StepError> {
         let now = self.now();
         let until = now + self.lease_span();
-        let taken = self.store.checkouts.try_lease(checkout.id, owner, until, now);
+        let taken = self
+            .store
+            .checkouts
+            .try_lease(checkout.id, owner, until, now);
         let Some(leased) = taken.await? else {
             tracing::info!(checkout_id = %checkout.id, "release asked during the reservation, but the checkout is taken");
             return Ok(Next::Stop);

@@ -236,48 +236,47 @@ macro_rules! impl_quota_store {
         impl $crate::store::QuotaStore for $name {
             async fn claim_send(
                 &self,
-                budget: &str,
-                capacity: u32,
-                now: chrono::DateTime<chrono::Utc>,
-                window: chrono::TimeDelta,
-            ) -> $crate::store::StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+                ask: &$crate::store::SendClaim<'_>,
+            ) -> $crate::store::StoreResult<$crate::store::Claimed> {
                 use $crate::clock::{from_millis, to_millis};
-                use $crate::store::sql;
-                let (now_ms, capacity) = (to_millis(now), i64::from(capacity));
+                use $crate::store::{Claimed, sql};
+                let (now, window) = (ask.now, ask.window);
+                let (now_ms, capacity) = (to_millis(now), i64::from(ask.capacity));
                 // A round fails to claim when the slots are missing (first use, or a larger
-                // quota: they are added) or when a concurrent caller took the slot this one
-                // meant to take (then another is tried). Each loss is someone else's claim,
+                // quota: they are added) or when concurrent callers took the slots this one
+                // meant to take (then others are tried). Each loss is someone else's claim,
                 // so `capacity + 2` rounds always end with a claim or a full window.
                 for _ in 0..capacity + 2 {
-                    let claimed = sqlx::query(sql::CLAIM_QUOTA_SLOT)
+                    let claimed = sqlx::query(sql::CLAIM_QUOTA_SLOTS)
                         .bind(now_ms)
                         .bind(capacity)
                         .bind(to_millis(now - window))
-                        .bind(budget)
+                        .bind(ask.budget)
+                        .bind(i64::from(ask.sends.max(1)))
                         .execute(&self.pool)
                         .await?;
-                    if claimed.rows_affected() == 1 {
-                        return Ok(None);
+                    if let Ok(granted @ 1..) = u32::try_from(claimed.rows_affected()) {
+                        return Ok(Claimed::Granted(granted));
                     }
                     let (slots, oldest): (i64, Option<i64>) = sqlx::query_as(sql::QUOTA_SLOTS)
                         .bind(capacity)
-                        .bind(budget)
+                        .bind(ask.budget)
                         .fetch_one(&self.pool)
                         .await?;
                     if slots < capacity {
                         sqlx::query(sql::ADD_QUOTA_SLOTS)
                             .bind(capacity)
-                            .bind(budget)
+                            .bind(ask.budget)
                             .execute(&self.pool)
                             .await?;
                         continue;
                     }
                     let free_at = from_millis(oldest.unwrap_or(now_ms)) + window;
                     if free_at > now {
-                        return Ok(Some(free_at));
+                        return Ok(Claimed::FullUntil(free_at));
                     }
                 }
-                Ok(Some(now))
+                Ok(Claimed::FullUntil(now))
             }
         }
     };

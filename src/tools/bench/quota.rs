@@ -20,6 +20,7 @@ use crate::http::auth::issue_token;
 use crate::payment_crypto::PaymentEncryptor;
 use crate::sandbox::{SandboxConfig, SandboxHandle};
 use crate::startup::{Application, BuildOptions, Running};
+use crate::store::{Claimed, SendClaim};
 use crate::upstream::wire;
 
 /// What to run.
@@ -373,10 +374,14 @@ async fn claim_costs(
     first.migrate().await?;
     let started = Instant::now();
     for _ in 0..CLAIMS {
-        first
-            .quota
-            .claim_send("bench-alone", capacity, chrono::Utc::now(), window)
-            .await?;
+        let ask = SendClaim {
+            budget: "bench-alone",
+            capacity,
+            now: chrono::Utc::now(),
+            window,
+            sends: 1,
+        };
+        first.quota.claim_send(&ask).await?;
     }
     let shared = started.elapsed() / CLAIMS;
     let local = crate::upstream::QuotaLimiter::new(1_000_000.0);
@@ -405,10 +410,16 @@ async fn claim_costs(
         async move {
             let mut granted = 0u64;
             while Instant::now() < until {
-                let claimed = quota
-                    .claim_send("bench-ceiling", capacity, chrono::Utc::now(), window)
-                    .await?;
-                granted += u64::from(claimed.is_none());
+                let ask = SendClaim {
+                    budget: "bench-ceiling",
+                    capacity,
+                    now: chrono::Utc::now(),
+                    window,
+                    sends: 1,
+                };
+                if let Claimed::Granted(sends) = quota.claim_send(&ask).await? {
+                    granted += u64::from(sends);
+                }
             }
             Ok::<u64, anyhow::Error>(granted)
         }

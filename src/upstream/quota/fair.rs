@@ -284,6 +284,11 @@ impl Queue {
         }
     }
 
+    /// How many sends are waiting.
+    pub(super) fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
     /// Whether sends other than `ticket`'s are waiting.
     pub(super) fn others_waiting(&self, ticket: u64) -> bool {
         self.waiting.len() > usize::from(self.waiting.contains_key(&ticket))

@@ -79,7 +79,7 @@ fn fake(denials: u32, broken: bool, slow: u32) -> Arc<FakeShared> {
 
 #[async_trait::async_trait]
 impl SharedQuota for FakeShared {
-    async fn claim(&self, _: &Budget, _: Duration) -> Result<Option<Duration>, String> {
+    async fn claim(&self, _: &Budget, _: Duration, _: u32) -> Result<SharedAnswer, String> {
         self.claims
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.broken {
@@ -96,10 +96,10 @@ impl SharedQuota for FakeShared {
         }
         let mut denials = self.denials.lock().unwrap();
         if *denials == 0 {
-            return Ok(None);
+            return Ok(SharedAnswer::Granted(1));
         }
         *denials -= 1;
-        Ok(Some(Duration::from_millis(100)))
+        Ok(SharedAnswer::Full(Duration::from_millis(100)))
     }
 }
 
@@ -442,4 +442,80 @@ async fn thousands_waiting_are_served_in_turn_without_stalling() {
     assert!(order.windows(2).all(|w| w[0] < w[1]), "served out of turn");
     // 1,999 sends at 500 per second take about four seconds, not a minute.
     assert!(Instant::now() - started < Duration::from_secs(10));
+}
+
+/// Grants every send asked for, after a 1 ms round trip; records each claim's size.
+#[derive(Default)]
+struct Batching {
+    asked: std::sync::Mutex<Vec<u32>>,
+}
+
+#[async_trait::async_trait]
+impl SharedQuota for Batching {
+    async fn claim(&self, _: &Budget, _: Duration, sends: u32) -> Result<SharedAnswer, String> {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        self.asked.lock().unwrap().push(sends);
+        Ok(SharedAnswer::Granted(sends))
+    }
+}
+
+/// `count` sends queued at once on `limiter`, each run to its grant.
+async fn burst(limiter: &Arc<QuotaLimiter>, count: usize) {
+    let sends = (0..count).map(|_| {
+        let limiter = limiter.clone();
+        tokio::spawn(async move { send(&limiter, Priority::Critical).await })
+    });
+    for sent in futures::future::join_all(sends).await {
+        sent.expect("send task");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn sends_waiting_together_share_a_claim() {
+    let shared = Arc::new(Batching::default());
+    let limiter = Arc::new(QuotaLimiter::new(2000.0).shared_with(shared.clone()));
+    burst(&limiter, 10).await;
+    // The first claim goes out before the others queue; the nine queued by its answer share
+    // the second (at 2,000 a second, 19 sends fit in the 10 ms claim slack).
+    assert_eq!(*shared.asked.lock().unwrap(), vec![1, 9]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_never_outgrows_the_claim_slack() {
+    let shared = Arc::new(Batching::default());
+    // 100 a second: sends 10.2 ms apart, so one fits in the 10 ms slack: no batches.
+    let limiter = Arc::new(QuotaLimiter::new(100.0).shared_with(shared.clone()));
+    burst(&limiter, 5).await;
+    assert_eq!(*shared.asked.lock().unwrap(), vec![1; 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_banked_send_older_than_the_slack_is_not_used() {
+    let shared = Arc::new(Batching::default());
+    let limiter = Arc::new(QuotaLimiter::new(2000.0).shared_with(shared.clone()));
+    let first = {
+        let limiter = limiter.clone();
+        tokio::spawn(async move { send(&limiter, Priority::Critical).await })
+    };
+    // Queued while the first claim is out: the second claim asks for all four…
+    let waiting: Vec<_> = (0..4)
+        .map(|_| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { send(&limiter, Priority::Critical).await })
+        })
+        .collect();
+    first.await.expect("first send");
+    // Once the second claim is in, one of the four sends and the others wait their spacing
+    // (0.5 ms each, in 1 ms timer ticks): by the next tick at most one more has gone.
+    while shared.asked.lock().unwrap().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Give the rest up: at least one banked send is left.
+    for task in &waiting {
+        task.abort();
+    }
+    tokio::time::sleep(CLAIM_SLACK * 2).await;
+    send(&limiter, Priority::Critical).await;
+    let asked = shared.asked.lock().unwrap().clone();
+    assert_eq!(asked, [1, 4, 1], "the late send claimed anew");
 }
