@@ -103,8 +103,9 @@ struct Log {
     paused_until: Option<Instant>,
     /// The deployment's shared log said it is full until then: nobody here asks it before.
     shared_full_until: Option<Instant>,
-    /// When this replica last sent (for the spacing of sends while several wait).
-    last_send: Option<Instant>,
+    /// The next send's slot in the even spacing of sends while several wait (see
+    /// [`next_slot`]).
+    next_spaced: Option<Instant>,
     /// The waiter whose turn it is, claiming its slot in the shared log: one at a time, so the
     /// order [`Queue::next_up`] chose is the order sends go out in (and the store is spared a
     /// connection per waiting request).
@@ -282,7 +283,7 @@ impl QuotaLimiter {
                     for sent in &mut log.sent {
                         sent.push_back(now);
                     }
-                    log.last_send = Some(now);
+                    log.next_spaced = Some(next_slot(log.next_spaced, now, self.spacing()));
                     log.queue.served(ticket);
                     true
                 }
@@ -415,10 +416,7 @@ impl QuotaLimiter {
                 // next call not yet asked) would find every freed slot taken. Spaced, the
                 // next slot frees after that user's next call has queued, and the lanes and
                 // turns decide who takes it. Alone, a send goes at once.
-                let spaced = log
-                    .last_send
-                    .filter(|_| log.queue.others_waiting(ticket))
-                    .map(|last| last + self.spacing());
+                let spaced = log.next_spaced.filter(|_| log.queue.others_waiting(ticket));
                 let paused = log
                     .paused_until
                     .max(log.shared_full_until)
@@ -461,6 +459,20 @@ impl QuotaLimiter {
         let mut log = self.log();
         log.paused_until = Some(log.paused_until.map_or(until, |p| p.max(until)));
     }
+}
+
+/// How far behind its slots the spacing may run before it starts again from now: a timer
+/// wakes a waiter on a whole millisecond, later than a slot a fraction of one apart, and the
+/// sends it was late for then go at once, so the spacing keeps its rate (above 1,000 a
+/// second it would otherwise lose up to half of it). Larger than a timer's lateness, small
+/// against a window.
+const SPACING_CATCH_UP: Duration = Duration::from_millis(2);
+
+/// The slot after a send granted at `now`: one `spacing` after the previous slot, as long as
+/// sends keep up with their slots (within [`SPACING_CATCH_UP`]); otherwise one after now.
+fn next_slot(previous: Option<Instant>, now: Instant, spacing: Duration) -> Instant {
+    let behind = now.checked_sub(SPACING_CATCH_UP).unwrap_or(now);
+    previous.map_or(now, |slot| slot.max(behind)) + spacing
 }
 
 #[cfg(test)]

@@ -519,3 +519,19 @@ async fn a_banked_send_older_than_the_slack_is_not_used() {
     let asked = shared.asked.lock().unwrap().clone();
     assert_eq!(asked, [1, 4, 1], "the late send claimed anew");
 }
+
+#[tokio::test(start_paused = true)]
+async fn spacing_below_a_millisecond_keeps_its_rate() {
+    // 2,000 a second: slots 0.51 ms apart, finer than the timer's whole milliseconds. Sends
+    // late for their slot go at once, so 200 queued sends take 200 slots' time, not 200 ms.
+    // (The shared log's 1 ms round trips let the sends queue up behind each other.)
+    let shared = Arc::new(Batching::default());
+    let limiter = Arc::new(QuotaLimiter::new(2000.0).shared_with(shared));
+    let started = Instant::now();
+    burst(&limiter, 200).await;
+    let took = started.elapsed();
+    let slots = WINDOW / 2000 * 199;
+    assert!(took >= slots - SPACING_CATCH_UP, "{took:?}: spaced");
+    // Whole-millisecond spacing would take 200 ms.
+    assert!(took <= slots * 3 / 2, "{took:?}: at the spacing's rate");
+}
