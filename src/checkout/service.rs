@@ -92,6 +92,8 @@ pub struct CheckoutService {
     pub(super) runtime: tokio::runtime::Handle,
     /// Notified when a webhook message was queued (the delivery worker sends it at once).
     pub(super) notices_queued: Arc<tokio::sync::Notify>,
+    /// Turns for driver steps other than a purchase's (see `CheckoutService::drive`).
+    pub(super) step_turns: tokio::sync::Semaphore,
 }
 
 /// Users whose account mapping one replica remembers as stored (then it asks the store again).
@@ -119,6 +121,7 @@ impl CheckoutService {
             tasks: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),
             notices_queued: context.notices_queued.clone(),
+            step_turns: tokio::sync::Semaphore::new(super::driver::STEPS_AT_ONCE),
         })
     }
 
