@@ -241,6 +241,17 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// `DELETE /v1/checkouts/{id}` with `Prefer: wait={wait}`.
+    pub async fn release(&self, user: &str, id: &str, wait: u32) -> Response {
+        self.client
+            .delete(format!("{}/v1/checkouts/{id}", self.address))
+            .bearer_auth(token_for(user))
+            .header("Prefer", format!("wait={wait}"))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn pay(&self, user: &str, id: &str, card: &str, cvv: &str) -> Response {
         self.request(Method::PUT, &format!("/v1/checkouts/{id}/payment"), user)
             .json(&payment_body(card, cvv))

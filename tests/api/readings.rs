@@ -103,14 +103,7 @@ async fn a_reservation_given_up_while_polling_deletes_its_cart() {
         assert!(std::time::Instant::now() < deadline, "nothing reserved");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let resp = app
-        .client
-        .delete(format!("{}/v1/checkouts/{id}", app.address))
-        .bearer_auth(token_for("quitter"))
-        .header("Prefer", "wait=0")
-        .send()
-        .await
-        .expect("request");
+    let resp = app.release("quitter", &id, 0).await;
     assert_eq!(resp.status(), 202, "the release runs on");
     app.wait_for_state(&id, "quitter", "released").await;
     let stats = app.sandbox().stats();
@@ -133,31 +126,16 @@ async fn a_release_asked_during_the_reservations_last_call_deletes_the_cart() {
         .as_str()
         .expect("an id")
         .to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let reserve_sent = || {
+    // The reservation takes 1.5 s upstream: the DELETE lands while it is out.
+    eventually("the reserve sent", || async {
         let stats = app.sandbox().stats();
         stats
             .requests_by_operation
             .get("reserve")
-            .copied()
-            .unwrap_or(0)
-            > 0
-    };
-    while !reserve_sent() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the reserve was not sent"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let resp = app
-        .client
-        .delete(format!("{}/v1/checkouts/{id}", app.address))
-        .bearer_auth(token_for("late-quitter"))
-        .header("Prefer", "wait=10")
-        .send()
-        .await
-        .expect("request");
+            .is_some_and(|n| *n > 0)
+    })
+    .await;
+    let resp = app.release("late-quitter", &id, 10).await;
     assert_eq!(resp.status(), 204, "released within the wait");
     let body = app
         .get_json(&format!("/v1/checkouts/{id}"), "late-quitter")
