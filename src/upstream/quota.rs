@@ -325,7 +325,9 @@ impl QuotaLimiter {
             loop {
                 let asked = Instant::now();
                 let window = budget.window + budget.claim_slack;
-                match shared.claim(budget, window, self.batch(budget)).await {
+                // After a slow answer, one at a time: a slow batch spends every slot in it.
+                let sends = if slow == 0 { self.batch(budget) } else { 1 };
+                match shared.claim(budget, window, sends).await {
                     Ok(SharedAnswer::Granted(sends))
                         if asked.elapsed() <= budget.claim_slack || slow == MAX_SLOW_CLAIMS =>
                     {

@@ -444,16 +444,20 @@ async fn thousands_waiting_are_served_in_turn_without_stalling() {
     assert!(Instant::now() - started < Duration::from_secs(10));
 }
 
-/// Grants every send asked for, after a 1 ms round trip; records each claim's size.
+/// Grants every send asked for, after a 1 ms round trip (20 ms for the first `slow`
+/// claims); records each claim's size.
 #[derive(Default)]
 struct Batching {
     asked: std::sync::Mutex<Vec<u32>>,
+    slow: usize,
 }
 
 #[async_trait::async_trait]
 impl SharedQuota for Batching {
     async fn claim(&self, _: &Budget, _: Duration, sends: u32) -> Result<SharedAnswer, String> {
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        let slow = self.asked.lock().unwrap().len() < self.slow;
+        let round_trip = if slow { 20 } else { 1 };
+        tokio::time::sleep(Duration::from_millis(round_trip)).await;
         self.asked.lock().unwrap().push(sends);
         Ok(SharedAnswer::Granted(sends))
     }
@@ -534,4 +538,18 @@ async fn spacing_below_a_millisecond_keeps_its_rate() {
     assert!(took >= slots - SPACING_CATCH_UP, "{took:?}: spaced");
     // Whole-millisecond spacing would take 200 ms.
     assert!(took <= slots * 3 / 2, "{took:?}: at the spacing's rate");
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_slow_claim_the_next_asks_for_one() {
+    // The first claim answers after 20 ms (past the 10 ms slack): its slot is spent, and the
+    // claim made again in its place asks for one send, not for the four queued meanwhile (a
+    // slow batch would spend them all). The four then share the next claim.
+    let shared = Arc::new(Batching {
+        slow: 1,
+        ..Batching::default()
+    });
+    let limiter = Arc::new(QuotaLimiter::new(2000.0).shared_with(shared.clone()));
+    burst(&limiter, 5).await;
+    assert_eq!(*shared.asked.lock().unwrap(), vec![1, 1, 4]);
 }
