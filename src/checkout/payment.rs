@@ -212,7 +212,7 @@ impl CheckoutService {
         input: &PaymentInput,
     ) -> Result<(), CheckoutError> {
         self.apply(leased, Checkout::begin_payment)?;
-        self.save(leased, owner).await?;
+        self.save_before_call(leased, owner).await?;
         let ctx = self.context_of(leased, Priority::Critical);
         match self.send_payment(&ctx, leased, input).await {
             Ok(()) => {

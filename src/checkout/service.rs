@@ -223,7 +223,10 @@ impl CheckoutService {
             purchase_started_at: None,
             next_check_at: None,
         };
-        self.store.checkouts.insert(&checkout).await?;
+        // The cart is opened right after: its quota slot is claimed while the row is written.
+        let insert = self.store.checkouts.insert(&checkout);
+        let (inserted, ()) = tokio::join!(insert, self.api.claim_ahead());
+        inserted?;
         let captcha = Some(new.captcha_token);
         let settled = self.drive_and_wait(checkout, owner, captcha, time_left(deadline));
         failure_as_error(settled.await?)
@@ -292,7 +295,7 @@ impl CheckoutService {
         // send: the driver sends at once, unless an older purchase of this user and event is
         // unsettled, and then it clears the time before it waits (see `step_purchase`).
         leased.purchase_started_at = Some(self.now());
-        self.save(&mut leased, &owner).await?;
+        self.save_before_call(&mut leased, &owner).await?;
         let settled = self.drive_and_wait(leased, owner, None, time_left(deadline));
         failure_as_error(settled.await?)
     }

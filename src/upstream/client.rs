@@ -132,6 +132,12 @@ impl PartnerApi {
         &self.settings.base_url
     }
 
+    /// Claim the quota slot of the call about to follow while the caller writes what must be
+    /// durable before it (see [`super::QuotaLimiter::claim_ahead`]).
+    pub async fn claim_ahead(&self) {
+        self.limiter.claim_ahead().await;
+    }
+
     /// The last `Rate-Limit-Available` upstream reported, if any.
     pub fn quota_available(&self) -> Option<i64> {
         Some(self.quota_available.load(Ordering::Relaxed)).filter(|v| *v >= 0)

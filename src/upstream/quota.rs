@@ -135,6 +135,26 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// The claimant's name while [`QuotaLimiter::claim_ahead`] claims: no waiter's ticket (those
+/// count up from zero).
+const AHEAD: u64 = u64::MAX;
+
+/// Gives up the claimant's turn a claim ahead took, however it ends (its caller may drop it
+/// mid-claim), and wakes the next waiter, who may take the banked slot.
+struct ClaimingAhead<'a> {
+    limiter: &'a QuotaLimiter,
+}
+
+impl Drop for ClaimingAhead<'_> {
+    fn drop(&mut self) {
+        let mut log = self.limiter.log();
+        if log.claimant == Some(AHEAD) {
+            log.claimant = None;
+        }
+        log.queue.wake_next(Instant::now());
+    }
+}
+
 /// A granted send of a partner's read: its user's share comes back when it drops (after the
 /// exchange, so a user's sends in flight count too).
 #[must_use = "hold the slot until the exchange is over"]
@@ -303,6 +323,75 @@ impl QuotaLimiter {
                 return Ok((started.elapsed(), slot));
             }
         }
+    }
+
+    /// Claim the next send's slot in the deployment's log now, ahead of the send, while the
+    /// caller makes the write persist-then-call needs before its call: the send then takes the
+    /// banked slot instead of waiting for a claim of its own, and the two round trips overlap.
+    /// Only when this replica is idle (nothing queued or claiming, nothing banked still fresh,
+    /// every local window with room, no pause): under load a claimant already claims for the
+    /// sends behind it (see [`Self::batch`]). A send that asks while this claim is out waits
+    /// for it (it is the claimant) and then takes its slot. A slot claimed ahead and not sent
+    /// within the claim slack is spent, one slot of the quota: callers claim ahead only right
+    /// before a send.
+    pub async fn claim_ahead(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        {
+            let mut log = self.log();
+            if !self.idle(&mut log, Instant::now()) {
+                return;
+            }
+            log.claimant = Some(AHEAD);
+        }
+        let _claiming = ClaimingAhead { limiter: self };
+        for (index, budget) in self.budgets.iter().enumerate() {
+            let asked = Instant::now();
+            let window = budget.window + budget.claim_slack;
+            match shared.claim(budget, window, 1).await {
+                Ok(SharedAnswer::Granted(sends)) if asked.elapsed() <= budget.claim_slack => {
+                    let sends = sends as usize;
+                    self.log().banked[index].extend(std::iter::repeat_n(asked, sends));
+                }
+                Ok(SharedAnswer::Full(wait)) => {
+                    let until = Instant::now() + wait.min(budget.window);
+                    let mut log = self.log();
+                    log.shared_full_until = log.shared_full_until.max(Some(until));
+                    return;
+                }
+                // Slow (its slot is spent) or the store is down: the send claims for itself.
+                Ok(SharedAnswer::Granted(_)) | Err(_) => return,
+            }
+        }
+    }
+
+    /// Whether a send asked now would go at once and claim for itself alone: nobody waits or
+    /// claims, no budget holds a fresh banked slot, every local window has room, and nothing
+    /// pauses sends.
+    fn idle(&self, log: &mut Log, now: Instant) -> bool {
+        let paused = log
+            .paused_until
+            .max(log.shared_full_until)
+            .is_some_and(|until| until > now);
+        if paused || log.claimant.is_some() || !log.queue.is_empty() {
+            return false;
+        }
+        self.budgets
+            .iter()
+            .zip(log.sent.iter_mut().zip(&log.banked))
+            .all(|(budget, (sent, banked))| {
+                while sent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= budget.window)
+                {
+                    sent.pop_front();
+                }
+                let fresh = banked
+                    .back()
+                    .is_some_and(|stamp| now.duration_since(*stamp) <= budget.claim_slack);
+                sent.len() < budget.capacity && !fresh
+            })
     }
 
     /// Claim this send's slot in the deployment's log, budget by budget from `claimed`:

@@ -101,7 +101,8 @@ impl CheckoutService {
                 let session: wire::CartSession = session;
                 *captcha = None;
                 checkout.cart_opened(session.cart_id);
-                self.save(checkout, owner).await?;
+                // The reservation is sent next.
+                self.save_before_call(checkout, owner).await?;
                 Ok(Next::Continue)
             }
             // A cart session holds no seats: asking again (with the same token) is safe.

@@ -289,6 +289,11 @@ impl Queue {
         self.waiting.len()
     }
 
+    /// Whether no send is waiting.
+    pub(super) fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
     /// Whether sends other than `ticket`'s are waiting.
     pub(super) fn others_waiting(&self, ticket: u64) -> bool {
         self.waiting.len() > usize::from(self.waiting.contains_key(&ticket))

@@ -553,3 +553,96 @@ async fn after_a_slow_claim_the_next_asks_for_one() {
     burst(&limiter, 5).await;
     assert_eq!(*shared.asked.lock().unwrap(), vec![1, 1, 4]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_send_after_a_claim_ahead_takes_its_slot() {
+    let shared = Arc::new(Batching::default());
+    let limiter = QuotaLimiter::new(200.0).shared_with(shared.clone());
+    limiter.claim_ahead().await;
+    let asked_after = Instant::now();
+    send(&limiter, Priority::Critical).await;
+    assert_eq!(
+        *shared.asked.lock().unwrap(),
+        vec![1],
+        "one claim for one send"
+    );
+    assert_eq!(
+        Instant::now(),
+        asked_after,
+        "the send did not wait for a claim"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_asked_while_its_claim_ahead_is_out_waits_for_it() {
+    let shared = Arc::new(Batching::default());
+    let limiter = Arc::new(QuotaLimiter::new(200.0).shared_with(shared.clone()));
+    let started = Instant::now();
+    let ahead = {
+        let limiter = limiter.clone();
+        tokio::spawn(async move { limiter.claim_ahead().await })
+    };
+    // Asked half-way through the claim's 1 ms round trip (the write beside it was quicker).
+    tokio::time::sleep(Duration::from_micros(500)).await;
+    send(&limiter, Priority::Critical).await;
+    ahead.await.expect("claim ahead");
+    assert_eq!(*shared.asked.lock().unwrap(), vec![1]);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(1),
+        "granted with the claim"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_ahead_is_not_made_while_sends_wait_or_a_fresh_one_is_banked() {
+    let shared = Arc::new(Batching::default());
+    let limiter = Arc::new(QuotaLimiter::new(200.0).shared_with(shared.clone()));
+    limiter.claim_ahead().await;
+    limiter.claim_ahead().await;
+    assert_eq!(
+        shared.asked.lock().unwrap().len(),
+        1,
+        "one fresh slot banked is enough"
+    );
+    // A send claiming: nothing ahead of it.
+    let sending = {
+        let limiter = limiter.clone();
+        tokio::spawn(async move {
+            send(&limiter, Priority::Critical).await;
+            send(&limiter, Priority::Critical).await;
+        })
+    };
+    tokio::time::sleep(Duration::from_micros(500)).await;
+    limiter.claim_ahead().await;
+    sending.await.expect("sends");
+    assert_eq!(*shared.asked.lock().unwrap(), vec![1, 1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slot_claimed_ahead_and_not_sent_in_time_is_spent() {
+    let shared = Arc::new(Batching::default());
+    let limiter = QuotaLimiter::new(200.0).shared_with(shared.clone());
+    limiter.claim_ahead().await;
+    tokio::time::sleep(CLAIM_SLACK * 2).await;
+    send(&limiter, Priority::Critical).await;
+    assert_eq!(
+        *shared.asked.lock().unwrap(),
+        vec![1, 1],
+        "the send claimed anew"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_ahead_with_the_local_window_full_claims_nothing() {
+    let shared = Arc::new(Batching::default());
+    let limiter = QuotaLimiter::new(2.0).shared_with(shared.clone());
+    send(&limiter, Priority::Critical).await;
+    send(&limiter, Priority::Critical).await;
+    limiter.claim_ahead().await;
+    assert_eq!(
+        shared.asked.lock().unwrap().len(),
+        2,
+        "no claim the window cannot send"
+    );
+}
