@@ -22,13 +22,15 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(&LoadOptions::from_process_env(cli.config.clone())?)?;
     let otlp = settings.log.otlp_endpoint();
+    // Dropped last: what is still queued for stderr is written out on the way out.
+    let (sink, _sink) = telemetry::stderr_sink();
     let _telemetry = telemetry::init(
         &telemetry::TelemetryOptions {
             format: settings.log.format,
             level: &settings.log.level,
             otlp_endpoint: otlp.as_ref(),
         },
-        std::io::stderr,
+        sink,
     );
     match cli.command {
         Command::Serve { no_migrate } => {
