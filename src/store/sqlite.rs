@@ -57,11 +57,7 @@ pub async fn connect(url: &str, connect: &ConnectOptions) -> StoreResult<Store> 
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal);
-        SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(connect.acquire_timeout)
-            .connect_with(options)
-            .await?
+        connect.pool(max_connections).connect_with(options).await?
     };
     Ok(SqliteStore { pool }.into_store(Backend::Sqlite))
 }
