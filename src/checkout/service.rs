@@ -79,6 +79,10 @@ pub struct CheckoutService {
     pub(super) liveness: Arc<Liveness>,
     /// Users whose `source_account_id` mapping this replica has seen stored.
     pub(super) accounts_known: moka::sync::Cache<String, ()>,
+    /// Orders this replica recorded or read lately, by checkout: an order never changes once
+    /// recorded, so the answer to the purchase that recorded it (and the reads after) need not
+    /// read it back.
+    pub(super) recent_orders: moka::sync::Cache<CheckoutId, Order>,
     pub(super) waiters: Waiters,
     /// The answers of `GET /v1/checkouts/{id}`, as last read (see [`super::reads`]).
     pub(super) reads: ReadCache,
@@ -99,6 +103,11 @@ pub struct CheckoutService {
 /// Users whose account mapping one replica remembers as stored (then it asks the store again).
 const ACCOUNTS_KNOWN: u64 = 100_000;
 
+/// Orders one replica keeps at hand (see `CheckoutService::recent_orders`), and for how long
+/// one unread stays: long enough for the purchase's answer and the partner's reads after it.
+const RECENT_ORDERS: u64 = 10_000;
+const RECENT_ORDER_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl CheckoutService {
     pub fn new(context: &AppContext, catalog: EventCatalog, config: ServiceConfig) -> Arc<Self> {
         Arc::new(Self {
@@ -112,6 +121,10 @@ impl CheckoutService {
             config,
             liveness: context.liveness.clone(),
             accounts_known: moka::sync::Cache::new(ACCOUNTS_KNOWN),
+            recent_orders: moka::sync::Cache::builder()
+                .max_capacity(RECENT_ORDERS)
+                .time_to_idle(RECENT_ORDER_IDLE)
+                .build(),
             waiters: Waiters::default(),
             reads: match context.store.backend {
                 Backend::Sqlite => ReadCache::own_writes_only(),
@@ -410,10 +423,17 @@ impl CheckoutService {
     }
 
     pub async fn order_of(&self, checkout: &Checkout) -> Result<Option<Order>, CheckoutError> {
-        match checkout.order_id {
-            Some(_) => Ok(self.store.orders.get_by_checkout(checkout.id).await?),
-            None => Ok(None),
+        if checkout.order_id.is_none() {
+            return Ok(None);
         }
+        if let Some(order) = self.recent_orders.get(&checkout.id) {
+            return Ok(Some(order));
+        }
+        let order = self.store.orders.get_by_checkout(checkout.id).await?;
+        if let Some(order) = &order {
+            self.recent_orders.insert(checkout.id, order.clone());
+        }
+        Ok(order)
     }
 
     pub async fn orders(

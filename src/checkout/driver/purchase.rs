@@ -180,6 +180,7 @@ impl CheckoutService {
             recorded.map(|()| Written::default())
         })
         .await?;
+        self.recent_orders.insert(checkout.id, order);
         if notice.is_some() {
             self.notices_queued.notify_one();
         }
