@@ -11,10 +11,6 @@ use super::{Backend, ConnectOptions, Renewals, Store, StoreResult};
 /// Connections kept for renewals on top of `max_connections` (see [`Store::renewals`]).
 pub const RENEWAL_CONNECTIONS: u32 = 2;
 
-/// Connections for the shared quota's claims on top of `max_connections`: a replica claims
-/// one at a time (its limiter's claimant), beside the checkout write a claim ahead overlaps.
-pub const QUOTA_CONNECTIONS: u32 = 2;
-
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 sql_store!(
@@ -43,19 +39,9 @@ pub async fn connect(options: &ConnectOptions) -> StoreResult<Store> {
         .await?;
     let renewal_pool: PgPool = options
         .pool(RENEWAL_CONNECTIONS)
-        .connect_with(connect.clone())
-        .await?;
-    // A quota claim commits without waiting for its WAL flush: it is the only write of a step
-    // that is not a record of money or seats, and every upstream call waits for one. Other
-    // replicas see it at commit all the same; only a crash of the database server itself can
-    // lose the last fraction of a second of claims, which then lets that many sends past the
-    // shared log once (a 429 upstream is waited out, see `upstream::quota`).
-    let quota_pool: PgPool = options
-        .pool(QUOTA_CONNECTIONS)
-        .connect_with(connect.options([("synchronous_commit", "off")]))
+        .connect_with(connect)
         .await?;
     let mut store = PgStore { pool }.into_store(Backend::Postgres);
     store.renewals = Renewals::of(&PgStore { pool: renewal_pool }.into_store(Backend::Postgres));
-    store.quota = std::sync::Arc::new(PgStore { pool: quota_pool });
     Ok(store)
 }
