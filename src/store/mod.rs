@@ -523,9 +523,7 @@ impl ConnectOptions {
             statement_timeout: Some(std::time::Duration::from_secs(15)),
         }
     }
-}
 
-impl ConnectOptions {
     /// A pool of `max_connections` connections (either backend) that tests a connection
     /// before handing it out only when it sat idle for over [`IDLE_BEFORE_PING`]. sqlx's own
     /// test pings every connection on every acquire: one more round trip before each

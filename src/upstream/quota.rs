@@ -83,6 +83,16 @@ impl Budget {
         }
     }
 
+    /// Drop from `sent` (this budget's send times, oldest first) what left its window by `now`.
+    fn forget_old(&self, sent: &mut VecDeque<Instant>, now: Instant) {
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            sent.pop_front();
+        }
+    }
+
     /// `requests` per `span` (a minute, hour or day), named for the store. A second of slack
     /// is nothing against a minute, and spares a slot that a slow claim would otherwise waste
     /// for the whole span.
@@ -381,12 +391,7 @@ impl QuotaLimiter {
             .iter()
             .zip(log.sent.iter_mut().zip(&log.banked))
             .all(|(budget, (sent, banked))| {
-                while sent
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= budget.window)
-                {
-                    sent.pop_front();
-                }
+                budget.forget_old(sent, now);
                 let fresh = banked
                     .back()
                     .is_some_and(|stamp| now.duration_since(*stamp) <= budget.claim_slack);
@@ -490,12 +495,7 @@ impl QuotaLimiter {
                 // When the fullest budget next has room; `None` when all have room now.
                 let mut full_until: Option<Instant> = None;
                 for (budget, sent) in self.budgets.iter().zip(log.sent.iter_mut()) {
-                    while sent
-                        .front()
-                        .is_some_and(|t| now.duration_since(*t) >= budget.window)
-                    {
-                        sent.pop_front();
-                    }
+                    budget.forget_old(sent, now);
                     if sent.len() >= budget.capacity {
                         let room_at = sent.front().map_or(now, |t| *t + budget.window);
                         full_until = full_until.max(Some(room_at));
