@@ -20,7 +20,9 @@ sql_store!(
     // `to_regclass` follows the search path, like the migrator's unqualified table name.
     "SELECT to_regclass('_sqlx_migrations') IS NOT NULL",
     // The database clock, in milliseconds since the epoch: replica liveness is judged by it.
-    "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+    "(extract(epoch from clock_timestamp()) * 1000)::bigint",
+    // A data-modifying `WITH` records a purchase in one statement.
+    Some(super::sql::RECORD_PURCHASE_IN_ONE.as_str())
 );
 
 /// Connect to `postgres://…` (the database must exist; migrations are applied separately).

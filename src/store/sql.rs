@@ -75,6 +75,21 @@ pub const INSERT_ORDER: &str = "INSERT INTO orders (id, checkout_id, user_id, ev
      order_token, redemption_url, app_url, grand_total_cents, currency, source_account_id, \
      created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
+/// A purchase recorded in one statement, where the database can (Postgres: a data-modifying
+/// `WITH`): the checkout's [`UPDATE_CHECKOUT`] (`$1..$24`) and, only when it matched, the
+/// order's insert ([`INSERT_ORDER`]'s columns, `$25..$35`). One round trip and one commit
+/// instead of a transaction's begin, two statements and commit; a duplicate order fails the
+/// whole statement, the update with it. No row inserted: the checkout moved (`Conflict`).
+pub static RECORD_PURCHASE_IN_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let update = UPDATE_CHECKOUT.replace("RETURNING release_requested", "RETURNING id");
+    let insert = INSERT_ORDER.split(" VALUES").next().unwrap_or(INSERT_ORDER);
+    let values: Vec<String> = (25..=35).map(|n| format!("${n}")).collect();
+    format!(
+        "WITH written AS ({update}) {insert} SELECT {} FROM written",
+        values.join(", ")
+    )
+});
+
 pub const GET_ORDER_FOR_USER: &str = "SELECT * FROM orders WHERE id = $1 AND user_id = $2";
 pub const GET_ORDER_BY_CHECKOUT: &str = "SELECT * FROM orders WHERE checkout_id = $1";
 pub const GET_ORDER_BY_TOKEN: &str = "SELECT * FROM orders WHERE order_token = $1";

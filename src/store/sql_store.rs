@@ -90,9 +90,17 @@ macro_rules! bind_key {
 }
 
 /// `sql_store!(Name, Db, migrator, "SQL: does _sqlx_migrations exist? (one bool)",
-/// "SQL: the database clock in epoch milliseconds")`.
+/// "SQL: the database clock in epoch milliseconds", Option<SQL: a purchase recorded in one
+/// statement (see `sql::RECORD_PURCHASE_IN_ONE`)>)`.
 macro_rules! sql_store {
-    ($name:ident, $db:ty, $migrator:expr, $has_migrations_table:expr, $now_millis:literal) => {
+    (
+        $name:ident,
+        $db:ty,
+        $migrator:expr,
+        $has_migrations_table:expr,
+        $now_millis:literal,
+        $purchase_in_one:expr
+    ) => {
         /// The store over one connection pool; cloned into every trait object of the bundle.
         #[derive(Clone)]
         pub struct $name {
@@ -157,7 +165,7 @@ macro_rules! sql_store {
             }
         }
 
-        $crate::store::sql_store::impl_checkout_store!($name, $db);
+        $crate::store::sql_store::impl_checkout_store!($name, $db, $purchase_in_one);
         $crate::store::sql_store::impl_order_store!($name, $db);
         $crate::store::sql_store::impl_account_and_idempotency_store!($name, $db);
         $crate::store::sql_store::impl_quota_store!($name, $db);

@@ -23,7 +23,9 @@ sql_store!(
     "SELECT EXISTS (SELECT 1 FROM sqlite_master \
      WHERE type = 'table' AND name = '_sqlx_migrations')",
     // The database clock, in milliseconds since the epoch: replica liveness is judged by it.
-    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+    // No data-modifying `WITH` in SQLite: a purchase is recorded in a transaction.
+    None
 );
 
 /// Connect to `sqlite://PATH` (relative paths are relative to the working directory; the file

@@ -1,8 +1,9 @@
 //! [`CheckoutStore`](crate::store::CheckoutStore) for any backend `sql_store!` is invoked for.
 
-/// `impl CheckoutStore for $name` over `sqlx::Pool<$db>`.
+/// `impl CheckoutStore for $name` over `sqlx::Pool<$db>`; `$purchase_in_one`: the statement
+/// that records a purchase in one round trip, if the database has one.
 macro_rules! impl_checkout_store {
-    ($name:ident, $db:ty) => {
+    ($name:ident, $db:ty, $purchase_in_one:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::CheckoutStore for $name {
             async fn insert(
@@ -127,6 +128,20 @@ macro_rules! impl_checkout_store {
             ) -> $crate::store::StoreResult<()> {
                 use $crate::store::sql;
                 let cols = sql::CheckoutRow::from_checkout(checkout)?;
+                let in_one: Option<&str> = $purchase_in_one;
+                if let (Some(statement), None) = (in_one, notice) {
+                    let row = sql::OrderRow::from(order);
+                    let query =
+                        $crate::store::sql_store::bind_checkout!(sqlx::query(statement), cols);
+                    let done = $crate::store::sql_store::bind_order!(query, row)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(sql::map_unique)?;
+                    if done.rows_affected() == 0 {
+                        return Err($crate::store::StoreError::Conflict);
+                    }
+                    return Ok(());
+                }
                 // The checkout is written first so that a duplicate order, found second, has
                 // something to roll back: dropping `tx` without commit undoes the update.
                 let mut tx = self.pool.begin().await?;
