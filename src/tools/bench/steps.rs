@@ -153,6 +153,7 @@ impl Counts {
             step,
             statements: total(&|_| true),
             writes: total(&|k| {
+                let k = k.strip_prefix("WITH ").unwrap_or(k);
                 ["INSERT", "UPDATE", "DELETE"]
                     .iter()
                     .any(|w| k.starts_with(w))
@@ -181,16 +182,61 @@ fn kind_of(statement: &str) -> String {
             .and_then(|i| words.get(i + 1))
             .map(|t| t.trim_matches(|c: char| !c.is_alphanumeric() && c != '_'))
     };
+    if verb == "WITH" {
+        return with_kind(&words);
+    }
     let table = match verb.as_str() {
         "UPDATE" => words.get(1).copied(),
         "INSERT" => after("INTO"),
-        "DELETE" | "SELECT" | "WITH" => after("FROM"),
+        "DELETE" | "SELECT" => after("FROM"),
         _ => None,
     };
     match table {
         Some(table) => format!("{verb} {table}"),
         None => verb,
     }
+}
+
+/// A `WITH` statement, named by what it writes, in order ("WITH UPDATE checkouts + INSERT
+/// orders": a purchase recorded in one statement), or by what it reads when it writes nothing.
+fn with_kind(words: &[&str]) -> String {
+    let bare = |w: &&str| {
+        w.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+            .to_ascii_uppercase()
+    };
+    let table_after = |i: usize, keyword: Option<&str>| {
+        let rest = words.get(i + 1..).unwrap_or_default();
+        let at = match keyword {
+            Some(k) => rest.iter().position(|w| bare(w) == k).map(|p| p + 1),
+            None => Some(0),
+        };
+        at.and_then(|p| rest.get(p)).map(|t| {
+            t.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+                .to_owned()
+        })
+    };
+    let writes: Vec<String> = words
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let verb = bare(w);
+            let table = match verb.as_str() {
+                "UPDATE" => table_after(i, None),
+                "INSERT" => table_after(i, Some("INTO")),
+                "DELETE" => table_after(i, Some("FROM")),
+                _ => None,
+            }?;
+            Some(format!("{verb} {table}"))
+        })
+        .collect();
+    if writes.is_empty() {
+        let read = words
+            .iter()
+            .rposition(|w| bare(w) == "FROM")
+            .and_then(|i| words.get(i + 1));
+        return read.map_or_else(|| "WITH".to_owned(), |t| format!("WITH {t}"));
+    }
+    format!("WITH {}", writes.join(" + "))
 }
 
 /// This replica's own clockwork, not any step's: heartbeats and reaping, readiness checks.
@@ -243,6 +289,12 @@ mod tests {
             ("SELECT * FROM checkouts WHERE id = $1", "SELECT checkouts"),
             ("\n\nSELECT 1", "SELECT"),
             ("BEGIN", "BEGIN"),
+            (
+                "WITH written AS (UPDATE checkouts SET a = $1 RETURNING id) \
+                 INSERT INTO orders (id) SELECT $2 FROM written",
+                "WITH UPDATE checkouts + INSERT orders",
+            ),
+            ("WITH n AS (SELECT 1) SELECT * FROM n", "WITH n"),
         ];
         for (statement, kind) in cases {
             assert_eq!(kind_of(statement), kind, "{statement}");
