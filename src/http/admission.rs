@@ -79,6 +79,13 @@ impl<C: Clock + Clone> Admission<C> {
     /// first: a request refused for its address costs its user nothing (a user refused for
     /// its own rate has spent one of its address's cells, which are the larger budget).
     pub fn admit(&self, user: &str, ip: &str) -> Result<(), Refused> {
+        self.admit_address(ip)?;
+        self.admit_user(user)
+    }
+
+    /// The address's half of [`Self::admit`], for a request whose user is not known yet (the
+    /// payment page, before its link is looked up: every look-up reads the database).
+    pub fn admit_address(&self, ip: &str) -> Result<(), Refused> {
         if self.admitted.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep();
         }
@@ -87,7 +94,11 @@ impl<C: Clock + Clone> Admission<C> {
             .map_err(|not_until| Refused {
                 retry_after: not_until.wait_time_from(self.clock.now()),
                 limit: self.ip_burst,
-            })?;
+            })
+    }
+
+    /// The user's half of [`Self::admit`], for a request whose address was admitted already.
+    pub fn admit_user(&self, user: &str) -> Result<(), Refused> {
         self.users
             .check_key(&user.to_owned())
             .map_err(|not_until| Refused {

@@ -580,3 +580,29 @@ async fn the_way_back_keeps_the_return_urls_own_query_and_an_apps_own_scheme() {
         );
     }
 }
+
+/// Every look-up of a link reads the database: a browser address past its burst is refused
+/// before the look-up, with 429 and `Retry-After`, the page's form posts as well.
+#[tokio::test]
+async fn an_address_past_its_rate_is_refused_before_the_link_is_looked_up() {
+    let app = spawn_hosted_app(&[
+        ("admission.ip_burst", "3"),
+        ("admission.ip_requests_per_second", "0.1"),
+    ])
+    .await;
+    let url = format!("{}/pay/ps_{}A", app.address, "A".repeat(42));
+    for _ in 0..3 {
+        assert_eq!(load(&url).await.status, 404, "within the burst");
+    }
+    let refused = load(&url).await;
+    assert_eq!(refused.status, 429);
+    assert!(refused.html.contains(r#"data-reason="rate_limited""#));
+    let retry: u64 = refused
+        .header("retry-after")
+        .parse()
+        .expect("Retry-After seconds");
+    assert!(retry >= 1, "{retry}");
+    assert_eq!(refused.header("cache-control"), "no-store");
+    let posted = post(&url, None, &[("csrf", "x".to_owned())]).await;
+    assert_eq!(posted.status(), 429);
+}

@@ -21,6 +21,7 @@ use crate::checkout::payment_session::{
 };
 use crate::checkout::service::Requester;
 use crate::checkout::state::CheckoutState;
+use crate::http::admission::Refused;
 use crate::http::body::RawBody;
 use crate::http::client_ip::client_ip;
 use crate::http::problem::{ApiError, ProblemCode};
@@ -38,6 +39,10 @@ pub async fn show(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> HttpResponse {
+    let client_ip = client_ip(&req, &state.trusted_proxies);
+    if let Err(refused) = state.admission.admit_address(&client_ip) {
+        return too_many_requests(&state, refused);
+    }
     let Some(token) = SessionToken::parse(&token) else {
         return ended_page(&state, SessionError::Unknown);
     };
@@ -70,6 +75,10 @@ pub async fn pay(
     // on in wiped memory and then in the secret types only.
     let form = PostedForm::parse(&body);
     drop(body);
+    let client_ip = client_ip(&req, &state.trusted_proxies);
+    if let Err(refused) = state.admission.admit_address(&client_ip) {
+        return too_many_requests(&state, refused);
+    }
     let Some(token) = SessionToken::parse(&token) else {
         return ended_page(&state, SessionError::Unknown);
     };
@@ -90,12 +99,8 @@ pub async fn pay(
         tracing::warn!(checkout_id = %id, reason = %refused, "payment page post refused");
         return csrf_refused(&state, &open);
     }
-    let client_ip = client_ip(&req, &state.trusted_proxies);
     let billing = form.billing.clone();
-    if let Err(refused) = state
-        .admission
-        .admit(open.session.user_id.as_str(), &client_ip)
-    {
+    if let Err(refused) = state.admission.admit_user(open.session.user_id.as_str()) {
         let problem = Some(ApiError::rate_limited(refused));
         return form_page(&req, &state, &open, FormView { billing, problem });
     }
@@ -416,6 +421,33 @@ fn csrf_refused(state: &AppState, open: &OpenSession) -> HttpResponse {
         },
         Some(&open.return_url.csp_source()),
     )
+}
+
+/// Too many requests from the browser's address, refused before its link is looked up (each
+/// look-up reads the database): 429 with `Retry-After`; reloading later shows the page.
+fn too_many_requests(state: &AppState, refused: Refused) -> HttpResponse {
+    let link = fill(
+        BACK_LINK,
+        &[
+            ("href", Value::Text("")),
+            ("text", Value::Text("Reload the page")),
+        ],
+    );
+    let mut resp = notice_page(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        Notice {
+            reason: "rate_limited",
+            heading: "Too many requests",
+            message: "Too many requests came from your network. Wait a few seconds, then reload the page.",
+            link: &link,
+        },
+        None,
+    );
+    let seconds = crate::checkout::error::whole_seconds(refused.retry_after);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    resp
 }
 
 struct Notice<'a> {
