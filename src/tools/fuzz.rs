@@ -32,7 +32,7 @@ pub fn request_parsers(data: &[u8]) {
         return;
     };
     let text = String::from_utf8_lossy(input);
-    match selector % 8 {
+    match selector % 9 {
         0 => {
             if let Err(e) = parse::create_request(input) {
                 check_problem(&e);
@@ -76,6 +76,7 @@ pub fn request_parsers(data: &[u8]) {
                 assert_eq!(trace.len(), 32);
             }
         }
+        8 => hosted_form(input),
         _ => {
             let auth = crate::config::AuthSettings {
                 jwt_hs256_secret: Some(SecretString::from("fuzz-secret")),
@@ -90,6 +91,20 @@ pub fn request_parsers(data: &[u8]) {
                 check_problem(&e);
             }
         }
+    }
+}
+
+/// A form posted to the hosted payment page (`POST /pay/{token}`, urlencoded): parsed and
+/// turned into a payment as the page does: a payment's `Debug` and a refusal's problem never
+/// show a card number.
+fn hosted_form(input: &[u8]) {
+    use crate::http::hosted::form::PostedForm;
+    match PostedForm::parse(input).into_payment() {
+        Ok(payment) => assert!(
+            !contains_card_number(&format!("{payment:?}")),
+            "a parsed payment's Debug shows a card number"
+        ),
+        Err(errors) => check_problem(&ApiError::validation(errors)),
     }
 }
 
@@ -212,6 +227,20 @@ mod tests {
         assert!(fixtures >= 20, "only {fixtures} fixtures");
     }
 
+    /// The kept inputs of `fuzz/seeds/request_parsers` (each names its parser by its first
+    /// byte), hosted payment forms among them.
+    #[test]
+    fn request_seeds_pass_their_parsers() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/request_parsers");
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(dir).expect("the seeds folder") {
+            let input = std::fs::read(entry.expect("a seed").path()).expect("a seed's bytes");
+            request_parsers(&input);
+            seeds += 1;
+        }
+        assert!(seeds >= 10, "only {seeds} seeds");
+    }
+
     #[test]
     fn request_examples_pass_every_parser() {
         let examples = [
@@ -220,7 +249,7 @@ mod tests {
         ];
         for example in examples {
             let body = example.expect("example");
-            for selector in 0..8u8 {
+            for selector in 0..9u8 {
                 let mut input = vec![selector];
                 input.extend_from_slice(&body);
                 request_parsers(&input);
