@@ -207,38 +207,41 @@ fn settled<T>(status: u16, read: Result<T, UpstreamError>) -> Option<T> {
 mod tests {
     use super::*;
 
+    /// The bytes of every file in `dir` (below the crate's root).
+    fn files_in(dir: &str) -> Vec<Vec<u8>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| std::fs::read(entry.expect("an entry").path()).expect("a file's bytes"))
+            .collect()
+    }
+
     /// Every recorded upstream payload, fed to every reader under every status: the seed
     /// corpus `scripts/fuzz` starts from, so the targets cannot rot between fuzzing runs.
     #[test]
     fn recorded_payloads_pass_every_reader() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/upstream");
-        let mut fixtures = 0;
-        for entry in std::fs::read_dir(dir).expect("fixtures") {
-            let body = std::fs::read(entry.expect("entry").path()).expect("fixture");
+        let fixtures = files_in("tests/fixtures/upstream");
+        for body in &fixtures {
             for selector in 0..9u8 {
                 for status in 0..STATUSES.len() as u8 {
                     let mut input = vec![selector, status];
-                    input.extend_from_slice(&body);
+                    input.extend_from_slice(body);
                     upstream_wire(&input);
                 }
             }
-            fixtures += 1;
         }
-        assert!(fixtures >= 20, "only {fixtures} fixtures");
+        assert!(fixtures.len() >= 20, "only {} fixtures", fixtures.len());
     }
 
     /// The kept inputs of `fuzz/seeds/request_parsers` (each names its parser by its first
     /// byte), hosted payment forms among them.
     #[test]
     fn request_seeds_pass_their_parsers() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/request_parsers");
-        let mut seeds = 0;
-        for entry in std::fs::read_dir(dir).expect("the seeds folder") {
-            let input = std::fs::read(entry.expect("a seed").path()).expect("a seed's bytes");
-            request_parsers(&input);
-            seeds += 1;
+        let seeds = files_in("fuzz/seeds/request_parsers");
+        for input in &seeds {
+            request_parsers(input);
         }
-        assert!(seeds >= 10, "only {seeds} seeds");
+        assert!(seeds.len() >= 10, "only {} seeds", seeds.len());
     }
 
     #[test]
