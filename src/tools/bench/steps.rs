@@ -175,20 +175,13 @@ fn kind_of(statement: &str) -> String {
         return "?".into();
     };
     let verb = first.to_ascii_uppercase();
-    let after = |keyword: &str| {
-        words
-            .iter()
-            .position(|w| w.eq_ignore_ascii_case(keyword))
-            .and_then(|i| words.get(i + 1))
-            .map(|t| t.trim_matches(|c: char| !c.is_alphanumeric() && c != '_'))
-    };
     if verb == "WITH" {
         return with_kind(&words);
     }
     let table = match verb.as_str() {
         "UPDATE" => words.get(1).copied(),
-        "INSERT" => after("INTO"),
-        "DELETE" | "SELECT" => after("FROM"),
+        "INSERT" => after(&words, "INTO"),
+        "DELETE" | "SELECT" => after(&words, "FROM"),
         _ => None,
     };
     match table {
@@ -197,33 +190,32 @@ fn kind_of(statement: &str) -> String {
     }
 }
 
+/// A word without the punctuation around it (`(UPDATE` → `UPDATE`, `orders,` → `orders`).
+fn bare(word: &str) -> &str {
+    word.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+}
+
+/// The word after the first `keyword` of `words` (either case), without its punctuation.
+fn after<'a>(words: &[&'a str], keyword: &str) -> Option<&'a str> {
+    let at = words
+        .iter()
+        .position(|w| bare(w).eq_ignore_ascii_case(keyword))?;
+    words.get(at + 1).map(|t| bare(t))
+}
+
 /// A `WITH` statement, named by what it writes, in order ("WITH UPDATE checkouts + INSERT
 /// orders": a purchase recorded in one statement), or by what it reads when it writes nothing.
 fn with_kind(words: &[&str]) -> String {
-    let bare = |w: &&str| {
-        w.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
-            .to_ascii_uppercase()
-    };
-    let table_after = |i: usize, keyword: Option<&str>| {
-        let rest = words.get(i + 1..).unwrap_or_default();
-        let at = match keyword {
-            Some(k) => rest.iter().position(|w| bare(w) == k).map(|p| p + 1),
-            None => Some(0),
-        };
-        at.and_then(|p| rest.get(p)).map(|t| {
-            t.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
-                .to_owned()
-        })
-    };
     let writes: Vec<String> = words
         .iter()
         .enumerate()
         .filter_map(|(i, w)| {
-            let verb = bare(w);
+            let verb = bare(w).to_ascii_uppercase();
+            let rest = &words[i + 1..];
             let table = match verb.as_str() {
-                "UPDATE" => table_after(i, None),
-                "INSERT" => table_after(i, Some("INTO")),
-                "DELETE" => table_after(i, Some("FROM")),
+                "UPDATE" => rest.first().map(|t| bare(t)),
+                "INSERT" => after(rest, "INTO"),
+                "DELETE" => after(rest, "FROM"),
                 _ => None,
             }?;
             Some(format!("{verb} {table}"))
@@ -232,7 +224,7 @@ fn with_kind(words: &[&str]) -> String {
     if writes.is_empty() {
         let read = words
             .iter()
-            .rposition(|w| bare(w) == "FROM")
+            .rposition(|w| bare(w).eq_ignore_ascii_case("FROM"))
             .and_then(|i| words.get(i + 1));
         return read.map_or_else(|| "WITH".to_owned(), |t| format!("WITH {t}"));
     }
