@@ -27,6 +27,7 @@ use crate::jobs::model::{
 };
 
 pub mod changes;
+pub mod pool;
 pub mod postgres;
 mod sql;
 mod sql_jobs;
@@ -524,31 +525,16 @@ impl ConnectOptions {
         }
     }
 
-    /// A pool of `max_connections` connections (either backend) that tests a connection
-    /// before handing it out only when it sat idle for over [`IDLE_BEFORE_PING`]. sqlx's own
-    /// test pings every connection on every acquire: one more round trip before each
-    /// statement, and a step makes five to nine of them. A connection used within the last
-    /// second is as alive as a ping would show; one the server dropped since fails its
-    /// statement, which every caller already handles as a database error (the same as a
-    /// statement out when the connection breaks).
-    fn pool<DB: sqlx::Database>(&self, max_connections: u32) -> sqlx::pool::PoolOptions<DB> {
-        sqlx::pool::PoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(self.acquire_timeout)
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for > IDLE_BEFORE_PING {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
+    /// The sizing of a pool of `max_connections` (see [`pool`] for how it differs from
+    /// sqlx's own).
+    fn sizing(&self, max_connections: u32) -> pool::Sizing {
+        pool::Sizing {
+            max_connections,
+            acquire_timeout: self.acquire_timeout,
+            recycle: true,
+        }
     }
 }
-
-/// How long a pooled connection may sit idle before it is pinged on its way out.
-pub const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 impl Store {
     /// Connect with default pool settings.

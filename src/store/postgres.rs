@@ -3,8 +3,9 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::postgres::PgConnectOptions;
 
+use super::pool::Pool;
 use super::sql_store::sql_store;
 use super::{Backend, ConnectOptions, Renewals, Store, StoreResult};
 
@@ -35,14 +36,8 @@ pub async fn connect(options: &ConnectOptions) -> StoreResult<Store> {
         // connection, instead of holding a request (and the pool) indefinitely.
         connect = connect.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
     }
-    let pool: PgPool = options
-        .pool(options.max_connections)
-        .connect_with(connect.clone())
-        .await?;
-    let renewal_pool: PgPool = options
-        .pool(RENEWAL_CONNECTIONS)
-        .connect_with(connect)
-        .await?;
+    let pool = Pool::connect(connect.clone(), options.sizing(options.max_connections)).await?;
+    let renewal_pool = Pool::connect(connect, options.sizing(RENEWAL_CONNECTIONS)).await?;
     let mut store = PgStore { pool }.into_store(Backend::Postgres);
     store.renewals = Renewals::of(&PgStore { pool: renewal_pool }.into_store(Backend::Postgres));
     Ok(store)

@@ -1,6 +1,6 @@
 //! The one implementation of the store traits, written once and stamped out per database.
 //!
-//! [`sql_store!`] expands to a store struct over `sqlx::Pool<DB>` and its `impl`s of every
+//! [`sql_store!`] expands to a store struct over a [`Pool`](crate::store::pool::Pool) and its `impl`s of every
 //! store trait, for the `DB` it is given. The backends (`postgres.rs`, `sqlite.rs`) invoke it
 //! and add only what really differs: pool setup, the migrator, and how to ask whether the
 //! migrations table exists. A macro rather than generic code because sqlx's bounds for "any
@@ -104,7 +104,7 @@ macro_rules! sql_store {
         /// The store over one connection pool; cloned into every trait object of the bundle.
         #[derive(Clone)]
         pub struct $name {
-            pool: sqlx::Pool<$db>,
+            pool: $crate::store::pool::Pool<$db>,
         }
 
         impl $name {
@@ -176,7 +176,11 @@ macro_rules! sql_store {
         #[async_trait::async_trait]
         impl $crate::store::StoreAdmin for $name {
             async fn migrate(&self) -> $crate::store::StoreResult<()> {
-                $migrator.run(&self.pool).await?;
+                // `run` wants an `Acquire` for every lifetime, which an `async_trait` method
+                // cannot prove for a borrowed connection; `run_direct` is what `run` calls
+                // (sqlx names it the way around this error).
+                let mut conn = self.pool.acquire().await?;
+                $migrator.run_direct(None, &mut *conn, false).await?;
                 Ok(())
             }
 

@@ -5,8 +5,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 
+use super::pool::{Pool, Sizing};
 use super::sql_store::sql_store;
 use super::{Backend, ConnectOptions, Store, StoreError, StoreResult};
 
@@ -39,13 +40,12 @@ pub async fn connect(url: &str, connect: &ConnectOptions) -> StoreResult<Store> 
     let pool = if is_in_memory(url) {
         // An in-memory database lives as long as a connection to it, and its shared-cache
         // mode reports lock conflicts instead of waiting: one connection, never recycled.
-        SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?
+        let sizing = Sizing {
+            max_connections: 1,
+            acquire_timeout: connect.acquire_timeout,
+            recycle: false,
+        };
+        Pool::connect(options, sizing).await?
     } else {
         if let Some(dir) = options.get_filename().parent()
             && !dir.as_os_str().is_empty()
@@ -59,7 +59,7 @@ pub async fn connect(url: &str, connect: &ConnectOptions) -> StoreResult<Store> 
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal);
-        connect.pool(max_connections).connect_with(options).await?
+        Pool::connect(options, connect.sizing(max_connections)).await?
     };
     Ok(SqliteStore { pool }.into_store(Backend::Sqlite))
 }

@@ -12,6 +12,7 @@ mod jobs;
 mod leases;
 mod orders;
 mod payment_sessions;
+mod pool;
 mod quota;
 
 use checkout_gateway::store::Store;

@@ -1,6 +1,6 @@
 //! [`CheckoutStore`](crate::store::CheckoutStore) for any backend `sql_store!` is invoked for.
 
-/// `impl CheckoutStore for $name` over `sqlx::Pool<$db>`; `$purchase_in_one`: the statement
+/// `impl CheckoutStore for $name` over the store's [`Pool`](crate::store::pool::Pool); `$purchase_in_one`: the statement
 /// that records a purchase in one round trip, if the database has one.
 macro_rules! impl_checkout_store {
     ($name:ident, $db:ty, $purchase_in_one:expr) => {
@@ -144,7 +144,8 @@ macro_rules! impl_checkout_store {
                 }
                 // The checkout is written first so that a duplicate order, found second, has
                 // something to roll back: dropping `tx` without commit undoes the update.
-                let mut tx = self.pool.begin().await?;
+                let mut conn = self.pool.acquire().await?;
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 let done = $crate::store::sql_store::bind_checkout!(
                     sqlx::query(sql::UPDATE_CHECKOUT),
                     cols

@@ -1,6 +1,6 @@
 //! [`JobStore`](crate::store::JobStore) for any backend `sql_store!` is invoked for.
 
-/// `impl JobStore for $name` over `sqlx::Pool<$db>`.
+/// `impl JobStore for $name` over the store's [`Pool`](crate::store::pool::Pool).
 macro_rules! impl_job_store {
     ($name:ident, $db:ty) => {
         #[async_trait::async_trait]
@@ -87,7 +87,8 @@ macro_rules! impl_job_store {
             ) -> $crate::store::StoreResult<()> {
                 use $crate::store::sql_jobs;
                 let f = sql_jobs::FindingRow::from(finding);
-                let mut tx = self.pool.begin().await?;
+                let mut conn = self.pool.acquire().await?;
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 sqlx::query(sql_jobs::INSERT_FINDING)
                     .bind(f.run_id)
                     .bind(f.order_token)

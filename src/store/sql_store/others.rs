@@ -2,7 +2,7 @@
 //! [`IdempotencyStore`](crate::store::IdempotencyStore) and
 //! [`QuotaStore`](crate::store::QuotaStore) for any backend `sql_store!` is invoked for.
 
-/// `impl OrderStore for $name` over `sqlx::Pool<$db>`.
+/// `impl OrderStore for $name` over the store's [`Pool`](crate::store::pool::Pool).
 macro_rules! impl_order_store {
     ($name:ident, $db:ty) => {
         #[async_trait::async_trait]
@@ -75,7 +75,7 @@ macro_rules! impl_order_store {
     };
 }
 
-/// `impl AccountStore` and `impl IdempotencyStore for $name` over `sqlx::Pool<$db>`.
+/// `impl AccountStore` and `impl IdempotencyStore for $name` over the store's [`Pool`](crate::store::pool::Pool).
 macro_rules! impl_account_and_idempotency_store {
     ($name:ident, $db:ty) => {
         #[async_trait::async_trait]
@@ -229,7 +229,7 @@ macro_rules! impl_account_and_idempotency_store {
     };
 }
 
-/// `impl QuotaStore for $name` over `sqlx::Pool<$db>`.
+/// `impl QuotaStore for $name` over the store's [`Pool`](crate::store::pool::Pool).
 macro_rules! impl_quota_store {
     ($name:ident, $db:ty) => {
         #[async_trait::async_trait]

@@ -1,7 +1,7 @@
 //! [`PaymentSessionStore`](crate::store::PaymentSessionStore) for any backend `sql_store!` is
 //! invoked for.
 
-/// `impl PaymentSessionStore for $name` over `sqlx::Pool<$db>`.
+/// `impl PaymentSessionStore for $name` over the store's [`Pool`](crate::store::pool::Pool).
 macro_rules! impl_payment_session_store {
     ($name:ident, $db:ty) => {
         #[async_trait::async_trait]
