@@ -1,8 +1,11 @@
 //! Part 2, flow cost: per step of a purchase (create → reserved, payment, purchase), the time
 //! a client waits on the gateway against the time upstream itself takes for that step's calls
 //! (the baseline: the same Partner-API calls made directly, in the same run, against the same
-//! sandbox with zero latency and zero polling wait). Then RSA PKCS#1 v1.5 card-field encryptions per
-//! second on one core against `openssl speed rsa2048`'s public-key rate, measured here and now.
+//! sandbox with zero latency and zero polling wait), and against the floor: those calls with
+//! the durable writes persist-then-call cannot do without ([`FLOOR_COMMITS`]), made by the
+//! bench on a connection of its own to the same Postgres. Then RSA PKCS#1 v1.5 card-field
+//! encryptions per second on one core against `openssl speed rsa2048`'s public-key rate,
+//! measured here and now.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -17,6 +20,15 @@ use crate::upstream::wire;
 
 const STEPS: [&str; 3] = ["create → reserved", "payment", "purchase"];
 
+/// The zero-latency sandbox with rows long enough for three purchases a round (the gateway's,
+/// upstream alone, the floor) over a long run; the fixed layouts sell out.
+fn upstream_with_seats() -> crate::sandbox::SandboxConfig {
+    crate::sandbox::SandboxConfig {
+        seats_per_row: Some(1000),
+        ..instant_upstream()
+    }
+}
+
 /// Milliseconds per step, one entry per purchase.
 #[derive(Default)]
 struct StepTimes([Vec<f64>; 3]);
@@ -24,22 +36,27 @@ struct StepTimes([Vec<f64>; 3]);
 pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     let Stage {
         sandbox,
-        database_url: _,
+        database_url,
         replica,
-    } = Stage::start(env, instant_upstream(), &[]).await?;
+    } = Stage::start(env, upstream_with_seats(), &[]).await?;
     let upstream = sandbox.base_url();
     let token = env.token("bench-flow")?;
+    let mut journal = Journal::open(&database_url).await?;
     // Warm-up (event details, certificate, connections) outside the figures.
     gateway_purchase(env, &replica.base, &token).await?;
+    direct_purchase(env, &upstream, sizes.purchases, &mut journal).await?;
     let mut gateway = StepTimes::default();
     let mut direct = StepTimes::default();
+    let mut floor = StepTimes::default();
     let mut certificate = None;
     for i in 0..sizes.purchases {
         let times = gateway_purchase(env, &replica.base, &token).await?;
-        let (direct_times, cert) = direct_purchase(env, &upstream, i).await?;
+        let (direct_times, cert) = direct_purchase(env, &upstream, i, &mut Journal::None).await?;
+        let (floor_times, _) = direct_purchase(env, &upstream, i, &mut journal).await?;
         for step in 0..3 {
             gateway.0[step].push(times[step]);
             direct.0[step].push(direct_times[step]);
+            floor.0[step].push(floor_times[step]);
         }
         certificate = Some(cert);
     }
@@ -52,20 +69,23 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| step | gateway p50 / p99 (ms) | upstream alone p50 / p99 (ms) | added by the gateway p50 / p99 (ms) |"
+        "| step | gateway p50 / p99 (ms) | upstream alone p50 / p99 (ms) | added by the gateway p50 / p99 (ms) | the floor: upstream with its commits, added p50 / p99 (ms) |"
     );
-    println!("| --- | --- | --- | --- |");
-    let figures = FlowFigures::of(&gateway, &direct);
+    println!("| --- | --- | --- | --- | --- |");
+    let figures = FlowFigures::of(&gateway, &direct, &floor);
     for s in &figures.steps {
         println!(
-            "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} |",
+            "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} ({} commits) |",
             s.step,
             s.gateway_p50_ms,
             s.gateway_p99_ms,
             s.upstream_p50_ms,
             s.upstream_p99_ms,
             s.gateway_p50_ms - s.upstream_p50_ms,
-            s.gateway_p99_ms - s.upstream_p99_ms
+            s.gateway_p99_ms - s.upstream_p99_ms,
+            s.floor_p50_ms - s.upstream_p50_ms,
+            s.floor_p99_ms - s.upstream_p99_ms,
+            s.floor_commits,
         );
     }
     super::results::write("flow", &figures)?;
@@ -90,14 +110,19 @@ struct StepFigures {
     gateway_p99_ms: f64,
     upstream_p50_ms: f64,
     upstream_p99_ms: f64,
+    /// Upstream's calls with the durable writes persist-then-call cannot do without.
+    floor_p50_ms: f64,
+    floor_p99_ms: f64,
+    floor_commits: usize,
     gateway_ms: Vec<f64>,
     upstream_ms: Vec<f64>,
+    floor_ms: Vec<f64>,
 }
 
 impl FlowFigures {
     /// Each step's latency distribution, the gateway's against upstream alone.
     fn chart(&self) -> anyhow::Result<()> {
-        use super::charts::{self, BASELINE, GATEWAY, Panel, Series, cdf};
+        use super::charts::{self, BASELINE, FLOOR, GATEWAY, Panel, Series, cdf};
         let panels: Vec<Panel<'_>> = self
             .steps
             .iter()
@@ -116,6 +141,11 @@ impl FlowFigures {
                         color: BASELINE,
                         points: cdf(&s.upstream_ms),
                     },
+                    Series {
+                        label: "upstream with persist-then-call's commits",
+                        color: FLOOR,
+                        points: cdf(&s.floor_ms),
+                    },
                 ],
                 legend: plotters::chart::SeriesLabelPosition::LowerRight,
             })
@@ -124,20 +154,24 @@ impl FlowFigures {
         Ok(())
     }
 
-    fn of(gateway: &StepTimes, direct: &StepTimes) -> Self {
+    fn of(gateway: &StepTimes, direct: &StepTimes, floor: &StepTimes) -> Self {
         let steps = STEPS
             .iter()
             .enumerate()
             .map(|(i, step)| {
-                let (g, d) = (&gateway.0[i], &direct.0[i]);
+                let (g, d, f) = (&gateway.0[i], &direct.0[i], &floor.0[i]);
                 StepFigures {
                     step,
                     gateway_p50_ms: percentile(g, 0.5),
                     gateway_p99_ms: percentile(g, 0.99),
                     upstream_p50_ms: percentile(d, 0.5),
                     upstream_p99_ms: percentile(d, 0.99),
+                    floor_p50_ms: percentile(f, 0.5),
+                    floor_p99_ms: percentile(f, 0.99),
+                    floor_commits: FLOOR_COMMITS[i],
                     gateway_ms: g.clone(),
                     upstream_ms: d.clone(),
+                    floor_ms: f.clone(),
                 }
             })
             .collect();
@@ -215,15 +249,18 @@ async fn direct_call(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
 }
 
 /// The same purchase straight against the sandbox: the milliseconds of its HTTP calls per
-/// step (encryption and the certificate, which the gateway caches, are not timed).
+/// step (encryption and the certificate, which the gateway caches, are not timed), with the
+/// `journal`'s durable writes where persist-then-call needs them when it has a connection.
 async fn direct_purchase(
     env: &Env,
     base: &str,
     i: usize,
+    journal: &mut Journal,
 ) -> anyhow::Result<([f64; 3], wire::Certificate)> {
     let client = &env.client;
     let key = "apikey=sandbox-apikey";
     let started = Instant::now();
+    journal.insert(i).await?;
     let session = direct_call(
         client
             .post(format!("{base}/cart?{key}"))
@@ -234,10 +271,12 @@ async fn direct_purchase(
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("no cart"))?
         .to_owned();
+    journal.write(i, "cart opened").await?;
     let cart = direct_call(client.put(format!("{base}/cart/tickets?{key}")).json(
         &json!({"cart_id": cart_id, "event": {"id": EVENT, "tickets": [{"id": TICKET, "quantity": 1}]}}),
     ))
     .await?;
+    journal.write(i, "reserved").await?;
     let created = ms(started);
     let grand = cart["cart"]["totals"]["grand"].as_f64().unwrap_or(25.0);
     let encoded: String = url::form_urlencoded::byte_serialize(cart_id.as_bytes()).collect();
@@ -252,21 +291,83 @@ async fn direct_purchase(
         "amount": format!("{grand:.2}"),
         "card": {"number": number, "cin": cin, "encryption_key": cert.id, "expire_month": 12, "expire_year": 2020, "postal_code": "90210"}}});
     let started = Instant::now();
+    journal.write(i, "paying").await?;
     direct_call(
         client
             .put(format!("{base}/cart/payment?{key}"))
             .json(&payment),
     )
     .await?;
+    journal.write(i, "paid").await?;
     let paid = ms(started);
     let started = Instant::now();
+    journal.write(i, "purchasing").await?;
     direct_call(
         client
             .put(format!("{base}/cart?{key}"))
             .json(&json!({"cart_id": cart_id, "source_account_id": format!("direct{i}")})),
     )
     .await?;
+    journal.write(i, "purchased").await?;
     Ok(([created, paid, ms(started)], cert))
+}
+
+/// Durable writes per step in the floor: a create writes before it opens the cart (the
+/// idempotency key is taken before anything happens upstream), before it asks for the
+/// reservation (the cart id, so a crash can release the hold) and after (its outcome); a
+/// payment and a purchase write before their call and after it. Quota claims are left out:
+/// the gateway overlaps each with the write before its call.
+const FLOOR_COMMITS: [usize; 3] = [3, 2, 2];
+
+/// Where the floor's purchases write: one connection of its own, one single-row statement a
+/// commit, durable (`synchronous_commit` as the server has it), as the gateway's writes are.
+enum Journal {
+    None,
+    Postgres(sqlx::PgConnection),
+}
+
+impl Journal {
+    async fn open(database_url: &str) -> anyhow::Result<Self> {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(database_url).await?;
+        sqlx::query(
+            "CREATE TABLE bench_floor (id bigint PRIMARY KEY, state text NOT NULL, \
+             updated_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .execute(&mut conn)
+        .await?;
+        Ok(Self::Postgres(conn))
+    }
+
+    fn conn(&mut self) -> Option<&mut sqlx::PgConnection> {
+        match self {
+            Self::None => None,
+            Self::Postgres(conn) => Some(conn),
+        }
+    }
+
+    async fn insert(&mut self, purchase: usize) -> anyhow::Result<()> {
+        if let Some(conn) = self.conn() {
+            sqlx::query(
+                "INSERT INTO bench_floor (id, state) VALUES ($1, 'creating') \
+                 ON CONFLICT (id) DO UPDATE SET state = 'creating', updated_at = now()",
+            )
+            .bind(i64::try_from(purchase)?)
+            .execute(conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, purchase: usize, state: &str) -> anyhow::Result<()> {
+        if let Some(conn) = self.conn() {
+            sqlx::query("UPDATE bench_floor SET state = $2, updated_at = now() WHERE id = $1")
+                .bind(i64::try_from(purchase)?)
+                .bind(state)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Card-field encryptions per second on one core, and openssl's public-key rate.
