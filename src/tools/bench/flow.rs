@@ -69,13 +69,13 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| step | gateway p50 / p99 (ms) | upstream alone p50 / p99 (ms) | added by the gateway p50 / p99 (ms) | the floor: upstream with its commits, added p50 / p99 (ms) |"
+        "| step | gateway p50 / p99 (ms) | upstream alone p50 / p99 (ms) | added by the gateway p50 / p99 (ms) | the floor, upstream with the commits it needs: p50 / p99 (ms) | added by the floor p50 (ms) | gateway over the floor p50 (ms) |"
     );
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     let figures = FlowFigures::of(&gateway, &direct, &floor);
     for s in &figures.steps {
         println!(
-            "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} ({} commits) |",
+            "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} ({} commits) | {:.2} | {:.2} |",
             s.step,
             s.gateway_p50_ms,
             s.gateway_p99_ms,
@@ -83,9 +83,11 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
             s.upstream_p99_ms,
             s.gateway_p50_ms - s.upstream_p50_ms,
             s.gateway_p99_ms - s.upstream_p99_ms,
-            s.floor_p50_ms - s.upstream_p50_ms,
-            s.floor_p99_ms - s.upstream_p99_ms,
+            s.floor_p50_ms,
+            s.floor_p99_ms,
             s.floor_commits,
+            s.floor_p50_ms - s.upstream_p50_ms,
+            s.gateway_p50_ms - s.floor_p50_ms,
         );
     }
     super::results::write("flow", &figures)?;
