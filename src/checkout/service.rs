@@ -236,10 +236,26 @@ impl CheckoutService {
             purchase_started_at: None,
             next_check_at: None,
         };
-        // The cart is opened right after: its quota slot is claimed while the row is written.
-        let insert = self.store.checkouts.insert(&checkout);
-        let (inserted, ()) = tokio::join!(insert, self.api.claim_ahead());
-        inserted?;
+        // The cart is opened right after: its quota slot is claimed with the row's insert, or
+        // while it is written.
+        let checkouts = &self.store.checkouts;
+        let ahead = checkouts
+            .claims_in_writes()
+            .then(|| self.claim_to_make())
+            .flatten();
+        match ahead {
+            Some((ahead, claim)) => {
+                let claimed = checkouts.insert_claiming(&checkout, &claim).await?;
+                if let Some(slots) = claimed {
+                    ahead.granted(slots);
+                }
+            }
+            None => {
+                let insert = checkouts.insert(&checkout);
+                let (inserted, ()) = tokio::join!(insert, self.api.claim_ahead());
+                inserted?;
+            }
+        }
         let captcha = Some(new.captcha_token);
         let settled = self.drive_and_wait(checkout, owner, captcha, time_left(deadline));
         failure_as_error(settled.await?)

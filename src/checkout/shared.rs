@@ -10,7 +10,8 @@ use super::lifecycle::{HOLD_RAN_OUT, Moved};
 use super::model::{Checkout, Lease};
 use super::service::{CheckoutService, Requester};
 use super::state::{CheckoutState, InvalidTransition};
-use crate::store::{StoreError, Written};
+use crate::store::{SendClaim, StoreError, Written};
+use crate::upstream::quota::Ahead;
 use crate::upstream::{CallContext, Priority};
 
 impl CheckoutService {
@@ -65,6 +66,18 @@ impl CheckoutService {
         checkout: &mut Checkout,
         owner: &str,
     ) -> Result<(), StoreError> {
+        let checkouts = &self.store.checkouts;
+        self.save_with(checkout, owner, async |c| checkouts.update(c).await)
+            .await
+    }
+
+    /// [`Self::save`] through `write` (the update, or the update with a quota claim).
+    async fn save_with(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+        write: impl AsyncFnOnce(&Checkout) -> Result<Written, StoreError>,
+    ) -> Result<(), StoreError> {
         let now = self.now();
         let poll_until = checkout
             .poll
@@ -79,21 +92,54 @@ impl CheckoutService {
             until,
         });
         checkout.updated_at = now;
-        let checkouts = &self.store.checkouts;
-        self.write_leased(checkout, held, async |c| checkouts.update(c).await)
-            .await
+        self.write_leased(checkout, held, write).await
     }
 
-    /// [`Self::save`] right before an upstream call: the call's quota slot is claimed while
-    /// the write is out (persist-then-call needs the write durable before the call, not the
-    /// claim after it), so the step waits for one round trip instead of two.
+    /// [`Self::save`] right before an upstream call: the call's quota slot is claimed in the
+    /// same statement where the store can (one commit for both), else while the write is out
+    /// (persist-then-call needs the write durable before the call, not the claim after it),
+    /// so the step waits for one round trip instead of two.
     pub(super) async fn save_before_call(
         &self,
         checkout: &mut Checkout,
         owner: &str,
     ) -> Result<(), StoreError> {
-        let (saved, ()) = tokio::join!(self.save(checkout, owner), self.api.claim_ahead());
+        let checkouts = &self.store.checkouts;
+        if !checkouts.claims_in_writes() {
+            let (saved, ()) = tokio::join!(self.save(checkout, owner), self.api.claim_ahead());
+            return saved;
+        }
+        let Some((ahead, claim)) = self.claim_to_make() else {
+            return self.save(checkout, owner).await;
+        };
+        let mut claimed = None;
+        let saved = self
+            .save_with(checkout, owner, async |c| {
+                let (written, slots) = checkouts.update_claiming(c, &claim).await?;
+                claimed = slots;
+                Ok(written)
+            })
+            .await;
+        if let Some(slots) = claimed {
+            ahead.granted(slots);
+        }
         saved
+    }
+
+    /// The next send's quota slot, when this replica's quota is idle (see
+    /// [`crate::upstream::QuotaLimiter::ahead`]), as the claim the store makes beside a write.
+    /// Stamped with the real clock, as every claim of the shared log is: upstream counts real
+    /// seconds.
+    pub(super) fn claim_to_make(&self) -> Option<(Ahead<'_>, SendClaim<'static>)> {
+        let ahead = self.api.quota_ahead()?;
+        let claim = SendClaim {
+            budget: ahead.budget,
+            capacity: u32::try_from(ahead.capacity).unwrap_or(u32::MAX),
+            now: chrono::Utc::now(),
+            window: chrono::TimeDelta::from_std(ahead.window).ok()?,
+            sends: 1,
+        };
+        Some((ahead, claim))
     }
 
     /// Write `checkout` with `lease` on it (`None`: the write frees it) through `write`, the

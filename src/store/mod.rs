@@ -89,6 +89,35 @@ pub trait CheckoutStore: Send + Sync {
     /// Insert a new checkout (its `version` is stored as given, normally 0).
     async fn insert(&self, checkout: &Checkout) -> StoreResult<()>;
 
+    /// Whether [`Self::insert_claiming`] and [`Self::update_claiming`] make their claim in the
+    /// write's own statement; when not, they write only and claim nothing.
+    fn claims_in_writes(&self) -> bool {
+        false
+    }
+
+    /// [`Self::insert`] and one send's quota claim (`claim.sends` is ignored: one) in one
+    /// statement, where the database can: the slots claimed (0 or 1), or `None` when no claim
+    /// was made. A failed insert claims nothing.
+    async fn insert_claiming(
+        &self,
+        checkout: &Checkout,
+        claim: &SendClaim<'_>,
+    ) -> StoreResult<Option<u32>> {
+        let _ = claim;
+        self.insert(checkout).await.map(|()| None)
+    }
+
+    /// [`Self::update`] and one send's quota claim in one statement, as
+    /// [`Self::insert_claiming`].
+    async fn update_claiming(
+        &self,
+        checkout: &Checkout,
+        claim: &SendClaim<'_>,
+    ) -> StoreResult<(Written, Option<u32>)> {
+        let _ = claim;
+        self.update(checkout).await.map(|written| (written, None))
+    }
+
     async fn get(&self, id: CheckoutId) -> StoreResult<Option<Checkout>>;
 
     /// Only the owner's checkout: someone else's is `None` (the API answers 404, never 403).

@@ -23,7 +23,12 @@ sql_store!(
     // The database clock, in milliseconds since the epoch: replica liveness is judged by it.
     "(extract(epoch from clock_timestamp()) * 1000)::bigint",
     // A data-modifying `WITH` records a purchase in one statement.
-    Some(super::sql::RECORD_PURCHASE_IN_ONE.as_str())
+    Some(super::sql::RECORD_PURCHASE_IN_ONE.as_str()),
+    // A write before an upstream call claims the call's quota slot in the same statement.
+    Some((
+        super::sql::INSERT_CHECKOUT_CLAIMING.as_str(),
+        super::sql::UPDATE_CHECKOUT_CLAIMING.as_str()
+    ))
 );
 
 /// Connect to `postgres://…` (the database must exist; migrations are applied separately).

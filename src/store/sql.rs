@@ -90,6 +90,39 @@ pub static RECORD_PURCHASE_IN_ONE: std::sync::LazyLock<String> = std::sync::Lazy
     )
 });
 
+/// One send's quota claim ([`CLAIM_QUOTA_SLOTS`] for one slot: `$25` now, `$26` capacity,
+/// `$27` now - window, `$28` budget), to run as a data-modifying `WITH` beside a checkout's
+/// write (`$1..$24`) that comes right before an upstream call: the write and the call's slot
+/// in one statement and one commit (a write that fails takes its claim with it).
+const CLAIM_ONE_QUOTA_SLOT: &str = "UPDATE upstream_quota_slots SET used_at = $25 \
+     WHERE budget = $28 \
+       AND slot IN (SELECT slot FROM upstream_quota_slots \
+                    WHERE budget = $28 AND slot < $26 AND used_at <= $27 \
+                    ORDER BY used_at, slot LIMIT 1) \
+       AND used_at <= $27 RETURNING slot";
+
+/// [`INSERT_CHECKOUT`] with [`CLAIM_ONE_QUOTA_SLOT`]: answers the slots claimed (0 or 1).
+pub static INSERT_CHECKOUT_CLAIMING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH claimed AS ({CLAIM_ONE_QUOTA_SLOT}), written AS ({INSERT_CHECKOUT}) \
+         SELECT COUNT(*) FROM claimed"
+    )
+});
+
+/// [`UPDATE_CHECKOUT`] with [`CLAIM_ONE_QUOTA_SLOT`], the claim made only if the update
+/// matched: answers the update's `release_requested` (NULL when the checkout moved:
+/// `Conflict`) and the slots claimed.
+pub static UPDATE_CHECKOUT_CLAIMING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let claim = CLAIM_ONE_QUOTA_SLOT.replace(
+        " RETURNING slot",
+        " AND EXISTS (SELECT 1 FROM written) RETURNING slot",
+    );
+    format!(
+        "WITH written AS ({UPDATE_CHECKOUT}), claimed AS ({claim}) \
+         SELECT (SELECT release_requested FROM written), (SELECT COUNT(*) FROM claimed)"
+    )
+});
+
 pub const GET_ORDER_FOR_USER: &str = "SELECT * FROM orders WHERE id = $1 AND user_id = $2";
 pub const GET_ORDER_BY_CHECKOUT: &str = "SELECT * FROM orders WHERE checkout_id = $1";
 pub const GET_ORDER_BY_TOKEN: &str = "SELECT * FROM orders WHERE order_token = $1";

@@ -40,6 +40,18 @@ macro_rules! bind_checkout {
     }};
 }
 
+/// Binds a [`super::SendClaim`] of one send to `$25..$28` of the `…_CLAIMING` statements.
+macro_rules! bind_claim {
+    ($query:expr, $claim:expr) => {{
+        let claim: &$crate::store::SendClaim<'_> = $claim;
+        $query
+            .bind($crate::clock::to_millis(claim.now))
+            .bind(i64::from(claim.capacity))
+            .bind($crate::clock::to_millis(claim.now - claim.window))
+            .bind(claim.budget)
+    }};
+}
+
 /// Binds an [`super::sql::OrderRow`] to `$1..$11` of `INSERT_ORDER`.
 macro_rules! bind_order {
     ($query:expr, $o:expr) => {{
@@ -91,7 +103,8 @@ macro_rules! bind_key {
 
 /// `sql_store!(Name, Db, migrator, "SQL: does _sqlx_migrations exist? (one bool)",
 /// "SQL: the database clock in epoch milliseconds", Option<SQL: a purchase recorded in one
-/// statement (see `sql::RECORD_PURCHASE_IN_ONE`)>)`.
+/// statement (see `sql::RECORD_PURCHASE_IN_ONE`)>, Option<(SQL, SQL): a checkout's insert
+/// and update each with one quota claim (see `sql::INSERT_CHECKOUT_CLAIMING`)>)`.
 macro_rules! sql_store {
     (
         $name:ident,
@@ -99,7 +112,8 @@ macro_rules! sql_store {
         $migrator:expr,
         $has_migrations_table:expr,
         $now_millis:literal,
-        $purchase_in_one:expr
+        $purchase_in_one:expr,
+        $claiming:expr
     ) => {
         /// The store over one connection pool; cloned into every trait object of the bundle.
         #[derive(Clone)]
@@ -165,7 +179,7 @@ macro_rules! sql_store {
             }
         }
 
-        $crate::store::sql_store::impl_checkout_store!($name, $db, $purchase_in_one);
+        $crate::store::sql_store::impl_checkout_store!($name, $db, $purchase_in_one, $claiming);
         $crate::store::sql_store::impl_order_store!($name, $db);
         $crate::store::sql_store::impl_account_and_idempotency_store!($name, $db);
         $crate::store::sql_store::impl_quota_store!($name, $db);
@@ -206,7 +220,7 @@ macro_rules! sql_store {
     };
 }
 
-pub(crate) use {bind_checkout, bind_key, bind_order, insert_delivery, sql_store};
+pub(crate) use {bind_checkout, bind_claim, bind_key, bind_order, insert_delivery, sql_store};
 
 mod checkouts;
 mod jobs;

@@ -26,6 +26,8 @@ sql_store!(
     // The database clock, in milliseconds since the epoch: replica liveness is judged by it.
     "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
     // No data-modifying `WITH` in SQLite: a purchase is recorded in a transaction.
+    None,
+    // Nor for a claim beside a write: the claim has a statement of its own.
     None
 );
 

@@ -138,6 +138,12 @@ impl PartnerApi {
         self.limiter.claim_ahead().await;
     }
 
+    /// The quota slot of the call about to follow, for the caller to claim in the statement
+    /// of the write that must be durable before it (see [`super::QuotaLimiter::ahead`]).
+    pub fn quota_ahead(&self) -> Option<super::quota::Ahead<'_>> {
+        self.limiter.ahead()
+    }
+
     /// The last `Rate-Limit-Available` upstream reported, if any.
     pub fn quota_available(&self) -> Option<i64> {
         Some(self.quota_available.load(Ordering::Relaxed)).filter(|v| *v >= 0)

@@ -165,6 +165,34 @@ impl Drop for ClaimingAhead<'_> {
     }
 }
 
+/// The first budget's slot of the next send, for the caller to claim in the shared log
+/// together with its write (see [`QuotaLimiter::ahead`]).
+pub struct Ahead<'a> {
+    claiming: ClaimingAhead<'a>,
+    /// The budget's name in the shared log.
+    pub budget: &'static str,
+    pub capacity: usize,
+    /// How long the claimed slot stays taken: the budget's window and the claim slack.
+    pub window: Duration,
+    asked: Instant,
+}
+
+impl Ahead<'_> {
+    /// The caller's statement claimed `sends` slots: banked for the next send if the answer
+    /// came within the claim slack, like a claim ahead's (a later one's slot is spent). The
+    /// claimant's turn is given back either way.
+    pub fn granted(self, sends: u32) {
+        let limiter = self.claiming.limiter;
+        let in_time = limiter
+            .budgets
+            .first()
+            .is_some_and(|budget| self.asked.elapsed() <= budget.claim_slack);
+        if in_time && let Some(banked) = limiter.log().banked.first_mut() {
+            banked.extend(std::iter::repeat_n(self.asked, sends as usize));
+        }
+    }
+}
+
 /// A granted send of a partner's read: its user's share comes back when it drops (after the
 /// exchange, so a user's sends in flight count too).
 #[must_use = "hold the slot until the exchange is over"]
@@ -374,6 +402,31 @@ impl QuotaLimiter {
                 Ok(SharedAnswer::Granted(_)) | Err(_) => return,
             }
         }
+    }
+
+    /// [`Self::claim_ahead`] for a caller that makes the claim itself, in the same statement
+    /// as the write before its call (one commit for both instead of two at once): the first
+    /// budget's slot to claim, or `None` when there is no shared log or this replica is not
+    /// idle (as for `claim_ahead`). Until the caller reports with [`Ahead::granted`] or drops
+    /// the [`Ahead`], it holds the claimant's turn: a send asked meanwhile waits for it. The
+    /// other budgets, if any, are claimed by the send itself.
+    pub fn ahead(&self) -> Option<Ahead<'_>> {
+        self.shared.as_ref()?;
+        let budget = self.budgets.first()?;
+        {
+            let mut log = self.log();
+            if !self.idle(&mut log, Instant::now()) {
+                return None;
+            }
+            log.claimant = Some(AHEAD);
+        }
+        Some(Ahead {
+            claiming: ClaimingAhead { limiter: self },
+            budget: budget.name,
+            capacity: budget.capacity,
+            window: budget.window + budget.claim_slack,
+            asked: Instant::now(),
+        })
     }
 
     /// Whether a send asked now would go at once and claim for itself alone: nobody waits or

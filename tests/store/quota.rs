@@ -2,9 +2,9 @@
 
 use chrono::TimeDelta;
 
-use checkout_gateway::store::{Claimed, SendClaim, Store};
+use checkout_gateway::store::{Backend, Claimed, SendClaim, Store, StoreError};
 
-use crate::fixtures::at;
+use crate::fixtures::{at, bare_checkout, bumped};
 
 crate::conformance!(crate::migrated =>
     no_window_holds_more_claims_than_slots,
@@ -13,6 +13,8 @@ crate::conformance!(crate::migrated =>
     budgets_have_slots_of_their_own,
     a_batch_takes_what_is_free_and_no_more,
     concurrent_batches_take_each_slot_once,
+    a_checkouts_write_takes_its_calls_slot_where_the_store_claims_in_writes,
+    a_write_that_fails_takes_no_slot,
 );
 
 const WINDOW: TimeDelta = TimeDelta::milliseconds(1000);
@@ -131,4 +133,61 @@ async fn budgets_have_slots_of_their_own(store: Store) {
         Some(at(60_010))
     );
     assert_eq!(claim(&store, 1, 3000).await, None);
+}
+
+fn one_send(capacity: u32, ms: i64) -> SendClaim<'static> {
+    SendClaim {
+        budget: "second",
+        capacity,
+        now: at(ms),
+        window: WINDOW,
+        sends: 1,
+    }
+}
+
+async fn a_checkouts_write_takes_its_calls_slot_where_the_store_claims_in_writes(store: Store) {
+    let claims = store.checkouts.claims_in_writes();
+    assert_eq!(claims, store.backend == Backend::Postgres);
+    assert_eq!(claim(&store, 4, 0).await, None, "creates the slots");
+    let checkout = bare_checkout("alice");
+    let inserted = store
+        .checkouts
+        .insert_claiming(&checkout, &one_send(4, 10))
+        .await;
+    assert_eq!(inserted.expect("insert"), claims.then_some(1));
+    let (written, updated) = store
+        .checkouts
+        .update_claiming(&checkout, &one_send(4, 20))
+        .await
+        .expect("update");
+    assert!(!written.release_requested);
+    assert_eq!(updated, claims.then_some(1));
+    assert_eq!(
+        store.checkouts.get(checkout.id).await.expect("get"),
+        Some(bumped(&checkout))
+    );
+    // Of four slots: one claimed alone, two by the writes where the store claims in them.
+    let left = if claims { 1 } else { 3 };
+    let rest = claim_many(&store, ("second", 4), 30, WINDOW, 4).await;
+    assert_eq!(rest, Claimed::Granted(left));
+}
+
+async fn a_write_that_fails_takes_no_slot(store: Store) {
+    assert_eq!(claim(&store, 3, 0).await, None, "creates the slots");
+    let checkout = bare_checkout("alice");
+    store.checkouts.insert(&checkout).await.expect("insert");
+    let again = store
+        .checkouts
+        .insert_claiming(&checkout, &one_send(3, 10))
+        .await;
+    assert!(matches!(again, Err(StoreError::Duplicate)), "{again:?}");
+    // A stale version: the update matches no row.
+    let stale = store
+        .checkouts
+        .update_claiming(&bumped(&checkout), &one_send(3, 20))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+    // Neither took a slot: two of three are left.
+    let rest = claim_many(&store, ("second", 3), 30, WINDOW, 3).await;
+    assert_eq!(rest, Claimed::Granted(2));
 }

@@ -3,9 +3,59 @@
 /// `impl CheckoutStore for $name` over the store's [`Pool`](crate::store::pool::Pool); `$purchase_in_one`: the statement
 /// that records a purchase in one round trip, if the database has one.
 macro_rules! impl_checkout_store {
-    ($name:ident, $db:ty, $purchase_in_one:expr) => {
+    ($name:ident, $db:ty, $purchase_in_one:expr, $claiming:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::CheckoutStore for $name {
+            fn claims_in_writes(&self) -> bool {
+                let claiming: Option<(&str, &str)> = $claiming;
+                claiming.is_some()
+            }
+
+            async fn insert_claiming(
+                &self,
+                checkout: &$crate::checkout::model::Checkout,
+                claim: &$crate::store::SendClaim<'_>,
+            ) -> $crate::store::StoreResult<Option<u32>> {
+                use $crate::store::sql;
+                let claiming: Option<(&str, &str)> = $claiming;
+                let Some((statement, _)) = claiming else {
+                    return self.insert(checkout).await.map(|()| None);
+                };
+                let cols = sql::CheckoutRow::from_checkout(checkout)?;
+                let query =
+                    $crate::store::sql_store::bind_checkout!(sqlx::query_scalar(statement), cols);
+                let claimed: i64 = $crate::store::sql_store::bind_claim!(query, claim)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(sql::map_unique)?;
+                Ok(Some(u32::try_from(claimed).unwrap_or(0)))
+            }
+
+            async fn update_claiming(
+                &self,
+                checkout: &$crate::checkout::model::Checkout,
+                claim: &$crate::store::SendClaim<'_>,
+            ) -> $crate::store::StoreResult<($crate::store::Written, Option<u32>)> {
+                use $crate::store::sql;
+                let claiming: Option<(&str, &str)> = $claiming;
+                let Some((_, statement)) = claiming else {
+                    return self.update(checkout).await.map(|written| (written, None));
+                };
+                let cols = sql::CheckoutRow::from_checkout(checkout)?;
+                let query =
+                    $crate::store::sql_store::bind_checkout!(sqlx::query_as(statement), cols);
+                let (release_requested, claimed): (Option<bool>, i64) =
+                    $crate::store::sql_store::bind_claim!(query, claim)
+                        .fetch_one(&self.pool)
+                        .await?;
+                let release_requested =
+                    release_requested.ok_or($crate::store::StoreError::Conflict)?;
+                Ok((
+                    $crate::store::Written { release_requested },
+                    Some(u32::try_from(claimed).unwrap_or(0)),
+                ))
+            }
+
             async fn insert(
                 &self,
                 checkout: &$crate::checkout::model::Checkout,

@@ -646,3 +646,64 @@ async fn a_claim_ahead_with_the_local_window_full_claims_nothing() {
         "no claim the window cannot send"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_slot_claimed_with_the_callers_write_is_taken_by_the_next_send() {
+    let shared = Arc::new(Batching::default());
+    let limiter = QuotaLimiter::new(200.0).shared_with(shared.clone());
+    let ahead = limiter.ahead().expect("an idle replica claims ahead");
+    assert_eq!((ahead.budget, ahead.capacity), ("second", 200));
+    assert_eq!(ahead.window, WINDOW + CLAIM_SLACK);
+    // The caller's statement claimed it (the shared log was not asked by the limiter).
+    ahead.granted(1);
+    let asked_after = Instant::now();
+    send(&limiter, Priority::Critical).await;
+    assert!(
+        shared.asked.lock().unwrap().is_empty(),
+        "the send claimed anew"
+    );
+    assert_eq!(Instant::now(), asked_after, "the send waited");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_asked_while_the_callers_claim_is_out_waits_for_it() {
+    let shared = Arc::new(Batching::default());
+    let limiter = Arc::new(QuotaLimiter::new(200.0).shared_with(shared.clone()));
+    let ahead = limiter.ahead().expect("an idle replica claims ahead");
+    assert!(limiter.ahead().is_none(), "one claim ahead at a time");
+    let sending = {
+        let limiter = limiter.clone();
+        tokio::spawn(async move { send(&limiter, Priority::Critical).await })
+    };
+    tokio::time::sleep(Duration::from_micros(500)).await;
+    assert!(
+        !sending.is_finished(),
+        "the send went before the claim answered"
+    );
+    ahead.granted(1);
+    sending.await.expect("send");
+    assert!(
+        shared.asked.lock().unwrap().is_empty(),
+        "one claim for one send"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_the_callers_write_did_not_make_leaves_the_send_to_claim() {
+    let shared = Arc::new(Batching::default());
+    let limiter = QuotaLimiter::new(200.0).shared_with(shared.clone());
+    // The write failed (the `Ahead` dropped), or its statement found no free slot.
+    drop(limiter.ahead().expect("an idle replica claims ahead"));
+    limiter.ahead().expect("the turn came back").granted(0);
+    // Or it answered too late for its slot to be sent within the claim slack.
+    let late = limiter.ahead().expect("the turn came back");
+    tokio::time::sleep(CLAIM_SLACK * 2).await;
+    late.granted(1);
+    send(&limiter, Priority::Critical).await;
+    assert_eq!(*shared.asked.lock().unwrap(), vec![1], "the send claimed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_claim_is_made_with_a_write_without_a_shared_log() {
+    assert!(QuotaLimiter::new(200.0).ahead().is_none());
+}
