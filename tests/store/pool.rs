@@ -21,12 +21,25 @@ fn sizing(acquire_timeout: Duration) -> Sizing {
 
 /// A pool of one connection on a new database, and that database's URL.
 async fn postgres() -> (Pool<Postgres>, String) {
+    postgres_waiting(Duration::from_secs(5)).await
+}
+
+/// [`postgres`] whose callers wait up to `acquire_timeout` for the connection.
+async fn postgres_waiting(acquire_timeout: Duration) -> (Pool<Postgres>, String) {
     let url = fresh_postgres_url().await;
     let options = PgConnectOptions::from_str(&url).expect("a test database URL");
-    let pool = Pool::connect(options, sizing(Duration::from_secs(5)))
+    let pool = Pool::connect(options, sizing(acquire_timeout))
         .await
         .expect("connecting the test pool");
     (pool, url)
+}
+
+/// The answer of a query of one integer on `pool`.
+async fn int(pool: &Pool<Postgres>, sql: &'static str) -> i32 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .expect("a query of one integer")
 }
 
 /// Waits (up to 10 s) until `pool` holds `n` idle connections.
@@ -43,10 +56,7 @@ async fn until_idle<DB: sqlx::Database>(pool: &Pool<DB>, n: usize) {
 #[tokio::test(flavor = "current_thread")]
 async fn a_statement_that_ran_to_its_end_goes_back_at_once() {
     let (pool, _) = postgres().await;
-    let one: i32 = sqlx::query_scalar("SELECT 1")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let one = int(&pool, "SELECT 1").await;
     assert_eq!((one, pool.idle()), (1, 1));
     // A refusal by the database is an answer too: the connection is as good as before.
     let refused = sqlx::query("SELECT 1 / 0").execute(&pool).await;
@@ -55,11 +65,7 @@ async fn a_statement_that_ran_to_its_end_goes_back_at_once() {
         "{refused:?}"
     );
     assert_eq!(pool.idle(), 1);
-    let two: i32 = sqlx::query_scalar("SELECT 2")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(two, 2);
+    assert_eq!(int(&pool, "SELECT 2").await, 2);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -118,20 +124,13 @@ async fn a_cancelled_statement_leaves_the_next_one_its_own_answer() {
     )
     .await;
     assert!(cancelled.is_err(), "the sleep was not cut off");
-    let answer: i32 = sqlx::query_scalar("SELECT 42")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(answer, 42);
+    assert_eq!(int(&pool, "SELECT 42").await, 42);
 }
 
 #[tokio::test]
 async fn a_connection_the_server_ended_is_replaced() {
     let (pool, url) = postgres().await;
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let pid = int(&pool, "SELECT pg_backend_pid()").await;
     let mut admin = PgConnection::connect(&url).await.unwrap();
     let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
         .bind(pid)
@@ -142,20 +141,12 @@ async fn a_connection_the_server_ended_is_replaced() {
     // The next statement finds the connection gone; the one after gets a new connection.
     let on_dead = sqlx::query("SELECT 1").execute(&pool).await;
     assert!(on_dead.is_err(), "a statement ran on an ended session");
-    let new_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_ne!(new_pid, pid);
+    assert_ne!(int(&pool, "SELECT pg_backend_pid()").await, pid);
 }
 
 #[tokio::test]
 async fn a_caller_past_the_pool_size_waits_then_times_out() {
-    let url = fresh_postgres_url().await;
-    let options = PgConnectOptions::from_str(&url).unwrap();
-    let pool: Pool<Postgres> = Pool::connect(options, sizing(Duration::from_millis(200)))
-        .await
-        .unwrap();
+    let (pool, _) = postgres_waiting(Duration::from_millis(200)).await;
     let held = pool.acquire().await.unwrap();
     let waiting = pool.acquire().await;
     assert!(
@@ -164,11 +155,7 @@ async fn a_caller_past_the_pool_size_waits_then_times_out() {
         waiting.err()
     );
     drop(held);
-    let one: i32 = sqlx::query_scalar("SELECT 1")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(one, 1);
+    assert_eq!(int(&pool, "SELECT 1").await, 1);
 }
 
 #[tokio::test]

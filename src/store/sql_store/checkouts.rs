@@ -1,7 +1,9 @@
 //! [`CheckoutStore`](crate::store::CheckoutStore) for any backend `sql_store!` is invoked for.
 
-/// `impl CheckoutStore for $name` over the store's [`Pool`](crate::store::pool::Pool); `$purchase_in_one`: the statement
-/// that records a purchase in one round trip, if the database has one.
+/// `impl CheckoutStore for $name` over the store's [`Pool`](crate::store::pool::Pool);
+/// `$purchase_in_one`: the statement that records a purchase in one round trip, if the
+/// database has one; `$claiming`: the insert and the update that each claim a quota slot in
+/// the same statement, if it has them.
 macro_rules! impl_checkout_store {
     ($name:ident, $db:ty, $purchase_in_one:expr, $claiming:expr) => {
         #[async_trait::async_trait]

@@ -75,7 +75,8 @@ macro_rules! impl_order_store {
     };
 }
 
-/// `impl AccountStore` and `impl IdempotencyStore for $name` over the store's [`Pool`](crate::store::pool::Pool).
+/// `impl AccountStore` and `impl IdempotencyStore for $name` over the store's
+/// [`Pool`](crate::store::pool::Pool).
 macro_rules! impl_account_and_idempotency_store {
     ($name:ident, $db:ty) => {
         #[async_trait::async_trait]
