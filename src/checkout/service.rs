@@ -239,11 +239,7 @@ impl CheckoutService {
         // The cart is opened right after: its quota slot is claimed with the row's insert, or
         // while it is written.
         let checkouts = &self.store.checkouts;
-        let ahead = checkouts
-            .claims_in_writes()
-            .then(|| self.claim_to_make())
-            .flatten();
-        match ahead {
+        match self.claim_to_make() {
             Some((ahead, claim)) => {
                 let claimed = checkouts.insert_claiming(&checkout, &claim).await?;
                 if let Some(slots) = claimed {

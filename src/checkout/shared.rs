@@ -104,14 +104,11 @@ impl CheckoutService {
         checkout: &mut Checkout,
         owner: &str,
     ) -> Result<(), StoreError> {
-        let checkouts = &self.store.checkouts;
-        if !checkouts.claims_in_writes() {
+        let Some((ahead, claim)) = self.claim_to_make() else {
             let (saved, ()) = tokio::join!(self.save(checkout, owner), self.api.claim_ahead());
             return saved;
-        }
-        let Some((ahead, claim)) = self.claim_to_make() else {
-            return self.save(checkout, owner).await;
         };
+        let checkouts = &self.store.checkouts;
         let mut claimed = None;
         let saved = self
             .save_with(checkout, owner, async |c| {
@@ -126,11 +123,15 @@ impl CheckoutService {
         saved
     }
 
-    /// The next send's quota slot, when this replica's quota is idle (see
-    /// [`crate::upstream::QuotaLimiter::ahead`]), as the claim the store makes beside a write.
-    /// Stamped with the real clock, as every claim of the shared log is: upstream counts real
-    /// seconds.
+    /// The next send's quota slot, as the claim the store makes in the statement of a write,
+    /// when it can (else the caller claims ahead beside its write, see
+    /// [`crate::upstream::QuotaLimiter::claim_ahead`]) and this replica's quota is idle (see
+    /// [`crate::upstream::QuotaLimiter::ahead`]). Stamped with the real clock, as every claim
+    /// of the shared log is: upstream counts real seconds.
     pub(super) fn claim_to_make(&self) -> Option<(Ahead<'_>, SendClaim<'static>)> {
+        if !self.store.checkouts.claims_in_writes() {
+            return None;
+        }
         let ahead = self.api.quota_ahead()?;
         let claim = SendClaim {
             budget: ahead.budget,
