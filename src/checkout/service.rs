@@ -242,9 +242,7 @@ impl CheckoutService {
         match self.claim_to_make() {
             Some((ahead, claim)) => {
                 let claimed = checkouts.insert_claiming(&checkout, &claim).await?;
-                if let Some(slots) = claimed {
-                    ahead.granted(slots);
-                }
+                ahead.granted(claimed);
             }
             None => {
                 let insert = checkouts.insert(&checkout);

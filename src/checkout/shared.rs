@@ -109,7 +109,7 @@ impl CheckoutService {
             return saved;
         };
         let checkouts = &self.store.checkouts;
-        let mut claimed = None;
+        let mut claimed = 0;
         let saved = self
             .save_with(checkout, owner, async |c| {
                 let (written, slots) = checkouts.update_claiming(c, &claim).await?;
@@ -117,9 +117,7 @@ impl CheckoutService {
                 Ok(written)
             })
             .await;
-        if let Some(slots) = claimed {
-            ahead.granted(slots);
-        }
+        ahead.granted(claimed);
         saved
     }
 

@@ -96,26 +96,24 @@ pub trait CheckoutStore: Send + Sync {
     }
 
     /// [`Self::insert`] and one send's quota claim (`claim.sends` is ignored: one) in one
-    /// statement, where the database can: the slots claimed (0 or 1), or `None` when no claim
-    /// was made. A failed insert claims nothing.
+    /// statement, where the database can: the slots claimed, 0 or 1 (always 0 where
+    /// [`Self::claims_in_writes`] is false). A failed insert claims nothing.
     async fn insert_claiming(
         &self,
         checkout: &Checkout,
-        claim: &SendClaim<'_>,
-    ) -> StoreResult<Option<u32>> {
-        let _ = claim;
-        self.insert(checkout).await.map(|()| None)
+        _claim: &SendClaim<'_>,
+    ) -> StoreResult<u32> {
+        self.insert(checkout).await.map(|()| 0)
     }
 
     /// [`Self::update`] and one send's quota claim in one statement, as
-    /// [`Self::insert_claiming`].
+    /// [`Self::insert_claiming`]; an update that matched nothing claims nothing.
     async fn update_claiming(
         &self,
         checkout: &Checkout,
-        claim: &SendClaim<'_>,
-    ) -> StoreResult<(Written, Option<u32>)> {
-        let _ = claim;
-        self.update(checkout).await.map(|written| (written, None))
+        _claim: &SendClaim<'_>,
+    ) -> StoreResult<(Written, u32)> {
+        self.update(checkout).await.map(|written| (written, 0))
     }
 
     async fn get(&self, id: CheckoutId) -> StoreResult<Option<Checkout>>;

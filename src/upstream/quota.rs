@@ -178,9 +178,9 @@ pub struct Ahead<'a> {
 }
 
 impl Ahead<'_> {
-    /// The caller's statement claimed `sends` slots: banked for the next send if the answer
-    /// came within the claim slack, like a claim ahead's (a later one's slot is spent). The
-    /// claimant's turn is given back either way.
+    /// The caller's statement claimed `sends` slots (0: none, the send claims for itself):
+    /// banked for the next send if the answer came within the claim slack, like a claim
+    /// ahead's (a later one's slot is spent). The claimant's turn is given back either way.
     pub fn granted(self, sends: u32) {
         let limiter = self.claiming.limiter;
         let in_time = limiter

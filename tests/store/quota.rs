@@ -154,14 +154,14 @@ async fn a_checkouts_write_takes_its_calls_slot_where_the_store_claims_in_writes
         .checkouts
         .insert_claiming(&checkout, &one_send(4, 10))
         .await;
-    assert_eq!(inserted.expect("insert"), claims.then_some(1));
+    assert_eq!(inserted.expect("insert"), u32::from(claims));
     let (written, updated) = store
         .checkouts
         .update_claiming(&checkout, &one_send(4, 20))
         .await
         .expect("update");
     assert!(!written.release_requested);
-    assert_eq!(updated, claims.then_some(1));
+    assert_eq!(updated, u32::from(claims));
     assert_eq!(
         store.checkouts.get(checkout.id).await.expect("get"),
         Some(bumped(&checkout))

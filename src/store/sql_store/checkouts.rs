@@ -17,11 +17,11 @@ macro_rules! impl_checkout_store {
                 &self,
                 checkout: &$crate::checkout::model::Checkout,
                 claim: &$crate::store::SendClaim<'_>,
-            ) -> $crate::store::StoreResult<Option<u32>> {
+            ) -> $crate::store::StoreResult<u32> {
                 use $crate::store::sql;
                 let claiming: Option<(&str, &str)> = $claiming;
                 let Some((statement, _)) = claiming else {
-                    return self.insert(checkout).await.map(|()| None);
+                    return self.insert(checkout).await.map(|()| 0);
                 };
                 let cols = sql::CheckoutRow::from_checkout(checkout)?;
                 let query =
@@ -30,18 +30,18 @@ macro_rules! impl_checkout_store {
                     .fetch_one(&self.pool)
                     .await
                     .map_err(sql::map_unique)?;
-                Ok(Some(u32::try_from(claimed).unwrap_or(0)))
+                Ok(u32::try_from(claimed).unwrap_or(0))
             }
 
             async fn update_claiming(
                 &self,
                 checkout: &$crate::checkout::model::Checkout,
                 claim: &$crate::store::SendClaim<'_>,
-            ) -> $crate::store::StoreResult<($crate::store::Written, Option<u32>)> {
+            ) -> $crate::store::StoreResult<($crate::store::Written, u32)> {
                 use $crate::store::sql;
                 let claiming: Option<(&str, &str)> = $claiming;
                 let Some((_, statement)) = claiming else {
-                    return self.update(checkout).await.map(|written| (written, None));
+                    return self.update(checkout).await.map(|written| (written, 0));
                 };
                 let cols = sql::CheckoutRow::from_checkout(checkout)?;
                 let query =
@@ -54,7 +54,7 @@ macro_rules! impl_checkout_store {
                     release_requested.ok_or($crate::store::StoreError::Conflict)?;
                 Ok((
                     $crate::store::Written { release_requested },
-                    Some(u32::try_from(claimed).unwrap_or(0)),
+                    u32::try_from(claimed).unwrap_or(0),
                 ))
             }
 

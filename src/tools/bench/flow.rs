@@ -122,7 +122,7 @@ struct StepFigures {
 }
 
 impl FlowFigures {
-    /// Each step's latency distribution, the gateway's against upstream alone.
+    /// Each step's latency distribution: the gateway's, upstream alone, and the floor.
     fn chart(&self) -> anyhow::Result<()> {
         use super::charts::{self, BASELINE, FLOOR, GATEWAY, Panel, Series, cdf};
         let panels: Vec<Panel<'_>> = self
@@ -318,7 +318,7 @@ async fn direct_purchase(
 /// idempotency key is taken before anything happens upstream), before it asks for the
 /// reservation (the cart id, so a crash can release the hold) and after (its outcome); a
 /// payment and a purchase write before their call and after it. Quota claims are left out:
-/// the gateway overlaps each with the write before its call.
+/// the gateway makes each in the statement of the write before its call (or beside it).
 const FLOOR_COMMITS: [usize; 3] = [3, 2, 2];
 
 /// Where the floor's purchases write: one connection of its own, one single-row statement a
