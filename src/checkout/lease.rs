@@ -15,7 +15,7 @@ use super::service::CheckoutService;
 use super::waiters::{Patience, Subscription};
 use crate::ids::CheckoutId;
 use crate::liveness::LeaseToken;
-use crate::metrics::WaitSource;
+use crate::metrics::{LeaseTaking, WaitSource};
 
 impl CheckoutService {
     /// A new owner name for one piece of work's lease. Keep it for as long as the work runs:
@@ -63,6 +63,14 @@ impl CheckoutService {
             return Ok(Taking::Leased(leased));
         }
         Ok(Taking::Busy(self.owned(user, id).await?))
+    }
+
+    /// A payment or purchase could not start from this replica's record (it was not the
+    /// database's any more, or the hold ran out meanwhile): nothing written; the caller takes
+    /// the lease by a statement of its own. Always `None`, the callers' word for it.
+    pub(super) fn stale_record<T>(&self) -> Option<T> {
+        self.metrics.operation_lease(LeaseTaking::StaleRecord);
+        None
     }
 
     /// Take the lease, waiting (up to `wait`) while another worker holds it. `None` when it

@@ -12,7 +12,10 @@ use super::model::{Checkout, CheckoutFailure, PaymentSummary};
 use super::service::{CheckoutService, Requester};
 use super::state::CheckoutState;
 use crate::card::{CardNumber, Cvv, ExpiryMonth, ExpiryYear};
+use crate::liveness::LeaseToken;
+use crate::metrics::LeaseTaking;
 use crate::payment_crypto::{CryptoError, PaymentEncryptor};
+use crate::store::StoreError;
 use crate::upstream::{
     CallContext, FailureKind, FollowError, Priority, Reply, UpstreamError, wire,
 };
@@ -105,32 +108,7 @@ impl CheckoutService {
     ) -> Result<Checkout, CheckoutError> {
         let PaymentAttempt { input, wait, from } = attempt;
         let deadline = tokio::time::Instant::now() + wait;
-        let owner = self.lease_owner();
-        let mut leased = match self.lease_own(&who.user, id, &owner).await? {
-            Taking::Leased(leased) => leased,
-            Taking::Busy(checkout) => {
-                check_payable(checkout.state, from)?;
-                let leased = self.lease_when_free(id, &owner, PAYMENT_LEASE_WAIT).await?;
-                leased.ok_or_else(|| {
-                    CheckoutError::Refused(Refusal {
-                        code: ErrorCode::InvalidState,
-                        message:
-                            "another operation on this checkout is running; retry when it settles"
-                                .into(),
-                        upstream_code: None,
-                        checkout_id: Some(id),
-                        retry_after: Some(1),
-                    })
-                })?
-            }
-        };
-        if let Err(e) = self.payable_now(&leased, who, from, wait).await {
-            self.unlease(id, &owner).await;
-            return Err(e);
-        }
-        if self.hold_ran_out(&leased) {
-            return Err(self.expire(leased, &owner).await);
-        }
+        let (mut leased, owner) = self.begin_payment(who, id, from, wait).await?;
         // The payment runs in a task of its own: when the quota queue outlasts the caller's
         // `Prefer: wait`, the caller gets 202 (`paying`) and the payment still completes. The
         // card lives only in that task's memory and is zeroized when it ends.
@@ -139,7 +117,7 @@ impl CheckoutService {
             async move {
                 let paid = tokio::time::timeout(
                     PAYMENT_DEADLINE,
-                    this.pay_leased(&mut leased, &owner, &input),
+                    this.send_and_settle(&mut leased, &owner, &input),
                 )
                 .await;
                 let result = match paid {
@@ -174,6 +152,92 @@ impl CheckoutService {
         }
     }
 
+    /// Take the lease and move the checkout to `paying`, written before the card goes out.
+    /// From this replica's own record of the checkout when it has one with no lease on it:
+    /// the write to `paying` then takes the lease too (its version check proves the lease
+    /// still free), one statement where two were. Otherwise, or when that record turns out
+    /// not to be the database's any more, the lease is taken by a statement of its own.
+    async fn begin_payment(
+        self: &Arc<Self>,
+        who: &Requester,
+        id: crate::ids::CheckoutId,
+        from: PayableFrom,
+        wait: std::time::Duration,
+    ) -> Result<(Checkout, LeaseToken), CheckoutError> {
+        let cached = self
+            .cached_free(&who.user, id)
+            .filter(|c| check_payable(c.state, from).is_ok() && !self.hold_ran_out(c));
+        if let Some(cached) = cached {
+            let owner = self.lease_owner();
+            if let Some(paying) = self.paying(who, cached, &owner, from, wait).await? {
+                return Ok((paying, owner));
+            }
+        }
+        let owner = self.lease_owner();
+        let leased = match self.lease_own(&who.user, id, &owner).await? {
+            Taking::Leased(leased) => leased,
+            Taking::Busy(checkout) => {
+                check_payable(checkout.state, from)?;
+                let leased = self.lease_when_free(id, &owner, PAYMENT_LEASE_WAIT).await?;
+                leased.ok_or_else(|| {
+                    CheckoutError::Refused(Refusal {
+                        code: ErrorCode::InvalidState,
+                        message:
+                            "another operation on this checkout is running; retry when it settles"
+                                .into(),
+                        upstream_code: None,
+                        checkout_id: Some(id),
+                        retry_after: Some(1),
+                    })
+                })?
+            }
+        };
+        self.metrics.operation_lease(LeaseTaking::OwnStatement);
+        let paying = self.paying(who, leased, &owner, from, wait).await?;
+        // Leased by its own statement, a conflicting write is the store's error, not a `None`.
+        let paying = paying.ok_or(CheckoutError::Store(StoreError::Conflict))?;
+        Ok((paying, owner))
+    }
+
+    /// The checks once the checkout is in hand, then the write to `paying`. `leased` holds the
+    /// lease, or none when it is this replica's record, to be leased by that write: `None`
+    /// then says the record was not the database's any more (nothing was written).
+    async fn paying(
+        self: &Arc<Self>,
+        who: &Requester,
+        mut leased: Checkout,
+        owner: &str,
+        from: PayableFrom,
+        wait: std::time::Duration,
+    ) -> Result<Option<Checkout>, CheckoutError> {
+        let held = leased.lease.is_some();
+        if let Err(e) = self.payable_now(&leased, who, from, wait).await {
+            self.unlease_unless_settled(&leased, owner).await;
+            return Err(e);
+        }
+        if self.hold_ran_out(&leased) {
+            // Recorded as expired only under a lease taken in the database.
+            return match held {
+                true => Err(self.expire(leased, owner).await),
+                false => Ok(self.stale_record()),
+            };
+        }
+        self.apply(&mut leased, Checkout::begin_payment)?;
+        match self.save_before_call(&mut leased, owner).await {
+            Ok(()) => {
+                if !held {
+                    self.metrics.operation_lease(LeaseTaking::WithWrite);
+                }
+                Ok(Some(leased))
+            }
+            Err(StoreError::Conflict) if !held => Ok(self.stale_record()),
+            Err(e) => {
+                self.unlease_unless_settled(&leased, owner).await;
+                Err(e.into())
+            }
+        }
+    }
+
     /// What a payment checks once it holds the lease: the checkout is still payable from
     /// where the payment was asked, the event's details are at hand, and upstream is not in
     /// its maintenance window.
@@ -205,14 +269,13 @@ impl CheckoutService {
         Ok(())
     }
 
-    async fn pay_leased(
+    /// Send the card of a checkout written as `paying` and record the answer.
+    async fn send_and_settle(
         self: &Arc<Self>,
         leased: &mut Checkout,
         owner: &str,
         input: &PaymentInput,
     ) -> Result<(), CheckoutError> {
-        self.apply(leased, Checkout::begin_payment)?;
-        self.save_before_call(leased, owner).await?;
         let ctx = self.context_of(leased, Priority::Critical);
         match self.send_payment(&ctx, leased, input).await {
             Ok(()) => {

@@ -1,10 +1,14 @@
-//! The per-replica cache behind `GET /v1/checkouts/{id}`: each checkout as last read, with its
-//! order, answered from memory for as long as nothing can have changed it unseen.
+//! The per-replica cache behind `GET /v1/checkouts/{id}`: each checkout as last read or written
+//! here, with its order, answered from memory for as long as nothing can have changed it
+//! unseen. A payment or purchase starts from it too ([`CheckoutService::cached_free`]): the
+//! version its first write carries makes a record that is no longer the database's harmless.
 //!
 //! What keeps an entry true:
-//! - **This replica's writes** drop the entry right after the write returns, before its answer
-//!   goes out (`CheckoutService::written_here`, `changed_here`), so a client never reads back
-//!   less than it wrote here.
+//! - **This replica's writes** replace the entry with the record written right after the write
+//!   returns, before its answer goes out (`CheckoutService::written_here`; [`ReadCache::written`]
+//!   under a ticket taken before the write, as a read's), or drop it (`changed_here`: a write
+//!   whose answer was lost; a record with an order), so a client never reads back less than it
+//!   wrote here.
 //! - **Other replicas' writes** arrive as change notifications (Postgres `LISTEN`, see
 //!   `store::changes`; every update of a checkout row notifies since migration 0010, with the
 //!   version it wrote since 0012) and drop the entry, unless it was read at that version or
@@ -13,10 +17,11 @@
 //!   they were read: [`ReadCache::lost`] moves the cache to a new epoch, and an entry of an
 //!   older epoch is never served. On SQLite this process's writes are all there are
 //!   ([`ReadCache::own_writes_only`]).
-//! - **A read racing a change** (read from the database → the change is announced → the old
-//!   value is stored) is closed with [`Ticket`]s: a reader takes one before it reads, and
-//!   its value is stored only if no invalidation of that checkout (nor a change of epoch)
-//!   happened since. The check and the store happen under the same lock as invalidations.
+//! - **A read or a write racing a change** (read from the database → the change is announced →
+//!   the old value is stored) is closed with [`Ticket`]s: a reader or writer takes one before it
+//!   goes to the database, and its value is stored only if no invalidation of that checkout's
+//!   stripe (nor a change of epoch) happened since. The check and the store happen under the
+//!   same lock as invalidations; a write's store counts as one (reads in flight predate it).
 //!
 //! Bounded: at most [`MAX_ENTRIES`] checkouts, none kept longer than [`MAX_AGE`] (a safety net;
 //! freshness never depends on it). Ownership stays the caller's check: entries carry the
@@ -130,6 +135,26 @@ impl ReadCache {
         }
     }
 
+    /// `read` was just written by this replica, under `ticket` taken before the write went
+    /// out: it becomes the entry, unless a change of its stripe was announced (or the listener
+    /// lost) while the write was out; then a newer write may have followed it, and the entry
+    /// goes as for any change. Either way, reads in flight are not stored: they may predate it.
+    pub fn written(&self, ticket: Ticket, read: Arc<CheckoutRead>) {
+        let mut stripe = self.stripe(ticket.id);
+        let unchanged =
+            *stripe == ticket.generation && self.state.load(Ordering::Acquire) == ticket.state;
+        *stripe = stripe.wrapping_add(1);
+        if unchanged {
+            let entry = Entry {
+                read,
+                state: ticket.state,
+            };
+            self.entries.insert(ticket.id, Arc::new(entry));
+        } else {
+            self.entries.invalidate(&ticket.id);
+        }
+    }
+
     /// `id` changed (here, or announced by another replica): its entry goes, and reads of it
     /// in flight are not stored.
     pub fn invalidate(&self, id: CheckoutId) {
@@ -238,12 +263,43 @@ impl CheckoutService {
         Ok(read)
     }
 
-    /// This replica wrote `checkout` (its version is now the database's) in `writing`. Its
-    /// cached read goes before anyone is answered, and its waiters are handed the record
-    /// instead of reading it.
-    pub(super) fn written_here(&self, checkout: &Checkout, writing: Writing<'_>) {
-        self.reads.invalidate(checkout.id);
+    /// This replica wrote `checkout` (its version is now the database's) in `writing`, with
+    /// `ticket` taken before the write. Before anyone is answered, the record written becomes
+    /// its cached read (the next `GET`, payment or purchase here starts from it without a
+    /// read), or, when a change may have followed it or it has an order the cache would need
+    /// too, the cached read goes; its waiters are handed the record instead of reading it.
+    pub(super) fn written_here(
+        &self,
+        checkout: &Checkout,
+        writing: Writing<'_>,
+        ticket: Option<Ticket>,
+    ) {
+        match ticket {
+            Some(ticket) if checkout.order_id.is_none() => {
+                let read = CheckoutRead {
+                    checkout: checkout.clone(),
+                    order: None,
+                };
+                self.reads.written(ticket, Arc::new(read));
+            }
+            _ => self.reads.invalidate(checkout.id),
+        }
         writing.hand(checkout);
+    }
+
+    /// Before a write of checkout `id`: the ticket under which [`Self::written_here`] may
+    /// keep the record written.
+    pub(super) fn read_ticket(&self, id: CheckoutId) -> Option<Ticket> {
+        self.reads.ticket(id)
+    }
+
+    /// `user`'s checkout `id` as this replica last wrote or read it, when the cache may
+    /// answer for it and no lease is on it there. Only a start: a write from it carries its
+    /// version, so a record that is no longer the database's fails that write (`Conflict`).
+    pub(super) fn cached_free(&self, user: &UserId, id: CheckoutId) -> Option<Checkout> {
+        let read = self.reads.get(id)?;
+        let checkout = &read.checkout;
+        (checkout.user_id == *user && checkout.lease.is_none()).then(|| checkout.clone())
     }
 
     /// Checkout `id` may have changed in a way this replica cannot hand over: a write whose

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use secrecy::SecretString;
 
 use super::catalog::EventCatalog;
@@ -22,9 +22,9 @@ use crate::context::AppContext;
 use crate::digest::keyed_digest;
 use crate::ids::{CheckoutId, OrderId};
 use crate::liveness::{LeaseToken, Liveness};
-use crate::metrics::Metrics;
+use crate::metrics::{LeaseTaking, Metrics};
 use crate::payment_crypto::CertificateCache;
-use crate::store::{Backend, OrderCursor, OrderPage, Store};
+use crate::store::{Backend, OrderCursor, OrderPage, Store, StoreError};
 use crate::upstream::PartnerApi;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -180,8 +180,11 @@ impl CheckoutService {
         self.stopping.is_cancelled()
     }
 
+    /// The clock to the millisecond, as the store keeps time (`clock::to_millis`): a record
+    /// this replica writes and keeps (handed to waiters, cached, driven on) is then exactly the
+    /// one a read returns, and compares with other records as theirs do.
     pub(super) fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.clock.now().trunc_subsecs(3)
     }
 
     /// `source_account_id` for a user: an HMAC of the user id (32 hex characters, like the
@@ -273,7 +276,10 @@ impl CheckoutService {
 
     /// Exactly once: only the request that moves the checkout from `payment_accepted` to
     /// `purchasing` (under the lease) sends the purchase; every other request waits for and
-    /// returns that one's outcome.
+    /// returns that one's outcome. From this replica's own record of the checkout when it has
+    /// one with no lease on it, the write to `purchasing` takes the lease too (see
+    /// [`Self::cached_free`]); otherwise, or when that record is not the database's any more,
+    /// the lease is taken by a statement of its own.
     pub async fn purchase(
         self: &Arc<Self>,
         who: &Requester,
@@ -281,8 +287,17 @@ impl CheckoutService {
         wait: Duration,
     ) -> Result<Checkout, CheckoutError> {
         let deadline = tokio::time::Instant::now() + wait;
+        let cached = self
+            .cached_free(&who.user, id)
+            .filter(|c| c.state == CheckoutState::PaymentAccepted && !self.hold_ran_out(c));
+        if let Some(cached) = cached {
+            let owner = self.lease_owner();
+            if let Some(settled) = self.purchase_leased(who, cached, owner, deadline).await? {
+                return Ok(settled);
+            }
+        }
         let owner = self.lease_owner();
-        let mut leased = match self.lease_own(&who.user, id, &owner).await? {
+        let leased = match self.lease_own(&who.user, id, &owner).await? {
             Taking::Leased(leased) => leased,
             Taking::Busy(checkout) => {
                 if checkout.state != CheckoutState::PaymentAccepted {
@@ -296,9 +311,27 @@ impl CheckoutService {
                 leased
             }
         };
+        self.metrics.operation_lease(LeaseTaking::OwnStatement);
+        let settled = self.purchase_leased(who, leased, owner, deadline).await?;
+        // Leased by its own statement, a conflicting write is the store's error, not a `None`.
+        settled.ok_or(CheckoutError::Store(StoreError::Conflict))
+    }
+
+    /// The purchase once the checkout is in hand: `leased` holds the lease, or none when it is
+    /// this replica's record, to be leased by the write to `purchasing`; `None` then says the
+    /// record was not the database's any more (nothing was written or sent).
+    async fn purchase_leased(
+        self: &Arc<Self>,
+        who: &Requester,
+        mut leased: Checkout,
+        owner: LeaseToken,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<Checkout>, CheckoutError> {
+        let held = leased.lease.is_some();
+        let wait = time_left(deadline);
         if leased.state != CheckoutState::PaymentAccepted {
-            self.unlease(id, &owner).await;
-            return self.purchase_not_sent(leased, wait).await;
+            self.unlease_unless_settled(&leased, &owner).await;
+            return self.purchase_not_sent(leased, wait).await.map(Some);
         }
         let info = self.event_info(&leased.event_id, &who.user, prerequisite(wait));
         let open = match info.await {
@@ -306,11 +339,15 @@ impl CheckoutService {
             Err(e) => Err(e),
         };
         if let Err(e) = open {
-            self.unlease(id, &owner).await;
+            self.unlease_unless_settled(&leased, &owner).await;
             return Err(e);
         }
         if self.hold_ran_out(&leased) {
-            return Err(self.expire(leased, &owner).await);
+            // Recorded as expired only under a lease taken in the database.
+            return match held {
+                true => Err(self.expire(leased, &owner).await),
+                false => Ok(self.stale_record()),
+            };
         }
         self.remember_account(&who.user).await?;
         self.apply(&mut leased, Checkout::begin_purchase)?;
@@ -318,9 +355,15 @@ impl CheckoutService {
         // send: the driver sends at once, unless an older purchase of this user and event is
         // unsettled, and then it clears the time before it waits (see `step_purchase`).
         leased.purchase_started_at = Some(self.now());
-        self.save_before_call(&mut leased, &owner).await?;
+        match self.save_before_call(&mut leased, &owner).await {
+            Err(StoreError::Conflict) if !held => return Ok(self.stale_record()),
+            saved => saved?,
+        }
+        if !held {
+            self.metrics.operation_lease(LeaseTaking::WithWrite);
+        }
         let settled = self.drive_and_wait(leased, owner, None, time_left(deadline));
-        failure_as_error(settled.await?)
+        failure_as_error(settled.await?).map(Some)
     }
 
     /// The answer to a purchase request that will not send one: the checkout is not (or no

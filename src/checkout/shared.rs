@@ -153,6 +153,7 @@ impl CheckoutService {
         write: impl AsyncFnOnce(&Checkout) -> Result<Written, StoreError>,
     ) -> Result<(), StoreError> {
         let before = std::mem::replace(&mut checkout.lease, lease);
+        let ticket = self.read_ticket(checkout.id);
         let writing = self.waiters.writing(checkout.id, checkout.version + 1);
         let written = match write(checkout).await {
             Ok(written) => written,
@@ -164,7 +165,7 @@ impl CheckoutService {
         };
         checkout.version += 1;
         checkout.release_requested |= written.release_requested;
-        self.written_here(checkout, writing);
+        self.written_here(checkout, writing, ticket);
         Ok(())
     }
 

@@ -110,6 +110,28 @@ impl WaitSource {
     }
 }
 
+/// How a payment or purchase took its checkout's lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseTaking {
+    /// In the write that starts the operation, from this replica's own record of the checkout.
+    WithWrite,
+    /// By a statement of its own, before that write.
+    OwnStatement,
+    /// This replica's record was not the database's any more: nothing was written, and the
+    /// lease was then taken by a statement of its own (counted there too).
+    StaleRecord,
+}
+
+impl LeaseTaking {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::WithWrite => "with_write",
+            Self::OwnStatement => "own_statement",
+            Self::StaleRecord => "stale_record",
+        }
+    }
+}
+
 /// A closed set of label values, such as a checkout's states: the metrics know their words and
 /// the whole set (to report the absent ones as 0), not the domain type behind them.
 pub trait LabelSet: Copy + 'static {
@@ -143,6 +165,7 @@ pub struct Metrics {
     replays: Counter<u64>,
     checkout_reads: Counter<u64>,
     checkout_wait_reads: Counter<u64>,
+    operation_leases: Counter<u64>,
     read_cache_resets: Counter<u64>,
     certificate_refreshes: Counter<u64>,
     token_refreshes: Counter<u64>,
@@ -299,6 +322,11 @@ impl Metrics {
                 "gateway.checkout.wait_reads",
                 "Looks at a checkout by requests waiting on it, by where the record came from",
             ),
+            operation_leases: counter(
+                &meter,
+                "gateway.checkout.operation_leases",
+                "Payments and purchases started, by how they took the checkout's lease",
+            ),
             read_cache_resets: counter(
                 &meter,
                 "gateway.checkout.read_cache.resets",
@@ -343,6 +371,14 @@ impl Metrics {
         for source in [WaitSource::Handed, WaitSource::Database] {
             self.checkout_wait_reads
                 .add(0, &[KeyValue::new("source", source.as_str())]);
+        }
+        for taken in [
+            LeaseTaking::WithWrite,
+            LeaseTaking::OwnStatement,
+            LeaseTaking::StaleRecord,
+        ] {
+            self.operation_leases
+                .add(0, &[KeyValue::new("taken", taken.as_str())]);
         }
         for reason in [ReleaseReason::Abandoned, ReleaseReason::Expired] {
             self.sweeper_releases(reason, 0);

@@ -33,6 +33,12 @@ impl Metrics {
             .add(1, &[KeyValue::new("source", source.as_str())]);
     }
 
+    /// A payment or purchase took its checkout's lease (or found its record stale), `taken`.
+    pub fn operation_lease(&self, taken: LeaseTaking) {
+        self.operation_leases
+            .add(1, &[KeyValue::new("taken", taken.as_str())]);
+    }
+
     /// The checkout read cache was emptied (its change notifications were interrupted).
     pub fn read_cache_reset(&self) {
         self.read_cache_resets.add(1, &[]);

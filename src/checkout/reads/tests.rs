@@ -96,3 +96,36 @@ fn an_announced_version_drops_only_an_older_entry() {
     cache.announced(id, 3);
     assert_eq!(version_of(&cache, id), None);
 }
+
+#[test]
+fn a_write_here_replaces_the_entry_and_spoils_reads_in_flight() {
+    let cache = ReadCache::own_writes_only();
+    let id = CheckoutId::new();
+    let reading = cache.ticket(id).expect("a ticket");
+    let writing = cache.ticket(id).expect("a ticket");
+    cache.written(writing, read(2));
+    assert_eq!(version_of(&cache, id), Some(2));
+    // A read begun before the write (it may hold version 1) does not replace it.
+    cache.fill(reading, read(1));
+    assert_eq!(version_of(&cache, id), Some(2));
+}
+
+#[test]
+fn a_write_that_raced_a_change_drops_the_entry() {
+    let cache = ReadCache::following_changes();
+    cache.listening();
+    let id = CheckoutId::new();
+    let ticket = cache.ticket(id).expect("a ticket");
+    cache.fill(ticket, read(1));
+    // Written at version 2 while another replica's version 3 was announced: 2 may be stale.
+    let writing = cache.ticket(id).expect("a ticket");
+    cache.announced(id, 3);
+    cache.written(writing, read(2));
+    assert_eq!(version_of(&cache, id), None);
+    // Nor across a lost listener.
+    let writing = cache.ticket(id).expect("a ticket");
+    cache.lost();
+    cache.listening();
+    cache.written(writing, read(4));
+    assert_eq!(version_of(&cache, id), None);
+}
