@@ -19,9 +19,13 @@
 //!   ([`ReadCache::own_writes_only`]).
 //! - **A read or a write racing a change** (read from the database → the change is announced →
 //!   the old value is stored) is closed with [`Ticket`]s: a reader or writer takes one before it
-//!   goes to the database, and its value is stored only if no invalidation of that checkout's
-//!   stripe (nor a change of epoch) happened since. The check and the store happen under the
-//!   same lock as invalidations; a write's store counts as one (reads in flight predate it).
+//!   goes to the database, and its value is stored only if no change of that checkout newer
+//!   than the value was announced since (nor a change of epoch): each stripe of ids logs its
+//!   last few changes, and a reader that cannot find all of its stripe's changes since its
+//!   ticket there stores nothing. The check and the store happen under the same lock as the
+//!   changes; a write's store counts as a change (reads in flight of older versions predate
+//!   it). The echo of this replica's own write is no newer than the write, so it spoils
+//!   nothing.
 //!
 //! Bounded: at most [`MAX_ENTRIES`] checkouts, none kept longer than [`MAX_AGE`] (a safety net;
 //! freshness never depends on it). Ownership stays the caller's check: entries carry the
@@ -42,9 +46,13 @@ use crate::metrics::ReadSource;
 pub const MAX_ENTRIES: u64 = 10_000;
 /// No entry is served longer than this after its read, whatever was (not) announced.
 pub const MAX_AGE: Duration = Duration::from_secs(60);
-/// Invalidation counters, one per stripe of checkout ids: a change of one checkout spoils
-/// the in-flight reads of its stripe only.
+/// Stripes of checkout ids, each with its count of changes and the last few of them: a change
+/// of one checkout spoils the in-flight reads of that checkout only, as long as the reader can
+/// still find every change since its ticket in its stripe's log; past that, it is not stored.
 const STRIPES: usize = 64;
+/// Changes each stripe remembers (a read or write in flight sees at most this many of its
+/// stripe's changes and can still be judged; 64 × 8 = 512 changes a round trip).
+const RECENT: usize = 8;
 /// The low bit of the state word: the listener is connected (entries may be stored and served).
 const LISTENING: u64 = 1;
 
@@ -70,12 +78,52 @@ pub struct Ticket {
     generation: u64,
 }
 
+/// One change a stripe remembers: its checkout, and the version it wrote (`None`: unknown,
+/// or a removal).
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    id: CheckoutId,
+    version: Option<i64>,
+}
+
+/// A stripe's changes: how many there have been, and the last [`RECENT`] (oldest first).
+#[derive(Default)]
+struct Stripe {
+    generation: u64,
+    recent: std::collections::VecDeque<Change>,
+}
+
+impl Stripe {
+    fn record(&mut self, change: Change) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(change);
+    }
+
+    /// Whether version `version` of the checkout `ticket` was taken for is still as new as
+    /// any change of it since the ticket: none, or only announcements of that version or older
+    /// (this replica's own write coming back, an older one arriving late). Changes of other
+    /// checkouts do not count; changes fallen out of the log make it unknown, so no.
+    fn admits(&self, ticket: &Ticket, version: i64) -> bool {
+        let since = self.generation.wrapping_sub(ticket.generation);
+        let Ok(since) = usize::try_from(since) else {
+            return false;
+        };
+        since <= self.recent.len()
+            && self.recent.iter().rev().take(since).all(|change| {
+                change.id != ticket.id || change.version.is_some_and(|v| v <= version)
+            })
+    }
+}
+
 pub struct ReadCache {
     entries: moka::sync::Cache<CheckoutId, Arc<Entry>>,
     /// `epoch << 1 | LISTENING`: every loss and every (re)connection starts a new epoch.
     state: AtomicU64,
-    /// Per stripe: how many invalidations it has seen. Locked by invalidations and by stores.
-    stripes: Box<[Mutex<u64>]>,
+    /// Per stripe: its changes. Locked by changes and by stores.
+    stripes: Box<[Mutex<Stripe>]>,
 }
 
 impl ReadCache {
@@ -97,7 +145,7 @@ impl ReadCache {
                 .time_to_live(MAX_AGE)
                 .build(),
             state: AtomicU64::new(state),
-            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
+            stripes: (0..STRIPES).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -114,7 +162,7 @@ impl ReadCache {
         if state & LISTENING == 0 {
             return None;
         }
-        let generation = *self.stripe(id);
+        let generation = self.stripe(id).generation;
         Some(Ticket {
             id,
             state,
@@ -122,59 +170,78 @@ impl ReadCache {
         })
     }
 
-    /// Store what was read under `ticket`, unless `id` was invalidated (or the listener lost)
-    /// since it was taken: then the read may predate a change, and is not kept.
+    /// Store what was read under `ticket`, unless a change of `id` newer than the read was
+    /// announced (or the listener lost) since it was taken: then the read may predate a
+    /// change, and is not kept.
     pub fn fill(&self, ticket: Ticket, read: Arc<CheckoutRead>) {
         let stripe = self.stripe(ticket.id);
-        if *stripe == ticket.generation && self.state.load(Ordering::Acquire) == ticket.state {
-            let entry = Entry {
-                read,
-                state: ticket.state,
-            };
-            self.entries.insert(ticket.id, Arc::new(entry));
+        if self.admits(&stripe, &ticket, &read) {
+            self.store(ticket, read);
         }
     }
 
     /// `read` was just written by this replica, under `ticket` taken before the write went
-    /// out: it becomes the entry, unless a change of its stripe was announced (or the listener
-    /// lost) while the write was out; then a newer write may have followed it, and the entry
-    /// goes as for any change. Either way, reads in flight are not stored: they may predate it.
+    /// out: it becomes the entry, unless a newer change of it was announced (or the listener
+    /// lost) while the write was out; then the entry goes, as for any change. Either way it
+    /// counts as a change: reads in flight of older versions are not stored.
     pub fn written(&self, ticket: Ticket, read: Arc<CheckoutRead>) {
         let mut stripe = self.stripe(ticket.id);
-        let unchanged =
-            *stripe == ticket.generation && self.state.load(Ordering::Acquire) == ticket.state;
-        *stripe = stripe.wrapping_add(1);
-        if unchanged {
-            let entry = Entry {
-                read,
-                state: ticket.state,
-            };
-            self.entries.insert(ticket.id, Arc::new(entry));
+        let version = read.checkout.version;
+        if self.admits(&stripe, &ticket, &read) {
+            self.store(ticket, read);
         } else {
             self.entries.invalidate(&ticket.id);
         }
+        stripe.record(Change {
+            id: ticket.id,
+            version: Some(version),
+        });
     }
 
-    /// `id` changed (here, or announced by another replica): its entry goes, and reads of it
-    /// in flight are not stored.
+    /// `id` changed (here, or announced by another replica), version unknown: its entry goes,
+    /// and reads of it in flight are not stored.
     pub fn invalidate(&self, id: CheckoutId) {
         let mut stripe = self.stripe(id);
-        *stripe = stripe.wrapping_add(1);
+        stripe.record(Change { id, version: None });
         self.entries.invalidate(&id);
     }
 
-    /// Version `version` of `id` was announced: reads of it in flight are not stored (they
-    /// may predate it), and its entry goes unless it was read at that version or later (the
+    /// Version `version` of `id` was announced: reads of older versions in flight are not
+    /// stored, and its entry goes unless it was read at that version or later (the
     /// notification of this replica's own write, arriving after the entry was read anew).
     pub fn announced(&self, id: CheckoutId, version: i64) {
         let mut stripe = self.stripe(id);
-        *stripe = stripe.wrapping_add(1);
+        stripe.record(Change {
+            id,
+            version: Some(version),
+        });
         let current = self
             .entries
             .get(&id)
             .is_some_and(|entry| entry.read.checkout.version >= version);
         if !current {
             self.entries.invalidate(&id);
+        }
+    }
+
+    /// Under the stripe's lock: `read`, taken under `ticket`, may be stored.
+    fn admits(&self, stripe: &Stripe, ticket: &Ticket, read: &CheckoutRead) -> bool {
+        self.state.load(Ordering::Acquire) == ticket.state
+            && stripe.admits(ticket, read.checkout.version)
+    }
+
+    /// Under the stripe's lock: keep `read`, unless a newer one of the checkout is kept already
+    /// (stored from a read that began later and finished first).
+    fn store(&self, ticket: Ticket, read: Arc<CheckoutRead>) {
+        let newer = self.entries.get(&ticket.id).is_some_and(|kept| {
+            kept.state == ticket.state && kept.read.checkout.version > read.checkout.version
+        });
+        if !newer {
+            let entry = Entry {
+                read,
+                state: ticket.state,
+            };
+            self.entries.insert(ticket.id, Arc::new(entry));
         }
     }
 
@@ -203,7 +270,7 @@ impl ReadCache {
             });
     }
 
-    fn stripe(&self, id: CheckoutId) -> std::sync::MutexGuard<'_, u64> {
+    fn stripe(&self, id: CheckoutId) -> std::sync::MutexGuard<'_, Stripe> {
         // The low half of a UUIDv7 is random: ids spread evenly over the stripes.
         let index = (id.uuid().as_u64_pair().1 % STRIPES as u64) as usize;
         self.stripes[index]

@@ -129,3 +129,65 @@ fn a_write_that_raced_a_change_drops_the_entry() {
     cache.written(writing, read(4));
     assert_eq!(version_of(&cache, id), None);
 }
+
+/// Another checkout whose id falls in the same stripe as `id`.
+fn stripe_neighbour(id: CheckoutId) -> CheckoutId {
+    let stripe = |id: CheckoutId| id.uuid().as_u64_pair().1 % STRIPES as u64;
+    loop {
+        let other = CheckoutId::new();
+        if other != id && stripe(other) == stripe(id) {
+            return other;
+        }
+    }
+}
+
+#[test]
+fn the_echo_of_its_own_version_does_not_keep_a_write_or_read_out() {
+    let cache = ReadCache::following_changes();
+    cache.listening();
+    let id = CheckoutId::new();
+    // The notification of the write (version 2) is heard before the write's answer.
+    let writing = cache.ticket(id).expect("a ticket");
+    cache.announced(id, 2);
+    cache.written(writing, read(2));
+    assert_eq!(version_of(&cache, id), Some(2));
+    // A read of version 3 that raced the announcement of version 3, or of an older one.
+    let reading = cache.ticket(id).expect("a ticket");
+    cache.announced(id, 3);
+    cache.announced(id, 1);
+    cache.fill(reading, read(3));
+    assert_eq!(version_of(&cache, id), Some(3));
+}
+
+#[test]
+fn a_neighbours_changes_do_not_spoil_a_read_until_they_crowd_the_log() {
+    let cache = ReadCache::own_writes_only();
+    let id = CheckoutId::new();
+    let neighbour = stripe_neighbour(id);
+    let ticket = cache.ticket(id).expect("a ticket");
+    for _ in 0..RECENT {
+        cache.invalidate(neighbour);
+    }
+    cache.fill(ticket, read(1));
+    assert_eq!(version_of(&cache, id), Some(1));
+    // One change more than the log holds since the ticket: whether one was this checkout's
+    // cannot be told any more.
+    cache.invalidate(id);
+    let ticket = cache.ticket(id).expect("a ticket");
+    for _ in 0..=RECENT {
+        cache.invalidate(neighbour);
+    }
+    cache.fill(ticket, read(2));
+    assert_eq!(version_of(&cache, id), None);
+}
+
+#[test]
+fn an_older_read_finishing_last_does_not_replace_a_newer_entry() {
+    let cache = ReadCache::own_writes_only();
+    let id = CheckoutId::new();
+    let slow = cache.ticket(id).expect("a ticket");
+    let fast = cache.ticket(id).expect("a ticket");
+    cache.fill(fast, read(3));
+    cache.fill(slow, read(2));
+    assert_eq!(version_of(&cache, id), Some(3));
+}
