@@ -126,7 +126,11 @@ async fn a_write_here_is_cached_as_the_database_has_it(app: TestApp) {
     let hits = reads(&app, "cache");
     let (status, cached) = read(&app, &id, "cache-filled").await;
     assert_eq!(status, 200);
-    assert_eq!(reads(&app, "cache"), hits + 1.0, "the reservation's record was cached");
+    assert_eq!(
+        reads(&app, "cache"),
+        hits + 1.0,
+        "the reservation's record was cached"
+    );
     // As if another replica had written it: the next read is the database's.
     let parsed = id.parse().expect("checkout id");
     app.service.checkout_changed(parsed, None);
