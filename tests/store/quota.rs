@@ -15,6 +15,7 @@ crate::conformance!(crate::migrated =>
     concurrent_batches_take_each_slot_once,
     a_checkouts_write_takes_its_calls_slot_where_the_store_claims_in_writes,
     a_write_that_fails_takes_no_slot,
+    a_writes_claim_finds_a_free_slot_when_the_next_in_turn_is_not,
 );
 
 const WINDOW: TimeDelta = TimeDelta::milliseconds(1000);
@@ -190,4 +191,40 @@ async fn a_write_that_fails_takes_no_slot(store: Store) {
     // Neither took a slot: two of three are left.
     let rest = claim_many(&store, ("second", 3), 30, WINDOW, 3).await;
     assert_eq!(rest, Claimed::Granted(2));
+}
+
+/// A write's claim takes the slot after the most recently used one when it is free, and
+/// otherwise still finds the free one: clocks that differ between replicas can leave the
+/// slot next in turn inside its window while another is free.
+async fn a_writes_claim_finds_a_free_slot_when_the_next_in_turn_is_not(store: Store) {
+    if !store.checkouts.claims_in_writes() {
+        return;
+    }
+    let three = ("second", 3);
+    assert_eq!(
+        claim_many(&store, three, 0, WINDOW, 3).await,
+        Claimed::Granted(3)
+    );
+    let mut checkout = bare_checkout("alice");
+    store.checkouts.insert(&checkout).await.expect("insert");
+    // At 1000 (slot 0), from a replica whose clock runs ahead at 2500 (slot 1), at 2050
+    // (slot 2): slot 2 was taken last, but slot 1 looks the most recently used.
+    for ms in [1000, 2500, 2050] {
+        let (_, slots) = store
+            .checkouts
+            .update_claiming(&checkout, &one_send(3, ms))
+            .await
+            .expect("update");
+        assert_eq!(slots, 1, "at {ms}");
+        checkout = bumped(&checkout);
+    }
+    // At 2100 the slot after slot 1 (slot 2, used at 2050) is in its window; slot 0 is free.
+    let (_, slots) = store
+        .checkouts
+        .update_claiming(&checkout, &one_send(3, 2100))
+        .await
+        .expect("update");
+    assert_eq!(slots, 1);
+    // All three are taken now; the first frees at 2050 + 1000.
+    assert_eq!(claim(&store, 3, 2200).await, Some(at(3050)));
 }
