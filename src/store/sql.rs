@@ -90,32 +90,16 @@ pub static RECORD_PURCHASE_IN_ONE: std::sync::LazyLock<String> = std::sync::Lazy
     )
 });
 
-/// One send's quota claim (`$25` now, `$26` capacity, `$27` now - window, `$28` budget), to
-/// run as a data-modifying `WITH` beside a checkout's write (`$1..$24`) that comes right before
-/// an upstream call: the write and the call's slot in one statement and one commit (a write
-/// that fails takes its claim with it). Postgres only.
-///
-/// The slot taken is the one after the most recently used (`ORDER BY used_at DESC`, the live
-/// end of the `upstream_quota_slots_lru` index), when it is free; else the least recently used
-/// free one, as [`CLAIM_QUOTA_SLOTS`] takes. While every claim takes the least recently used
-/// slot the two are the same slot (the ring is used in turn), but finding it from the old end
-/// of the index walks over the entry every earlier claim left dead there (a claim moves its
-/// slot's `used_at`, so the update is not HOT): 90 index pages and 0.64 ms of a 1.0 ms claim
-/// with 17,000 claims since the last vacuum (`EXPLAIN ANALYZE`), against 3 pages from the live
-/// end. Which free slot is taken does not matter to the quota: a slot is taken only if it is
-/// still free when its row is written (`used_at <= $27`, checked again after any wait).
+/// One send's quota claim ([`CLAIM_QUOTA_SLOTS`] for one slot: `$25` now, `$26` capacity,
+/// `$27` now - window, `$28` budget), to run as a data-modifying `WITH` beside a checkout's
+/// write (`$1..$24`) that comes right before an upstream call: the write and the call's slot
+/// in one statement and one commit (a write that fails takes its claim with it).
 const CLAIM_ONE_QUOTA_SLOT: &str = "UPDATE upstream_quota_slots SET used_at = $25 \
-     WHERE budget = $28 AND used_at <= $27 \
-       AND slot = COALESCE( \
-         (SELECT slot FROM upstream_quota_slots \
-          WHERE budget = $28 AND used_at <= $27 \
-            AND slot = (SELECT (slot + 1) % $26 FROM upstream_quota_slots \
-                        WHERE budget = $28 AND slot < $26 \
-                        ORDER BY used_at DESC, slot DESC LIMIT 1)), \
-         (SELECT slot FROM upstream_quota_slots \
-          WHERE budget = $28 AND slot < $26 AND used_at <= $27 \
-          ORDER BY used_at, slot LIMIT 1)) \
-     RETURNING slot";
+     WHERE budget = $28 \
+       AND slot IN (SELECT slot FROM upstream_quota_slots \
+                    WHERE budget = $28 AND slot < $26 AND used_at <= $27 \
+                    ORDER BY used_at, slot LIMIT 1) \
+       AND used_at <= $27 RETURNING slot";
 
 /// [`INSERT_CHECKOUT`] with [`CLAIM_ONE_QUOTA_SLOT`]: answers the slots claimed (0 or 1).
 pub static INSERT_CHECKOUT_CLAIMING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {

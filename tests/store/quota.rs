@@ -193,9 +193,9 @@ async fn a_write_that_fails_takes_no_slot(store: Store) {
     assert_eq!(rest, Claimed::Granted(2));
 }
 
-/// A write's claim takes the slot after the most recently used one when it is free, and
-/// otherwise still finds the free one: clocks that differ between replicas can leave the
-/// slot next in turn inside its window while another is free.
+/// A write's claim finds a free slot wherever it is: clocks that differ between replicas can
+/// leave the slot next in turn (after the most recently used) inside its window while another
+/// is free. (A claim that looked only there was tried: see docs/performance.md.)
 async fn a_writes_claim_finds_a_free_slot_when_the_next_in_turn_is_not(store: Store) {
     if !store.checkouts.claims_in_writes() {
         return;
