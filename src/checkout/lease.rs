@@ -16,6 +16,7 @@ use super::waiters::{Patience, Subscription};
 use crate::ids::CheckoutId;
 use crate::liveness::LeaseToken;
 use crate::metrics::{LeaseTaking, WaitSource};
+use crate::store::StoreError;
 
 impl CheckoutService {
     /// A new owner name for one piece of work's lease. Keep it for as long as the work runs:
@@ -65,12 +66,51 @@ impl CheckoutService {
         Ok(Taking::Busy(self.owned(user, id).await?))
     }
 
+    /// The write that starts a payment or purchase (`paying`, `purchasing`), right before its
+    /// call. When `checkout` holds no lease (this replica's record, see
+    /// [`Self::cached_free`]), the write takes it; a record that is no longer the database's
+    /// fails that write (`Conflict`): nothing is written, and the answer is
+    /// [`Start::StaleRecord`], for the caller to take the lease by a statement of its own.
+    pub(super) async fn write_start(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+    ) -> Result<Start, StoreError> {
+        let held = checkout.lease.is_some();
+        match self.save_before_call(checkout, owner).await {
+            Ok(()) => {
+                if !held {
+                    self.metrics.operation_lease(LeaseTaking::WithWrite);
+                }
+                Ok(Start::Written)
+            }
+            Err(StoreError::Conflict) if !held => Ok(self.stale_record()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The hold of `leased` ran out before its payment or purchase started: recorded as
+    /// expired under a lease taken in the database; from this replica's record (no lease),
+    /// nothing is recorded and the caller starts over with a lease of its own (`None`).
+    pub(super) async fn hold_ran_out_before_start<T>(
+        self: &Arc<Self>,
+        leased: Checkout,
+        owner: &str,
+    ) -> Result<Option<T>, CheckoutError> {
+        match leased.lease {
+            Some(_) => Err(self.expire(leased, owner).await),
+            None => {
+                self.stale_record();
+                Ok(None)
+            }
+        }
+    }
+
     /// A payment or purchase could not start from this replica's record (it was not the
-    /// database's any more, or the hold ran out meanwhile): nothing written; the caller takes
-    /// the lease by a statement of its own. Always `None`, the callers' word for it.
-    pub(super) fn stale_record<T>(&self) -> Option<T> {
+    /// database's any more, or the hold ran out meanwhile): nothing written.
+    fn stale_record(&self) -> Start {
         self.metrics.operation_lease(LeaseTaking::StaleRecord);
-        None
+        Start::StaleRecord
     }
 
     /// Take the lease, waiting (up to `wait`) while another worker holds it. `None` when it
@@ -185,6 +225,14 @@ impl CheckoutService {
         };
         waiting.retry_until(patience, &self.stopping, attempt).await
     }
+}
+
+/// What [`CheckoutService::write_start`] did.
+pub(super) enum Start {
+    /// Written: the operation is started, under the lease.
+    Written,
+    /// Not written: the record it started from was not the database's any more.
+    StaleRecord,
 }
 
 /// What [`CheckoutService::lease_own`] found.

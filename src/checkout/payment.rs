@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::billing::{BillingAddress, Email, NonEmpty, Phone};
 use super::error::{CheckoutError, ErrorCode, RecordError, Refusal};
-use super::lease::Taking;
+use super::lease::{Start, Taking};
 use super::model::{Checkout, CheckoutFailure, PaymentSummary};
 use super::service::{CheckoutService, Requester};
 use super::state::CheckoutState;
@@ -210,27 +210,17 @@ impl CheckoutService {
         from: PayableFrom,
         wait: std::time::Duration,
     ) -> Result<Option<Checkout>, CheckoutError> {
-        let held = leased.lease.is_some();
         if let Err(e) = self.payable_now(&leased, who, from, wait).await {
             self.unlease_unless_settled(&leased, owner).await;
             return Err(e);
         }
         if self.hold_ran_out(&leased) {
-            // Recorded as expired only under a lease taken in the database.
-            return match held {
-                true => Err(self.expire(leased, owner).await),
-                false => Ok(self.stale_record()),
-            };
+            return self.hold_ran_out_before_start(leased, owner).await;
         }
         self.apply(&mut leased, Checkout::begin_payment)?;
-        match self.save_before_call(&mut leased, owner).await {
-            Ok(()) => {
-                if !held {
-                    self.metrics.operation_lease(LeaseTaking::WithWrite);
-                }
-                Ok(Some(leased))
-            }
-            Err(StoreError::Conflict) if !held => Ok(self.stale_record()),
+        match self.write_start(&mut leased, owner).await {
+            Ok(Start::Written) => Ok(Some(leased)),
+            Ok(Start::StaleRecord) => Ok(None),
             Err(e) => {
                 self.unlease_unless_settled(&leased, owner).await;
                 Err(e.into())

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use super::catalog::EventCatalog;
 use super::error::{CheckoutError, ErrorCode, Refusal};
 use super::events::prerequisite;
-use super::lease::Taking;
+use super::lease::{Start, Taking};
 use super::model::{Checkout, CheckoutFailure, Lease, Operation, Order, TicketRequest, UserId};
 use super::reads::ReadCache;
 use super::state::CheckoutState;
@@ -327,7 +327,6 @@ impl CheckoutService {
         owner: LeaseToken,
         deadline: tokio::time::Instant,
     ) -> Result<Option<Checkout>, CheckoutError> {
-        let held = leased.lease.is_some();
         let wait = time_left(deadline);
         if leased.state != CheckoutState::PaymentAccepted {
             self.unlease_unless_settled(&leased, &owner).await;
@@ -343,11 +342,7 @@ impl CheckoutService {
             return Err(e);
         }
         if self.hold_ran_out(&leased) {
-            // Recorded as expired only under a lease taken in the database.
-            return match held {
-                true => Err(self.expire(leased, &owner).await),
-                false => Ok(self.stale_record()),
-            };
+            return self.hold_ran_out_before_start(leased, &owner).await;
         }
         self.remember_account(&who.user).await?;
         self.apply(&mut leased, Checkout::begin_purchase)?;
@@ -355,12 +350,8 @@ impl CheckoutService {
         // send: the driver sends at once, unless an older purchase of this user and event is
         // unsettled, and then it clears the time before it waits (see `step_purchase`).
         leased.purchase_started_at = Some(self.now());
-        match self.save_before_call(&mut leased, &owner).await {
-            Err(StoreError::Conflict) if !held => return Ok(self.stale_record()),
-            saved => saved?,
-        }
-        if !held {
-            self.metrics.operation_lease(LeaseTaking::WithWrite);
+        if let Start::StaleRecord = self.write_start(&mut leased, &owner).await? {
+            return Ok(None);
         }
         let settled = self.drive_and_wait(leased, owner, None, time_left(deadline));
         failure_as_error(settled.await?).map(Some)
