@@ -85,6 +85,7 @@ where
             let stock = tracing_subscriber::fmt::format().json().flatten_event(true);
             fmt.json()
                 .flatten_event(true)
+                .fmt_fields(access::JsonSpanFields)
                 .event_format(access::JsonLines { stock })
                 .boxed()
         }

@@ -37,6 +37,7 @@ pub mod parse;
 pub mod payment_session;
 pub mod problem;
 pub mod problem_types;
+pub mod rendered;
 pub mod scrape;
 pub mod state;
 
@@ -52,6 +53,7 @@ use actix_web::web;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::checkout::error::ErrorCode;
+use crate::telemetry::redact;
 use openapi::Routes;
 use problem::ApiError;
 
@@ -120,8 +122,9 @@ pub async fn observe(
         .copied();
     tracing::info!(
         target: "access",
-        method = %method,
-        route = %route,
+        // As strings, not `%` (formatted through `Display` into the line char by char).
+        method = method.as_str(),
+        route = route.as_str(),
         status,
         // To the microsecond: shorter to format and write than all of an f64's digits.
         latency_ms = (latency.as_micros() as f64) / 1000.0,
@@ -188,12 +191,31 @@ fn logged_path(req: &ServiceRequest) -> std::borrow::Cow<'_, str> {
 
 /// A new request id: 32 hex digits (the shape of a W3C trace id) from a random per-process
 /// prefix and a counter, so that making one costs no system call, as a v4 UUID's read of the
-/// OS random source does on every request.
+/// OS random source does on every request. The count is spread over its 16 digits (times an
+/// odd constant: still one id per count) and an id with a card number's length of decimal
+/// digits in a row is skipped. The log redaction masks such a run when it passes the Luhn
+/// check, and the zero-padded count (`…0000000000012345`) was one in many access lines: their
+/// request ids were logged as `[REDACTED]`, and each such line took the redaction's slow path.
 fn new_request_id() -> String {
+    /// Odd (the golden ratio's 64-bit constant): multiplying by it is a bijection of `u64`.
+    const SPREAD: u64 = 0x9E37_79B9_7F4A_7C15;
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
-    format!("{prefix:016x}{:016x}", NEXT.fetch_add(1, Ordering::Relaxed))
+    let prefix = *PREFIX.get_or_init(|| {
+        loop {
+            let prefix = uuid::Uuid::new_v4().as_u64_pair().0;
+            if !redact::has_card_length_digit_run(format!("{prefix:016x}").as_bytes()) {
+                return prefix;
+            }
+        }
+    });
+    loop {
+        let count = NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(SPREAD);
+        let id = format!("{prefix:016x}{count:016x}");
+        if !redact::has_card_length_digit_run(id.as_bytes()) {
+            return id;
+        }
+    }
 }
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
@@ -235,6 +257,17 @@ mod tests {
         for id in [a, b] {
             assert_eq!(id.len(), 32);
             assert!(id.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        }
+    }
+
+    #[test]
+    fn request_ids_are_never_masked_as_card_numbers() {
+        for _ in 0..100_000 {
+            let id = super::new_request_id();
+            assert!(
+                !crate::telemetry::redact::contains_card_number(&id),
+                "{id} would be logged as [REDACTED]"
+            );
         }
     }
 

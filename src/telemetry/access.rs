@@ -9,11 +9,14 @@
 //! each span's fields as the JSON text they are already stored as. Every other event goes to
 //! the stock formatter. The line still passes the redaction like any other (`super`).
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::{Format, Json, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
@@ -26,13 +29,13 @@ pub struct JsonLines {
     pub stock: Format<Json>,
 }
 
-impl<S> FormatEvent<S, JsonFields> for JsonLines
+impl<S> FormatEvent<S, JsonSpanFields> for JsonLines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, JsonFields>,
+        ctx: &FmtContext<'_, S, JsonSpanFields>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -41,7 +44,7 @@ where
                 .parent()
                 .and_then(|id| ctx.span(id))
                 .or_else(|| ctx.lookup_current());
-            // A span whose fields are not a stored JSON object (never, with `JsonFields`)
+            // A span whose fields are not a stored JSON object (never, with `JsonSpanFields`)
             // goes the stock way rather than as a broken line.
             if current
                 .as_ref()
@@ -63,9 +66,13 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     w.write_str("{\"timestamp\":\"")?;
-    SystemTime.format_time(w)?;
+    timestamp(w)?;
     write!(w, "\",\"level\":\"{}\"", event.metadata().level())?;
-    let mut fields = Fields { w, result: Ok(()) };
+    let mut fields = Fields {
+        w,
+        comma: true,
+        result: Ok(()),
+    };
     event.record(&mut fields);
     fields.result?;
     w.write_str(",\"target\":")?;
@@ -85,6 +92,42 @@ where
     w.write_str("}\n")
 }
 
+/// The time now as tracing's `SystemTime` writes it (`2026-12-05T05:08:08.460796Z`: UTC, to
+/// the microsecond). The part to the second is formatted once a second per thread and reused:
+/// the calendar arithmetic and `fmt` of every field, for every line, were a sixth of the
+/// line's formatting.
+fn timestamp(w: &mut Writer<'_>) -> fmt::Result {
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (secs, micros) = (now.as_secs(), now.subsec_micros());
+    SECOND.with(|second| {
+        let mut second = second.borrow_mut();
+        if second.0 != secs {
+            let at = i64::try_from(secs)
+                .ok()
+                .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0));
+            let Some(at) = at else {
+                return SystemTime.format_time(w);
+            };
+            second.1.clear();
+            write!(second.1, "{}", at.format("%Y-%m-%dT%H:%M:%S"))?;
+            second.0 = secs;
+        }
+        w.write_str(&second.1)?;
+        let mut fraction = *b".000000Z";
+        let mut rest = micros;
+        for digit in fraction[1..7].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        w.write_str(std::str::from_utf8(&fraction).map_err(|_| fmt::Error)?)
+    })
+}
+
 /// `{<the span's fields>,"name":"<its name>"}`, as the stock formatter shows a span.
 fn span_object<S>(w: &mut Writer<'_>, span: &SpanRef<'_, S>) -> fmt::Result
 where
@@ -100,7 +143,7 @@ where
     w.write_char('}')
 }
 
-/// Calls `f` with the inside of the span's stored JSON object (`JsonFields` keeps
+/// Calls `f` with the inside of the span's stored JSON object (`JsonSpanFields` keeps
 /// `{"k":v,…}` per span), borrowed, or `None` if what is stored is not one.
 fn with_fields<S, R>(span: &SpanRef<'_, S>, f: impl FnOnce(Option<&str>) -> R) -> R
 where
@@ -108,7 +151,7 @@ where
 {
     let extensions = span.extensions();
     let inner = extensions
-        .get::<FormattedFields<JsonFields>>()
+        .get::<FormattedFields<JsonSpanFields>>()
         .and_then(|stored| object_inside(&stored.fields));
     f(inner)
 }
@@ -122,21 +165,30 @@ fn object_inside(text: &str) -> Option<&str> {
     Some(text.strip_prefix('{')?.strip_suffix('}')?.trim())
 }
 
-/// Writes each field of the event as `,"name":value`.
+/// Writes each field as `"name":value`, each but the first (unless `comma` from the start)
+/// after a comma.
 struct Fields<'a, 'w> {
     w: &'a mut Writer<'w>,
+    comma: bool,
     result: fmt::Result,
 }
 
 impl Fields<'_, '_> {
     fn entry(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+        self.named(field.name(), value);
+    }
+
+    fn named(&mut self, name: &str, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
         if self.result.is_ok() {
-            self.result = self
-                .w
-                .write_char(',')
-                .and_then(|()| json_str(self.w, field.name()))
-                .and_then(|()| self.w.write_char(':'))
-                .and_then(|()| value(self.w));
+            let comma = std::mem::replace(&mut self.comma, true);
+            self.result = (if comma {
+                self.w.write_char(',')
+            } else {
+                Ok(())
+            })
+            .and_then(|()| json_str(self.w, name))
+            .and_then(|()| self.w.write_char(':'))
+            .and_then(|()| value(self.w));
         }
     }
 }
@@ -160,8 +212,9 @@ impl Visit for Fields<'_, '_> {
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         // JSON has no NaN or infinity; serde_json writes them as null too.
-        if value.is_finite() {
-            self.entry(field, |w| write!(w, "{value}"));
+        // As serde_json writes it (`1.0`, not `1`: the same JSON number type as before).
+        if let Some(number) = serde_json::Number::from_f64(value) {
+            self.entry(field, |w| write!(w, "{number}"));
         } else {
             self.entry(field, |w| w.write_str("null"));
         }
@@ -175,6 +228,53 @@ impl Visit for Fields<'_, '_> {
             write!(Escaping(w), "{value:?}")?;
             w.write_char('"')
         });
+    }
+}
+
+/// A span's fields as the JSON object tracing-subscriber's `JsonFields` stores (the same
+/// names and values), written straight into the span's text in the order they are declared
+/// instead of through a map of `serde_json::Value`s and a serialisation: every request opens
+/// a span, and storing its fields that way cost as much as the access line itself.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonSpanFields;
+
+impl<'writer> FormatFields<'writer> for JsonSpanFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        writer.write_char('{')?;
+        let mut visitor = Fields {
+            w: &mut writer,
+            comma: false,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result?;
+        writer.write_char('}')
+    }
+
+    /// Fields recorded after the span opened (`Span::record`, rare): merged into the stored
+    /// object, a name recorded again replacing its value, as `JsonFields` does.
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let mut added = String::new();
+        self.format_fields(Writer::new(&mut added), fields)?;
+        if current.fields.is_empty() {
+            current.fields = added;
+            return Ok(());
+        }
+        let mut merged: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&current.fields).map_err(|_| fmt::Error)?;
+        let added: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&added).map_err(|_| fmt::Error)?;
+        merged.extend(added);
+        current.fields = serde_json::to_string(&merged).map_err(|_| fmt::Error)?;
+        Ok(())
     }
 }
 
@@ -218,6 +318,7 @@ impl fmt::Write for Escaping<'_, '_> {
 mod tests {
     use std::sync::{Arc, Mutex};
 
+    use chrono::SubsecRound as _;
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
@@ -246,7 +347,9 @@ mod tests {
             .with_writer(move || writer.clone());
         let subscriber = tracing_subscriber::registry();
         if hand_written {
-            let layer = layer.event_format(JsonLines { stock });
+            let layer = layer
+                .fmt_fields(JsonSpanFields)
+                .event_format(JsonLines { stock });
             tracing::subscriber::with_default(subscriber.with(layer), &emit);
         } else {
             tracing::subscriber::with_default(subscriber.with(layer), &emit);
@@ -305,6 +408,65 @@ mod tests {
         assert_eq!(hand[0]["span"]["path"], path, "{}", hand[0]);
         assert_eq!(hand[0]["spans"][0]["name"], "outer", "{}", hand[0]);
         assert_eq!(hand[0]["status"], 404, "{}", hand[0]);
+    }
+
+    /// A span with a field of each kind, one of them recorded after it opened, then recorded
+    /// again; a line inside it.
+    fn span_of_every_kind(target_access: bool) {
+        let span = tracing::info_span!(
+            "upstream",
+            name = "a \"quoted\" name",
+            count = 3u64,
+            delta = -2i64,
+            whole = 1.0f64,
+            ratio = 0.25f64,
+            ok = true,
+            shown = %"display é",
+            debugged = ?Some(7),
+            status = tracing::field::Empty
+        );
+        span.record("status", 200u64);
+        span.record("status", 503u64);
+        let _entered = span.enter();
+        if target_access {
+            tracing::info!(target: "access", status = 200u16, "request");
+        } else {
+            tracing::warn!(checkout = "chk_1", "something else");
+        }
+    }
+
+    #[test]
+    fn span_fields_are_stored_as_json_fields_stores_them() {
+        for target_access in [true, false] {
+            let stock = lines(false, || span_of_every_kind(target_access));
+            let hand = lines(true, || span_of_every_kind(target_access));
+            assert_eq!(hand, stock);
+            let span = &hand[0]["span"];
+            assert_eq!(span["status"], 503, "{span}");
+            assert_eq!(span["whole"], serde_json::json!(1.0), "{span}");
+            assert_eq!(span["debugged"], "Some(7)", "{span}");
+        }
+    }
+
+    #[test]
+    fn the_timestamp_is_utc_to_the_microsecond() {
+        let before = chrono::Utc::now();
+        let mut first = String::new();
+        timestamp(&mut Writer::new(&mut first)).expect("written");
+        let mut second = String::new();
+        timestamp(&mut Writer::new(&mut second)).expect("written");
+        let after = chrono::Utc::now();
+        for text in [&first, &second] {
+            assert_eq!(text.len(), "2026-12-05T05:08:08.460796Z".len(), "{text}");
+            let at = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.6fZ")
+                .expect(text)
+                .and_utc();
+            assert!(
+                before.trunc_subsecs(6) <= at && at <= after,
+                "{before} ≤ {text} ≤ {after}"
+            );
+        }
+        assert!(first <= second, "{first} then {second}");
     }
 
     #[test]
