@@ -1,7 +1,5 @@
 //! `/v1/events/{id}` and `/v1/captcha`, and the rendered event bodies they reuse.
 
-use std::sync::Arc;
-
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -13,9 +11,9 @@ use super::openapi::headers::PreferWait;
 use super::openapi::problems::{CaptchaProblems, EventProblems};
 use super::openapi::{Routes, examples};
 use super::problem::ApiError;
+use super::rendered::Rendered;
 use super::state::AppState;
 use crate::checkout::catalog::{EventInfo, EventSnapshot, parse_event_id};
-use crate::checkout::error::ErrorCode;
 use crate::checkout::service::Requester;
 
 pub fn routes(routes: &mut Routes) {
@@ -46,63 +44,25 @@ async fn get_event(
     let event_id = parse_event_id(&path).ok_or_else(ApiError::not_found)?;
     let wait = state.wait(&req, state.max_wait);
     let snapshot = state.service.event(&user.0, event_id, wait).await?;
-    let body = state.events.body(&snapshot)?;
+    let body = event_body(&state.events, &snapshot)?;
     Ok(HttpResponse::Ok()
         .insert_header(ContentType::json())
         .body(body))
 }
 
-/// The JSON body last rendered for each event. A cached event read is the hot path of a sale
-/// (every app screen shows the event): while the details are the same cached `EventInfo` and
-/// the parts that change with time (on sale, maintenance window) are unchanged, the bytes are
-/// served again instead of being rendered and serialised per request.
-pub struct RenderedEvents {
-    bodies: moka::sync::Cache<String, Arc<Rendered>>,
-}
+/// Event bodies as last rendered: while the details are the same cached `EventInfo` and the
+/// parts that change with time (on sale, maintenance window) are unchanged, the bytes are
+/// served again.
+pub type RenderedEvents = Rendered<String, EventInfo, (bool, bool, chrono::DateTime<chrono::Utc>)>;
 
-impl Default for RenderedEvents {
-    fn default() -> Self {
-        Self {
-            bodies: moka::sync::Cache::new(MAX_RENDERED),
-        }
-    }
-}
-
-struct Rendered {
-    info: Arc<EventInfo>,
-    key: (bool, bool, chrono::DateTime<chrono::Utc>),
-    body: Bytes,
-}
-
-/// More events than any venue list; past it the least used renderings are dropped and rebuilt
-/// on use.
-const MAX_RENDERED: u64 = 10_000;
-
-impl RenderedEvents {
-    pub fn body(&self, snapshot: &EventSnapshot) -> Result<Bytes, ApiError> {
-        let key = snapshot.time_key();
-        let id = &snapshot.info.event_id;
-        if let Some(r) = self.bodies.get(id)
-            && Arc::ptr_eq(&r.info, &snapshot.info)
-            && r.key == key
-        {
-            return Ok(r.body.clone());
-        }
-        let body = serde_json::to_vec(&EventBody::from(snapshot.view())).map_err(|e| {
-            tracing::error!(error = %e, "rendering an event");
-            ApiError::new(ErrorCode::Internal, "the event could not be rendered")
-        })?;
-        let body = Bytes::from(body);
-        self.bodies.insert(
-            id.clone(),
-            Arc::new(Rendered {
-                info: snapshot.info.clone(),
-                key,
-                body: body.clone(),
-            }),
-        );
-        Ok(body)
-    }
+/// The body of `snapshot`, as rendered before or now.
+fn event_body(rendered: &RenderedEvents, snapshot: &EventSnapshot) -> Result<Bytes, ApiError> {
+    rendered.body(
+        snapshot.info.event_id.clone(),
+        &snapshot.info,
+        snapshot.time_key(),
+        |_| EventBody::from(snapshot.view()),
+    )
 }
 
 /// The captcha page

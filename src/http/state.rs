@@ -33,6 +33,8 @@ pub struct AppState {
     pub readiness: std::sync::Arc<crate::readiness::Readiness>,
     /// Event bodies as last rendered.
     pub events: super::events::RenderedEvents,
+    /// Checkout bodies as last rendered from each cached read.
+    pub checkouts: super::checkouts::RenderedCheckouts,
     /// The hosted payment page: its origin, who may frame it, its keys.
     pub hosted: super::hosted::HostedPage,
 }

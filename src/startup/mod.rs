@@ -131,7 +131,8 @@ impl Application {
             payment_fingerprint_key: http::idempotency::payment_fingerprint_key(
                 &settings.source_account_key,
             ),
-            events: http::events::RenderedEvents::default(),
+            events: http::rendered::Rendered::new("an event"),
+            checkouts: http::rendered::Rendered::new("a checkout"),
             hosted,
         });
         let document = web::Data::new(http::openapi::docs::ApiDocument::new(
