@@ -156,7 +156,7 @@ async fn get_checkout(
     // Usually from this replica's read cache: the checkout and its order, no database read.
     let read = state.service.get(&user.0, id, wait).await?;
     // The same cached read as last time is answered with the same bytes.
-    let body = state.checkouts.body(id, &read, (), |read| {
+    let body = state.checkouts.body(&id, &read, (), |read| {
         CheckoutBody::new(&read.checkout, read.order.as_ref())
     })?;
     Ok(HttpResponse::Ok()

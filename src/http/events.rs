@@ -58,7 +58,7 @@ pub type RenderedEvents = Rendered<String, EventInfo, (bool, bool, chrono::DateT
 /// The body of `snapshot`, as rendered before or now.
 fn event_body(rendered: &RenderedEvents, snapshot: &EventSnapshot) -> Result<Bytes, ApiError> {
     rendered.body(
-        snapshot.info.event_id.clone(),
+        &snapshot.info.event_id,
         &snapshot.info,
         snapshot.time_key(),
         |_| EventBody::from(snapshot.view()),

@@ -33,7 +33,7 @@ struct Rendering<T, K> {
 
 impl<Id, T, K> Rendered<Id, T, K>
 where
-    Id: Hash + Eq + Send + Sync + 'static,
+    Id: Hash + Eq + Clone + Send + Sync + 'static,
     T: Send + Sync + 'static,
     K: PartialEq + Send + Sync + 'static,
 {
@@ -48,12 +48,12 @@ where
     /// from this very `source` under an equal `key`; else rendered now and kept.
     pub fn body<B: Serialize>(
         &self,
-        id: Id,
+        id: &Id,
         source: &Arc<T>,
         key: K,
         view: impl FnOnce(&T) -> B,
     ) -> Result<Bytes, ApiError> {
-        if let Some(r) = self.bodies.get(&id)
+        if let Some(r) = self.bodies.get(id)
             && Arc::ptr_eq(&r.source, source)
             && r.key == key
         {
@@ -65,7 +65,7 @@ where
         })?;
         let body = Bytes::from(body);
         self.bodies.insert(
-            id,
+            id.clone(),
             Arc::new(Rendering {
                 source: source.clone(),
                 key,
@@ -99,7 +99,7 @@ mod tests {
         let value = Arc::new("a".to_owned());
         let mut renders = 0;
         for _ in 0..3 {
-            let body = rendered.body(1, &value, 7, |v| {
+            let body = rendered.body(&1, &value, 7, |v| {
                 renders += 1;
                 view(v, 7)
             });
@@ -113,17 +113,17 @@ mod tests {
         let rendered: Rendered<u32, String, u32> = Rendered::new("a test value");
         let first = Arc::new("a".to_owned());
         rendered
-            .body(1, &first, 7, |v| view(v, 7))
+            .body(&1, &first, 7, |v| view(v, 7))
             .expect("rendered");
         // Equal text, but another value: a cache replaced its entry.
         let second = Arc::new("a".to_owned());
         let mut renders = 0;
-        let again = rendered.body(1, &second, 7, |v| {
+        let again = rendered.body(&1, &second, 7, |v| {
             renders += 1;
             view(v, 8)
         });
         assert_eq!(again.expect("rendered").as_ref(), br#"{"name":"a","at":8}"#);
-        let later = rendered.body(1, &second, 9, |v| {
+        let later = rendered.body(&1, &second, 9, |v| {
             renders += 1;
             view(v, 9)
         });
