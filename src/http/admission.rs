@@ -7,6 +7,7 @@
 //! of time after its last request); idle keys are swept every [`SWEEP_EVERY`] admissions, so
 //! the maps stay as small as the users and addresses active in the last few seconds.
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -44,13 +45,13 @@ pub struct Refused {
 /// Admissions between two sweeps of idle keys.
 const SWEEP_EVERY: u64 = 4096;
 
-type Keyed<C> =
-    RateLimiter<String, DashMapStateStore<String>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Keyed<K, C> = RateLimiter<K, DashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// Keyed limiters for users and for client addresses, on clock `C` (tests drive a fake one).
 pub struct Admission<C: Clock = DefaultClock> {
-    users: Keyed<C>,
-    addresses: Keyed<C>,
+    users: Keyed<String, C>,
+    /// By address, not its text: no formatting, copy or string hash per request.
+    addresses: Keyed<IpAddr, C>,
     user_burst: u32,
     ip_burst: u32,
     clock: C,
@@ -78,23 +79,21 @@ impl<C: Clock + Clone> Admission<C> {
     /// Admit one request of `user` from `ip`, or say how long to wait. The address is checked
     /// first: a request refused for its address costs its user nothing (a user refused for
     /// its own rate has spent one of its address's cells, which are the larger budget).
-    pub fn admit(&self, user: &str, ip: &str) -> Result<(), Refused> {
+    pub fn admit(&self, user: &str, ip: IpAddr) -> Result<(), Refused> {
         self.admit_address(ip)?;
         self.admit_user(user)
     }
 
     /// The address's half of [`Self::admit`], for a request whose user is not known yet (the
     /// payment page, before its link is looked up: every look-up reads the database).
-    pub fn admit_address(&self, ip: &str) -> Result<(), Refused> {
+    pub fn admit_address(&self, ip: IpAddr) -> Result<(), Refused> {
         if self.admitted.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep();
         }
-        self.addresses
-            .check_key(&ip.to_owned())
-            .map_err(|not_until| Refused {
-                retry_after: not_until.wait_time_from(self.clock.now()),
-                limit: self.ip_burst,
-            })
+        self.addresses.check_key(&ip).map_err(|not_until| Refused {
+            retry_after: not_until.wait_time_from(self.clock.now()),
+            limit: self.ip_burst,
+        })
     }
 
     /// The user's half of [`Self::admit`], for a request whose address was admitted already.
@@ -109,10 +108,10 @@ impl<C: Clock + Clone> Admission<C> {
 
     /// Forget keys that are back to a fresh state.
     fn sweep(&self) {
-        for limiter in [&self.users, &self.addresses] {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
+        self.users.retain_recent();
+        self.users.shrink_to_fit();
+        self.addresses.retain_recent();
+        self.addresses.shrink_to_fit();
     }
 
     #[cfg(test)]
@@ -124,6 +123,10 @@ impl<C: Clock + Clone> Admission<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("a test address")
+    }
 
     fn admission() -> Admission {
         Admission::new(
@@ -142,15 +145,15 @@ mod tests {
     fn a_burst_is_admitted_then_the_user_waits() {
         let a = admission();
         for _ in 0..3 {
-            assert!(a.admit("alice", "1.2.3.4").is_ok());
+            assert!(a.admit("alice", ip("1.2.3.4")).is_ok());
         }
-        let refused = a.admit("alice", "1.2.3.4").unwrap_err();
+        let refused = a.admit("alice", ip("1.2.3.4")).unwrap_err();
         assert!(
             refused.retry_after > Duration::from_millis(900),
             "{refused:?}"
         );
         // Another user is not affected.
-        assert!(a.admit("bob", "1.2.3.4").is_ok());
+        assert!(a.admit("bob", ip("1.2.3.4")).is_ok());
     }
 
     #[test]
@@ -165,10 +168,10 @@ mod tests {
                 burst: 2,
             },
         );
-        assert!(a.admit("u1", "9.9.9.9").is_ok());
-        assert!(a.admit("u2", "9.9.9.9").is_ok());
-        assert!(a.admit("u3", "9.9.9.9").is_err());
-        assert!(a.admit("u3", "8.8.8.8").is_ok());
+        assert!(a.admit("u1", ip("9.9.9.9")).is_ok());
+        assert!(a.admit("u2", ip("9.9.9.9")).is_ok());
+        assert!(a.admit("u3", ip("9.9.9.9")).is_err());
+        assert!(a.admit("u3", ip("8.8.8.8")).is_ok());
     }
 
     #[test]
@@ -183,10 +186,10 @@ mod tests {
                 burst: 1,
             },
         );
-        assert!(a.admit("u", "1.1.1.1").is_ok());
+        assert!(a.admit("u", ip("1.1.1.1")).is_ok());
         // The IP bucket refuses; the other user's bucket must not have been charged.
-        assert!(a.admit("v", "1.1.1.1").is_err());
-        assert!(a.admit("v", "2.2.2.2").is_ok());
+        assert!(a.admit("v", ip("1.1.1.1")).is_err());
+        assert!(a.admit("v", ip("2.2.2.2")).is_ok());
     }
 
     #[test]
@@ -206,13 +209,13 @@ mod tests {
         for i in 0..SWEEP_EVERY - 1 {
             let _ = a.admit(
                 &format!("user-{i}"),
-                &format!("10.0.{}.{}", i / 256, i % 256),
+                ip(&format!("10.0.{}.{}", i / 256, i % 256)),
             );
         }
         assert!(a.keys() > 1000, "{} keys before the sweep", a.keys());
         // A burst of one at 1000/s is fresh again after a millisecond.
         clock.advance(Duration::from_millis(5));
-        let _ = a.admit("last", "10.9.9.9");
+        let _ = a.admit("last", ip("10.9.9.9"));
         assert!(a.keys() <= 2, "{} keys after the sweep", a.keys());
     }
 }

@@ -6,11 +6,16 @@ use std::net::IpAddr;
 use actix_web::HttpRequest;
 use ipnet::IpNet;
 
+/// The end user's address as text, as checkouts record it.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> String {
+    client_addr(req, trusted).to_string()
+}
+
+/// The end user's address; `0.0.0.0` when the connection has none (a test request).
+pub fn client_addr(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
     let peer = req.peer_addr().map(|a| a.ip());
     resolve(peer, forwarded_for(req).as_deref(), trusted)
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "0.0.0.0".into())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
 fn forwarded_for(req: &HttpRequest) -> Option<String> {

@@ -49,10 +49,10 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or_else(|| ApiError::unauthorized("the Authorization header is not a Bearer token"))?;
     let user = state.jwt.verify(token.trim())?;
-    let ip = super::client_ip::client_ip(req, &state.trusted_proxies);
+    let ip = super::client_ip::client_addr(req, &state.trusted_proxies);
     state
         .admission
-        .admit(user.as_str(), &ip)
+        .admit(user.as_str(), ip)
         .map_err(ApiError::rate_limited)?;
     Ok(AuthUser(user))
 }

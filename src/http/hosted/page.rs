@@ -23,7 +23,7 @@ use crate::checkout::service::Requester;
 use crate::checkout::state::CheckoutState;
 use crate::http::admission::Refused;
 use crate::http::body::RawBody;
-use crate::http::client_ip::client_ip;
+use crate::http::client_ip::client_addr;
 use crate::http::problem::{ApiError, ProblemCode};
 use crate::http::state::AppState;
 
@@ -39,8 +39,10 @@ pub async fn show(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> HttpResponse {
-    let client_ip = client_ip(&req, &state.trusted_proxies);
-    if let Err(refused) = state.admission.admit_address(&client_ip) {
+    if let Err(refused) = state
+        .admission
+        .admit_address(client_addr(&req, &state.trusted_proxies))
+    {
         return too_many_requests(&state, refused);
     }
     let Some(token) = SessionToken::parse(&token) else {
@@ -75,8 +77,8 @@ pub async fn pay(
     // on in wiped memory and then in the secret types only.
     let form = PostedForm::parse(&body);
     drop(body);
-    let client_ip = client_ip(&req, &state.trusted_proxies);
-    if let Err(refused) = state.admission.admit_address(&client_ip) {
+    let client_addr = client_addr(&req, &state.trusted_proxies);
+    if let Err(refused) = state.admission.admit_address(client_addr) {
         return too_many_requests(&state, refused);
     }
     let Some(token) = SessionToken::parse(&token) else {
@@ -113,7 +115,7 @@ pub async fn pay(
     };
     let who = Requester {
         user: open.session.user_id.clone(),
-        client_ip,
+        client_ip: client_addr.to_string(),
     };
     let attempt = PaymentAttempt {
         input,
