@@ -132,7 +132,7 @@ pub fn has_card_length_digit_run(bytes: &[u8]) -> bool {
         if carried + digits.trailing_ones() as usize >= CARD_MIN_DIGITS {
             return true;
         }
-        // Bit i of `run` is set when bits i..i+13 all are: 13 = 1 + 1 + 2 + 4 + 5.
+        // Bit i of `run` is set when bits i to i + 12 all are (13 = 1 + 1 + 2 + 4 + 5).
         let mut run = digits;
         for shift in [1, 2, 4, 5] {
             run &= run >> shift;
