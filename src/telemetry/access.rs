@@ -175,10 +175,6 @@ struct Fields<'a, 'w> {
 
 impl Fields<'_, '_> {
     fn entry(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
-        self.named(field.name(), value);
-    }
-
-    fn named(&mut self, name: &str, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
         if self.result.is_ok() {
             let comma = std::mem::replace(&mut self.comma, true);
             self.result = (if comma {
@@ -186,7 +182,7 @@ impl Fields<'_, '_> {
             } else {
                 Ok(())
             })
-            .and_then(|()| json_str(self.w, name))
+            .and_then(|()| json_str(self.w, field.name()))
             .and_then(|()| self.w.write_char(':'))
             .and_then(|()| value(self.w));
         }

@@ -181,7 +181,7 @@ fn mask_card_numbers(line: &str) -> String {
                 i += 1;
             }
             let run = &line[start..i];
-            if (CARD_MIN_DIGITS..=19).contains(&run.len()) && luhn_valid(run) {
+            if is_card_number(run.as_bytes()) {
                 out.push_str(MASK);
             } else {
                 out.push_str(run);
