@@ -119,29 +119,19 @@ fn salt_uses_the_whole_alphabet() {
     assert_eq!(seen.len(), SALT_ALPHABET.len());
 }
 
-#[test]
-fn openssl_decrypts_what_we_encrypt() {
+/// `ciphertext` decrypted by the `openssl` CLI under `key_pem`, or `None` when this machine
+/// has no `/usr/bin/openssl`.
+fn openssl_decrypt(key_pem: &str, ciphertext: &[u8]) -> Option<String> {
     let openssl = std::path::Path::new("/usr/bin/openssl");
     if !openssl.exists() {
         println!("NOTICE: /usr/bin/openssl not found; skipping the openssl interop test");
-        return;
+        return None;
     }
-    let encryptor = PaymentEncryptor::from_certificate(&certificate("c1")).expect("parses");
-    let ciphertext = STANDARD
-        .decode(encryptor.encrypt(TEST_CARD).expect("encrypts"))
-        .expect("base64");
-
-    let dir = std::env::temp_dir().join(format!(
-        "payment-crypto-openssl-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = temp_dir("decrypt");
     let key_path = dir.join("key.pem");
     let ct_path = dir.join("ciphertext.bin");
-    std::fs::write(&key_path, &fixture().private_key_pem).expect("write key");
-    std::fs::write(&ct_path, &ciphertext).expect("write ciphertext");
-
+    std::fs::write(&key_path, key_pem).expect("write key");
+    std::fs::write(&ct_path, ciphertext).expect("write ciphertext");
     let output = Command::new(openssl)
         .arg("pkeyutl")
         .arg("-decrypt")
@@ -152,19 +142,91 @@ fn openssl_decrypts_what_we_encrypt() {
         .output()
         .expect("run openssl");
     let _ = std::fs::remove_dir_all(&dir);
-
     assert!(
         output.status.success(),
         "openssl failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let plaintext = String::from_utf8(output.stdout).expect("ascii");
-    assert_eq!(unsalt(&plaintext), TEST_CARD);
+    Some(String::from_utf8(output.stdout).expect("ascii"))
+}
+
+fn temp_dir(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "payment-crypto-{what}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn openssl_decrypts_what_we_encrypt() {
+    let encryptor = PaymentEncryptor::from_certificate(&certificate("c1")).expect("parses");
+    assert_eq!(encryptor.implementation(), "aws-lc");
+    let ciphertext = STANDARD
+        .decode(encryptor.encrypt(TEST_CARD).expect("encrypts"))
+        .expect("base64");
+    if let Some(plaintext) = openssl_decrypt(&fixture().private_key_pem, &ciphertext) {
+        assert_eq!(unsalt(&plaintext), TEST_CARD);
+    }
+}
+
+/// The docs' example certificate holds a 1024-bit key, below what AWS-LC accepts: such a key
+/// is encrypted under by RustCrypto, and what it makes decrypts the same way.
+#[test]
+fn a_1024_bit_certificate_is_encrypted_under_too() {
+    let openssl = std::path::Path::new("/usr/bin/openssl");
+    if !openssl.exists() {
+        println!("NOTICE: /usr/bin/openssl not found; skipping the 1024-bit key test");
+        return;
+    }
+    let dir = temp_dir("rsa1024");
+    let (key_path, cert_path) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let made = Command::new(openssl)
+        .args(["req", "-x509", "-newkey", "rsa:1024", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=paysys-test.invalid", "-keyout"])
+        .arg(&key_path)
+        .arg("-out")
+        .arg(&cert_path)
+        .output()
+        .expect("run openssl");
+    assert!(
+        made.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let key_pem = std::fs::read_to_string(&key_path).expect("key");
+    let cert_pem = std::fs::read_to_string(&cert_path).expect("cert");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let certificate = wire::Certificate {
+        id: "c1024".to_owned(),
+        value: crlf(&cert_pem),
+    };
+    let encryptor = PaymentEncryptor::from_certificate(&certificate).expect("parses");
+    assert_eq!(encryptor.implementation(), "rust-crypto");
+    for secret in [TEST_CARD, TEST_CVV] {
+        let ciphertext = STANDARD
+            .decode(encryptor.encrypt(secret).expect("encrypts"))
+            .expect("base64");
+        assert_eq!(ciphertext.len(), 128, "a 1024-bit key's ciphertext");
+        let plaintext = openssl_decrypt(&key_pem, &ciphertext).expect("openssl is here");
+        assert_eq!(unsalt(&plaintext), secret);
+    }
+    let longest = "9".repeat(128 - 11 - SALT_LEN);
+    assert!(encryptor.encrypt(&longest).is_ok());
+    assert!(matches!(
+        encryptor.encrypt(&format!("{longest}9")),
+        Err(CryptoError::TooLong { key_bits: 1024 })
+    ));
 }
 
 #[test]
 fn too_long_secret_is_refused_without_quoting_it() {
     let encryptor = PaymentEncryptor::from_certificate(&certificate("c1")).expect("parses");
+    let longest = "9".repeat(256 - 11 - SALT_LEN);
+    assert_eq!(unsalt(&decrypt(&encryptor.encrypt(&longest).expect("fits"))), longest);
     let secret = "9".repeat(256);
     let err = encryptor.encrypt(&secret).unwrap_err();
     assert!(
