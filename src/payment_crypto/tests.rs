@@ -184,7 +184,9 @@ fn a_1024_bit_certificate_is_encrypted_under_too() {
     let dir = temp_dir("rsa1024");
     let (key_path, cert_path) = (dir.join("key.pem"), dir.join("cert.pem"));
     let made = Command::new(openssl)
-        .args(["req", "-x509", "-newkey", "rsa:1024", "-nodes", "-days", "1"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-days", "1",
+        ])
         .args(["-subj", "/CN=paysys-test.invalid", "-keyout"])
         .arg(&key_path)
         .arg("-out")
@@ -226,7 +228,10 @@ fn a_1024_bit_certificate_is_encrypted_under_too() {
 fn too_long_secret_is_refused_without_quoting_it() {
     let encryptor = PaymentEncryptor::from_certificate(&certificate("c1")).expect("parses");
     let longest = "9".repeat(256 - 11 - SALT_LEN);
-    assert_eq!(unsalt(&decrypt(&encryptor.encrypt(&longest).expect("fits"))), longest);
+    assert_eq!(
+        unsalt(&decrypt(&encryptor.encrypt(&longest).expect("fits"))),
+        longest
+    );
     let secret = "9".repeat(256);
     let err = encryptor.encrypt(&secret).unwrap_err();
     assert!(

@@ -105,14 +105,10 @@ async fn orders(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 async fn rotate_certificate(shared: web::Data<Shared>) -> HttpResponse {
-    let generated = tokio::task::spawn_blocking(CertState::rotated).await;
-    match generated {
-        Ok(Ok(cert)) => {
-            let id = cert.id.clone();
-            shared.lock().cert = cert;
-            Reply::ok(&serde_json::json!({ "id": id })).into_response()
-        }
-        _ => reply::error(500, 500, "Certificate generation failed").into_response(),
+    let bits = shared.lock().dialect.certificate_key.bits();
+    match CertState::rotate(&shared, bits).await {
+        Some(id) => Reply::ok(&serde_json::json!({ "id": id })).into_response(),
+        None => reply::error(500, 500, "Certificate generation failed").into_response(),
     }
 }
 

@@ -1,12 +1,12 @@
-//! The payment-encryption certificate: an RSA-2048 key (made by the `rsa` crate, so the sandbox
-//! can decrypt with it) wrapped in a self-signed X.509 certificate (made by `rcgen`), served by
+//! The payment-encryption certificate: an RSA key of the dialect's `certificate_key` size
+//! (1024 or 2048 bits, made by the `rsa` crate, which also signs with it, so the sandbox can
+//! decrypt with it) in a self-signed X.509 certificate (laid out by `rcgen`), served by
 //! `GET /certificate` as the docs show it (`id`, PEM `value` with `\r\n` line ends), and
 //! rotatable: after a rotation, the previous id is refused.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rsa::pkcs8::EncodePrivateKey;
 use rsa::rand_core::OsRng;
 use rsa::{Pkcs1v15Encrypt, RsaPrivateKey};
 use zeroize::Zeroizing;
@@ -17,8 +17,8 @@ use crate::upstream::wire;
 pub enum CertError {
     #[error("generating the RSA key: {0}")]
     Key(#[from] rsa::Error),
-    #[error("encoding the RSA key: {0}")]
-    Encode(#[from] rsa::pkcs8::Error),
+    #[error("encoding the RSA public key: {0}")]
+    EncodePublic(#[from] rsa::pkcs1::Error),
     #[error("building the certificate: {0}")]
     Certificate(#[from] rcgen::Error),
 }
@@ -35,26 +35,25 @@ pub struct CertState {
     pub id: String,
     pub pem: String,
     pub key: Arc<RsaPrivateKey>,
+    /// The key's modulus length in bits.
+    pub bits: usize,
 }
 
 impl std::fmt::Debug for CertState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CertState")
             .field("id", &self.id)
+            .field("bits", &self.bits)
             .finish_non_exhaustive()
     }
 }
 
 impl CertState {
-    /// A fresh key and certificate with id `sandbox.0.us.<serial>`. CPU-heavy (key generation):
-    /// call it off the async workers.
-    pub fn generate(serial: u32) -> Result<Self, CertError> {
-        let key = RsaPrivateKey::new(&mut OsRng, 2048)?;
-        let der = key.to_pkcs8_der()?;
-        let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
-            &der.as_bytes().into(),
-            &rcgen::PKCS_RSA_SHA256,
-        )?;
+    /// A fresh `bits`-bit key and certificate with id `sandbox.<bits>.us.<serial>`. CPU-heavy
+    /// (key generation): call it off the async workers.
+    pub fn generate(serial: u32, bits: usize) -> Result<Self, CertError> {
+        let key = RsaPrivateKey::new(&mut OsRng, bits)?;
+        let signer = RsaSigner::of(&key)?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = rcgen::DistinguishedName::new();
         params.distinguished_name.push(
@@ -64,35 +63,48 @@ impl CertState {
         params
             .distinguished_name
             .push(rcgen::DnType::OrganizationName, "checkout-gateway sandbox");
-        let cert = params.self_signed(&key_pair)?;
+        let cert = params.self_signed(&signer)?;
         // The docs' certificate uses CRLF line ends; clients must cope with them.
         let pem = cert.pem().replace("\r\n", "\n").replace('\n', "\r\n");
         Ok(Self {
-            id: format!("sandbox.0.us.{serial}"),
+            id: format!("sandbox.{bits}.us.{serial}"),
             pem,
             key: Arc::new(key),
+            bits,
         })
     }
 
-    /// The first certificate of a sandbox. Key generation takes seconds in unoptimised builds, so
-    /// the sandboxes of one process (e.g. one per test) share their first certificate; rotation
-    /// always makes a new key.
-    pub fn initial() -> Result<Self, CertError> {
-        static INITIAL: Mutex<Option<CertState>> = Mutex::new(None);
-        let mut slot = INITIAL.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(cert) = slot.as_ref() {
+    /// The first `bits`-bit certificate of a sandbox. Key generation takes seconds in
+    /// unoptimised builds, so the sandboxes of one process (e.g. one per test) share their
+    /// first certificate of each size; rotation always makes a new key.
+    pub fn initial(bits: usize) -> Result<Self, CertError> {
+        static INITIAL: Mutex<Vec<CertState>> = Mutex::new(Vec::new());
+        let mut made = INITIAL.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cert) = made.iter().find(|c| c.bits == bits) {
             return Ok(cert.clone());
         }
-        let cert = Self::generate(1)?;
-        *slot = Some(cert.clone());
+        let cert = Self::generate(1, bits)?;
+        made.push(cert.clone());
         Ok(cert)
     }
 
-    /// A new key and certificate for a rotation. Serials are unique in the process, so two
-    /// sandboxes in one test binary never serve different keys under the same id.
-    pub fn rotated() -> Result<Self, CertError> {
+    /// A new `bits`-bit key and certificate for a rotation. Serials are unique in the process,
+    /// so two sandboxes in one test binary never serve different keys under the same id.
+    pub fn rotated(bits: usize) -> Result<Self, CertError> {
         static NEXT_SERIAL: AtomicU32 = AtomicU32::new(2);
-        Self::generate(NEXT_SERIAL.fetch_add(1, Ordering::Relaxed))
+        Self::generate(NEXT_SERIAL.fetch_add(1, Ordering::Relaxed), bits)
+    }
+
+    /// Replaces `shared`'s certificate with a new `bits`-bit one (made off the async workers);
+    /// its id, or `None` when the key could not be made.
+    pub async fn rotate(shared: &super::state::Shared, bits: usize) -> Option<String> {
+        let cert = tokio::task::spawn_blocking(move || Self::rotated(bits))
+            .await
+            .ok()?
+            .ok()?;
+        let id = cert.id.clone();
+        shared.lock().cert = cert;
+        Some(id)
     }
 
     pub fn to_wire(&self) -> wire::Certificate {
@@ -100,6 +112,49 @@ impl CertState {
             id: self.id.clone(),
             value: self.pem.clone(),
         }
+    }
+}
+
+/// Signs the sandbox's certificates with the `rsa` crate's key: rcgen's own RSA signer
+/// (AWS-LC) takes keys of 2048 bits and more only, and the docs' example key is 1024.
+struct RsaSigner<'a> {
+    key: &'a RsaPrivateKey,
+    /// The PKCS#1 `RSAPublicKey`, as rcgen wants an RSA key's public part.
+    public_der: Vec<u8>,
+}
+
+impl<'a> RsaSigner<'a> {
+    fn of(key: &'a RsaPrivateKey) -> Result<Self, CertError> {
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        let public_der = key.to_public_key().to_pkcs1_der()?.into_vec();
+        Ok(Self { key, public_der })
+    }
+}
+
+impl rcgen::PublicKeyData for RsaSigner<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public_der
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+impl rcgen::SigningKey for RsaSigner<'_> {
+    /// RSASSA-PKCS1-v1_5 with SHA-256: the hash behind its fixed `DigestInfo` prefix (RFC 8017
+    /// section 9.2, note 1), signed unprefixed.
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        use sha2::Digest;
+        const SHA256_DIGEST_INFO: [u8; 19] = [
+            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x01, 0x05, 0x00, 0x04, 0x20,
+        ];
+        let mut info = SHA256_DIGEST_INFO.to_vec();
+        info.extend_from_slice(&sha2::Sha256::digest(msg));
+        self.key
+            .sign(rsa::Pkcs1v15Sign::new_unprefixed(), &info)
+            .map_err(|_| rcgen::Error::RemoteKeyError)
     }
 }
 
@@ -154,8 +209,8 @@ mod tests {
 
     #[test]
     fn generates_a_parsable_certificate_and_decrypts_salted_fields() {
-        let cert = CertState::generate(7).unwrap();
-        assert_eq!(cert.id, "sandbox.0.us.7");
+        let cert = CertState::generate(7, 2048).unwrap();
+        assert_eq!(cert.id, "sandbox.2048.us.7");
         assert!(cert.pem.starts_with("-----BEGIN CERTIFICATE-----\r\n"));
         assert!(!cert.pem.replace("\r\n", "").contains('\n'));
         let pem = x509_parser::pem::parse_x509_pem(cert.pem.as_bytes())

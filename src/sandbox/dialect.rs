@@ -185,6 +185,30 @@ switch! {
 }
 
 switch! {
+    /// The RSA key of the payment certificate `GET /certificate` issues. The docs' example
+    /// certificate is 891 bytes of DER (`MIIDdzCC…`): with its two names, validity and a
+    /// 1024-bit signature, what is left for the key and extensions (269 bytes) holds a
+    /// 1024-bit key's 162 and not a 2048-bit key's 294. A change at run time takes effect at
+    /// the next `GET /certificate`, as a rotation (the previous id is refused).
+    CertificateKey {
+        /// RSA-1024, as the docs' example.
+        Rsa1024 = "rsa1024",
+        /// RSA-2048, as a certificate made today would be.
+        Rsa2048 = "rsa2048",
+    }
+}
+
+impl CertificateKey {
+    /// The key's modulus length in bits.
+    pub fn bits(self) -> usize {
+        match self {
+            Self::Rsa1024 => 1024,
+            Self::Rsa2048 => 2048,
+        }
+    }
+}
+
+switch! {
     /// The body of an injected 5xx fault.
     ServerErrors {
         /// The docs' JSON error body.
@@ -276,6 +300,7 @@ dialect! {
     unredeemed_email: UnredeemedEmail,
     event_region: EventRegion,
     stale_certificate: StaleCertificate,
+    certificate_key: CertificateKey,
     server_errors: ServerErrors,
     quota_headers: QuotaHeaders,
     captcha_cache: CaptchaCache,

@@ -29,9 +29,9 @@
 //! its [`Dialect`] (module [`dialect`], which lists them: DELETE of a purchased or unknown cart,
 //! the unredeemed-orders day windows, the status of a failed final poll, polling of the calls
 //! marked "Polling: No", JSON types of `expires_in` and `hold_time`, optional fields, the stale
-//! certificate refusal, 5xx bodies, quota header names). The default is the most literal
-//! reading; set it with [`SandboxConfig::dialect`], `--dialect`, `sandbox.dialect` or
-//! `POST /_sandbox/dialect`.
+//! certificate refusal, the certificate key's size, 5xx bodies, quota header names, the captcha
+//! page's caching). The default is the most literal reading; set it with
+//! [`SandboxConfig::dialect`], `--dialect`, `sandbox.dialect` or `POST /_sandbox/dialect`.
 //!
 //! Fixed conventions, see the `//!` docs of each module; the main ones: a raw `+` in a query
 //! string decodes to a space (form decoding), so a cart id that was not url-encoded is "not
@@ -305,7 +305,8 @@ pub async fn spawn(config: SandboxConfig, listener: TcpListener) -> std::io::Res
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let cert = tokio::task::spawn_blocking(CertState::initial)
+    let bits = config.dialect.certificate_key.bits();
+    let cert = tokio::task::spawn_blocking(move || CertState::initial(bits))
         .await
         .map_err(std::io::Error::other)??;
     let shared = Shared::new(config, cert);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 
-use super::certificate::decrypt_field;
+use super::certificate::{CertState, decrypt_field};
 use super::dialect::StaleCertificate;
 use super::faults::Operation;
 use super::gate::{self, Call};
@@ -35,6 +35,19 @@ pub async fn certificate(req: HttpRequest, shared: web::Data<Shared>) -> HttpRes
         Err(refusal) => return refusal,
     };
     let cart_id = gate::query_param(&req, "cart_id").unwrap_or_default();
+    // The dialect's key size changed since the certificate was made: a new one, as a rotation.
+    let bits = {
+        let state = shared.lock();
+        let bits = state.dialect.certificate_key.bits();
+        (state.cert.bits != bits).then_some(bits)
+    };
+    if let Some(bits) = bits
+        && CertState::rotate(&shared, bits).await.is_none()
+    {
+        return call
+            .respond(reply::error(500, 500, "Certificate generation failed"))
+            .await;
+    }
     let reply = {
         // Scoped, not dropped by hand: the lock must be gone before the (maybe delayed) answer.
         let state = shared.lock();

@@ -295,6 +295,22 @@ async fn releases_and_expired_holds_leave_nothing_held_under_every_reading() {
     }
 }
 
+/// A payment under a certificate of each key size the docs allow a reading of (the example's
+/// 1024 bits, or 2048): the card fields are encrypted under either, and a change of size at
+/// upstream is a rotation the gateway follows (one more certificate fetch).
+#[tokio::test]
+async fn a_payment_goes_through_under_every_certificate_key() {
+    let app = spawn_app().await;
+    for dialect in every_reading_of(&["certificate_key"]) {
+        app.sandbox().set_dialect(dialect);
+        let id = app.reserved("key").await;
+        let paid = app.pay("key", &id, TEST_CARD, "123").await;
+        assert_eq!(paid.status(), 200, "{dialect}");
+        let body: serde_json::Value = paid.json().await.expect("json");
+        assert_eq!(body["state"], "payment_accepted", "{dialect}");
+    }
+}
+
 /// A rotated certificate under both readings of what a stale key gets (a refusal naming the
 /// key, or a plain "Payment Not Accepted"): the payment is retried once with the new
 /// certificate and accepted; a real decline stays a decline.

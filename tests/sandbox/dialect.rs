@@ -58,6 +58,7 @@ fn every_switch_is_tested() {
         "unredeemed_email",
         "event_region",
         "stale_certificate",
+        "certificate_key",
         "server_errors",
         "quota_headers",
         "captcha_cache",
@@ -305,6 +306,47 @@ async fn a_stale_certificate_is_an_invalid_key_or_a_declined_payment() {
             }
             other => panic!("untested value {other}"),
         }
+        assert_eq!(sbx.pay(&cart, Card::test("25.00")).await.status, 200);
+    }
+}
+/// The certificate's key is as long as `certificate_key` says, from the start and after a
+/// change at run time (a new certificate, the old id refused), and payments under it go through.
+#[tokio::test]
+async fn the_certificate_key_follows_the_switch() {
+    use rsa::traits::PublicKeyParts;
+    for value in values("certificate_key") {
+        let bits = |v: &str| if v == "rsa1024" { 1024 } else { 2048 };
+        let sbx = start_in("certificate_key", value).await;
+        let cart = sbx.cart().await;
+        assert_eq!(
+            sbx.reserve(&cart, SEATTLE, SEATTLE_TICKET, 1).await.status,
+            200
+        );
+        let (first_id, key) = sbx.certificate(&cart).await;
+        assert_eq!(key.size() * 8, bits(value), "{value}");
+        assert_eq!(
+            sbx.pay(&cart, Card::test("25.00")).await.status,
+            200,
+            "{value}"
+        );
+
+        let other = values("certificate_key")
+            .iter()
+            .find(|v| *v != value)
+            .expect("two values");
+        sbx.admin(
+            "/dialect",
+            json!({"dialect": [format!("certificate_key={other}")]}),
+        )
+        .await;
+        let (id, key) = sbx.certificate(&cart).await;
+        assert_eq!(key.size() * 8, bits(other), "{value} → {other}");
+        assert_ne!(id, first_id, "a new certificate, as a rotation");
+        let stale = Card {
+            key_id: Some(&first_id),
+            ..Card::test("25.00")
+        };
+        assert_eq!(sbx.pay(&cart, stale).await.status, 400, "{value} → {other}");
         assert_eq!(sbx.pay(&cart, Card::test("25.00")).await.status, 200);
     }
 }
