@@ -21,11 +21,12 @@
 //! unanswered deletion is sent again at each lookup while the hold could still be alive.
 //!
 //! The order listing names no cart, so an order is known only by user, event and time. The
-//! driver never sends a purchase while an older one of the same user and event is unsettled
-//! (`Purchasing`, `PurchaseUnknown`), so at most one lost purchase is in doubt at a time; an
-//! order is then given to the unsettled purchase of that user and event asked for closest in
-//! time to the order (and no later than the order, give or take clock skew). When that is one
-//! still waiting for its own answer, it is left to that answer.
+//! driver never sends a purchase while another of the same user and event may be in doubt
+//! (an older one unsettled, `Purchasing` or `PurchaseUnknown`, or a newer one that may have
+//! been sent: `driver::purchase::must_wait`), so at most one lost purchase is in doubt at a
+//! time; an order is then given to the unsettled purchase of that user and event asked for
+//! closest in time to the order (and no later than the order, give or take clock skew). When
+//! that is one still waiting for its own answer, it is left to that answer.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -347,8 +347,9 @@ impl CheckoutService {
         self.remember_account(&who.user).await?;
         self.apply(&mut leased, Checkout::begin_purchase)?;
         // The send time goes out with this write rather than one of its own just before the
-        // send: the driver sends at once, unless an older purchase of this user and event is
-        // unsettled, and then it clears the time before it waits (see `step_purchase`).
+        // send: the driver looks at the other purchases of this user and event after it, and
+        // sends at once unless one of them goes first; then it clears the time before it
+        // waits (see `purchase_must_wait`).
         leased.purchase_started_at = Some(self.now());
         if let Start::StaleRecord = self.write_start(&mut leased, &owner).await? {
             return Ok(None);

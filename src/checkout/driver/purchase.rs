@@ -1,17 +1,17 @@
-//! Purchasing: the purchase sent once (its send time saved first, and never while an older
-//! purchase of the same user and event is unsettled), its polls followed, a lost answer handed
-//! to reconciliation, and the order recorded however it became known.
+//! Purchasing: the purchase sent once (its send time saved first, and never while another
+//! purchase of the same user and event may be in doubt), its polls followed, a lost answer
+//! handed to reconciliation, and the order recorded however it became known.
 
 use super::{Next, StepError, is_transient};
 use crate::checkout::error::{ErrorCode, RecordError};
 use crate::checkout::model::{Cents, Checkout, CheckoutFailure, Operation, Order};
 use crate::checkout::service::CheckoutService;
 use crate::checkout::state::CheckoutState;
-use crate::ids::OrderId;
+use crate::ids::{CheckoutId, OrderId};
 use crate::store::Written;
 use crate::upstream::{Priority, Reply, UpstreamError, wire};
 
-/// How often a purchase waiting for an older one of the same user and event looks again.
+/// How often a purchase waiting for another of the same user and event looks again.
 const SERIAL_PURCHASE_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl CheckoutService {
@@ -29,25 +29,12 @@ impl CheckoutService {
         let reply = match &checkout.poll {
             Some(poll) => self.send_poll(&ctx, poll, Operation::Purchase).await,
             None => {
-                if self.older_purchase_unsettled(checkout).await? {
-                    // One lost purchase of a user and event in doubt at a time, so that an
-                    // order found upstream can be told apart (see `reconcile`). Not sent:
-                    // a worker taking over meanwhile must send it, not reconcile it.
-                    if checkout.purchase_started_at.take().is_some() {
-                        self.save(checkout, owner).await?;
-                    }
+                if self.purchase_must_wait(checkout, owner).await? {
                     tokio::select! {
                         _ = self.stopping.cancelled() => return Ok(Next::Stop),
                         _ = tokio::time::sleep(SERIAL_PURCHASE_PAUSE) => {}
                     }
                     return Ok(Next::Continue);
-                }
-                if checkout.purchase_started_at.is_none() {
-                    // Written ahead of the send: a worker that takes this checkout over can
-                    // tell a purchase never sent (it sends it) from one that may have been
-                    // (it reconciles, never re-sends).
-                    checkout.purchase_started_at = Some(self.now());
-                    self.save(checkout, owner).await?;
                 }
                 let request = wire::PurchaseRequest {
                     cart_id,
@@ -86,20 +73,54 @@ impl CheckoutService {
         }
     }
 
-    /// Whether an older purchase of the same user and event is still waiting for its answer
+    /// Whether this purchase must wait before it is sent; its send time is cleared if so (not
+    /// sent: a worker taking it over must send it, not reconcile it). One purchase of a user
+    /// and event in doubt at a time, so that an order found upstream can be told apart (see
+    /// `reconcile`): see [`must_wait`] for the rule. The send time is on record before the
+    /// look (the write that started the purchase carries it; a purchase that waited writes it
+    /// again first, unless an older one is still unsettled), so of two purchases looking at
+    /// the same time at least one sees the other's.
+    async fn purchase_must_wait(
+        &self,
+        checkout: &mut Checkout,
+        owner: &str,
+    ) -> Result<bool, StepError> {
+        let mut others = self.unsettled_others(checkout).await?;
+        let me = Turn::of(checkout);
+        if checkout.purchase_started_at.is_none() && !others.iter().any(|o| o.age < me.age) {
+            // Written ahead of the send: a worker that takes this checkout over can tell a
+            // purchase never sent (it sends it) from one that may have been (it reconciles,
+            // never re-sends). Then looked at again: a newer purchase may have gone meanwhile.
+            checkout.purchase_started_at = Some(self.now());
+            self.save(checkout, owner).await?;
+            others = self.unsettled_others(checkout).await?;
+        }
+        let wait = must_wait(Turn::of(checkout), &others);
+        if wait && checkout.purchase_started_at.take().is_some() {
+            self.save(checkout, owner).await?;
+        }
+        Ok(wait)
+    }
+
+    /// The other purchases of this checkout's user and event still waiting for their answer
     /// or being reconciled.
-    async fn older_purchase_unsettled(&self, checkout: &Checkout) -> Result<bool, StepError> {
+    async fn unsettled_others(&self, checkout: &Checkout) -> Result<Vec<Turn>, StepError> {
         let unsettled = self
             .store
             .checkouts
             .unsettled_purchases(&checkout.user_id, &checkout.event_id)
             .await?;
-        Ok(unsettled.iter().any(|other| {
-            matches!(
-                other.state,
-                CheckoutState::Purchasing | CheckoutState::PurchaseUnknown
-            ) && (other.created_at, other.id) < (checkout.created_at, checkout.id)
-        }))
+        Ok(unsettled
+            .iter()
+            .filter(|other| {
+                other.id != checkout.id
+                    && matches!(
+                        other.state,
+                        CheckoutState::Purchasing | CheckoutState::PurchaseUnknown
+                    )
+            })
+            .map(Turn::of)
+            .collect())
     }
 
     pub(in crate::checkout) async fn purchase_outcome_lost(
@@ -195,3 +216,35 @@ pub(in crate::checkout) enum Sale {
     /// Found among upstream's orders during reconciliation.
     Found(wire::UnredeemedOrder),
 }
+
+/// What the one-purchase-in-doubt rule needs of a purchase: its place in age order, and
+/// whether it may have been sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Turn {
+    age: (chrono::DateTime<chrono::Utc>, CheckoutId),
+    maybe_sent: bool,
+}
+
+impl Turn {
+    fn of(checkout: &Checkout) -> Self {
+        Self {
+            age: (checkout.created_at, checkout.id),
+            maybe_sent: checkout.purchase_started_at.is_some()
+                || checkout.state == CheckoutState::PurchaseUnknown,
+        }
+    }
+}
+
+/// Whether a purchase (`me`, its send time on record) must wait, given the other unsettled
+/// purchases of its user and event: an older one goes first, and a newer one that may have
+/// been sent may be out already (it looked before `me` was on record). Of two purchases that
+/// each look after their own send time is written, at least one sees the other: if only the
+/// older sees the newer, the older waits; if only the newer sees the older, the newer waits;
+/// if both do, both wait, and the newer writes no send time again while the older is
+/// unsettled, so the older goes at its next look. Never both.
+fn must_wait(me: Turn, others: &[Turn]) -> bool {
+    others.iter().any(|o| o.age < me.age || o.maybe_sent)
+}
+
+#[cfg(test)]
+mod tests;
