@@ -382,6 +382,14 @@ pub struct SendClaim<'a> {
     pub sends: u32,
 }
 
+/// Where a claim starts looking for free slots of a budget of `capacity`: a slot drawn at
+/// random, so that concurrent claimers (of every replica) seldom want the same one (see
+/// `sql::free_slots`).
+pub fn claim_start(capacity: u32) -> i64 {
+    use rsa::rand_core::{OsRng, RngCore};
+    i64::from(OsRng.next_u32() % capacity.max(1))
+}
+
 /// What a [`SendClaim`] got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claimed {

@@ -91,20 +91,29 @@ pub static RECORD_PURCHASE_IN_ONE: std::sync::LazyLock<String> = std::sync::Lazy
 });
 
 /// One send's quota claim ([`CLAIM_QUOTA_SLOTS`] for one slot: `$25` now, `$26` capacity,
-/// `$27` now - window, `$28` budget), to run as a data-modifying `WITH` beside a checkout's
-/// write (`$1..$24`) that comes right before an upstream call: the write and the call's slot
-/// in one statement and one commit (a write that fails takes its claim with it).
-const CLAIM_ONE_QUOTA_SLOT: &str = "UPDATE upstream_quota_slots SET used_at = $25 \
-     WHERE budget = $28 \
-       AND slot IN (SELECT slot FROM upstream_quota_slots \
-                    WHERE budget = $28 AND slot < $26 AND used_at <= $27 \
-                    ORDER BY used_at, slot LIMIT 1) \
-       AND used_at <= $27 RETURNING slot";
+/// `$27` now - window, `$28` budget, `$29` the slot to look from), to run as a data-modifying
+/// `WITH` beside a checkout's write (`$1..$24`) that comes right before an upstream call: the
+/// write and the call's slot in one statement and one commit (a write that fails takes its
+/// claim with it).
+static CLAIM_ONE_QUOTA_SLOT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let free = free_slots(ClaimParams {
+        budget: "$28",
+        capacity: "$26",
+        cutoff: "$27",
+        start: "$29",
+        limit: "1",
+    });
+    format!(
+        "UPDATE upstream_quota_slots SET used_at = $25 \
+         WHERE budget = $28 AND slot IN ({free}) AND used_at <= $27 RETURNING slot"
+    )
+});
 
 /// [`INSERT_CHECKOUT`] with [`CLAIM_ONE_QUOTA_SLOT`]: answers the slots claimed (0 or 1).
 pub static INSERT_CHECKOUT_CLAIMING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let claim = CLAIM_ONE_QUOTA_SLOT.as_str();
     format!(
-        "WITH claimed AS ({CLAIM_ONE_QUOTA_SLOT}), written AS ({INSERT_CHECKOUT}) \
+        "WITH claimed AS ({claim}), written AS ({INSERT_CHECKOUT}) \
          SELECT COUNT(*) FROM claimed"
     )
 });
@@ -187,17 +196,64 @@ pub const PURGE_IDEMPOTENCY: &str = "DELETE FROM idempotency_keys WHERE expires_
 
 // ---- upstream quota --------------------------------------------------------------------------
 
-/// `$1` now, `$2` capacity, `$3` now - window, `$4` budget, `$5` how many. Takes the budget's
-/// `$5` least recently used slots below `$2` that were last used at or before `$3`. The
-/// condition is checked again on each row when it is written (Postgres re-evaluates it after
-/// waiting for a concurrent writer; SQLite has one writer), so a slot is never taken twice: a
-/// row not affected is someone else's claim, and fewer rows are claimed.
-pub const CLAIM_QUOTA_SLOTS: &str = "UPDATE upstream_quota_slots SET used_at = $1 \
-     WHERE budget = $4 \
-       AND slot IN (SELECT slot FROM upstream_quota_slots \
-                    WHERE budget = $4 AND slot < $2 AND used_at <= $3 \
-                    ORDER BY used_at, slot LIMIT $5) \
-       AND used_at <= $3";
+/// `$1` now, `$2` capacity, `$3` now - window, `$4` budget, `$5` how many, `$6` the slot to
+/// look from. Takes up to `$5` of the budget's slots below `$2` that were last used at or
+/// before `$3` (see [`free_slots`]). The condition is checked again on each row when it is
+/// written (Postgres re-evaluates it after waiting for a concurrent writer; SQLite has one
+/// writer), so a slot is never taken twice: a row not affected is someone else's claim, and
+/// fewer rows are claimed.
+pub static CLAIM_QUOTA_SLOTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let free = free_slots(ClaimParams {
+        budget: "$4",
+        capacity: "$2",
+        cutoff: "$3",
+        start: "$6",
+        limit: "$5",
+    });
+    format!(
+        "UPDATE upstream_quota_slots SET used_at = $1 \
+         WHERE budget = $4 AND slot IN ({free}) AND used_at <= $3"
+    )
+});
+
+/// The placeholders (or literals) of a claim's [`free_slots`] search.
+struct ClaimParams {
+    budget: &'static str,
+    capacity: &'static str,
+    cutoff: &'static str,
+    start: &'static str,
+    limit: &'static str,
+}
+
+/// A claim's search: up to `limit` free slots (last used at or before `cutoff`), in slot order
+/// from `start` up, then from 0 up to it. Any free slot keeps the quota (each slot is one send
+/// a window), and the claimers start at random slots (`store::claim_start`), so concurrent
+/// claims seldom want the same row: they commit side by side instead of one waiting for the
+/// other's commit and then finding its slot taken. Both halves read the primary key in order
+/// and stop at `limit`; `used_at` is in no index, so a claim is a HOT update and leaves no
+/// dead index entries behind (the least-recently-used search of migration 0013 walked over
+/// every claim's since the last vacuum).
+fn free_slots(p: ClaimParams) -> String {
+    let ClaimParams {
+        budget,
+        capacity,
+        cutoff,
+        start,
+        limit,
+    } = p;
+    let half = |range: &str| {
+        format!(
+            "SELECT slot FROM (SELECT slot FROM upstream_quota_slots \
+             WHERE budget = {budget} AND {range} AND slot < {capacity} AND used_at <= {cutoff} \
+             ORDER BY slot LIMIT {limit})"
+        )
+    };
+    format!(
+        "SELECT slot FROM ({} AS upper_half UNION ALL {} AS lower_half) AS free LIMIT {limit}",
+        half(&format!("slot >= {start}")),
+        half(&format!("slot < {start}"))
+    )
+}
 
 /// `$1` capacity, `$2` budget: how many of its slots exist, and when the least recently used
 /// was used.

@@ -40,7 +40,7 @@ macro_rules! bind_checkout {
     }};
 }
 
-/// Binds a [`super::SendClaim`] of one send to `$25..$28` of the `…_CLAIMING` statements.
+/// Binds a [`super::SendClaim`] of one send to `$25..$29` of the `…_CLAIMING` statements.
 macro_rules! bind_claim {
     ($query:expr, $claim:expr) => {{
         let claim: &$crate::store::SendClaim<'_> = $claim;
@@ -49,6 +49,7 @@ macro_rules! bind_claim {
             .bind(i64::from(claim.capacity))
             .bind($crate::clock::to_millis(claim.now - claim.window))
             .bind(claim.budget)
+            .bind($crate::store::claim_start(claim.capacity))
     }};
 }
 

@@ -16,6 +16,7 @@ crate::conformance!(crate::migrated =>
     a_checkouts_write_takes_its_calls_slot_where_the_store_claims_in_writes,
     a_write_that_fails_takes_no_slot,
     a_writes_claim_finds_a_free_slot_when_the_next_in_turn_is_not,
+    the_last_free_slot_is_found_wherever_a_claim_starts_looking,
 );
 
 const WINDOW: TimeDelta = TimeDelta::milliseconds(1000);
@@ -97,6 +98,25 @@ async fn no_window_holds_more_claims_than_slots(store: Store) {
     assert_eq!(claim(&store, 3, 999).await, Some(at(1000)));
     assert_eq!(claim(&store, 3, 1000).await, None);
     assert_eq!(claim(&store, 3, 1001).await, Some(at(1010)));
+}
+
+/// A claim starts looking at a random slot and goes round: with one slot of five left free
+/// (wherever the batch before it left it), a claim takes it and the next finds none. Twenty
+/// windows, so that some claims start above the free slot and find it only by going round.
+async fn the_last_free_slot_is_found_wherever_a_claim_starts_looking(store: Store) {
+    let second = ("second", 5);
+    for round in 0..20 {
+        let ms = round * 2000;
+        let batch = claim_many(&store, second, ms, WINDOW, 4).await;
+        assert_eq!(batch, Claimed::Granted(4), "round {round}");
+        assert_eq!(
+            claim(&store, 5, ms + 1).await,
+            None,
+            "round {round}: the fifth"
+        );
+        let full = claim(&store, 5, ms + 2).await;
+        assert_eq!(full, Some(at(ms + 1000)), "round {round}: none left");
+    }
 }
 
 async fn concurrent_claims_take_each_slot_once(store: Store) {

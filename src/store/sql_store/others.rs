@@ -248,12 +248,13 @@ macro_rules! impl_quota_store {
                 // meant to take (then others are tried). Each loss is someone else's claim,
                 // so `capacity + 2` rounds always end with a claim or a full window.
                 for _ in 0..capacity + 2 {
-                    let claimed = sqlx::query(sql::CLAIM_QUOTA_SLOTS)
+                    let claimed = sqlx::query(sql::CLAIM_QUOTA_SLOTS.as_str())
                         .bind(now_ms)
                         .bind(capacity)
                         .bind(to_millis(now - window))
                         .bind(ask.budget)
                         .bind(i64::from(ask.sends.max(1)))
+                        .bind($crate::store::claim_start(ask.capacity))
                         .execute(&self.pool)
                         .await?;
                     if let Ok(granted @ 1..) = u32::try_from(claimed.rows_affected()) {
