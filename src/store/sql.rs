@@ -256,7 +256,7 @@ fn free_slots(p: ClaimParams) -> String {
 }
 
 /// `$1` capacity, `$2` budget: how many of its slots exist, and when the least recently used
-/// was used.
+/// was used (asked only when a claim found none free).
 pub const QUOTA_SLOTS: &str = "SELECT COUNT(*), MIN(used_at) FROM upstream_quota_slots \
      WHERE budget = $2 AND slot < $1";
 
