@@ -406,8 +406,9 @@ pub enum Claimed {
 pub trait QuotaStore: Send + Sync {
     /// Claim up to `ask.sends` sends at `ask.now`: slots among the first `ask.capacity` of
     /// `ask.budget` that were last used at or before `now - window` (which ones does not
-    /// matter to the quota: each is one send a window). [`Claimed::Granted`] with how many (at least one, fewer when fewer are
-    /// free); otherwise when the earliest slot frees (try again then). Of concurrent callers
+    /// matter to the quota: each is one send a window). [`Claimed::Granted`] with how many
+    /// (at least one, fewer when fewer are free); otherwise when the earliest slot frees (try
+    /// again then). Of concurrent callers
     /// each slot goes to at most one, so no `window` ever holds more than `capacity` claims,
     /// and a free slot is not refused.
     async fn claim_send(&self, ask: &SendClaim<'_>) -> StoreResult<Claimed>;
