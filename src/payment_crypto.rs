@@ -66,8 +66,6 @@ pub enum CryptoError {
 pub struct PaymentEncryptor {
     certificate_id: String,
     key: PublicKey,
-    /// The modulus' length in bytes (a ciphertext's length).
-    key_bytes: usize,
 }
 
 /// The certificate's key in the implementation that encrypts with it (see the module doc).
@@ -140,12 +138,19 @@ impl PaymentEncryptor {
         Ok(PaymentEncryptor {
             certificate_id: certificate.id.clone(),
             key,
-            key_bytes,
         })
     }
 
+    /// The modulus' length in bytes (a ciphertext's length).
+    fn key_bytes(&self) -> usize {
+        match &self.key {
+            PublicKey::AwsLc(key) => key.key_size_bytes(),
+            PublicKey::RustCrypto(key) => key.size(),
+        }
+    }
+
     fn key_bits(&self) -> usize {
-        self.key_bytes.saturating_mul(8)
+        self.key_bytes().saturating_mul(8)
     }
 
     /// Which library encrypts under this key: `aws-lc` or `rust-crypto`.
@@ -166,7 +171,7 @@ impl PaymentEncryptor {
     pub fn encrypt(&self, secret: &str) -> Result<String, CryptoError> {
         // PKCS#1 v1.5 needs 11 bytes of padding; check here so the error can say why without
         // the rsa crate's message.
-        let max = self.key_bytes.saturating_sub(11);
+        let max = self.key_bytes().saturating_sub(11);
         if SALT_LEN + secret.len() > max {
             return Err(CryptoError::TooLong {
                 key_bits: self.key_bits(),
