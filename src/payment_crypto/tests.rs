@@ -119,14 +119,21 @@ fn salt_uses_the_whole_alphabet() {
     assert_eq!(seen.len(), SALT_ALPHABET.len());
 }
 
+/// The `openssl` CLI, or `None` (with a notice that `test` is skipped) when this machine has
+/// none.
+fn openssl(test: &str) -> Option<&'static std::path::Path> {
+    let openssl = std::path::Path::new("/usr/bin/openssl");
+    if !openssl.exists() {
+        println!("NOTICE: /usr/bin/openssl not found; skipping {test}");
+        return None;
+    }
+    Some(openssl)
+}
+
 /// `ciphertext` decrypted by the `openssl` CLI under `key_pem`, or `None` when this machine
 /// has no `/usr/bin/openssl`.
 fn openssl_decrypt(key_pem: &str, ciphertext: &[u8]) -> Option<String> {
-    let openssl = std::path::Path::new("/usr/bin/openssl");
-    if !openssl.exists() {
-        println!("NOTICE: /usr/bin/openssl not found; skipping the openssl interop test");
-        return None;
-    }
+    let openssl = openssl("the openssl interop test")?;
     let dir = temp_dir("decrypt");
     let key_path = dir.join("key.pem");
     let ct_path = dir.join("ciphertext.bin");
@@ -176,11 +183,9 @@ fn openssl_decrypts_what_we_encrypt() {
 /// is encrypted under by RustCrypto, and what it makes decrypts the same way.
 #[test]
 fn a_1024_bit_certificate_is_encrypted_under_too() {
-    let openssl = std::path::Path::new("/usr/bin/openssl");
-    if !openssl.exists() {
-        println!("NOTICE: /usr/bin/openssl not found; skipping the 1024-bit key test");
+    let Some(openssl) = openssl("the 1024-bit key test") else {
         return;
-    }
+    };
     let dir = temp_dir("rsa1024");
     let (key_path, cert_path) = (dir.join("key.pem"), dir.join("cert.pem"));
     let made = Command::new(openssl)
