@@ -26,6 +26,8 @@ pub const GATEWAY: RGBColor = RGBColor(0xd9, 0x48, 0x1b);
 pub const BASELINE: RGBColor = RGBColor(0x1f, 0x62, 0xb4);
 /// A baseline with what the gateway cannot do without added (the flow's commits).
 pub const FLOOR: RGBColor = RGBColor(0x2a, 0x9d, 0x3c);
+/// The floor behind one HTTP hop (`bench flow`'s bare gateway).
+pub const BARE: RGBColor = RGBColor(0x8e, 0x44, 0xad);
 pub const QUOTA: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
 /// Draws the panels side by side into the results folder as `<name>.svg`, beside the figures'

@@ -3,17 +3,18 @@
 //! (the baseline: the same Partner-API calls made directly, in the same run, against the same
 //! sandbox with zero latency and zero polling wait), and against the floor: those calls with
 //! the durable writes persist-then-call cannot do without ([`FLOOR_COMMITS`]), made by the
-//! bench on a connection of its own to the same Postgres. Then RSA PKCS#1 v1.5 card-field
+//! bench on a connection of its own to the same Postgres, and against those calls and writes
+//! behind one HTTP hop ([`BareGateway`]: the least any gateway built this way adds here).
+//! Then RSA PKCS#1 v1.5 card-field
 //! encryptions per second on one core against `openssl speed rsa2048`'s public-key rate,
 //! measured here and now.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
 use super::Sizes;
-use super::harness::{CARD, Call, EVENT, Env, TICKET, payment_body, percentile};
+use super::floor::{BareGateway, FLOOR_COMMITS, Journal, Upstream, direct_purchase};
+use super::harness::{CARD, Call, Env, payment_body, percentile};
 use super::harness::{Stage, instant_upstream};
 use crate::payment_crypto::PaymentEncryptor;
 use crate::upstream::wire;
@@ -46,27 +47,37 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         database_url,
         replica,
     } = Stage::start(env, upstream_with_seats(), &[]).await?;
-    let upstream = sandbox.base_url();
+    let base = sandbox.base_url();
+    let upstream = Upstream {
+        client: &env.client,
+        base: &base,
+    };
     let token = env.token("bench-flow")?;
     let mut journal = Journal::open(&database_url).await?;
+    let bare = BareGateway::start(env.client.clone(), &base, &database_url).await?;
+    // The bare gateway's purchases are journalled apart from the floor's.
+    let bare_id = |i: i64| i + 1_000_000_000;
+    let warm_up = i64::try_from(sizes.purchases)?;
     // Warm-up (event details, certificate, connections) outside the figures.
     gateway_purchase(env, &replica.base, &token).await?;
-    direct_purchase(env, &upstream, sizes.purchases, &mut journal).await?;
-    let mut gateway = StepTimes::default();
-    let mut direct = StepTimes::default();
-    let mut floor = StepTimes::default();
+    direct_purchase(&upstream, warm_up, &mut journal).await?;
+    bare.purchase(&env.client, bare_id(warm_up)).await?;
+    let mut times = Runs::default();
     let mut certificate = None;
-    for i in 0..sizes.purchases {
-        let times = gateway_purchase(env, &replica.base, &token).await?;
-        let (direct_times, cert) = direct_purchase(env, &upstream, i, &mut Journal::None).await?;
-        let (floor_times, _) = direct_purchase(env, &upstream, i, &mut journal).await?;
+    for i in 0..warm_up {
+        let gateway = gateway_purchase(env, &replica.base, &token).await?;
+        let (direct, cert) = direct_purchase(&upstream, i, &mut Journal::None).await?;
+        let (floor, _) = direct_purchase(&upstream, i, &mut journal).await?;
+        let bare = bare.purchase(&env.client, bare_id(i)).await?;
         for step in 0..3 {
-            gateway.0[step].push(times[step]);
-            direct.0[step].push(direct_times[step]);
-            floor.0[step].push(floor_times[step]);
+            times.gateway.0[step].push(gateway[step]);
+            times.direct.0[step].push(direct[step]);
+            times.floor.0[step].push(floor[step]);
+            times.bare.0[step].push(bare[step]);
         }
         certificate = Some(cert);
     }
+    drop(bare);
     drop(replica);
     sandbox.stop().await;
     println!();
@@ -79,7 +90,7 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
         "| step | gateway p50 / p99 (ms) | upstream alone p50 / p99 (ms) | added by the gateway p50 / p99 (ms) | the floor, upstream with the commits it needs: p50 / p99 (ms) | added by the floor p50 (ms) | gateway over the floor p50 (ms) |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
-    let figures = FlowFigures::of(&gateway, &direct, &floor);
+    let figures = FlowFigures::of(&times);
     for s in &figures.steps {
         println!(
             "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} ({} commits) | {:.2} | {:.2} |",
@@ -97,12 +108,37 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
             s.gateway_p50_ms - s.floor_p50_ms,
         );
     }
+    println!();
+    println!(
+        "| step | bare gateway, the floor behind one HTTP hop: p50 / p99 (ms) | added by the bare gateway p50 / p99 (ms) | the gateway over the bare one p50 (ms) |"
+    );
+    println!("| --- | --- | --- | --- |");
+    for s in &figures.steps {
+        println!(
+            "| {} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} |",
+            s.step,
+            s.bare_p50_ms,
+            s.bare_p99_ms,
+            s.bare_p50_ms - s.upstream_p50_ms,
+            s.bare_p99_ms - s.upstream_p99_ms,
+            s.gateway_p50_ms - s.bare_p50_ms,
+        );
+    }
     super::results::write("flow", &figures)?;
     figures.chart()?;
     if let Some(cert) = certificate {
         rsa_rate(&cert).await?;
     }
     Ok(())
+}
+
+/// Each way of making a purchase's calls, timed per step.
+#[derive(Default)]
+struct Runs {
+    gateway: StepTimes,
+    direct: StepTimes,
+    floor: StepTimes,
+    bare: StepTimes,
 }
 
 /// Per step: p50 and p99, and every sample in milliseconds (gateway, and upstream alone), so
@@ -123,15 +159,20 @@ struct StepFigures {
     floor_p50_ms: f64,
     floor_p99_ms: f64,
     floor_commits: usize,
+    /// The floor's calls and writes made by a bare gateway behind one HTTP hop.
+    bare_p50_ms: f64,
+    bare_p99_ms: f64,
     gateway_ms: Vec<f64>,
     upstream_ms: Vec<f64>,
     floor_ms: Vec<f64>,
+    bare_ms: Vec<f64>,
 }
 
 impl FlowFigures {
-    /// Each step's latency distribution: the gateway's, upstream alone, and the floor.
+    /// Each step's latency distribution: the gateway's, upstream alone, the floor, and the
+    /// bare gateway.
     fn chart(&self) -> anyhow::Result<()> {
-        use super::charts::{self, BASELINE, FLOOR, GATEWAY, Panel, Series, cdf};
+        use super::charts::{self, BARE, BASELINE, FLOOR, GATEWAY, Panel, Series, cdf};
         let panels: Vec<Panel<'_>> = self
             .steps
             .iter()
@@ -155,6 +196,11 @@ impl FlowFigures {
                         color: FLOOR,
                         points: cdf(&s.floor_ms),
                     },
+                    Series {
+                        label: "those behind one HTTP hop (a bare gateway)",
+                        color: BARE,
+                        points: cdf(&s.bare_ms),
+                    },
                 ],
                 legend: plotters::chart::SeriesLabelPosition::LowerRight,
             })
@@ -163,12 +209,13 @@ impl FlowFigures {
         Ok(())
     }
 
-    fn of(gateway: &StepTimes, direct: &StepTimes, floor: &StepTimes) -> Self {
+    fn of(runs: &Runs) -> Self {
         let steps = STEPS
             .iter()
             .enumerate()
             .map(|(i, step)| {
-                let (g, d, f) = (&gateway.0[i], &direct.0[i], &floor.0[i]);
+                let (g, d) = (&runs.gateway.0[i], &runs.direct.0[i]);
+                let (f, b) = (&runs.floor.0[i], &runs.bare.0[i]);
                 StepFigures {
                     step,
                     gateway_p50_ms: percentile(g, 0.5),
@@ -178,9 +225,12 @@ impl FlowFigures {
                     floor_p50_ms: percentile(f, 0.5),
                     floor_p99_ms: percentile(f, 0.99),
                     floor_commits: FLOOR_COMMITS[i],
+                    bare_p50_ms: percentile(b, 0.5),
+                    bare_p99_ms: percentile(b, 0.99),
                     gateway_ms: g.clone(),
                     upstream_ms: d.clone(),
                     floor_ms: f.clone(),
+                    bare_ms: b.clone(),
                 }
             })
             .collect();
@@ -241,142 +291,6 @@ pub(super) async fn purchase(env: &Env, base: &str, token: &str, id: &str) -> an
 
 pub(super) fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
-}
-
-async fn direct_call(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-    let resp = req
-        .header("True-Client-IP", "203.0.113.7")
-        .send()
-        .await?
-        .error_for_status()?;
-    let text = resp.text().await?;
-    Ok(if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text)?
-    })
-}
-
-/// The same purchase straight against the sandbox: the milliseconds of its HTTP calls per
-/// step (encryption and the certificate, which the gateway caches, are not timed), with the
-/// `journal`'s durable writes where persist-then-call needs them when it has a connection.
-async fn direct_purchase(
-    env: &Env,
-    base: &str,
-    i: usize,
-    journal: &mut Journal,
-) -> anyhow::Result<([f64; 3], wire::Certificate)> {
-    let client = &env.client;
-    let key = "apikey=sandbox-apikey";
-    let started = Instant::now();
-    journal.insert(i).await?;
-    let session = direct_call(
-        client
-            .post(format!("{base}/cart?{key}"))
-            .json(&json!({"token": format!("direct-{i}-{}", uuid::Uuid::new_v4().simple())})),
-    )
-    .await?;
-    let cart_id = session["cart_id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no cart"))?
-        .to_owned();
-    journal.write(i, "cart opened").await?;
-    let cart = direct_call(client.put(format!("{base}/cart/tickets?{key}")).json(
-        &json!({"cart_id": cart_id, "event": {"id": EVENT, "tickets": [{"id": TICKET, "quantity": 1}]}}),
-    ))
-    .await?;
-    journal.write(i, "reserved").await?;
-    let created = ms(started);
-    let grand = cart["cart"]["totals"]["grand"].as_f64().unwrap_or(25.0);
-    let encoded: String = url::form_urlencoded::byte_serialize(cart_id.as_bytes()).collect();
-    let cert: wire::Certificate = serde_json::from_value(
-        direct_call(client.get(format!("{base}/certificate?{key}&cart_id={encoded}"))).await?,
-    )?;
-    let encryptor = PaymentEncryptor::from_certificate(&cert)?;
-    let (number, cin) = (encryptor.encrypt(CARD)?, encryptor.encrypt("123")?);
-    let payment = json!({"cart_id": cart_id, "payment": {
-        "first_name": "Direct", "last_name": "User", "home_phone": "212-867-5309", "type": "CC", "email_address": "direct@example.com",
-        "address": {"line1": "1 Main St", "line2": "", "city": "Los Angeles", "country": {"id": 840}, "region": {"abbrev": "CA"}, "postal_code": "90210"},
-        "amount": format!("{grand:.2}"),
-        "card": {"number": number, "cin": cin, "encryption_key": cert.id, "expire_month": 12, "expire_year": 2020, "postal_code": "90210"}}});
-    let started = Instant::now();
-    journal.write(i, "paying").await?;
-    direct_call(
-        client
-            .put(format!("{base}/cart/payment?{key}"))
-            .json(&payment),
-    )
-    .await?;
-    journal.write(i, "paid").await?;
-    let paid = ms(started);
-    let started = Instant::now();
-    journal.write(i, "purchasing").await?;
-    direct_call(
-        client
-            .put(format!("{base}/cart?{key}"))
-            .json(&json!({"cart_id": cart_id, "source_account_id": format!("direct{i}")})),
-    )
-    .await?;
-    journal.write(i, "purchased").await?;
-    Ok(([created, paid, ms(started)], cert))
-}
-
-/// Durable writes per step in the floor: a create writes before it opens the cart (the
-/// idempotency key is taken before anything happens upstream), before it asks for the
-/// reservation (the cart id, so a crash can release the hold) and after (its outcome); a
-/// payment and a purchase write before their call and after it. Quota claims are left out:
-/// the gateway makes each in the statement of the write before its call (or beside it).
-const FLOOR_COMMITS: [usize; 3] = [3, 2, 2];
-
-/// Where the floor's purchases write: one connection of its own, one single-row statement a
-/// commit, durable (`synchronous_commit` as the server has it), as the gateway's writes are.
-enum Journal {
-    None,
-    Postgres(sqlx::PgConnection),
-}
-
-impl Journal {
-    async fn open(database_url: &str) -> anyhow::Result<Self> {
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(database_url).await?;
-        sqlx::query(
-            "CREATE TABLE bench_floor (id bigint PRIMARY KEY, state text NOT NULL, \
-             updated_at timestamptz NOT NULL DEFAULT now())",
-        )
-        .execute(&mut conn)
-        .await?;
-        Ok(Self::Postgres(conn))
-    }
-
-    fn conn(&mut self) -> Option<&mut sqlx::PgConnection> {
-        match self {
-            Self::None => None,
-            Self::Postgres(conn) => Some(conn),
-        }
-    }
-
-    async fn insert(&mut self, purchase: usize) -> anyhow::Result<()> {
-        if let Some(conn) = self.conn() {
-            sqlx::query(
-                "INSERT INTO bench_floor (id, state) VALUES ($1, 'creating') \
-                 ON CONFLICT (id) DO UPDATE SET state = 'creating', updated_at = now()",
-            )
-            .bind(i64::try_from(purchase)?)
-            .execute(conn)
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn write(&mut self, purchase: usize, state: &str) -> anyhow::Result<()> {
-        if let Some(conn) = self.conn() {
-            sqlx::query("UPDATE bench_floor SET state = $2, updated_at = now() WHERE id = $1")
-                .bind(i64::try_from(purchase)?)
-                .bind(state)
-                .execute(conn)
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 /// Card-field encryptions per second on one core, and openssl's public-key rate.

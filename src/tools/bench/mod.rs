@@ -19,6 +19,7 @@
 
 pub mod charts;
 pub mod fairness;
+pub mod floor;
 pub mod flow;
 pub mod harness;
 pub mod overhead;
