@@ -116,6 +116,24 @@ pub fn cdf(samples: &[f64]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Where a distribution chart's value axis ends: a fifth past the highest 99.5th percentile
+/// among `sets`, so that one outlier in hundreds does not squeeze every curve against the
+/// left edge.
+pub fn cdf_limit(sets: &[&[f64]]) -> f64 {
+    sets.iter()
+        .map(|set| super::harness::percentile(set, 0.995))
+        .fold(0.0, f64::max)
+        * 1.2
+}
+
+/// [`cdf`], with every value past `limit` drawn at `limit`: the curve runs up the axis's end.
+pub fn cdf_within(samples: &[f64], limit: f64) -> Vec<(f64, f64)> {
+    cdf(samples)
+        .into_iter()
+        .map(|(v, pct)| (v.min(limit), pct))
+        .collect()
+}
+
 /// An axis value as short as it reads: no ".0" on whole numbers.
 fn trim(v: f64) -> String {
     if v.fract() == 0.0 || v.abs() >= 100.0 {
@@ -132,6 +150,17 @@ fn plot_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> anyhow::Err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outlier_is_drawn_at_the_end_of_the_axis() {
+        let mut many = vec![1.0; 999];
+        many.push(100.0);
+        let limit = cdf_limit(&[&many, &[2.0, 3.0]]);
+        assert!((limit - 3.6).abs() < 1e-9, "{limit}");
+        let points = cdf_within(&many, limit);
+        assert_eq!(points.last(), Some(&(limit, 100.0)));
+        assert_eq!(points[998], (1.0, 99.9));
+    }
 
     #[test]
     fn a_cdf_ends_at_one_hundred_percent_in_value_order() {

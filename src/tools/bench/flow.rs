@@ -172,34 +172,41 @@ impl FlowFigures {
     /// Each step's latency distribution: the gateway's, upstream alone, the floor, and the
     /// bare gateway.
     fn chart(&self) -> anyhow::Result<()> {
-        use super::charts::{self, BARE, BASELINE, FLOOR, GATEWAY, Panel, Series, cdf};
+        use super::charts::{self, BARE, BASELINE, FLOOR, GATEWAY, Panel, Series};
+        use super::charts::{cdf_limit, cdf_within};
         let panels: Vec<Panel<'_>> = self
             .steps
             .iter()
-            .map(|s| Panel {
+            .map(|s| {
+                (
+                    s,
+                    cdf_limit(&[&s.gateway_ms, &s.upstream_ms, &s.floor_ms, &s.bare_ms]),
+                )
+            })
+            .map(|(s, limit)| Panel {
                 title: s.step,
-                x: "milliseconds",
+                x: "milliseconds (slower ones drawn at the right edge)",
                 y: "% of purchases at or below",
                 series: vec![
                     Series {
                         label: "through the gateway",
                         color: GATEWAY,
-                        points: cdf(&s.gateway_ms),
+                        points: cdf_within(&s.gateway_ms, limit),
                     },
                     Series {
                         label: "upstream alone",
                         color: BASELINE,
-                        points: cdf(&s.upstream_ms),
+                        points: cdf_within(&s.upstream_ms, limit),
                     },
                     Series {
                         label: "upstream with persist-then-call's commits",
                         color: FLOOR,
-                        points: cdf(&s.floor_ms),
+                        points: cdf_within(&s.floor_ms, limit),
                     },
                     Series {
                         label: "those behind one HTTP hop (a bare gateway)",
                         color: BARE,
-                        points: cdf(&s.bare_ms),
+                        points: cdf_within(&s.bare_ms, limit),
                     },
                 ],
                 legend: plotters::chart::SeriesLabelPosition::LowerRight,
