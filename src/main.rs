@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(&LoadOptions::from_process_env(cli.config.clone())?)?;
     let otlp = settings.log.otlp_endpoint();
     // Dropped last: what is still queued for stderr is written out on the way out.
-    let (sink, _sink) = telemetry::stderr_sink()?;
+    let (sink, _sink) = telemetry::stderr_sink();
     let _telemetry = telemetry::init(
         &telemetry::TelemetryOptions {
             format: settings.log.format,

@@ -6,9 +6,6 @@
 pub mod access;
 pub mod export;
 pub mod redact;
-pub mod sink;
-
-pub use sink::stderr_sink;
 
 use std::io::Write;
 
@@ -54,6 +51,24 @@ impl Drop for TelemetryGuard {
             eprintln!("trace export shutdown: {e}");
         }
     }
+}
+
+/// Where `serve` and the other commands write their log lines: stderr, through a writer
+/// thread. Request threads hand each formatted line to a channel and go on; the thread writes
+/// whatever has queued in one `write` (a buffer flushed once the queue is empty). Written
+/// directly, every access line took stderr's process-wide lock and a syscall of its own on the
+/// request's thread, and two workers queued on that lock. Not lossy: a full queue (128k
+/// lines) makes the logging thread wait rather than drop a line. Keep the guard until the end
+/// of `main`: dropping it writes out what is queued. A `kill -9` loses only the lines queued
+/// at that instant; a panic's line also goes straight to stderr (the hook).
+pub fn stderr_sink() -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()))
 }
 
 /// Install the global subscriber once; later calls are no-ops (tests build many apps).
