@@ -5,9 +5,8 @@
 //! the durable writes persist-then-call cannot do without ([`FLOOR_COMMITS`]), made by the
 //! bench on a connection of its own to the same Postgres, and against those calls and writes
 //! behind one HTTP hop ([`BareGateway`]: the least any gateway built this way adds here).
-//! Then RSA PKCS#1 v1.5 card-field
-//! encryptions per second on one core against `openssl speed rsa2048`'s public-key rate,
-//! measured here and now.
+//! Then RSA PKCS#1 v1.5 card-field encryptions per second on one core against `openssl speed
+//! rsa2048`'s public-key rate, measured here and now.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,8 +20,8 @@ use crate::upstream::wire;
 
 const STEPS: [&str; 3] = ["create → reserved", "payment", "purchase"];
 
-/// The zero-latency sandbox with rows long enough for three purchases a round (the gateway's,
-/// upstream alone, the floor) over a long run; the fixed layouts sell out. Its certificate
+/// The zero-latency sandbox with rows long enough for four purchases a round (the gateway's,
+/// upstream alone, the floor, the bare gateway) over a long run; the fixed layouts sell out. Its certificate
 /// holds an RSA-2048 key, as one made today would (the docs' example is 1024 bits): the
 /// encryption rate below is compared with `openssl speed rsa2048`.
 fn upstream_with_seats() -> crate::sandbox::SandboxConfig {
@@ -57,14 +56,15 @@ pub async fn run(env: &Env, sizes: &Sizes) -> anyhow::Result<()> {
     let bare = BareGateway::start(env.client.clone(), &base, &database_url).await?;
     // The bare gateway's purchases are journalled apart from the floor's.
     let bare_id = |i: i64| i + 1_000_000_000;
-    let warm_up = i64::try_from(sizes.purchases)?;
-    // Warm-up (event details, certificate, connections) outside the figures.
+    let purchases = i64::try_from(sizes.purchases)?;
+    // Warm-up (event details, certificate, connections) outside the figures, journalled
+    // under the id after the last measured purchase's.
     gateway_purchase(env, &replica.base, &token).await?;
-    direct_purchase(&upstream, warm_up, &mut journal).await?;
-    bare.purchase(&env.client, bare_id(warm_up)).await?;
+    direct_purchase(&upstream, purchases, &mut journal).await?;
+    bare.purchase(&env.client, bare_id(purchases)).await?;
     let mut times = Runs::default();
     let mut certificate = None;
-    for i in 0..warm_up {
+    for i in 0..purchases {
         let gateway = gateway_purchase(env, &replica.base, &token).await?;
         let (direct, cert) = direct_purchase(&upstream, i, &mut Journal::None).await?;
         let (floor, _) = direct_purchase(&upstream, i, &mut journal).await?;
@@ -141,8 +141,8 @@ struct Runs {
     bare: StepTimes,
 }
 
-/// Per step: p50 and p99, and every sample in milliseconds (gateway, and upstream alone), so
-/// the distributions can be charted from the JSON results.
+/// Per step: p50 and p99, and every sample in milliseconds (the gateway, upstream alone, the
+/// floor and the bare gateway), so the distributions can be charted from the JSON results.
 #[derive(serde::Serialize)]
 struct FlowFigures {
     steps: Vec<StepFigures>,
