@@ -294,7 +294,7 @@ async fn reserve_inner(shared: &Arc<Shared>, call: &Call, body: &[u8]) -> Outcom
         return Ok(state.defer(call, &shared.config, deferred));
     }
     let _in_flight = InFlight::claim(shared, cart_id)?;
-    tokio::time::sleep(shared.config.update_latency).await;
+    shared.update_latency().await;
     let mut state = shared.lock();
     state.cart_mut(cart_id)?;
     Ok(hold_seats(shared, &mut state, event, cart_id, &lines))

@@ -213,7 +213,7 @@ async fn payment_inner(shared: &Arc<Shared>, call: &Call, body: &[u8]) -> Outcom
 
     if !call.force_polling {
         let last4 = judged?;
-        tokio::time::sleep(shared.config.update_latency).await;
+        shared.update_latency().await;
         let now = shared.now();
         let mut state = shared.lock();
         return accept(&mut state, now, &request, last4);

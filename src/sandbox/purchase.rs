@@ -95,7 +95,7 @@ async fn purchase_inner(shared: &Arc<Shared>, call: &Call, body: &[u8]) -> Outco
         return Ok(state.defer(call, &shared.config, deferred));
     }
     let _in_flight = InFlight::claim(shared, cart_id)?;
-    tokio::time::sleep(shared.config.update_latency).await;
+    shared.update_latency().await;
     let mut state = shared.lock();
     Ok(commit(shared, &mut state, &request))
 }

@@ -276,6 +276,15 @@ impl Shared {
         self.config.clock.now()
     }
 
+    /// An update's time upstream (`update_latency`), during which the cart counts as being
+    /// updated. None at all when it is zero: a zero-length `sleep` still waits for the timer's
+    /// next tick (up to a millisecond), which every "zero-latency" update paid.
+    pub async fn update_latency(&self) {
+        if !self.config.update_latency.is_zero() {
+            tokio::time::sleep(self.config.update_latency).await;
+        }
+    }
+
     /// Locks the state. A panic inside a critical section cannot leave the state half-updated
     /// in a way that matters more than stopping the sandbox would, so poisoning is ignored.
     pub fn lock(&self) -> MutexGuard<'_, State> {
