@@ -187,9 +187,10 @@ impl Upstream<'_> {
     }
 }
 
-/// One purchase straight against the sandbox: the milliseconds of its HTTP calls per step
-/// (encryption and the certificate, which the gateway caches, are not timed), with the
-/// `journal`'s durable writes when it has a connection (the floor).
+/// One purchase straight against the sandbox: the milliseconds of each step's HTTP calls and
+/// the card fields' encryption (the gateway encrypts on the payment's path too; the
+/// certificate, which it caches, is fetched outside the timing), with the `journal`'s durable
+/// writes when it has a connection (the floor).
 pub async fn direct_purchase(
     upstream: &Upstream<'_>,
     purchase: i64,
