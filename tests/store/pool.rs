@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Postgres, Sqlite};
 
-use checkout_gateway::store::pool::{Pool, Sizing};
+use checkout_gateway::store::pool::{Pool, Sizing, WARM_CONNECTIONS};
 use checkout_gateway::tools::testdb::{fresh_postgres_url, fresh_sqlite_url};
 
 fn sizing(acquire_timeout: Duration) -> Sizing {
@@ -48,6 +48,26 @@ async fn until_idle<DB: sqlx::Database>(pool: &Pool<DB>, n: usize) {
     while pool.idle() != n {
         assert!(Instant::now() < deadline, "the pool never held {n} idle");
         tokio::task::yield_now().await;
+    }
+}
+
+/// A new pool opens a few connections at once, never more than its size: the first
+/// statements a replica overlaps do not wait for a connection to be opened.
+#[tokio::test]
+async fn a_new_pool_opens_a_few_connections_at_once_within_its_size() {
+    let url = fresh_postgres_url().await;
+    let options = PgConnectOptions::from_str(&url).expect("a test database URL");
+    for (size, warm) in [(10, WARM_CONNECTIONS), (2, 2), (1, 1)] {
+        let pool: Pool<Postgres> = Pool::connect(
+            options.clone(),
+            Sizing {
+                max_connections: size,
+                ..sizing(Duration::from_secs(5))
+            },
+        )
+        .await
+        .expect("connecting the test pool");
+        assert_eq!(pool.idle(), warm as usize, "a pool of {size}");
     }
 }
 
