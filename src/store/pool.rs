@@ -33,11 +33,11 @@ pub const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// A connection older than this is closed when it comes back (the server's per-backend memory
 /// does not grow without end).
 pub const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
-/// Connections a new pool opens at once (at most its size): the few a replica's overlapping
-/// statements use (a step's write, the work it leaves off the answer's path, a read). Opened
-/// on demand instead, each was a wait on a request's path in the first second of a replica's
-/// life — about 100 ms for one purchase in every `bench flow` run: a new backend's first
-/// statements, not only its connection (`docs/performance.md`).
+/// Connections a new pool opens before it is used (at most its size): the few a replica's
+/// overlapping statements use (a step's write, the work it leaves off the answer's path, a
+/// read). Opened on demand instead, each was a wait on a request's path in the first second
+/// of a replica's life — about 100 ms for one purchase in every `bench flow` run: a new
+/// backend's first statements, not only its connection (`docs/performance.md`).
 pub const WARM_CONNECTIONS: u32 = 3;
 /// The first wait before connecting again after a failed attempt; doubled up to a second.
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
@@ -104,10 +104,10 @@ impl<DB: Database> Pool<DB> {
             idle: Mutex::new(Vec::new()),
         });
         let deadline = Instant::now() + sizing.acquire_timeout;
-        let warm = WARM_CONNECTIONS.min(sizing.max_connections.max(1));
-        let opened =
-            futures::future::try_join_all((0..warm).map(|_| shared.open(deadline))).await?;
-        for conn in opened {
+        // One after another: SQLite answers "database is locked" to connections that set up
+        // a new database file at the same time.
+        for _ in 0..WARM_CONNECTIONS.min(sizing.max_connections.max(1)) {
+            let conn = shared.open(deadline).await?;
             shared.put_back(conn, Instant::now());
         }
         Ok(Self { shared })
