@@ -36,7 +36,7 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Connections a new pool opens before it is used (at most its size): the few a replica's
 /// overlapping statements use (a step's write, the work it leaves off the answer's path, a
 /// read). Opened on demand instead, each was a wait on a request's path in the first second
-/// of a replica's life — about 100 ms for one purchase in every `bench flow` run: a new
+/// of a replica's life — about 100 ms for one purchase in nearly every `bench flow` run: a new
 /// backend's first statements, not only its connection (`docs/performance.md`).
 pub const WARM_CONNECTIONS: u32 = 3;
 /// The first wait before connecting again after a failed attempt; doubled up to a second.
