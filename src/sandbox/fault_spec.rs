@@ -50,7 +50,9 @@ impl FaultKind {
         };
         match kind {
             "status" => match value.unwrap_or(DEFAULT_STATUS.into()) {
-                v @ (500 | 503) => Ok(Self::Status { status: v as u16 }),
+                v @ (300..=428 | 430..=599) => Ok(Self::Status {
+                    status: u16::try_from(v).map_err(|_| FaultError::BadStatus(v))?,
+                }),
                 other => Err(FaultError::BadStatus(other)),
             },
             "latency" => value
@@ -78,7 +80,7 @@ pub enum FaultError {
     UnknownOperation(String),
     #[error("unknown fault kind {0:?} (one of: {KINDS})")]
     UnknownKind(String),
-    #[error("status must be 500 or 503, not {0}")]
+    #[error("status must be from 300 to 599, and not 429 (that is rate_limit), not {0}")]
     BadStatus(u64),
     #[error("{0} needs a value in milliseconds, e.g. reserve:latency=2000")]
     MissingValue(&'static str),

@@ -6,9 +6,11 @@
 //! most one fault applies to a call: the earliest added that matches.
 //!
 //! Kinds ([`FaultKind`]):
-//! - `status`: 500 or 503, without performing the operation; the body is the docs' JSON error
+//! - `status`: any status from 300 to 599 but 429 (`rate_limit` is that one), 500 without a
+//!   value, without performing the operation. A 500 or 503 has the docs' JSON error body
 //!   ("Internal error occurred", "Service is unavailable") or, under `server_errors=html`, the
-//!   HTML page of a load balancer.
+//!   HTML page of a load balancer; any other status is one the docs do not define (a 409, a
+//!   403, a redirect…) and comes with that HTML page, whatever `server_errors` says.
 //! - `latency`: the operation happens, then the answer waits `latency_ms`. The wait comes after
 //!   the operation, as with a slow upstream: a client that gives up early still changed state.
 //! - `drop_after_commit`: the operation happens, then the connection is closed without any
@@ -103,7 +105,7 @@ impl Operation {
 /// How a targeted call fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
-    /// Answer `status` (500 or 503) without performing the operation.
+    /// Answer `status` (300–599, not 429) without performing the operation.
     Status { status: u16 },
     /// Perform the operation, then wait this long before answering.
     Latency { latency_ms: u64 },
@@ -193,16 +195,25 @@ pub enum Effect {
 /// The answer of a `status` fault: the docs' JSON error body, or the HTML page a load balancer
 /// in front of a failing upstream sends.
 pub fn status_reply(status: u16, body: ServerErrors) -> Reply {
-    let (message, reason) = match status {
-        503 => ("Service is unavailable", "503 Service Unavailable"),
-        _ => ("Internal error occurred", "500 Internal Server Error"),
+    let message = match status {
+        500 => Some("Internal error occurred"),
+        503 => Some("Service is unavailable"),
+        _ => None,
     };
-    match body {
-        ServerErrors::Json => reply::error(status, status.into(), message),
-        ServerErrors::Html => Reply {
-            status,
-            ..Reply::html(format!("<html><body><h1>{reason}</h1></body></html>\n"))
-        },
+    match (message, body) {
+        (Some(message), ServerErrors::Json) => reply::error(status, status.into(), message),
+        _ => {
+            let reason = actix_web::http::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            Reply {
+                status,
+                ..Reply::html(format!(
+                    "<html><body><h1>{status} {reason}</h1></body></html>\n"
+                ))
+            }
+        }
     }
 }
 
@@ -283,6 +294,12 @@ mod tests {
                 panic!("html expected")
             };
             assert!(page.contains(&format!("<h1>{status} ")), "{page}");
+        }
+        // A status the docs do not define comes bare, as from something in between.
+        for status in [303, 403, 409] {
+            let reply = status_reply(status, ServerErrors::Json);
+            assert_eq!(reply.status, status);
+            assert!(matches!(reply.body, reply::Body::Html(_)), "{status}");
         }
     }
 }

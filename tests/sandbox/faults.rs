@@ -244,7 +244,8 @@ fn bad_fault_specs_are_refused_with_a_reason() {
         ("a:b:c:d", "expected operation:kind"),
         ("checkout:status", "unknown operation"),
         ("purchase:explode", "unknown fault kind"),
-        ("any:status=502", "500 or 503"),
+        ("any:status=200", "from 300 to 599"),
+        ("any:status=429", "rate_limit"),
         ("reserve:latency", "needs a value"),
         ("reserve:latency=-5", "whole number"),
         ("purchase:drop_after_commit=5", "takes no value"),
@@ -279,7 +280,8 @@ async fn the_admin_endpoint_adds_lists_and_clears_faults() {
     )
     .await;
     for bad in [
-        json!({"operation": "event", "kind": "status", "status": 418}),
+        json!({"operation": "event", "kind": "status", "status": 200}),
+        json!({"operation": "event", "kind": "status", "status": 429}),
         json!({"operation": "event", "kind": "latency"}),
         json!({"operation": "event", "kind": "status", "latency_ms": 5}),
         json!({"operation": "nowhere", "kind": "status"}),
