@@ -121,9 +121,14 @@ impl CheckoutService {
                     tracing::warn!(checkout_id = %checkout.id, error = %e, ?backoff, "upstream step will be retried");
                     tokio::time::sleep(backoff).await;
                 }
-                Err(StepError::Transient(e)) if checkout.state == CheckoutState::Purchasing => {
+                Err(StepError::Transient(e))
+                    if checkout.state == CheckoutState::Purchasing && checkout.poll.is_some() =>
+                {
                     // Polls of a sent purchase kept failing: its outcome is unknown, and
-                    // failing it here could leave a charged user without an order.
+                    // failing it here could leave a charged user without an order. (Without
+                    // a poll, every try so far was refused before it left — a 429, no access
+                    // token, a connection refused; one that may have left is reconciled
+                    // at once — so nothing was charged: it fails below.)
                     transient = 0;
                     tracing::warn!(checkout_id = %checkout.id, error = %e, "purchase polls kept failing");
                     let lost = self.purchase_outcome_lost(checkout, owner, GAVE_UP.into());

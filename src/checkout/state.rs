@@ -160,7 +160,9 @@ pub fn transition(
         (S::Reserving | S::Reserved | S::PaymentAccepted, E::ReleaseRequested) => S::Releasing,
         (S::Releasing, E::ReleaseCompleted) => S::Released,
         (S::Reserved | S::Paying | S::PaymentAccepted | S::Releasing, E::HoldExpired) => S::Expired,
-        (s, E::Failed) if s.is_pending() => S::Failed,
+        // A purchase whose outcome is unknown leaves only with proof (an order found): it may
+        // have charged the user, so nothing may call it failed.
+        (s, E::Failed) if s.is_pending() && s != S::PurchaseUnknown => S::Failed,
         _ => return Err(InvalidTransition { from, event }),
     };
     Ok(to)
@@ -216,7 +218,6 @@ mod tests {
         (S::Purchasing, E::PurchaseOutcomeLost, S::PurchaseUnknown),
         (S::Purchasing, E::Failed, S::Failed),
         (S::PurchaseUnknown, E::Purchased, S::Purchased),
-        (S::PurchaseUnknown, E::Failed, S::Failed),
         (
             S::PurchaseUnknown,
             E::PurchaseUnconfirmed,
@@ -242,6 +243,21 @@ mod tests {
                     "{from:?} + {event:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn an_unknown_purchase_leaves_only_for_an_order_or_unconfirmed() {
+        for event in EVENTS {
+            let allowed = matches!(event, E::Purchased | E::PurchaseUnconfirmed);
+            assert_eq!(
+                transition(S::PurchaseUnknown, event).is_ok(),
+                allowed,
+                "{event:?}"
+            );
+        }
+        for from in [S::PurchaseUnknown, S::PurchaseUnconfirmed] {
+            assert!(transition(from, E::Failed).is_err(), "{from:?}");
         }
     }
 

@@ -60,6 +60,10 @@ pub enum UpstreamError {
     /// A polling URL that does not point at the configured upstream (never followed).
     #[error("refusing a polling URL outside the upstream base")]
     ForeignPollingUrl,
+    /// The call was never sent: the access token it needs could not be had (`cause` says
+    /// why). Nothing reached upstream, whatever the token request itself met.
+    #[error("no upstream access token: {cause}")]
+    NoToken { cause: Box<UpstreamError> },
     /// A poll answered 404: the operation ended and its answer went to a poll whose response
     /// was lost (or it was never consumed in time). Whether it took effect is unknown; the
     /// caller settles it (a purchase is reconciled, a reservation's cart released, a release
@@ -106,7 +110,9 @@ impl UpstreamError {
             Self::Api { code, status, .. } => {
                 format!("ticketing refused the request (upstream code {code}, HTTP {status})")
             }
-            Self::Transport { .. } => "ticketing could not be reached".to_owned(),
+            Self::Transport { .. } | Self::NoToken { .. } => {
+                "ticketing could not be reached".to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -129,6 +135,7 @@ impl UpstreamError {
             },
             Self::RateLimited { .. } | Self::QueueFull { .. } => K::RateLimited,
             Self::Status { status } => Self::kind_of_status(*status),
+            Self::NoToken { cause } => cause.kind(),
             Self::Transport { .. } | Self::Decode { .. } | Self::PollGone => K::Unavailable,
             Self::ForeignPollingUrl => K::Misconfigured,
         }
@@ -230,5 +237,12 @@ mod tests {
         assert!(dropped.outcome_unknown());
         assert!(UpstreamError::Status { status: 503 }.outcome_unknown());
         assert!(!api(20122, 400).outcome_unknown());
+        // A call whose access token could not be had never left, whatever the token
+        // request met on its way.
+        let no_token = UpstreamError::NoToken {
+            cause: Box::new(UpstreamError::Status { status: 503 }),
+        };
+        assert!(!no_token.outcome_unknown());
+        assert_eq!(no_token.kind(), FailureKind::Unavailable);
     }
 }

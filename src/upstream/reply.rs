@@ -98,13 +98,19 @@ pub(super) fn error_from(status: StatusCode, body: &[u8]) -> UpstreamError {
 /// answers its errors with 200), if the body is one.
 pub(super) fn refusal_in_success(body: &[u8]) -> Option<UpstreamError> {
     if let Ok(e) = serde_json::from_slice::<wire::ErrorBody>(body) {
-        // The error's own `http_code` is the status it would have had; without one it is a
-        // refusal of the request (the docs' examples without `http_code` are all 4xx).
+        // The error's own `http_code` is the status it would have had. Without one, a code the
+        // docs document is a refusal (their one example without `http_code`, 20052, is a 4xx
+        // refusal); an undocumented code may be one of the "internal, unrecoverable errors"
+        // the docs say upstream is notified of, and proves nothing: read as a 500.
         let status = e
             .error
             .http_code
             .filter(|s| (400..600).contains(s))
-            .unwrap_or(400);
+            .unwrap_or(if wire::codes::DOCUMENTED.contains(&e.error.code) {
+                400
+            } else {
+                500
+            });
         return Some(UpstreamError::Api {
             status,
             code: e.error.code,
@@ -341,6 +347,21 @@ mod tests {
         let quota = r#"{"fault":{"faultstring":"Rate limit quota violation","detail":{"errorcode":"policies.ratelimit.QuotaViolation"}}}"#;
         let e = decode_reply::<wire::PurchaseResponse>(ex(200, quota)).unwrap_err();
         assert_eq!(e.kind(), crate::upstream::FailureKind::RateLimited);
+    }
+
+    #[test]
+    fn an_undocumented_code_without_a_status_proves_nothing() {
+        // The docs' own example without `http_code` (20052) is a refusal; a code they do not
+        // document, with no status of its own, may be an internal error: an unknown outcome.
+        let strange = r#"{"error":{"message":"Something went wrong","code":55555}}"#;
+        let e = decode_reply::<wire::PurchaseResponse>(ex(202, strange)).unwrap_err();
+        assert!(matches!(e, UpstreamError::Api { status: 500, .. }), "{e:?}");
+        assert!(e.outcome_unknown(), "{e:?}");
+        let e = decode_done::<wire::PurchaseResponse>(ex(200, strange)).unwrap_err();
+        assert!(e.outcome_unknown(), "{e:?}");
+        let with_status = r#"{"error":{"message":"Nope","code":55555,"http_code":403}}"#;
+        let e = decode_done::<wire::PurchaseResponse>(ex(200, with_status)).unwrap_err();
+        assert!(matches!(e, UpstreamError::Api { status: 403, .. }), "{e:?}");
     }
 
     #[test]

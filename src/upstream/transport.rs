@@ -94,7 +94,13 @@ impl PartnerApi {
         let mut token_retried = false;
         let mut safe_retries = 0;
         loop {
-            let bearer = self.bearer().await?;
+            // Whatever the token request met, this call has not left.
+            let bearer = self
+                .bearer()
+                .await
+                .map_err(|cause| UpstreamError::NoToken {
+                    cause: Box::new(cause),
+                })?;
             // Held through the exchange: a user's sends in flight count against its share.
             let (waited, _slot) = self.limiter.acquire(call.claim()).await?;
             self.metrics.quota_wait(call.priority.as_str(), waited);

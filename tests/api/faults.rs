@@ -8,20 +8,23 @@ use checkout_gateway::sandbox::SandboxStats;
 
 use crate::helpers::*;
 
-/// A purchase answered with a 5xx and nothing more (the sandbox refuses it before anything
+/// A purchase answered with `status` and nothing more (the sandbox refuses it before anything
 /// happens), with the faults `more` beside it. A 5xx proves nothing either way (the docs'
-/// "Internal error occurred"), so no order upstream must never be read as "nothing was
-/// charged": the checkout ends `purchase_unconfirmed` once `checkout.unconfirmed_after_secs`
-/// has passed with no order found, the purchase is never sent again, and its seats are given
-/// back. The sandbox's figures after.
+/// "Internal error occurred"), nor does a status the docs do not define, so no order upstream
+/// must never be read as "nothing was charged": the checkout ends `purchase_unconfirmed` once
+/// `checkout.unconfirmed_after_secs` has passed with no order found, the purchase is never
+/// sent again (the fault applies once: a second send would buy), and its seats are given back.
+/// The sandbox's figures after.
 async fn unanswered_purchase_ends_unconfirmed_with_the_hold_released(
     user: &str,
+    status: u16,
     more: &[&str],
 ) -> SandboxStats {
     let app = spawn_app_with(&[("checkout.unconfirmed_after_secs", "30")]).await;
     let held = app.sandbox().stats().seats_held;
     let id = app.paid(user).await;
-    app.sandbox().inject(fault("purchase:status=500:1"));
+    app.sandbox()
+        .inject(fault(&format!("purchase:status={status}:1")));
     for spec in more {
         app.sandbox().inject(fault(spec));
     }
@@ -49,7 +52,39 @@ async fn unanswered_purchase_ends_unconfirmed_with_the_hold_released(
 #[tokio::test]
 async fn a_purchase_answered_with_a_5xx_is_never_resent_and_ends_unconfirmed_with_the_hold_released()
  {
-    unanswered_purchase_ends_unconfirmed_with_the_hold_released("refused", &[]).await;
+    unanswered_purchase_ends_unconfirmed_with_the_hold_released("refused", 500, &[]).await;
+}
+
+#[tokio::test]
+async fn a_purchase_answered_with_a_status_the_docs_do_not_define_is_never_resent_nor_failed() {
+    // A 409, a 403 or a redirect says nothing the docs define about the purchase: it may have
+    // been made. (Before, a 409 was read as "busy, not sent" and the purchase sent again; a
+    // bare 403 as a refusal, "nothing was charged".)
+    let each =
+        [("conflict", 409), ("forbidden", 403), ("redirected", 303)].map(|(user, status)| {
+            unanswered_purchase_ends_unconfirmed_with_the_hold_released(user, status, &[])
+        });
+    futures::future::join_all(each).await;
+}
+
+#[tokio::test]
+async fn a_refused_poll_of_a_purchase_upstream_took_is_reconciled_to_its_order() {
+    // Upstream took the purchase (202 and a polling URL) and made the order; the poll is then
+    // refused for reasons of its own. That is not the purchase's answer: the order is found,
+    // never "failed".
+    let app = polling_app_losing_the_next_poll().await;
+    let id = app.paid("refused-poll").await;
+    app.sandbox().inject(fault("poll:status=403:1"));
+    let _ = app.purchase("refused-poll", &id).await;
+    let body = app.wait_for_state(&id, "refused-poll", "purchased").await;
+    assert!(body["order"]["order_token"].is_string(), "{body}");
+    let stats = app.sandbox().stats();
+    assert_eq!(stats.orders, 1, "{stats:?}");
+    assert_eq!(
+        stats.purchase_calls_by_cart.values().sum::<u32>(),
+        1,
+        "the purchase was sent again: {stats:?}"
+    );
 }
 
 #[tokio::test]
@@ -81,6 +116,36 @@ async fn a_429_is_waited_out_and_the_purchase_still_happens_once() {
         "{stats:?}"
     );
     assert_eq!(stats.orders, 1);
+}
+
+/// Every send of the purchase refused at the API's gate (the quota's 429, which upstream
+/// answers before acting): after the driver's retries it fails — nothing left, so nothing was
+/// charged, and the partner may start again — never `purchase_unconfirmed` ("may have been
+/// charged"), which was the answer before.
+#[tokio::test]
+async fn a_purchase_refused_at_the_gate_every_time_fails_as_never_sent() {
+    let app = spawn_app().await;
+    let id = app.paid("gated").await;
+    app.sandbox().inject(fault("purchase:rate_limit=20"));
+    let _ = app.purchase("gated", &id).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let body = loop {
+        let body = app.get_json(&format!("/v1/checkouts/{id}"), "gated").await;
+        let state = body["state"].as_str().unwrap_or_default().to_owned();
+        if state != "purchasing" || std::time::Instant::now() >= deadline {
+            break body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(body["state"], "failed", "{body}");
+    assert_eq!(body["error"]["code"], "upstream_unavailable", "{body}");
+    let stats = app.sandbox().stats();
+    assert_eq!(stats.orders, 0, "{stats:?}");
+    assert_eq!(
+        stats.purchase_calls_by_cart.values().sum::<u32>(),
+        0,
+        "{stats:?}"
+    );
 }
 
 /// The quota queue outlasts `Prefer: wait`: the payment answers 202 `paying` at once and
@@ -279,6 +344,7 @@ async fn a_failed_checkouts_refused_cart_deletion_is_sent_again() {
 async fn a_lost_purchase_whose_cart_deletion_answer_is_lost_still_ends_unconfirmed() {
     let stats = unanswered_purchase_ends_unconfirmed_with_the_hold_released(
         "gone-cart",
+        500,
         &["delete:drop_after_commit:1"],
     )
     .await;

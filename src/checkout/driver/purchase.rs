@@ -2,13 +2,14 @@
 //! purchase of the same user and event may be in doubt), its polls followed, a lost answer
 //! handed to reconciliation, and the order recorded however it became known.
 
-use super::{Next, StepError, is_transient};
+use super::{Next, StepError};
 use crate::checkout::error::{ErrorCode, RecordError};
 use crate::checkout::model::{Cents, Checkout, CheckoutFailure, Operation, Order};
 use crate::checkout::service::CheckoutService;
 use crate::checkout::state::CheckoutState;
 use crate::ids::{CheckoutId, OrderId};
 use crate::store::Written;
+use crate::upstream::error::FaultCode;
 use crate::upstream::{Priority, Reply, UpstreamError, wire};
 
 /// How often a purchase waiting for another of the same user and event looks again.
@@ -43,33 +44,32 @@ impl CheckoutService {
                 self.api.purchase(&ctx, &request).await
             }
         };
-        let sent_now = checkout.poll.is_none();
-        match reply {
-            Ok(Reply::Poll(ticket)) => self.remember_poll(checkout, owner, ticket).await,
+        let answered = if checkout.poll.is_none() {
+            Answered::Purchase
+        } else {
+            Answered::Poll
+        };
+        let e = match reply {
+            Ok(Reply::Poll(ticket)) => return self.remember_poll(checkout, owner, ticket).await,
             Ok(Reply::Done(resp)) => {
                 self.record_order(checkout, Sale::Confirmed(resp)).await?;
-                Ok(Next::Stop)
+                return Ok(Next::Stop);
             }
-            // A poll is a read: trouble with it is retried, the purchase itself stands. But a
-            // poll that is gone took the purchase's answer with it: reconcile, as for a lost
-            // answer to the purchase itself.
-            Err(e) if !sent_now && is_transient(&e) && !matches!(e, UpstreamError::PollGone) => {
-                Err(StepError::Transient(e))
-            }
-            // Refused before upstream acted (a 429, a busy cart, a connection refused): not
-            // sent, so it may be sent again.
-            Err(e) if sent_now && is_transient(&e) && !e.outcome_unknown() => {
-                Err(StepError::Transient(e))
-            }
-            Err(e) if e.outcome_unknown() => {
+            Err(e) => e,
+        };
+        match proof_of(&e, answered) {
+            // Not sent (a 429, the user's share of the quota, a connection refused, no access
+            // token), or a poll's own trouble (the purchase stands): asked again.
+            Proof::AskAgain => Err(StepError::Transient(e)),
+            Proof::Refused => self.upstream_failed(checkout, owner, e).await,
+            Proof::None => {
                 // The purchase may have happened: never send it again. Reconciliation
-                // (order lookup, cart release) decides; partners see `purchasing` meanwhile.
+                // (order lookup) decides; partners see `purchasing` meanwhile.
                 tracing::warn!(checkout_id = %checkout.id, error = %e, "purchase answer lost");
                 self.purchase_outcome_lost(checkout, owner, e.partner_detail())
                     .await?;
                 Ok(Next::Continue)
             }
-            Err(e) => self.upstream_failed(checkout, owner, e).await,
         }
     }
 
@@ -244,6 +244,96 @@ impl Turn {
 /// unsettled, so the older goes at its next look. Never both.
 fn must_wait(me: Turn, others: &[Turn]) -> bool {
     others.iter().any(|o| o.age < me.age || o.maybe_sent)
+}
+
+/// Which answer an error came in: the purchase's own (`PUT /cart`), or a poll of a purchase
+/// upstream had already taken (a 202 with a polling URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answered {
+    Purchase,
+    Poll,
+}
+
+/// What an answer other than an order proves about a purchase. Only words the docs define
+/// prove it was not made (docs/upstream-assumptions.md, row 23): a charge
+/// must never be reported as "nothing was charged", and a purchase that may have happened
+/// is never sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// Nothing was decided: the purchase was not sent, or only its poll met trouble. Asked
+    /// again.
+    AskAgain,
+    /// Upstream's documented refusal of the purchase: it was not made.
+    Refused,
+    /// No proof either way: the purchase may have been made. Reconciled, never re-sent.
+    None,
+}
+
+fn proof_of(e: &UpstreamError, answered: Answered) -> Proof {
+    use UpstreamError as E;
+    match (e, answered) {
+        // Never left, or refused before upstream acted on it (the quota's 429, whose fault
+        // the docs show at the API's gate); a poll's are as harmless.
+        (E::QueueFull { .. } | E::RateLimited { .. } | E::NoToken { .. }, _) => Proof::AskAgain,
+        (
+            E::Transport {
+                maybe_sent: false, ..
+            },
+            _,
+        ) => Proof::AskAgain,
+        // A poll is a read: its broken exchange or a 5xx is asked again (the purchase upstream
+        // took is not touched by it).
+        (E::Transport { .. }, Answered::Poll) => Proof::AskAgain,
+        (
+            E::Status { status } | E::Fault { status, .. } | E::Api { status, .. },
+            Answered::Poll,
+        ) if *status >= 500 || *status == 429 => Proof::AskAgain,
+        // A purchase's own documented refusal, as its answer or as its poll's final answer:
+        // "the output of the original action will eventually be returned in the body".
+        (E::Api { code, status, .. }, _) if *status < 500 && purchase_refusal(*code) => {
+            Proof::Refused
+        }
+        // The purchase's own call refused by a status the docs define as a refusal of the
+        // call (401 unauthorized, with or without the fault body; 404 not found: the cart is
+        // gone; 405; 406), or by one of their other documented codes (10002, 21001).
+        (E::Api { code, status, .. }, Answered::Purchase)
+            if *status < 500 && wire::codes::DOCUMENTED.contains(code) =>
+        {
+            Proof::Refused
+        }
+        (E::Status { status } | E::Api { status, .. }, Answered::Purchase)
+            if matches!(status, 401 | 404 | 405 | 406) =>
+        {
+            Proof::Refused
+        }
+        (
+            E::Fault {
+                code: FaultCode::InvalidApiKey | FaultCode::InvalidAccessToken,
+                ..
+            },
+            Answered::Purchase,
+        ) => Proof::Refused,
+        // Everything else: a 5xx or a broken exchange after the purchase left, a status or
+        // code the docs do not define (409, 403, 3xx, an unknown fault…), an unreadable
+        // answer, a poll gone or refused for reasons of its own (the purchase was taken: a
+        // refused poll says nothing of it), a polling URL the gateway will not follow.
+        _ => Proof::None,
+    }
+}
+
+/// The documented refusals that are a purchase's own answer, wherever they come: captcha,
+/// not transactable, sold out, payment declined, security code.
+fn purchase_refusal(code: i64) -> bool {
+    use wire::codes;
+    matches!(
+        code,
+        codes::UNAUTHORIZED_CAPTCHA_MISSING
+            | codes::INVALID_CAPTCHA
+            | codes::NOT_TRANSACTABLE
+            | codes::NO_INVENTORY
+            | codes::PAYMENT_NOT_ACCEPTED
+            | codes::INVALID_SECURITY_CODE
+    )
 }
 
 #[cfg(test)]

@@ -106,6 +106,18 @@ pub mod codes {
     pub const INVALID_RESERVE_STRUCTURE: i64 = 21001;
     pub const NOT_TRANSACTABLE: i64 = 90001;
 
+    /// Every code above: an error body with another code is one the docs do not describe.
+    pub const DOCUMENTED: [i64; 8] = [
+        INVALID_INPUT,
+        UNAUTHORIZED_CAPTCHA_MISSING,
+        INVALID_CAPTCHA,
+        NO_INVENTORY,
+        PAYMENT_NOT_ACCEPTED,
+        INVALID_SECURITY_CODE,
+        INVALID_RESERVE_STRUCTURE,
+        NOT_TRANSACTABLE,
+    ];
+
     pub const FAULT_INVALID_API_KEY: &str = "oauth.v2.InvalidApiKey";
     pub const FAULT_INVALID_ACCESS_TOKEN: &str = "oauth.v2.InvalidAccessToken";
     pub const FAULT_QUOTA_VIOLATION: &str = "policies.ratelimit.QuotaViolation";

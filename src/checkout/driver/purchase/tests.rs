@@ -89,3 +89,134 @@ fn two_purchases_never_both_go_whatever_the_order_of_writes_and_looks() {
         }
     }
 }
+
+fn api(code: i64, status: u16) -> UpstreamError {
+    UpstreamError::Api {
+        status,
+        code,
+        message: String::new(),
+    }
+}
+
+fn fault(status: u16, code: FaultCode) -> UpstreamError {
+    UpstreamError::Fault { status, code }
+}
+
+#[test]
+fn only_a_documented_refusal_proves_a_purchase_was_not_made() {
+    use Answered::{Poll, Purchase};
+    for (code, status) in [
+        (20122, 400),
+        (20152, 400),
+        (20052, 400),
+        (90001, 403),
+        (10004, 401),
+        (10031, 400),
+    ] {
+        for answered in [Purchase, Poll] {
+            assert_eq!(
+                proof_of(&api(code, status), answered),
+                Proof::Refused,
+                "{code} answering the {answered:?}"
+            );
+        }
+    }
+    // The purchase's own call refused in words the docs give a call.
+    for refused in [
+        api(10002, 400),
+        api(21001, 400),
+        UpstreamError::Status { status: 401 },
+        UpstreamError::Status { status: 404 },
+        UpstreamError::Status { status: 405 },
+        UpstreamError::Status { status: 406 },
+        fault(401, FaultCode::InvalidApiKey),
+        fault(401, FaultCode::InvalidAccessToken),
+    ] {
+        assert_eq!(proof_of(&refused, Purchase), Proof::Refused, "{refused:?}");
+    }
+}
+
+#[test]
+fn a_refused_poll_of_a_taken_purchase_proves_nothing_of_it() {
+    // Upstream took the purchase (202 with a polling URL); the poll's own refusal is not the
+    // purchase's answer.
+    for e in [
+        UpstreamError::Status { status: 400 },
+        UpstreamError::Status { status: 401 },
+        UpstreamError::Status { status: 403 },
+        UpstreamError::Status { status: 405 },
+        UpstreamError::Status { status: 406 },
+        UpstreamError::Status { status: 422 },
+        fault(401, FaultCode::InvalidAccessToken),
+        fault(401, FaultCode::InvalidApiKey),
+        api(10002, 400),
+        api(21001, 400),
+        api(55555, 400),
+        UpstreamError::ForeignPollingUrl,
+        UpstreamError::PollGone,
+        UpstreamError::Decode {
+            reason: String::new(),
+        },
+    ] {
+        assert_eq!(proof_of(&e, Answered::Poll), Proof::None, "{e:?}");
+    }
+}
+
+#[test]
+fn an_answer_the_docs_do_not_define_leaves_a_sent_purchase_in_doubt_never_sent_again() {
+    for e in [
+        UpstreamError::Status { status: 409 },
+        UpstreamError::Status { status: 303 },
+        UpstreamError::Status { status: 408 },
+        UpstreamError::Status { status: 410 },
+        UpstreamError::Status { status: 400 },
+        UpstreamError::Status { status: 403 },
+        UpstreamError::Status { status: 500 },
+        UpstreamError::Status { status: 503 },
+        api(55555, 400),
+        api(55555, 409),
+        api(1, 500),
+        fault(403, FaultCode::Other("policies.something".into())),
+        UpstreamError::Transport {
+            maybe_sent: true,
+            reason: String::new(),
+        },
+        UpstreamError::ForeignPollingUrl,
+        UpstreamError::Decode {
+            reason: String::new(),
+        },
+    ] {
+        assert_eq!(proof_of(&e, Answered::Purchase), Proof::None, "{e:?}");
+    }
+}
+
+#[test]
+fn what_never_left_or_troubled_only_a_poll_is_asked_again() {
+    let refused_connection = UpstreamError::Transport {
+        maybe_sent: false,
+        reason: String::new(),
+    };
+    let no_token = UpstreamError::NoToken {
+        cause: Box::new(UpstreamError::Transport {
+            maybe_sent: true,
+            reason: String::new(),
+        }),
+    };
+    let quota = UpstreamError::RateLimited { reset_at: None };
+    for e in [&refused_connection, &no_token, &quota] {
+        assert_eq!(proof_of(e, Answered::Purchase), Proof::AskAgain, "{e:?}");
+        assert_eq!(proof_of(e, Answered::Poll), Proof::AskAgain, "{e:?}");
+    }
+    for e in [
+        UpstreamError::Status { status: 500 },
+        UpstreamError::Status { status: 503 },
+        UpstreamError::Status { status: 429 },
+        api(1, 500),
+        UpstreamError::Transport {
+            maybe_sent: true,
+            reason: String::new(),
+        },
+    ] {
+        assert_eq!(proof_of(&e, Answered::Poll), Proof::AskAgain, "{e:?}");
+    }
+}
