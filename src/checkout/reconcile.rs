@@ -24,9 +24,11 @@
 //! driver never sends a purchase while another of the same user and event may be in doubt
 //! (an older one unsettled, `Purchasing` or `PurchaseUnknown`, or a newer one that may have
 //! been sent: `driver::purchase::must_wait`), so at most one lost purchase is in doubt at a
-//! time; an order is then given to the unsettled purchase of that user and event asked for
-//! closest in time to the order (and no later than the order, give or take clock skew). When
-//! that is one still waiting for its own answer, it is left to that answer.
+//! time; an order is then given to the only unsettled purchase of that user and event that
+//! may have placed it (sent no later than the order, its hold not gone before it, give or
+//! take clock skew). When that is one still waiting for its own answer, it is left to that
+//! answer; when two may have placed it (an older purchase still unconfirmed), to neither until
+//! one of them settles.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -237,29 +239,54 @@ fn lookup_queries(asked_at: DateTime<Utc>, now: DateTime<Utc>) -> Vec<Unredeemed
 struct Claimant {
     id: CheckoutId,
     state: CheckoutState,
-    asked_ms: i64,
+    /// When the purchase was sent (its send time, written before the send); `None` for one
+    /// not sent (waiting its turn), which cannot have placed an order.
+    asked_ms: Option<i64>,
+    /// When its hold ran out, if known: no purchase of it can have been placed after.
+    hold_until_ms: Option<i64>,
 }
 
 impl Claimant {
     fn of(checkout: &Checkout) -> Self {
+        // A lost or unconfirmed purchase was sent, once; one from before send times were
+        // written counts from its checkout's creation (the earliest it can have been sent).
+        let sent = checkout
+            .purchase_started_at
+            .or((checkout.state != CheckoutState::Purchasing).then_some(checkout.created_at));
         Self {
             id: checkout.id,
             state: checkout.state,
-            asked_ms: to_millis(checkout.purchase_started_at.unwrap_or(checkout.created_at)),
+            asked_ms: sent.map(to_millis),
+            hold_until_ms: checkout.hold_expires_at.map(to_millis),
         }
+    }
+
+    /// Whether this purchase may have placed an order at `order_ms`: sent no later than it,
+    /// and its hold not gone before it (give or take [`SLACK_MS`] of clock skew each way).
+    fn may_have_placed(&self, order_ms: i64) -> bool {
+        let sent_before = self.asked_ms.is_some_and(|a| a <= order_ms + SLACK_MS);
+        let held_then = self.hold_until_ms.is_none_or(|h| order_ms <= h + SLACK_MS);
+        sent_before && held_then
     }
 }
 
 /// Whose an order placed at `order_ms` is, among one user's unsettled purchases of its event:
-/// the one asked for closest in time to it, of those asked for no later than the order (give
-/// or take [`SLACK_MS`]). `None` when no one may have placed it, or when the closest is still
-/// waiting for its own answer (which will name its order exactly).
+/// the only one that may have placed it. `None` when none may have, when the one that may is
+/// still waiting for its own answer (which will name its order exactly), or when two or more
+/// may have: the listing names no cart, and nearness in time is no proof. Such an order waits
+/// until the others settle (an answer naming its own order, which is then skipped here) and
+/// one purchase is left that may have placed it.
 fn owner_of(order_ms: i64, claimants: &[Claimant]) -> Option<Claimant> {
-    let closest = claimants
-        .iter()
-        .filter(|c| c.asked_ms <= order_ms + SLACK_MS)
-        .min_by_key(|c| ((c.asked_ms - order_ms).abs(), c.asked_ms))?;
-    (closest.state != CheckoutState::Purchasing).then_some(*closest)
+    let mut may = claimants.iter().filter(|c| c.may_have_placed(order_ms));
+    let only = may.next()?;
+    if may.next().is_some() {
+        tracing::warn!(
+            order_ms,
+            "an order found upstream may belong to more than one of the user's purchases; left unattributed until the others settle"
+        );
+        return None;
+    }
+    (only.state != CheckoutState::Purchasing).then_some(*only)
 }
 
 #[cfg(test)]
@@ -270,7 +297,8 @@ mod tests {
         Claimant {
             id: CheckoutId::new(),
             state,
-            asked_ms: 1_800_000_000_000 + asked_secs * 1000,
+            asked_ms: Some(at(asked_secs)),
+            hold_until_ms: Some(at(asked_secs + 600)),
         }
     }
 
@@ -284,31 +312,44 @@ mod tests {
         assert_eq!(owner_of(at(2), &[own]).map(|c| c.id), Some(own.id));
         // Placed long before the purchase was asked for: not its order.
         assert!(owner_of(at(-3600), &[own]).is_none());
+        // Placed long after its hold ran out: not its order either.
+        assert!(owner_of(at(3600), &[own]).is_none());
     }
 
     #[test]
-    fn the_purchase_asked_for_closest_to_the_order_owns_it() {
+    fn an_order_two_purchases_may_have_placed_goes_to_neither() {
+        // Nearness in time is no proof: the order waits until one of them settles.
         let older = claimant(CheckoutState::PurchaseUnconfirmed, 0);
         let newer = claimant(CheckoutState::PurchaseUnknown, 120);
+        assert!(owner_of(at(3), &[older, newer]).is_none());
+        assert!(owner_of(at(122), &[older, newer]).is_none());
+    }
+
+    #[test]
+    fn an_older_purchase_whose_hold_was_gone_cannot_own_a_new_order() {
+        // Yesterday's unconfirmed purchase does not stand in the way of today's lost one.
+        let yesterday = claimant(CheckoutState::PurchaseUnconfirmed, -86_400);
+        let today = claimant(CheckoutState::PurchaseUnknown, 0);
         assert_eq!(
-            owner_of(at(3), &[older, newer]).map(|c| c.id),
-            Some(older.id)
-        );
-        assert_eq!(
-            owner_of(at(122), &[older, newer]).map(|c| c.id),
-            Some(newer.id)
+            owner_of(at(2), &[yesterday, today]).map(|c| c.id),
+            Some(today.id)
         );
     }
 
     #[test]
-    fn an_order_closest_to_a_purchase_still_waiting_for_its_answer_is_left_to_it() {
+    fn a_purchase_not_sent_owns_nothing_and_one_waiting_for_its_answer_is_left_to_it() {
         let lost = claimant(CheckoutState::PurchaseUnknown, 0);
-        let waiting = claimant(CheckoutState::Purchasing, 60);
-        assert!(owner_of(at(61), &[lost, waiting]).is_none());
+        let unsent = Claimant {
+            asked_ms: None,
+            ..claimant(CheckoutState::Purchasing, 60)
+        };
         assert_eq!(
-            owner_of(at(1), &[lost, waiting]).map(|c| c.id),
+            owner_of(at(61), &[lost, unsent]).map(|c| c.id),
             Some(lost.id)
         );
+        let waiting = claimant(CheckoutState::Purchasing, 60);
+        assert!(owner_of(at(61), &[waiting]).is_none());
+        assert!(owner_of(at(61), &[lost, waiting]).is_none());
     }
 
     #[test]
