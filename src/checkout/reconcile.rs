@@ -23,8 +23,8 @@
 //! The order listing names no cart, so an order is known only by user, event and time. The
 //! driver never sends a purchase while another of the same user and event may be in doubt
 //! (an older one unsettled, `Purchasing` or `PurchaseUnknown`, or a newer one that may have
-//! been sent: `driver::purchase::must_wait`), so at most one lost purchase is in doubt at a
-//! time; an order is then given to the only unsettled purchase of that user and event that
+//! been sent: `driver::purchase::must_wait`); one already `PurchaseUnconfirmed` does not
+//! hold a new one back (it may stay so for days), so two can be in doubt. An order is given to the only unsettled purchase of that user and event that
 //! may have placed it (sent no later than the order, its hold not gone before it, give or
 //! take clock skew). When that is one still waiting for its own answer, it is left to that
 //! answer; when two may have placed it (an older purchase still unconfirmed), to neither until
