@@ -16,9 +16,11 @@
 //! order is found the checkout becomes `purchased` and, with a webhook configured, a signed
 //! `checkout.purchase_confirmed` message announces it.
 //!
-//! The cart is deleted once the order had a chance to be listed, to give back any seats a
-//! purchase that did not happen would leave held; the answer is not read as evidence. An
-//! unanswered deletion is sent again at each lookup while the hold could still be alive.
+//! The cart is deleted once the purchase is `purchase_unconfirmed` (not before: while the
+//! purchase may still be running upstream, a DELETE would be a second update of the cart in
+//! flight, which the docs do not support), to give back any seats a purchase that did not
+//! happen would leave held; the answer is not read as evidence. An unanswered deletion is
+//! sent again at each lookup while the hold could still be alive.
 //!
 //! The order listing names no cart, so an order is known only by user, event and time. The
 //! driver never sends a purchase while another of the same user and event may be in doubt
@@ -44,8 +46,6 @@ use crate::ids::CheckoutId;
 use crate::upstream::backoff::backoff;
 use crate::upstream::{CallContext, Priority, UnredeemedQuery, UpstreamError, wire};
 
-/// Lookups before the cart deletion is sent: an order can take a moment to be listed.
-const LOOKUPS_BEFORE_RELEASE: u32 = 2;
 /// The longest pause between two lookups while the outcome is still `PurchaseUnknown`.
 const LONGEST_PAUSE: Duration = Duration::from_secs(10);
 /// Clock skew and processing delay allowed between the purchase and the order's time.
@@ -80,14 +80,16 @@ impl CheckoutService {
                     tracing::warn!(checkout_id = %checkout.id, error = %e, "order lookup failed")
                 }
             }
-            let unconfirmed = checkout.state == CheckoutState::PurchaseUnconfirmed;
-            if unconfirmed || attempt + 1 >= LOOKUPS_BEFORE_RELEASE {
+            // The cart is deleted only once the purchase is unconfirmed: a DELETE while the
+            // purchase may still be running upstream would be a second update of the cart in
+            // flight ("The API does not support concurrent calls to update the cart"), with
+            // an outcome nobody documents.
+            if checkout.state == CheckoutState::PurchaseUnconfirmed {
                 self.free_hold(&ctx, checkout, owner).await?;
-            }
-            if unconfirmed {
                 return self.schedule_recheck(checkout, owner, asked_at).await;
             }
             if self.now() >= unconfirmed_at {
+                self.free_hold(&ctx, checkout, owner).await?;
                 return self.unconfirmed(checkout, owner).await;
             }
             attempt += 1;
@@ -149,7 +151,9 @@ impl CheckoutService {
                 Ok(())
             }
             _ => {
-                checkout.hold_expires_at = None;
+                // The hold ended now: not deleted again, and no order placed later is this
+                // purchase's (`Claimant::may_have_placed`).
+                checkout.hold_expires_at = Some(self.now().min(until));
                 Ok(self.save(checkout, owner).await?)
             }
         }

@@ -29,6 +29,19 @@ async fn unanswered_purchase_ends_unconfirmed_with_the_hold_released(
         app.sandbox().inject(fault(spec));
     }
     let _ = app.purchase(user, &id).await;
+    // Three lookups find nothing, and still the cart is not deleted: the purchase may be
+    // running upstream, and a DELETE beside it would be a second update of the cart in flight.
+    eventually("three order lookups", || async {
+        app.sandbox()
+            .stats()
+            .requests_by_operation
+            .get("unredeemed")
+            .is_some_and(|n| *n >= 6)
+    })
+    .await;
+    let meanwhile = app.sandbox().stats();
+    assert_eq!(meanwhile.carts_deleted, 0, "{meanwhile:?}");
+    assert_ne!(meanwhile.seats_held, held, "{meanwhile:?}");
     app.advance(31);
     let body = app.wait_for_state(&id, user, "purchase_unconfirmed").await;
     assert_eq!(body["error"]["code"], "purchase_unconfirmed", "{body}");
