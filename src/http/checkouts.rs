@@ -118,8 +118,10 @@ async fn create_checkout(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = user.0.clone();
     let fingerprint = Fingerprint::of_body(&state, &req, &body);
+    // Parsed before the key is taken: a body refused here changed nothing, so nothing is kept
+    // under its Idempotency-Key (a missing captcha, too: the corrected request goes through).
+    let new = parse::create_request(&body)?;
     let run = async {
-        let new = parse::create_request(&body)?;
         let who = requester(&req, &state, user);
         let wait = state.wait(&req, state.max_wait);
         let checkout = state.service.create(&who, new, wait).await?;

@@ -121,10 +121,11 @@ fn parse_new_checkout(body: CreateCheckoutRequest) -> Result<NewCheckout, ApiErr
         ));
     }
     let captcha_token = body.captcha_token.unwrap_or_default().trim().to_owned();
-    if captcha_token.is_empty() {
-        return Err(ApiError::new(
-            crate::checkout::error::ErrorCode::CaptchaInvalid,
-            "captcha_token is required: solve the captcha from GET /v1/captcha",
+    let no_captcha = captcha_token.is_empty();
+    if no_captcha {
+        errors.push(FieldError::new(
+            "captcha_token",
+            "is required: solve the captcha from GET /v1/captcha",
         ));
     }
     if body.tickets.is_empty() {
@@ -155,6 +156,13 @@ fn parse_new_checkout(body: CreateCheckoutRequest) -> Result<NewCheckout, ApiErr
                 "must be greater than 0",
             )),
         }
+    }
+    if no_captcha {
+        // The contract's code for a missing captcha, with every other field's error beside it.
+        return Err(ApiError {
+            code: crate::checkout::error::ErrorCode::CaptchaInvalid,
+            ..ApiError::validation(errors)
+        });
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));

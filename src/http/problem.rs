@@ -158,9 +158,13 @@ impl From<CheckoutError> for ApiError {
         match e {
             CheckoutError::NotFound => Self::not_found(),
             CheckoutError::Validation(errors) => Self::validation(errors),
-            e @ CheckoutError::InvalidState { .. } => {
-                Self::new(ErrorCode::InvalidState, e.to_string())
-            }
+            // While an operation runs (reserving, paying, purchasing, releasing) the state is of
+            // the moment: the answer says when to look again, and so is not kept under an
+            // Idempotency-Key (a repeat runs again and meets the settled state).
+            e @ CheckoutError::InvalidState { state, .. } => Self {
+                retry_after: state.is_pending().then_some(1),
+                ..Self::new(ErrorCode::InvalidState, e.to_string())
+            },
             CheckoutError::Refused(Refusal {
                 code,
                 message,

@@ -275,3 +275,70 @@ async fn a_transient_failure_is_not_replayed_under_its_key() {
     assert_eq!(replayed.status(), 200);
     assert_eq!(replayed.headers()["idempotent-replayed"], "true");
 }
+
+/// Paying while the reservation is still running is refused for the moment (`409
+/// invalid_state` with `Retry-After`), and that answer is not kept: the same key, once the
+/// checkout is reserved, pays (found by review: it replayed the 409 for a day).
+#[tokio::test]
+async fn a_payment_refused_while_the_reservation_runs_is_not_kept_under_its_key() {
+    let app = spawn_app().await;
+    app.sandbox().inject(fault("reserve:latency=1500:1"));
+    let created = app
+        .client
+        .post(format!("{}/v1/checkouts", app.address))
+        .bearer_auth(token_for("early"))
+        .header("Prefer", "wait=0")
+        .json(&create_body(&fresh_captcha()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 202);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pay = || {
+        app.request(Method::PUT, &format!("/v1/checkouts/{id}/payment"), "early")
+            .header("Idempotency-Key", "pay-early")
+            .json(&payment_body(TEST_CARD, "123"))
+            .send()
+    };
+    let early = pay().await.unwrap();
+    assert_eq!(early.headers().get("retry-after").unwrap(), "1");
+    assert_problem(early, 409, "invalid_state").await;
+    app.wait_for_state(&id, "early", "reserved").await;
+    let again = pay().await.unwrap();
+    assert!(again.headers().get("idempotent-replayed").is_none());
+    assert_eq!(again.status(), 200);
+}
+
+/// A create without its captcha changed nothing: the refusal (`captcha_invalid`, naming the
+/// field and every other field's error beside it) is not kept, and the same key with the
+/// captcha creates (found by review: the corrected request got `idempotency_key_reused`).
+#[tokio::test]
+async fn a_create_without_its_captcha_is_not_kept_under_its_key() {
+    let app = spawn_app().await;
+    let send = |body: Value| {
+        app.request(Method::POST, "/v1/checkouts", "forgetful")
+            .header("Idempotency-Key", "create-no-captcha")
+            .json(&body)
+            .send()
+    };
+    let without = json!({"event_id": EVENT, "captcha_token": " ",
+        "tickets": [{"ticket_id": TICKET, "quantity": 0}]});
+    let refused = assert_problem(send(without).await.unwrap(), 422, "captcha_invalid").await;
+    let fields: Vec<&str> = refused["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["captcha_token", "tickets[0].quantity"],
+        "{refused}"
+    );
+    let created = send(create_body(&fresh_captcha())).await.unwrap();
+    assert_eq!(created.status(), 201);
+    assert!(created.headers().get("idempotent-replayed").is_none());
+}
