@@ -84,16 +84,73 @@ fn too_large() -> ApiError {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = field_path(e.path());
-        // serde's message for a wrong type can quote the value: keep only the category.
+        let mut field = field_path(e.path());
         let message = match e.inner().classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
                 "not valid JSON".to_owned()
             }
-            _ => redact(&e.inner().to_string()),
+            _ => {
+                let (child, message) = describe(&e.inner().to_string());
+                if let Some(child) = child {
+                    field = if field == "body" {
+                        child
+                    } else {
+                        format!("{field}.{child}")
+                    };
+                }
+                message
+            }
         };
         ApiError::field(&field, message)
     })
+}
+
+/// serde's message for a data error, in words that quote nothing the client sent (a value in
+/// the wrong place could be a card number): the field it names when that is one of ours (a
+/// missing or repeated field), and what was expected (the API's own types). A message of
+/// another shape (the API's own deserialisers' words) keeps its text, with any run of four or
+/// more digits masked.
+pub(super) fn describe(message: &str) -> (Option<String>, String) {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    if let Some(name) = named("missing field `") {
+        return (Some(name), "is required".to_owned());
+    }
+    if let Some(name) = named("duplicate field `") {
+        return (Some(name), "appears more than once".to_owned());
+    }
+    // The unknown key is the client's, and already the last part of the path (masked).
+    if message.starts_with("unknown field `") {
+        return (None, "is not a field of this request".to_owned());
+    }
+    if message.starts_with("unknown variant `") {
+        let expected = message.split_once(", expected ").map(|(_, e)| e);
+        return (None, expected_words("is not an accepted value", expected));
+    }
+    for wrong in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if message.starts_with(wrong) {
+            let expected = message.split_once(", expected ").map(|(_, e)| e);
+            return (
+                None,
+                expected_words("has the wrong type or value", expected),
+            );
+        }
+    }
+    (None, mask_digit_runs(message))
+}
+
+/// `what`, then what serde expected: the API's own type names (`i64`, `a string`, the
+/// variants of an enum), never the client's value.
+fn expected_words(what: &str, expected: Option<&str>) -> String {
+    match expected {
+        Some(expected) => format!("{what}: expected {}", mask_digit_runs(expected)),
+        None => what.to_owned(),
+    }
 }
 
 /// The failing field's path, `tickets[0].quantity` style; `body` for the root or where a
@@ -145,28 +202,6 @@ fn mask_digit_runs(key: &str) -> String {
         }
     }
     flush(&mut out, &mut run);
-    out
-}
-
-/// Drop any quoted input from a serde message (it could be a card number in the wrong place).
-fn redact(message: &str) -> String {
-    let without_position = message.split(" at line ").next().unwrap_or(message);
-    let mut out = String::with_capacity(without_position.len());
-    let mut quoted = false;
-    for ch in without_position.chars() {
-        match ch {
-            '"' | '`' => {
-                quoted = !quoted;
-                out.push(ch);
-                if quoted {
-                    out.push('…');
-                }
-            }
-            _ if quoted => {}
-            _ if ch.is_ascii_digit() => out.push('#'),
-            _ => out.push(ch),
-        }
-    }
     out
 }
 
@@ -223,6 +258,49 @@ mod tests {
     #[allow(dead_code)]
     struct Strict {
         known: Option<u32>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Address {
+        line1: String,
+        country: String,
+    }
+
+    fn only_error(body: &[u8]) -> (String, String) {
+        let err = parse_json::<Address>(body).unwrap_err();
+        assert_eq!(err.errors.len(), 1, "{err:?}");
+        (err.errors[0].field.clone(), err.errors[0].message.clone())
+    }
+
+    #[test]
+    fn a_missing_or_repeated_field_is_named_and_the_message_reads_plainly() {
+        assert_eq!(
+            only_error(br#"{"line1": "1 Main St"}"#),
+            ("country".to_owned(), "is required".to_owned())
+        );
+        assert_eq!(
+            only_error(br#"{"line1": "a", "line1": "b", "country": "US"}"#),
+            ("line1".to_owned(), "appears more than once".to_owned())
+        );
+        let err = parse_json::<Outer>(br#"{"inner": {}}"#).unwrap_err();
+        assert_eq!(err.errors[0].field, "inner.n");
+        assert_eq!(err.errors[0].message, "is required");
+        let err = parse_json::<Strict>(br#"{"colour": 1}"#).unwrap_err();
+        assert_eq!(err.errors[0].field, "colour");
+        assert_eq!(err.errors[0].message, "is not a field of this request");
+    }
+
+    #[test]
+    fn a_wrong_type_says_what_was_expected_never_what_came() {
+        let err = parse_json::<Outer>(br#"{"inner":{"n":"4588883206000011"}}"#).unwrap_err();
+        assert_eq!(
+            err.errors[0].message,
+            "has the wrong type or value: expected u32"
+        );
+        let (field, message) = only_error(br#"{"line1": 4588883206000011, "country": "US"}"#);
+        assert_eq!(field, "line1");
+        assert_eq!(message, "has the wrong type or value: expected a string");
     }
 
     #[test]

@@ -238,11 +238,26 @@ impl ResponseError for ApiError {
 pub struct ProblemCode(pub ErrorCode);
 
 /// Malformed JSON in any extractor becomes `validation_failed`, never a plain-text 400.
+/// Its words never quote the body (serde's own can: a value in the wrong place could be a card
+/// number); the field is named where serde names it.
 pub fn json_error(
     err: actix_web::error::JsonPayloadError,
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::field("body", format!("not valid JSON: {err}")).into()
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::ContentType => ApiError::field("body", "must be sent as application/json"),
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the body is larger than this route accepts",
+        ),
+        E::Deserialize(e) if e.is_data() => {
+            let (child, message) = super::body::describe(&e.to_string());
+            ApiError::field(child.as_deref().unwrap_or("body"), message)
+        }
+        _ => ApiError::field("body", "not valid JSON"),
+    }
+    .into()
 }
 
 /// Unparseable path segments (e.g. a malformed id) are 404s.
@@ -258,5 +273,11 @@ pub fn query_error(
     err: actix_web::error::QueryPayloadError,
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::field("query", err.to_string()).into()
+    let (child, message) = match &err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => {
+            super::body::describe(&e.to_string())
+        }
+        _ => (None, "is not a valid query string".to_owned()),
+    };
+    ApiError::field(child.as_deref().unwrap_or("query"), message).into()
 }

@@ -116,6 +116,75 @@ async fn validation_failed_names_the_field() {
     );
 }
 
+/// A missing or repeated field is named, the gateway's own rules read as written, and no
+/// handler quotes a value back (found by review: "missing field `…`" on the parent, "must have
+/// # to # digits", and the shared JSON handler echoing a number sent for a string).
+#[tokio::test]
+async fn field_errors_name_the_field_and_quote_nothing_sent() {
+    let app = spawn_app().await;
+    let id = app.reserved("words").await;
+    let pay = |payment: Value| {
+        app.request(Method::PUT, &format!("/v1/checkouts/{id}/payment"), "words")
+            .json(&payment)
+            .send()
+    };
+    let mut payment = payment_body(TEST_CARD, "123");
+    payment["billing"]["address"]
+        .as_object_mut()
+        .unwrap()
+        .remove("country");
+    let body = assert_problem(pay(payment).await.unwrap(), 422, "validation_failed").await;
+    assert_eq!(
+        body["errors"][0]["field"], "billing.address.country",
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["message"], "is required", "{body}");
+    let body = assert_problem(
+        pay(payment_body(TEST_CARD, "12345")).await.unwrap(),
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "card.cvv", "{body}");
+    assert_eq!(body["errors"][0]["message"], "must have 3 to 4 digits");
+
+    let duplicated = app
+        .request(Method::POST, "/v1/checkouts", "words")
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"event_id": "{EVENT}", "event_id": "{EVENT}", "captcha_token": "x", "tickets": []}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(duplicated, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "event_id", "{body}");
+    assert_eq!(body["errors"][0]["message"], "appears more than once");
+
+    // The one route read with actix's own JSON extractor (the example app's token).
+    let resp = app
+        .client
+        .post(format!("{}/example/token", app.address))
+        .json(&json!({ "user": 4588883206000011u64 }))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(resp, 422, "validation_failed").await;
+    assert!(!body.to_string().contains("4588883206000011"), "{body}");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "has the wrong type or value: expected a string"
+    );
+
+    let resp = app
+        .request(Method::GET, "/v1/orders?limit=1&limit=2", "words")
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(resp, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "limit", "{body}");
+}
+
 #[tokio::test]
 async fn captcha_invalid_when_missing_reused_or_wrong() {
     let app = spawn_app().await;

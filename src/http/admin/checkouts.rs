@@ -59,7 +59,16 @@ async fn list_checkouts(
             .split(',')
             .map(|s| {
                 CheckoutState::parse(s.trim())
-                    .ok_or_else(|| ApiError::field("state", format!("unknown state `{s}`")))
+                    // The value is not repeated back: whatever was typed there stays out.
+                    .ok_or_else(|| {
+                        ApiError::field(
+                            "state",
+                            format!(
+                                "must be states from: {}",
+                                CheckoutState::ALL.map(CheckoutState::as_str).join(", ")
+                            ),
+                        )
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?,
     };
