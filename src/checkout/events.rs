@@ -41,7 +41,7 @@ impl CheckoutService {
         // A read, in the read lane: a flood of captcha requests never takes a turn from a
         // reservation.
         let ctx = self.context(who, Priority::Refresh);
-        match tokio::time::timeout(wait, self.api.captcha(&ctx)).await {
+        match tokio::time::timeout(read_wait(wait), self.api.captcha(&ctx)).await {
             Ok(page) => {
                 let page = page?;
                 self.captcha_page.keep(&page);
@@ -69,7 +69,7 @@ impl CheckoutService {
         let fetch = self
             .runtime
             .spawn(async move { this.catalog.get(&this.api, &id, Some(&asker)).await });
-        match tokio::time::timeout(wait, fetch).await {
+        match tokio::time::timeout(read_wait(wait), fetch).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => {
                 tracing::error!(error = %join, "event fetch task failed");
@@ -90,12 +90,23 @@ pub(super) fn prerequisite(wait: Duration) -> Duration {
     wait.max(Duration::from_secs(5))
 }
 
-/// The caller's wait ran out while its upstream call queued behind the deployment's quota.
+/// How long a read that must ask upstream (an uncached event, the captcha page) waits at the
+/// least, whatever `Prefer: wait` says: a wait of 0 could never be met by a fetch, and its
+/// refusal would say the quota is busy when nothing is (found by review). A second covers an
+/// ordinary fetch; a longer queue still answers `rate_limited` while the fetch goes on.
+const READ_FLOOR: Duration = Duration::from_secs(1);
+
+fn read_wait(wait: Duration) -> Duration {
+    wait.max(READ_FLOOR)
+}
+
+/// The caller's wait ran out while its upstream call queued behind the deployment's quota, or
+/// upstream was slow to answer it.
 fn quota_queue_refusal() -> CheckoutError {
     CheckoutError::Refused(Refusal {
         code: ErrorCode::RateLimited,
-        message: "upstream's quota is saturated and the request waited as long as allowed; \
-                  retry shortly"
+        message: "upstream did not answer within the wait (its quota is busy, or it is slow); \
+                  the read goes on: retry shortly"
             .into(),
         upstream_code: None,
         checkout_id: None,

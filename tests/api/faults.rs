@@ -216,6 +216,25 @@ async fn an_event_read_stuck_behind_the_quota_answers_429_and_the_fetch_goes_on(
     assert!(app.sandbox().stats().requests <= requests_after_refusal + 1);
 }
 
+/// `Prefer: wait=0` on a read that must ask upstream (an uncached event, the captcha page)
+/// still gives the fetch its second: with nothing queued it answers, where it used to answer
+/// 429 "quota saturated" at once (found by review).
+#[tokio::test]
+async fn a_read_asked_not_to_wait_still_fetches_what_is_not_cached() {
+    let app = spawn_app().await;
+    for path in [format!("/v1/events/{EVENT}"), "/v1/captcha".to_owned()] {
+        let resp = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .bearer_auth(token_for("hasty"))
+            .header("Prefer", "wait=0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+}
+
 /// The sandbox answers every updating call with a poll; the next poll's answer is then lost
 /// after the operation completed (`poll:drop_after_commit`), and polling again finds the URL
 /// gone (404).
