@@ -155,7 +155,12 @@ pub async fn request_id(
         .headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.chars().all(|c| c.is_ascii_graphic())
+                && !redact::contains_grouped_card_number(v)
+        })
         .map(str::to_owned)
         .or_else(|| trace_id.clone())
         .unwrap_or_else(new_request_id);
@@ -182,8 +187,12 @@ pub async fn request_id(
 /// The path as logs may show it: a payment page's path holds its session token (the page's
 /// only credential), so those are named by their route template (`/pay/{token}`) instead.
 fn logged_path(req: &ServiceRequest) -> std::borrow::Cow<'_, str> {
-    if req.path().starts_with(hosted::PREFIX) {
-        let template = req.match_pattern().unwrap_or_else(|| "/pay/…".to_owned());
+    // A card number typed into a path in groups (`/v1/events/4588-8832-…`) is not masked by the
+    // log's redaction, which looks for unbroken runs: such a path is logged as its route.
+    let hosted = req.path().starts_with(hosted::PREFIX);
+    if hosted || redact::contains_grouped_card_number(req.path()) {
+        let unmatched = if hosted { "/pay/…" } else { "…" };
+        let template = req.match_pattern().unwrap_or_else(|| unmatched.to_owned());
         return std::borrow::Cow::Owned(template);
     }
     std::borrow::Cow::Borrowed(req.path())
