@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
     );
     match cli.command {
         Command::Serve { no_migrate } => {
+            checkout_gateway::startup::hardening::forbid_core_dumps();
             let app = Application::build(
                 settings,
                 BuildOptions {

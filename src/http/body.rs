@@ -17,8 +17,11 @@ use crate::checkout::error::ErrorCode;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A request body, wiped from memory when dropped. Every copy the gateway makes is wiped too:
-/// the buffer never reallocates behind our back, and each chunk the server handed over is
-/// zeroed when nothing else holds it (the server's own read buffer is out of reach).
+/// the buffer never reallocates behind our back, and a chunk the server handed over is zeroed
+/// when nothing else holds it. In practice something does: actix's chunks share the
+/// connection's read buffer, which is out of our reach and reused or freed unwiped (seen in a
+/// live process's memory by review) — which is why `serve` runs without core dumps and
+/// unreadable by other processes (`startup::hardening`).
 pub struct RawBody(Zeroizing<Vec<u8>>);
 
 impl std::ops::Deref for RawBody {

@@ -31,6 +31,7 @@ use crate::store::changes::{self, Change};
 /// `terminationGracePeriodSeconds` (`tests/deploy/k8s.rs` checks the sum).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
+pub mod hardening;
 pub mod once;
 pub mod parts;
 
