@@ -170,6 +170,53 @@ pub(crate) fn luhn_valid(digits: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// Whether `text` holds a card number written in groups, as people and the hosted page's
+/// script write them (`4111 1111 1111 1111`, `4111-1111-…`): groups of digits joined by one
+/// space or dash whose digits, over any run of whole groups, are 13–19 long and pass Luhn.
+/// The log redaction masks only an unbroken run (its fast path looks for 13 digits in a
+/// row): what a client chooses and the logs keep whole (its request id, its request's path)
+/// is checked with this, and so is the free text of a billing address.
+pub fn contains_grouped_card_number(text: &str) -> bool {
+    let mut groups: Vec<&str> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let judge = |groups: &[&str]| {
+        (0..groups.len()).any(|from| {
+            let mut digits = String::new();
+            groups[from..].iter().any(|g| {
+                digits.push_str(g);
+                (13..=19).contains(&digits.len()) && luhn_valid(&digits)
+            })
+        })
+    };
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        groups.push(&text[start..i]);
+        // One space or dash, or a space as a URL or form writes it (`%20`, `+`).
+        let separator = [&b" "[..], b"-", b"+", b"%20"]
+            .into_iter()
+            .find(|sep| bytes[i..].starts_with(sep))
+            .map_or(0, <[u8]>::len);
+        let joined = separator > 0 && bytes.get(i + separator).is_some_and(u8::is_ascii_digit);
+        if joined {
+            i += separator;
+        } else {
+            if judge(&groups) {
+                return true;
+            }
+            groups.clear();
+        }
+    }
+    false
+}
+
 // ---------------------------------------------------------------- cvv
 
 /// Card verification value: 3 digits (4 for Amex).

@@ -202,3 +202,26 @@ fn expiry_rules() {
     assert_eq!(ExpiryYear::new(2100).unwrap_err(), CardError::BadYear);
     assert_eq!(ExpiryYear::try_from(1999).unwrap_err(), CardError::BadYear);
 }
+
+#[test]
+fn a_card_number_written_in_groups_is_found() {
+    for text in [
+        "/v1/events/4588-8832-0600-0011",
+        "id 4588 8832 0600 0011 here",
+        "x1-4111-1111-1111-1111",
+        "4111111111111111",
+        "/v1/events/4588%208832%200600%200011",
+        "card_number=4012+8888+8888+1881&cvv=987",
+    ] {
+        assert!(contains_grouped_card_number(text), "{text}");
+    }
+    for text in [
+        "2026-12-05 13:33:02",
+        "4588-8832-0600-0012",
+        "chk_01a2464c63cd41f5",
+        "4588  8832 0600 0011",
+        "",
+    ] {
+        assert!(!contains_grouped_card_number(text), "{text}");
+    }
+}

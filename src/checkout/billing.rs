@@ -23,6 +23,8 @@ pub enum FieldError {
     TooLong { max: usize },
     #[error("must not contain control characters")]
     ControlCharacters,
+    #[error("must not contain a card number")]
+    CardNumber,
     #[error("unsupported country; supported: US, CA, AU, MX, NZ")]
     UnsupportedCountry,
     #[error("must be a 2 or 3 letter state/province abbreviation")]
@@ -380,6 +382,11 @@ impl NonEmpty {
         }
         if text.chars().any(char::is_control) {
             return Err(FieldError::ControlCharacters);
+        }
+        // A card number typed (or prefilled) into a name or an address line would be kept in
+        // a payment session and sent upstream in clear, unlike the card's own fields.
+        if crate::card::contains_grouped_card_number(text) {
+            return Err(FieldError::CardNumber);
         }
         Ok(NonEmpty(text.to_owned()))
     }

@@ -159,7 +159,7 @@ pub async fn request_id(
             !v.is_empty()
                 && v.len() <= 128
                 && v.chars().all(|c| c.is_ascii_graphic())
-                && !redact::contains_grouped_card_number(v)
+                && !crate::card::contains_grouped_card_number(v)
         })
         .map(str::to_owned)
         .or_else(|| trace_id.clone())
@@ -190,7 +190,7 @@ fn logged_path(req: &ServiceRequest) -> std::borrow::Cow<'_, str> {
     // A card number typed into a path in groups (`/v1/events/4588-8832-…`) is not masked by the
     // log's redaction, which looks for unbroken runs: such a path is logged as its route.
     let hosted = req.path().starts_with(hosted::PREFIX);
-    if hosted || redact::contains_grouped_card_number(req.path()) {
+    if hosted || crate::card::contains_grouped_card_number(req.path()) {
         let unmatched = if hosted { "/pay/…" } else { "…" };
         let template = req.match_pattern().unwrap_or_else(|| unmatched.to_owned());
         return std::borrow::Cow::Owned(template);

@@ -348,6 +348,34 @@ async fn invalid_fields_are_named_on_the_page_and_nothing_is_sent() {
     assert_eq!(payments_sent(&app), sent);
 }
 
+/// A card number typed into a billing field (the name, an address line) is refused there —
+/// it would be sent upstream in clear and kept in the session — and never written into the
+/// page again; the field is named (found by review: it was kept, sent and shown again).
+#[tokio::test]
+async fn a_card_number_in_a_billing_field_is_refused_and_not_shown_again() {
+    let app = spawn_hosted_app(&[]).await;
+    let id = app.reserved("misplaced").await;
+    let url = session_url(&app, "misplaced", &id).await;
+    let sent = payments_sent(&app);
+    let first = load(&url).await;
+    let mut fields = form(&first.csrf(), TEST_CARD, "123");
+    for (name, value) in &mut fields {
+        if *name == "line2" {
+            *value = "4111 1111 1111 1111".into();
+        }
+    }
+    let page = page_of(post(&url, first.cookie.as_deref(), &fields).await).await;
+    assert_eq!(page.status, 422, "{}", page.html);
+    assert!(input_tag(&page.html, "line2").contains(r#"aria-invalid="true""#));
+    assert!(
+        page.html.contains("must not contain a card number"),
+        "{}",
+        page.html
+    );
+    assert!(!page.html.contains("4111 1111"), "{}", page.html);
+    assert_eq!(payments_sent(&app), sent);
+}
+
 #[tokio::test]
 async fn a_post_without_its_csrf_token_and_cookie_is_refused_and_sends_nothing() {
     let app = spawn_hosted_app(&[]).await;

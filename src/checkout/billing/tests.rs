@@ -200,3 +200,22 @@ fn address_to_wire() {
     assert_eq!(wire.region.abbrev, "CA");
     assert_eq!(wire.postal_code, "90210");
 }
+
+#[test]
+fn free_text_refuses_a_card_number_however_it_is_written() {
+    for text in [
+        "4111111111111111",
+        "John 4111 1111 1111 1111",
+        "cvv 123 4111-1111-1111-1111",
+    ] {
+        assert_eq!(NonEmpty::parse(text), Err(FieldError::CardNumber), "{text}");
+    }
+    // Numbers that are not card numbers stay: a street number, a suite, a long reference.
+    for text in [
+        "1600 Pennsylvania Avenue NW",
+        "Suite 4111-1111",
+        "Ref 1234567890123",
+    ] {
+        assert!(NonEmpty::parse(text).is_ok(), "{text}");
+    }
+}

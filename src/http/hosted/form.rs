@@ -55,8 +55,18 @@ pub struct BillingFields {
 }
 
 impl BillingFields {
-    /// The value of the field `name`, for the template.
+    /// The value of the field `name`, for the template: empty when it holds a card number
+    /// (refused in a billing field; never written into the page again).
     pub fn get(&self, name: &str) -> &str {
+        let value = self.typed(name);
+        if crate::card::contains_grouped_card_number(value) {
+            ""
+        } else {
+            value
+        }
+    }
+
+    fn typed(&self, name: &str) -> &str {
         match name {
             "first_name" => &self.first_name,
             "last_name" => &self.last_name,
