@@ -8,8 +8,9 @@
 //! error here carries card data.
 //!
 //! The public-key operation runs in AWS-LC (the TLS stack's library, already linked) for the
-//! 2048–8192-bit keys it accepts, and in RustCrypto's `rsa` for any other size: the docs' own
-//! example certificate holds a 1024-bit key, which AWS-LC refuses. AWS-LC encrypts about eight
+//! 2048–8192-bit keys it accepts, and in RustCrypto's `rsa` for 1024–2047 bits: the docs' own
+//! example certificate holds a 1024-bit key, which AWS-LC refuses. A key under 1024 bits
+//! ([`MIN_KEY_BITS`]) is refused: no card is encrypted under it. AWS-LC encrypts about eight
 //! times faster (`bench flow` prints the rate against `openssl speed`), and a payment makes two
 //! encryptions on its answer's path.
 //!
@@ -52,6 +53,10 @@ pub enum CryptoError {
     InvalidCertificate(String),
     #[error("payment certificate does not hold an RSA public key")]
     NotRsaKey(#[source] rsa::pkcs8::spki::Error),
+    #[error(
+        "payment certificate's RSA key has {bits} bits, fewer than the {MIN_KEY_BITS} accepted"
+    )]
+    WeakKey { bits: usize },
     #[error("the operating system's random generator failed")]
     Rng(#[source] rsa::rand_core::Error),
     #[error("value too long to encrypt under a {key_bits}-bit key")]
@@ -61,6 +66,11 @@ pub enum CryptoError {
 }
 
 // ---------------------------------------------------------------- encryptor
+
+/// The smallest key a card is encrypted under: the docs' own example certificate's size
+/// (1024 bits; see `docs/upstream-assumptions.md`, row 22). A smaller one (a 512-bit key is
+/// factored in hours) is refused.
+pub const MIN_KEY_BITS: usize = 1024;
 
 /// One payment certificate's public key, ready to encrypt card fields.
 pub struct PaymentEncryptor {
@@ -124,21 +134,29 @@ impl PaymentEncryptor {
         let (_, cert) = x509_parser::parse_x509_certificate(&der)
             .map_err(|e| CryptoError::InvalidCertificate(e.to_string()))?;
         let spki = cert.public_key().raw;
-        // Read by RustCrypto first: it judges "is this an RSA key" for every size.
-        let rust_crypto =
-            RsaPublicKey::from_public_key_der(spki).map_err(CryptoError::NotRsaKey)?;
-        let key_bytes = rust_crypto.size();
+        // AWS-LC takes the sizes it encrypts under (2048–8192 bits); RustCrypto the rest up to
+        // 4096 bits, and says what is not an RSA key. (RustCrypto read first refused every key
+        // over 4096 bits: a rotation to a larger key would have failed every payment.)
         let key = match PublicEncryptingKey::from_der(spki)
             .ok()
             .and_then(|key| Pkcs1PublicEncryptingKey::new(key).ok())
         {
-            Some(aws_lc) if aws_lc.key_size_bytes() == key_bytes => PublicKey::AwsLc(aws_lc),
-            _ => PublicKey::RustCrypto(rust_crypto),
+            Some(aws_lc) => PublicKey::AwsLc(aws_lc),
+            None => PublicKey::RustCrypto(
+                RsaPublicKey::from_public_key_der(spki).map_err(CryptoError::NotRsaKey)?,
+            ),
         };
-        Ok(PaymentEncryptor {
+        let encryptor = PaymentEncryptor {
             certificate_id: certificate.id.clone(),
             key,
-        })
+        };
+        // A key that can be factored cheaply protects nothing: no card is sent under it.
+        if encryptor.key_bits() < MIN_KEY_BITS {
+            return Err(CryptoError::WeakKey {
+                bits: encryptor.key_bits(),
+            });
+        }
+        Ok(encryptor)
     }
 
     /// The modulus' length in bytes (a ciphertext's length).

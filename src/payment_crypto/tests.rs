@@ -181,17 +181,16 @@ fn openssl_decrypts_what_we_encrypt() {
 
 /// The docs' example certificate holds a 1024-bit key, below what AWS-LC accepts: such a key
 /// is encrypted under by RustCrypto, and what it makes decrypts the same way.
-#[test]
-fn a_1024_bit_certificate_is_encrypted_under_too() {
-    let Some(openssl) = openssl("the 1024-bit key test") else {
-        return;
-    };
-    let dir = temp_dir("rsa1024");
+/// A self-signed certificate with a new `bits`-bit RSA key made by `openssl` (its key's and
+/// certificate's PEM), or `None` where `openssl` is missing.
+fn openssl_certificate(bits: usize) -> Option<(String, wire::Certificate)> {
+    let openssl = openssl(&format!("the {bits}-bit key test"))?;
+    let dir = temp_dir(&format!("rsa{bits}"));
     let (key_path, cert_path) = (dir.join("key.pem"), dir.join("cert.pem"));
     let made = Command::new(openssl)
-        .args([
-            "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-days", "1",
-        ])
+        .args(["req", "-x509", "-newkey"])
+        .arg(format!("rsa:{bits}"))
+        .args(["-nodes", "-days", "1"])
         .args(["-subj", "/CN=paysys-test.invalid", "-keyout"])
         .arg(&key_path)
         .arg("-out")
@@ -206,10 +205,44 @@ fn a_1024_bit_certificate_is_encrypted_under_too() {
     let key_pem = std::fs::read_to_string(&key_path).expect("key");
     let cert_pem = std::fs::read_to_string(&cert_path).expect("cert");
     let _ = std::fs::remove_dir_all(&dir);
-
     let certificate = wire::Certificate {
-        id: "c1024".to_owned(),
+        id: format!("c{bits}"),
         value: crlf(&cert_pem),
+    };
+    Some((key_pem, certificate))
+}
+
+#[test]
+fn a_key_too_small_to_protect_a_card_is_refused() {
+    let Some((_, certificate)) = openssl_certificate(512) else {
+        return;
+    };
+    assert!(matches!(
+        PaymentEncryptor::from_certificate(&certificate),
+        Err(CryptoError::WeakKey { bits: 512 })
+    ));
+}
+
+#[test]
+fn a_key_larger_than_4096_bits_is_encrypted_under() {
+    // RustCrypto, read first, refused every key over 4096 bits.
+    let Some((key_pem, certificate)) = openssl_certificate(6144) else {
+        return;
+    };
+    let encryptor = PaymentEncryptor::from_certificate(&certificate).expect("parses");
+    assert_eq!(encryptor.implementation(), "aws-lc");
+    let ciphertext = STANDARD
+        .decode(encryptor.encrypt(TEST_CARD).expect("encrypts"))
+        .expect("base64");
+    assert_eq!(ciphertext.len(), 768, "a 6144-bit key's ciphertext");
+    let plaintext = openssl_decrypt(&key_pem, &ciphertext).expect("openssl is here");
+    assert_eq!(unsalt(&plaintext), TEST_CARD);
+}
+
+#[test]
+fn a_1024_bit_certificate_is_encrypted_under_too() {
+    let Some((key_pem, certificate)) = openssl_certificate(1024) else {
+        return;
     };
     let encryptor = PaymentEncryptor::from_certificate(&certificate).expect("parses");
     assert_eq!(encryptor.implementation(), "rust-crypto");
