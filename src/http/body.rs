@@ -85,6 +85,12 @@ fn too_large() -> ApiError {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body of the API is an object: serde would also read a struct from an array, by
+    // position (found by review: `["3F00…", "captcha", [["0000…", 1]]]` created a checkout).
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let mut field = field_path(e.path());
@@ -304,6 +310,16 @@ mod tests {
         let (field, message) = only_error(br#"{"line1": 4588883206000011, "country": "US"}"#);
         assert_eq!(field, "line1");
         assert_eq!(message, "has the wrong type or value: expected a string");
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused() {
+        for body in [&br#"[{"n": 1}]"#[..], b" [1]", b"1", br#""x""#] {
+            let err = parse_json::<Inner>(body).unwrap_err();
+            assert_eq!(err.errors[0].field, "body");
+            assert_eq!(err.errors[0].message, "must be a JSON object");
+        }
+        assert!(parse_json::<Inner>(br#" {"n": 1}"#).is_ok());
     }
 
     #[test]

@@ -190,10 +190,24 @@ fn key_of(req: &HttpRequest, user: &UserId) -> Result<Option<IdempotencyKey>, Ap
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()))
         .ok_or_else(|| ApiError::field("Idempotency-Key", "1–255 visible ASCII characters"))?;
     Ok(Some(IdempotencyKey {
-        scope: format!("{} {}", req.method(), req.path()),
+        scope: format!("{} {}", req.method(), canonical_path(req)),
         user: user.clone(),
         key: key.to_owned(),
     }))
+}
+
+/// The resource a request names, as the router read it: its route with each id as the route
+/// reads it (ids are case-insensitive), so that one resource has one key however its path was
+/// spelled (`/v1/%63heckouts`, an id in capitals: found by review to run a repeat again).
+fn canonical_path(req: &HttpRequest) -> String {
+    // The path the router matched: percent-encoded letters decoded (`req.path()` keeps them,
+    // and `match_pattern` re-reads that, finding no route).
+    let mut path = req.match_info().as_str().to_owned();
+    for (_, value) in req.match_info().iter() {
+        // The routes' own text is lower case: only an id holding capitals changes here.
+        path = path.replace(value, &value.to_ascii_lowercase());
+    }
+    path
 }
 
 /// What a repeat under the same key must match to be the same request: a keyed digest, so a
@@ -218,10 +232,11 @@ impl Fingerprint {
     }
 
     fn of(key: &SecretString, req: &HttpRequest, content: &[u8]) -> Self {
+        let path = canonical_path(req);
         let parts: [&[u8]; 5] = [
             req.method().as_str().as_bytes(),
             b" ",
-            req.path().as_bytes(),
+            path.as_bytes(),
             b"\n",
             content,
         ];

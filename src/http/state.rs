@@ -57,10 +57,13 @@ fn prefer_wait(req: &actix_web::HttpRequest) -> Option<Duration> {
 /// non-finite values are malformed and ignored; one too long for a `Duration` means "as long
 /// as allowed" (the caller caps it), where `Duration::from_secs_f64` would panic.
 pub fn parse_prefer_wait(value: &str) -> Option<Duration> {
+    // RFC 7240: the name is case-insensitive, `=` may have spaces around it, and the value
+    // may be a quoted string.
     value
         .split([',', ';'])
-        .filter_map(|pref| pref.trim().strip_prefix("wait="))
-        .find_map(|n| n.trim().parse::<f64>().ok())
+        .filter_map(|pref| pref.split_once('='))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("wait"))
+        .find_map(|(_, n)| n.trim().trim_matches('"').parse::<f64>().ok())
         .filter(|n| n.is_finite() && *n >= 0.0)
         .map(|n| Duration::try_from_secs_f64(n).unwrap_or(Duration::MAX))
 }
@@ -75,6 +78,9 @@ mod tests {
         assert_eq!(secs("wait=5"), Some(5.0));
         assert_eq!(secs("respond-async, wait=0.5"), Some(0.5));
         assert_eq!(secs("handling=lenient; wait=2"), Some(2.0));
+        for spelled in ["wait = 5", "WAIT=5", "wait=\"5\"", "Wait =\"5\""] {
+            assert_eq!(secs(spelled), Some(5.0), "{spelled}");
+        }
         for ignored in [
             "wait=-1",
             "wait=NaN",

@@ -192,3 +192,26 @@ async fn the_token_command_refuses_a_production_configuration() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// The scheme's name is case-insensitive (RFC 9110): `BEARER` and `bearer` pass as `Bearer`
+/// does; another scheme is refused (found by review: `BEARER` was a 401).
+#[tokio::test]
+async fn the_bearer_scheme_is_read_in_any_case() {
+    let app = spawn_app().await;
+    let token = token_for("cased");
+    for (scheme, status) in [
+        ("Bearer", 200),
+        ("BEARER", 200),
+        ("bearer", 200),
+        ("Basic", 401),
+    ] {
+        let resp = app
+            .client
+            .get(format!("{}/v1/orders", app.address))
+            .header("Authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{scheme}");
+    }
+}

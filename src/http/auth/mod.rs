@@ -44,9 +44,11 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+    // The scheme's name is case-insensitive (RFC 9110 §11.1).
     let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
         .ok_or_else(|| ApiError::unauthorized("the Authorization header is not a Bearer token"))?;
     let user = state.jwt.verify(token.trim())?;
     let ip = super::client_ip::client_addr(req, &state.trusted_proxies);
