@@ -153,7 +153,11 @@ fn parse_new_checkout(body: CreateCheckoutRequest) -> Result<NewCheckout, ApiErr
             }),
             _ => errors.push(FieldError::new(
                 format!("tickets[{i}].quantity"),
-                "must be greater than 0",
+                if t.quantity > 0 {
+                    "is too large"
+                } else {
+                    "must be greater than 0"
+                },
             )),
         }
     }

@@ -161,6 +161,17 @@ async fn field_errors_name_the_field_and_quote_nothing_sent() {
     assert_eq!(body["errors"][0]["field"], "event_id", "{body}");
     assert_eq!(body["errors"][0]["message"], "appears more than once");
 
+    let huge = app
+        .request(Method::POST, "/v1/checkouts", "words")
+        .json(&json!({"event_id": EVENT, "captcha_token": "x",
+            "tickets": [{"ticket_id": TICKET, "quantity": 4_294_967_297u64}]}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(huge, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "tickets[0].quantity", "{body}");
+    assert_eq!(body["errors"][0]["message"], "is too large", "{body}");
+
     // The one route read with actix's own JSON extractor (the example app's token).
     let resp = app
         .client
