@@ -102,6 +102,19 @@ fn fault(status: u16, code: FaultCode) -> UpstreamError {
     UpstreamError::Fault { status, code }
 }
 
+/// Bare statuses, no body the docs describe.
+fn statuses(list: &[u16]) -> Vec<UpstreamError> {
+    list.iter()
+        .map(|&status| UpstreamError::Status { status })
+        .collect()
+}
+
+fn unreadable() -> UpstreamError {
+    UpstreamError::Decode {
+        reason: String::new(),
+    }
+}
+
 #[test]
 fn only_a_documented_refusal_proves_a_purchase_was_not_made() {
     use Answered::{Poll, Purchase};
@@ -122,16 +135,16 @@ fn only_a_documented_refusal_proves_a_purchase_was_not_made() {
         }
     }
     // The purchase's own call refused in words the docs give a call.
-    for refused in [
+    let documented = [
         api(10002, 400),
         api(21001, 400),
-        UpstreamError::Status { status: 401 },
-        UpstreamError::Status { status: 404 },
-        UpstreamError::Status { status: 405 },
-        UpstreamError::Status { status: 406 },
         fault(401, FaultCode::InvalidApiKey),
         fault(401, FaultCode::InvalidAccessToken),
-    ] {
+    ];
+    for refused in statuses(&[401, 404, 405, 406])
+        .into_iter()
+        .chain(documented)
+    {
         assert_eq!(proof_of(&refused, Purchase), Proof::Refused, "{refused:?}");
     }
 }
@@ -140,13 +153,7 @@ fn only_a_documented_refusal_proves_a_purchase_was_not_made() {
 fn a_refused_poll_of_a_taken_purchase_proves_nothing_of_it() {
     // Upstream took the purchase (202 with a polling URL); the poll's own refusal is not the
     // purchase's answer.
-    for e in [
-        UpstreamError::Status { status: 400 },
-        UpstreamError::Status { status: 401 },
-        UpstreamError::Status { status: 403 },
-        UpstreamError::Status { status: 405 },
-        UpstreamError::Status { status: 406 },
-        UpstreamError::Status { status: 422 },
+    let refused = [
         fault(401, FaultCode::InvalidAccessToken),
         fault(401, FaultCode::InvalidApiKey),
         api(10002, 400),
@@ -154,25 +161,19 @@ fn a_refused_poll_of_a_taken_purchase_proves_nothing_of_it() {
         api(55555, 400),
         UpstreamError::ForeignPollingUrl,
         UpstreamError::PollGone,
-        UpstreamError::Decode {
-            reason: String::new(),
-        },
-    ] {
+        unreadable(),
+    ];
+    for e in statuses(&[400, 401, 403, 405, 406, 422])
+        .into_iter()
+        .chain(refused)
+    {
         assert_eq!(proof_of(&e, Answered::Poll), Proof::None, "{e:?}");
     }
 }
 
 #[test]
 fn an_answer_the_docs_do_not_define_leaves_a_sent_purchase_in_doubt_never_sent_again() {
-    for e in [
-        UpstreamError::Status { status: 409 },
-        UpstreamError::Status { status: 303 },
-        UpstreamError::Status { status: 408 },
-        UpstreamError::Status { status: 410 },
-        UpstreamError::Status { status: 400 },
-        UpstreamError::Status { status: 403 },
-        UpstreamError::Status { status: 500 },
-        UpstreamError::Status { status: 503 },
+    let unknown = [
         api(55555, 400),
         api(55555, 409),
         api(1, 500),
@@ -182,10 +183,12 @@ fn an_answer_the_docs_do_not_define_leaves_a_sent_purchase_in_doubt_never_sent_a
             reason: String::new(),
         },
         UpstreamError::ForeignPollingUrl,
-        UpstreamError::Decode {
-            reason: String::new(),
-        },
-    ] {
+        unreadable(),
+    ];
+    for e in statuses(&[409, 303, 408, 410, 400, 403, 500, 503])
+        .into_iter()
+        .chain(unknown)
+    {
         assert_eq!(proof_of(&e, Answered::Purchase), Proof::None, "{e:?}");
     }
 }
@@ -207,16 +210,14 @@ fn what_never_left_or_troubled_only_a_poll_is_asked_again() {
         assert_eq!(proof_of(e, Answered::Purchase), Proof::AskAgain, "{e:?}");
         assert_eq!(proof_of(e, Answered::Poll), Proof::AskAgain, "{e:?}");
     }
-    for e in [
-        UpstreamError::Status { status: 500 },
-        UpstreamError::Status { status: 503 },
-        UpstreamError::Status { status: 429 },
-        api(1, 500),
-        UpstreamError::Transport {
-            maybe_sent: true,
-            reason: String::new(),
-        },
-    ] {
+    let dropped = UpstreamError::Transport {
+        maybe_sent: true,
+        reason: String::new(),
+    };
+    for e in statuses(&[500, 503, 429])
+        .into_iter()
+        .chain([api(1, 500), dropped])
+    {
         assert_eq!(proof_of(&e, Answered::Poll), Proof::AskAgain, "{e:?}");
     }
 }
