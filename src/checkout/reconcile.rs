@@ -26,11 +26,11 @@
 //! driver never sends a purchase while another of the same user and event may be in doubt
 //! (an older one unsettled, `Purchasing` or `PurchaseUnknown`, or a newer one that may have
 //! been sent: `driver::purchase::must_wait`); one already `PurchaseUnconfirmed` does not
-//! hold a new one back (it may stay so for days), so two can be in doubt. An order is given to the only unsettled purchase of that user and event that
-//! may have placed it (sent no later than the order, its hold not gone before it, give or
-//! take clock skew). When that is one still waiting for its own answer, it is left to that
-//! answer; when two may have placed it (an older purchase still unconfirmed), to neither until
-//! one of them settles.
+//! hold a new one back (it may stay so for days), so two can be in doubt. An order is given
+//! to the only unsettled purchase of that user and event that may have placed it (sent no
+//! later than the order, its hold not gone before it, give or take clock skew). When that is
+//! one still waiting for its own answer, it is left to that answer; when two may have placed
+//! it (an older purchase still unconfirmed), to neither until one of them settles.
 
 use std::sync::Arc;
 use std::time::Duration;
