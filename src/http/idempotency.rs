@@ -43,6 +43,7 @@ const NOT_STORED: &[ErrorCode] = &[
     ErrorCode::Unauthorized,
     ErrorCode::NotFound,
     ErrorCode::PayloadTooLarge,
+    ErrorCode::MethodNotAllowed,
     ErrorCode::Internal,
 ];
 

@@ -87,9 +87,63 @@ pub fn register<T: openapi::AppService>(
     (app.configure(hosted::routes), document)
 }
 
-/// Unknown routes answer problem+json too.
-pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(ErrorCode::NotFound, "no such route"))
+/// The methods each documented route takes, read from the OpenAPI document the routes make:
+/// a path that is a route, asked with another method, is told so (405 with `Allow`), not that
+/// the route does not exist.
+pub struct RouteMethods(Vec<(actix_web::dev::ResourceDef, Vec<&'static str>)>);
+
+impl RouteMethods {
+    pub fn of(document: &utoipa::openapi::OpenApi) -> Self {
+        let routes = document
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, has)| has.then_some(method))
+                .collect();
+                (actix_web::dev::ResourceDef::new(path.as_str()), methods)
+            })
+            .collect();
+        Self(routes)
+    }
+
+    /// The methods the route matching `path` takes, if one does.
+    fn allowed(&self, path: &str) -> Option<&[&'static str]> {
+        self.0
+            .iter()
+            .find(|(route, _)| route.is_match(path))
+            .map(|(_, methods)| methods.as_slice())
+    }
+}
+
+/// Unknown routes answer problem+json too; a known route asked with a method it does not take
+/// answers 405 with `Allow`.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    let allowed = req
+        .app_data::<web::Data<RouteMethods>>()
+        .and_then(|routes| routes.allowed(req.match_info().as_str()))
+        .filter(|methods| !methods.is_empty());
+    let Some(methods) = allowed else {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
+    };
+    let allow = methods.join(", ");
+    let mut resp = actix_web::ResponseError::error_response(&ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("this route takes {allow}"),
+    ));
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        resp.headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    Ok(resp)
 }
 
 /// Every public request is timed into `http.server.request.duration`, labelled by the route

@@ -140,6 +140,7 @@ impl Application {
             &http::openapi::document(),
         )?);
         let public_state = state.clone();
+        let route_methods = web::Data::new(http::RouteMethods::of(&http::openapi::document()));
         let example = example_app(&settings);
         let public = HttpServer::new(move || {
             let state = public_state.clone();
@@ -154,6 +155,7 @@ impl Application {
             .wrap(from_fn(http::request_id))
             .app_data(state.clone())
             .app_data(document.clone())
+            .app_data(route_methods.clone())
             .default_service(web::to(http::not_found))
         })
         .listen(public_listener)?

@@ -432,3 +432,36 @@ async fn rate_limited_when_one_user_calls_too_often() {
         .unwrap();
     assert_eq!(other.status(), 200);
 }
+
+/// A route asked with a method it does not take answers `405 method_not_allowed` with `Allow`;
+/// an unknown route still answers 404 (found by review: both were 404).
+#[tokio::test]
+async fn a_wrong_method_on_a_route_is_405_with_allow() {
+    let app = spawn_app().await;
+    let id = app.reserved("methods").await;
+    for (method, path, allow) in [
+        (Method::PATCH, format!("/v1/checkouts/{id}"), "GET, DELETE"),
+        (Method::GET, "/v1/checkouts".to_owned(), "POST"),
+        (Method::POST, format!("/v1/checkouts/{id}/payment"), "PUT"),
+    ] {
+        let resp = app
+            .request(method.clone(), &path, "methods")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            Some(allow.to_owned()),
+            "{method} {path}"
+        );
+        assert_problem(resp, 405, "method_not_allowed").await;
+    }
+    let unknown = app
+        .request(Method::GET, "/v1/nowhere", "methods")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(unknown, 404, "not_found").await;
+}

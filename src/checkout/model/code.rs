@@ -27,11 +27,13 @@ pub enum ErrorCode {
     PurchaseUnconfirmed,
     /// The request body is larger than any route takes.
     PayloadTooLarge,
+    /// The route exists, but not with this method.
+    MethodNotAllowed,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::Unauthorized,
         Self::NotFound,
         Self::ValidationFailed,
@@ -49,6 +51,7 @@ impl ErrorCode {
         Self::UpstreamUnavailable,
         Self::PurchaseUnconfirmed,
         Self::PayloadTooLarge,
+        Self::MethodNotAllowed,
         Self::Internal,
     ];
 
@@ -71,6 +74,7 @@ impl ErrorCode {
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::PurchaseUnconfirmed => "purchase_unconfirmed",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
         }
     }
@@ -264,6 +268,14 @@ impl ErrorCode {
                 seen_as: SeenAs::Problem,
                 when: "The body is over 64 KiB; nothing ran.",
                 action: "A bug in the app: no valid request is that large. Do not retry.",
+            },
+            Self::MethodNotAllowed => CodeDoc {
+                status: 405,
+                title: "The route does not take this method",
+                seen_as: SeenAs::Problem,
+                when: "The path is a route of the API, but not with this HTTP method; the \
+                       `Allow` header lists the methods it takes. Nothing ran.",
+                action: "A bug in the app: use a method `Allow` lists. Do not retry as is.",
             },
             Self::Internal => CodeDoc {
                 status: 500,

@@ -150,6 +150,7 @@ pub fn problem(code: ErrorCode) -> Value {
             "the purchase was sent but its answer was lost; it is not confirmed either way yet"
         }
         ErrorCode::PayloadTooLarge => "the body is larger than 65536 bytes",
+        ErrorCode::MethodNotAllowed => "this route takes GET, DELETE",
         ErrorCode::Internal => "internal error; read the checkout before trying again",
     };
     let error = if code == ErrorCode::ValidationFailed {
