@@ -123,7 +123,7 @@ impl Liveness {
 
     async fn reap(&self, replicas: &dyn ReplicaStore, metrics: &Metrics) {
         match replicas
-            .reap(self.config.dead_after, FORGET_DEAD_AFTER)
+            .reap(&self.replica_id, self.config.dead_after, FORGET_DEAD_AFTER)
             .await
         {
             Ok(dead) if !dead.is_empty() => {

@@ -226,10 +226,15 @@ pub trait ReplicaStore: Send + Sync {
     /// again; the leases another replica took from it meanwhile stay taken.
     async fn heartbeat(&self, replica: &str) -> StoreResult<()>;
 
-    /// Marks dead every live replica whose last heartbeat is older than `stale` (their leases
-    /// are free from now on) and forgets replicas dead for longer than `forget_after`. The
-    /// ids marked dead.
-    async fn reap(&self, stale: Duration, forget_after: Duration) -> StoreResult<Vec<String>>;
+    /// Marks dead every live replica but `reaper` whose last heartbeat is older than `stale`
+    /// (their leases are free from now on) and forgets replicas dead for longer than
+    /// `forget_after`. The ids marked dead.
+    async fn reap(
+        &self,
+        reaper: &str,
+        stale: Duration,
+        forget_after: Duration,
+    ) -> StoreResult<Vec<String>>;
 
     /// `replica` stopped cleanly: its leases are free at once.
     async fn retire(&self, replica: &str) -> StoreResult<()>;

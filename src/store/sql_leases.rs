@@ -86,12 +86,15 @@ macro_rules! heartbeat_sql {
     };
 }
 
-/// `$1` milliseconds: marks dead every live replica whose last heartbeat is older than that by
-/// the database clock `$now`; the ids marked.
+/// `$1` milliseconds, `$2` the reaping replica: marks dead every other live replica whose last
+/// heartbeat is older than that by the database clock `$now`; the ids marked. Never the
+/// reaper itself: a reap that waited for a connection past `dead_after` after its own
+/// heartbeat would otherwise mark its own replica dead, and its sweeper would take over its
+/// own work still in flight (found by review).
 macro_rules! reap_sql {
     ($now:literal) => {
         concat!(
-            "UPDATE replicas SET alive = FALSE WHERE alive AND heartbeat_at < ",
+            "UPDATE replicas SET alive = FALSE WHERE alive AND id <> $2 AND heartbeat_at < ",
             $now,
             " - $1 RETURNING id"
         )

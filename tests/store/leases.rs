@@ -21,6 +21,7 @@ crate::conformance!(crate::migrated =>
     release_lease_frees_only_the_owners_lease,
     a_live_replicas_lease_holds_past_its_until_and_its_death_frees_it,
     a_fresh_heartbeat_is_not_reaped_and_a_retired_replica_frees_its_leases,
+    a_replica_never_reaps_itself,
     leased_by_lists_exactly_one_replicas_leases,
     due_for_work_selects_what_needs_a_worker_oldest_first,
     due_for_work_respects_the_limit,
@@ -162,7 +163,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 async fn reap_when_stale(store: &Store, replica: &str) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let reaped = store.replicas.reap(Duration::ZERO, DAY).await;
+        let reaped = store.replicas.reap("reaper", Duration::ZERO, DAY).await;
         let reaped = reaped.expect("reap");
         if reaped.iter().any(|r| r == replica) || Instant::now() > deadline {
             return reaped;
@@ -206,13 +207,36 @@ async fn a_live_replicas_lease_holds_past_its_until_and_its_death_frees_it(store
     assert_eq!(lease.map(|l| l.owner), Some("r2/work".to_owned()));
 }
 
+/// A reap that ran late after its own replica's heartbeat (it waited for a connection) marks
+/// every other stale replica dead, never its own: its work is still in flight.
+async fn a_replica_never_reaps_itself(store: Store) {
+    store.replicas.heartbeat("r1").await.expect("heartbeat r1");
+    store.replicas.heartbeat("r2").await.expect("heartbeat r2");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reaped = loop {
+        let reaped = store.replicas.reap("r1", Duration::ZERO, DAY).await;
+        let reaped = reaped.expect("reap");
+        if !reaped.is_empty() || Instant::now() > deadline {
+            break reaped;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(
+        reaped,
+        vec!["r2".to_owned()],
+        "r1 reaped itself or missed r2"
+    );
+    let again = store.replicas.reap("r2", Duration::ZERO, DAY).await;
+    assert_eq!(again.expect("reap"), vec!["r1".to_owned()]);
+}
+
 async fn a_fresh_heartbeat_is_not_reaped_and_a_retired_replica_frees_its_leases(store: Store) {
     let checkout = bare_checkout("alice");
     store.checkouts.insert(&checkout).await.expect("insert");
     let id = checkout.id;
     store.replicas.heartbeat("r1").await.expect("heartbeat");
     assert!(take(&store, id, "r1/work", 1_000).await.is_some());
-    let reaped = store.replicas.reap(DAY, DAY).await.expect("reap");
+    let reaped = store.replicas.reap("reaper", DAY, DAY).await.expect("reap");
     assert!(
         reaped.is_empty(),
         "reaped a replica that just heartbeated: {reaped:?}"

@@ -16,6 +16,7 @@ macro_rules! impl_replica_store {
 
             async fn reap(
                 &self,
+                reaper: &str,
                 stale: std::time::Duration,
                 forget_after: std::time::Duration,
             ) -> $crate::store::StoreResult<Vec<String>> {
@@ -24,6 +25,7 @@ macro_rules! impl_replica_store {
                 let reaped: Vec<String> =
                     sqlx::query_scalar($crate::store::sql_leases::reap_sql!($now))
                         .bind(millis(stale))
+                        .bind(reaper)
                         .fetch_all(&self.pool)
                         .await?;
                 sqlx::query($crate::store::sql_leases::forget_dead_sql!($now))
