@@ -40,6 +40,9 @@ pub struct Liveness {
     held: Mutex<HashSet<String>>,
     /// Notified when a reaping freed some other replica's leases: the sweeper looks at once.
     reaped: Notify,
+    /// Whether stopping retires this replica (its leases free at once). Not while its work is
+    /// still running: that work may still send upstream.
+    retire_on_stop: std::sync::atomic::AtomicBool,
 }
 
 impl Liveness {
@@ -49,6 +52,7 @@ impl Liveness {
             config,
             held: Mutex::new(HashSet::new()),
             reaped: Notify::new(),
+            retire_on_stop: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -116,9 +120,27 @@ impl Liveness {
                 reaping_from = Some(Instant::now() + self.config.dead_after);
             }
         }
+        if !self
+            .retire_on_stop
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            tracing::warn!(
+                "work still running at shutdown: this replica's leases lapse when its heartbeat goes stale"
+            );
+            return;
+        }
         if let Err(e) = replicas.retire(&self.replica_id).await {
             tracing::warn!(error = %e, "could not retire this replica; its leases lapse when its heartbeat goes stale");
         }
+    }
+
+    /// Stopping will not retire this replica: some of its work is still running and may still
+    /// send upstream, so its leases must lapse only `dead_after` after it stops heartbeating,
+    /// not at once (found by review: a retired replica's reservation, still queued for the
+    /// quota, went out after another replica had failed the checkout and deleted its cart).
+    pub fn keep_leases_on_stop(&self) {
+        self.retire_on_stop
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     async fn reap(&self, replicas: &dyn ReplicaStore, metrics: &Metrics) {
@@ -182,6 +204,53 @@ mod tests {
                 dead_after: Duration::from_secs(3),
             },
         )
+    }
+
+    /// Stopping retires the replica (its leases free at once), unless its work is still
+    /// running: then it stays alive until its heartbeat goes stale.
+    #[tokio::test]
+    async fn stopping_retires_unless_work_is_still_running() {
+        let store = crate::store::Store::connect(&crate::tools::testdb::fresh_sqlite_url())
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrate");
+        for keep in [false, true] {
+            let liveness = liveness();
+            if keep {
+                liveness.keep_leases_on_stop();
+            }
+            let stop = CancellationToken::new();
+            stop.cancel();
+            // One heartbeat, then the stop: retired, or not.
+            liveness
+                .clone()
+                .run(store.replicas.clone(), Arc::new(Metrics::new()), stop)
+                .await;
+            // A replica still alive is one another can mark dead once its heartbeat is stale;
+            // a retired one is not. `witness` heartbeats after it: once the witness is
+            // reaped, replica-a's heartbeat is stale too, and is reaped unless retired.
+            store.replicas.heartbeat("witness").await.expect("witness");
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            let reaped = loop {
+                let reaped = store
+                    .replicas
+                    .reap("reaper", Duration::ZERO, Duration::from_secs(86_400))
+                    .await
+                    .expect("reap");
+                if reaped.iter().any(|r| r == "witness") || std::time::Instant::now() > deadline {
+                    break reaped;
+                }
+                tokio::task::yield_now().await;
+            };
+            let mut expected = vec!["witness".to_owned()];
+            if keep {
+                expected.push("replica-a".into());
+            }
+            let mut reaped = reaped;
+            reaped.sort();
+            expected.sort();
+            assert_eq!(reaped, expected, "kept leases: {keep}");
+        }
     }
 
     #[test]

@@ -261,11 +261,19 @@ impl Application {
         // worker's runtime die with it, and drivers still need them to release their leases.
         let still_running = self.service.hand_back(SHUTDOWN_GRACE).await;
         // Heartbeats went on while drivers handed back, so nobody took their checkouts over
-        // mid-way; retiring now frees whatever is left at once instead of after
-        // `replica.dead_after_secs`.
+        // mid-way. With nothing left running, retiring frees this replica's leases at once.
+        // With work still running (a call queued for the quota, a slow upstream) it may still
+        // send: the heartbeat goes on while the listeners drain, and the leases lapse only
+        // `replica.dead_after_secs` after the process is gone and nothing of it can send.
+        if still_running > 0 {
+            self.context.liveness.keep_leases_on_stop();
+            tokio::join!(public.stop(true), admin.stop(true));
+        }
         self.heartbeat_stop.cancel();
         let _ = heartbeat.await;
-        tokio::join!(public.stop(true), admin.stop(true));
+        if still_running == 0 {
+            tokio::join!(public.stop(true), admin.stop(true));
+        }
         let _ = public_task.await;
         let _ = admin_task.await;
         if let Some(sandbox) = self.sandbox {
