@@ -103,3 +103,52 @@ async fn five_hundred_concurrent_probes_answer_while_purchases_run() {
         latencies[250], latencies[494]
     );
 }
+
+/// Upstream confirms a purchase while the database is unreachable: the order (with the links
+/// only upstream's answer carries) is recorded once the database is back, not thrown to
+/// reconciliation (found by review: one failed write did, and the listing has no links).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_confirmed_during_a_database_outage_is_recorded_when_it_is_back() {
+    let direct = fresh_postgres_url().await;
+    let gate = UpstreamGate::start("127.0.0.1:5432".parse().expect("addr"))
+        .await
+        .expect("relay");
+    let via_gate = direct.replacen("127.0.0.1:5432", &gate.addr().to_string(), 1);
+    // A connection is waited for 1 s: the outage below outlasts it.
+    let app = spawn_app_with(&[
+        ("database.url", via_gate.as_str()),
+        ("database.acquire_timeout_secs", "1"),
+    ])
+    .await;
+    let id = app.paid("confirmed-in-outage").await;
+    // The purchase is made upstream at once; its answer comes 1.5 s later, into an outage of
+    // 4 s (its write waits 1 s for a connection, then fails; the gateway must try again).
+    app.sandbox().inject(fault("purchase:latency=1500:1"));
+    let purchase = app
+        .client
+        .post(format!("{}/v1/checkouts/{id}/purchase", app.address))
+        .bearer_auth(token_for("confirmed-in-outage"))
+        .header("Prefer", "wait=0")
+        .timeout(Duration::from_secs(20))
+        .send();
+    let outage = async {
+        eventually("the purchase reaches upstream", || async {
+            app.sandbox().stats().orders == 1
+        })
+        .await;
+        gate.outage(Duration::from_secs(4)).await;
+    };
+    let (answered, ()) = tokio::join!(purchase, outage);
+    let _ = answered.expect("an answer, not a hang");
+    let body = app
+        .wait_for_state(&id, "confirmed-in-outage", "purchased")
+        .await;
+    let order = &body["order"];
+    assert!(
+        order["redemption_url"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty()),
+        "recorded from the listing, not from upstream's answer: {body}"
+    );
+    assert_eq!(app.sandbox().stats().orders, 1);
+}

@@ -9,8 +9,14 @@ use crate::checkout::service::CheckoutService;
 use crate::checkout::state::CheckoutState;
 use crate::ids::{CheckoutId, OrderId};
 use crate::store::Written;
+use crate::upstream::backoff::backoff;
 use crate::upstream::error::FaultCode;
 use crate::upstream::{Priority, Reply, UpstreamError, wire};
+
+/// How many times, and at most how far apart, a confirmed purchase's write is tried again
+/// while the database is unreachable: about five minutes.
+const RECORD_TRIES: u32 = 35;
+const RECORD_PAUSE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How often a purchase waiting for another of the same user and event looks again.
 const SERIAL_PURCHASE_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -193,14 +199,34 @@ impl CheckoutService {
             .then(|| crate::checkout::notice::purchase_confirmed(self, checkout, &order))
             .flatten();
         // The purchase settles the operation: this write frees the checkout too (as `save`
-        // does), so no hand-back follows.
+        // does), so no hand-back follows. The order exists only in this process until it is
+        // written (upstream's answer carries the links its listing does not): a database out
+        // for a moment is waited out, not given up on (found by review: one failed write threw
+        // a confirmed purchase to reconciliation, or left it unconfirmed).
         let checkouts = &self.store.checkouts;
-        self.write_leased(checkout, None, async |c| {
-            // A purchase cannot be released: nothing in its row is news to the driver.
-            let recorded = checkouts.record_purchase(c, &order, notice.as_ref()).await;
-            recorded.map(|()| Written::default())
-        })
-        .await?;
+        let mut attempt = 0;
+        loop {
+            let written = self
+                .write_leased(checkout, None, async |c| {
+                    // A purchase cannot be released: nothing in its row is news to the driver.
+                    let recorded = checkouts.record_purchase(c, &order, notice.as_ref()).await;
+                    recorded.map(|()| Written::default())
+                })
+                .await;
+            match written {
+                Ok(()) => break,
+                Err(e) if e.is_unavailable() && attempt < RECORD_TRIES => {
+                    attempt += 1;
+                    tracing::warn!(checkout_id = %checkout.id, error = %e, "a confirmed purchase could not be recorded yet; trying again");
+                    tokio::time::sleep(backoff(attempt).min(RECORD_PAUSE)).await;
+                }
+                Err(e) => {
+                    // The last word on it: operators can record it from this line.
+                    tracing::error!(checkout_id = %checkout.id, order_token = %order.order_token, error = %e, "a purchase upstream confirmed could not be recorded");
+                    return Err(e.into());
+                }
+            }
+        }
         self.recent_orders.insert(checkout.id, order);
         if notice.is_some() {
             self.notices_queued.notify_one();
