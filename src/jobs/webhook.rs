@@ -121,14 +121,46 @@ impl WebhookSender {
             Ok(resp) if resp.status().is_success() => Ok(()),
             Ok(resp) => Err(SendError::Status(resp.status().as_u16())),
             Err(e) if e.is_timeout() => Err(SendError::Timeout(self.target.timeout)),
-            Err(e) => Err(SendError::Transport(e.to_string())),
+            Err(e) => Err(SendError::Transport(transport_reason(e))),
         }
     }
+}
+
+/// What went wrong on the way, without the URL (its query may hold the receiver's credentials;
+/// found by review in the logs and `last_error`) and with the causes reqwest's own message
+/// leaves out (connection refused, TLS, DNS).
+fn transport_reason(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    reason
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_transport_failure_names_its_cause_never_the_url() {
+        // A port nothing listens on: refused.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let e = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/hook?token=QSECRET12345"))
+            .send()
+            .await
+            .expect_err("refused");
+        let reason = transport_reason(e);
+        assert!(!reason.contains("QSECRET12345"), "{reason}");
+        assert!(!reason.contains("/hook"), "{reason}");
+        assert!(reason.to_lowercase().contains("refused"), "{reason}");
+    }
 
     #[test]
     fn signs_like_the_standard_webhooks_example() {
