@@ -212,7 +212,11 @@ impl UnredeemedJob {
         if report.queued > 0 {
             self.wake_delivery.notify_one();
         }
-        tracing::info!(run_id = %run.id, known = report.known, unknown = report.unknown, status = ?report.status, "unredeemed-orders run finished");
+        if report.status == RunStatus::Failed {
+            tracing::warn!(run_id = %run.id, known = report.known, unknown = report.unknown, "unredeemed-orders run failed");
+        } else {
+            tracing::info!(run_id = %run.id, known = report.known, unknown = report.unknown, status = ?report.status, "unredeemed-orders run finished");
+        }
         Ok(Some(report))
     }
 

@@ -6,6 +6,7 @@
 use super::parts::{self, BuildOptions, Built};
 use crate::config::Settings;
 use crate::jobs::Jobs;
+use crate::jobs::model::RunStatus;
 use crate::jobs::report;
 use crate::jobs::unredeemed::RunRequest;
 use crate::upstream::UnredeemedQuery;
@@ -47,6 +48,17 @@ pub async fn run(settings: Settings, request: CliRun) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print!("{}", report::table(&report, pass));
+    }
+    // A script or an operator following the runbook learns of a failure from the exit status
+    // too (found by review: a failed run exited 0).
+    if report.status == RunStatus::Failed {
+        anyhow::bail!("the unredeemed-orders run failed (see above)");
+    }
+    if let Some(pass) = pass.filter(|p| p.dead_lettered > 0) {
+        anyhow::bail!(
+            "{} deliveries were dead-lettered (see above)",
+            pass.dead_lettered
+        );
     }
     Ok(())
 }

@@ -576,3 +576,45 @@ async fn the_command_line_run_needs_no_http_server() {
         Some("cli-user")
     );
 }
+
+/// A run that fails (upstream unreachable) fails the command too: a script or an operator
+/// following the runbook sees it in the exit status (found by review: it exited 0).
+#[tokio::test]
+async fn a_failed_command_line_run_is_an_error() {
+    use checkout_gateway::config::{LoadOptions, Settings};
+    use checkout_gateway::startup::once::{self, CliRun};
+
+    let app = spawn_app().await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        listener.local_addr().expect("addr").port()
+    };
+    let unreachable = format!("http://127.0.0.1:{closed}/partners/v1");
+    let (public, admin) = (free_address(), free_address());
+    let settings = Settings::load(&LoadOptions::local_with(&[
+        ("database.url", app.database_url.as_str()),
+        ("upstream.base_url", unreachable.as_str()),
+        ("upstream.timeout_secs", "1"),
+        ("http.listen", public.as_str()),
+        ("admin.listen", admin.as_str()),
+    ]))
+    .expect("settings");
+    let request = CliRun {
+        query: None,
+        json: true,
+    };
+    let outcome = once::run(settings, request).await;
+    assert!(outcome.is_err(), "a failed run exited cleanly");
+    let runs = store_of(&app)
+        .await
+        .jobs
+        .list_runs(JobName::Unredeemed, 10)
+        .await
+        .expect("runs");
+    assert_eq!(runs[0].status, RunStatus::Failed, "{runs:?}");
+}
+
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    listener.local_addr().expect("addr").to_string()
+}
