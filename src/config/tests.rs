@@ -390,3 +390,18 @@ fn production_requires_an_https_payment_page_and_https_return_urls() {
     o.push(("hosted_page.frame_ancestors", "https://app.partner.example"));
     assert!(production(&o).is_ok());
 }
+
+#[test]
+fn the_admin_token_is_kept_without_the_whitespace_around_it() {
+    // A Secret made with `kubectl --from-file` ends in a newline; requests send the bare token.
+    let s = load(&[("admin.token", "  Zq7vR2mX9pL4sT8wN1bK6yH3jD5fG0cA\n")]).expect("loads");
+    let token = s.admin.token.expect("a token");
+    assert_eq!(token.expose_secret(), "Zq7vR2mX9pL4sT8wN1bK6yH3jD5fG0cA");
+    assert!(
+        load(&[("admin.token", " \n")])
+            .expect("loads")
+            .admin
+            .token
+            .is_none()
+    );
+}

@@ -181,7 +181,11 @@ pub(super) fn validate(env: AppEnv, raw: Raw) -> Result<Settings, ConfigError> {
         },
         admin: AdminSettings {
             listen: raw.admin.listen,
-            token: non_empty(raw.admin.token),
+            // Compared with the trimmed bearer a request sends: a Secret made with
+            // `kubectl --from-file` ends in a newline that would lock the admin API out.
+            token: non_empty(SecretString::from(
+                raw.admin.token.expose_secret().trim().to_owned(),
+            )),
         },
         database: raw.database,
         upstream: UpstreamConfig {
