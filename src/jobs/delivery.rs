@@ -61,6 +61,9 @@ pub struct DeliveryPass {
     pub dead_lettered: usize,
     /// Attempts whose lease was lost before the outcome was written.
     pub lost: usize,
+    /// Leased but not attempted: the lease would not have covered the attempt. Claimed again
+    /// once it lapses.
+    pub deferred: usize,
     pub errors: usize,
 }
 
@@ -91,7 +94,14 @@ impl DeliveryWorker {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(tick) => {}
             }
-            let pass = self.deliver_due().await;
+            // A stop does not wait for the pass (up to a batch of receivers' timeouts): a
+            // message cut off mid-way keeps its lease until it lapses and is sent again, as
+            // after a crash (receivers deduplicate on `webhook-id`). Found by review: SIGTERM
+            // waited for the pass before the checkouts were handed back.
+            let pass = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                pass = self.deliver_due() => pass,
+            };
             if pass != DeliveryPass::default() {
                 tracing::info!(?pass, "webhook delivery pass");
             }
@@ -118,7 +128,15 @@ impl DeliveryWorker {
                 return pass;
             }
         };
+        let claimed = std::time::Instant::now();
         for delivery in due {
+            // Only while the lease covers a whole attempt: past that, another replica may
+            // claim the message and both would send it at once (found by review: a batch of
+            // slow receivers outlasted its lease). The rest are claimed again when it lapses.
+            if claimed.elapsed() + self.sender_timeout() > hold {
+                pass.deferred += 1;
+                continue;
+            }
             match self.attempt(&delivery).await {
                 Ok(Some(DeliveryOutcome::Delivered)) => pass.delivered += 1,
                 Ok(Some(DeliveryOutcome::Failed)) => pass.failed += 1,

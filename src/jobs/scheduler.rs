@@ -34,7 +34,13 @@ impl Scheduler {
             let now = self.job.context.clock.now();
             let latest = self.schedule.latest_at_or_before(now);
             if latest.is_some() && latest != settled {
-                match self.tick(now, booted_at).await {
+                // A stop does not wait for a run: its lease lapses and a replica still running
+                // takes it over (its findings and deliveries are kept once per order).
+                let ticked = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    ticked = self.tick(now, booted_at) => ticked,
+                };
+                match ticked {
                     Ok(Some(done)) => settled = Some(done),
                     Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
