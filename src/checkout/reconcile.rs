@@ -50,6 +50,13 @@ use crate::upstream::{CallContext, Priority, UnredeemedQuery, UpstreamError, wir
 const LONGEST_PAUSE: Duration = Duration::from_secs(10);
 /// Clock skew and processing delay allowed between the purchase and the order's time.
 const SLACK_MS: i64 = 5 * 60 * 1000;
+/// The clock skew allowed between upstream's order times and this gateway's send and hold
+/// times when telling whose an order is. Small on purpose: a skew larger than it only ever
+/// leaves an order unattributed (its purchase stays unconfirmed), never gives it to another
+/// purchase, which was sent at least `checkout.unconfirmed_after_secs` apart (found by the
+/// soak: with 5 minutes here, two lost purchases of a user two minutes apart were both
+/// "possible owners" of one order, and it went to neither).
+const CLOCK_SKEW_MS: i64 = 10 * 1000;
 /// Lookups of an unconfirmed purchase: the first a minute after, then at growing intervals
 /// (half the time since the purchase), at most hourly, for a week. After that only the
 /// unredeemed-orders job's listings bring it up again.
@@ -266,10 +273,12 @@ impl Claimant {
     }
 
     /// Whether this purchase may have placed an order at `order_ms`: sent no later than it,
-    /// and its hold not gone before it (give or take [`SLACK_MS`] of clock skew each way).
+    /// and its hold not gone before it (give or take [`CLOCK_SKEW_MS`] each way).
     fn may_have_placed(&self, order_ms: i64) -> bool {
-        let sent_before = self.asked_ms.is_some_and(|a| a <= order_ms + SLACK_MS);
-        let held_then = self.hold_until_ms.is_none_or(|h| order_ms <= h + SLACK_MS);
+        let sent_before = self.asked_ms.is_some_and(|a| a <= order_ms + CLOCK_SKEW_MS);
+        let held_then = self
+            .hold_until_ms
+            .is_none_or(|h| order_ms <= h + CLOCK_SKEW_MS);
         sent_before && held_then
     }
 }
@@ -324,9 +333,33 @@ mod tests {
     fn an_order_two_purchases_may_have_placed_goes_to_neither() {
         // Nearness in time is no proof: the order waits until one of them settles.
         let older = claimant(CheckoutState::PurchaseUnconfirmed, 0);
-        let newer = claimant(CheckoutState::PurchaseUnknown, 120);
+        let newer = claimant(CheckoutState::PurchaseUnknown, 5);
         assert!(owner_of(at(3), &[older, newer]).is_none());
         assert!(owner_of(at(122), &[older, newer]).is_none());
+    }
+
+    #[test]
+    fn an_order_placed_before_a_purchase_was_sent_is_not_its_own() {
+        // Two minutes apart (a user buys again once the first is unconfirmed): an order
+        // placed right after the first was sent is the first's; right after the second, the
+        // second's if the first's hold was gone by then.
+        let older = Claimant {
+            hold_until_ms: Some(at(120)),
+            ..claimant(CheckoutState::PurchaseUnconfirmed, 0)
+        };
+        let newer = claimant(CheckoutState::PurchaseUnknown, 150);
+        assert_eq!(
+            owner_of(at(3), &[older, newer]).map(|c| c.id),
+            Some(older.id)
+        );
+        assert_eq!(
+            owner_of(at(152), &[older, newer]).map(|c| c.id),
+            Some(newer.id)
+        );
+        // A second sent within the clock skew of the first's hold ending: either may have
+        // placed an order of that moment.
+        let hasty = claimant(CheckoutState::PurchaseUnknown, 125);
+        assert!(owner_of(at(126), &[older, hasty]).is_none());
     }
 
     #[test]
