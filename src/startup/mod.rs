@@ -136,11 +136,10 @@ impl Application {
             checkouts: http::rendered::Rendered::new("a checkout"),
             hosted,
         });
-        let document = web::Data::new(http::openapi::docs::ApiDocument::new(
-            &http::openapi::document(),
-        )?);
+        let openapi = http::openapi::document();
+        let document = web::Data::new(http::openapi::docs::ApiDocument::new(&openapi)?);
         let public_state = state.clone();
-        let route_methods = web::Data::new(http::RouteMethods::of(&http::openapi::document()));
+        let route_methods = web::Data::new(http::RouteMethods::of(&openapi));
         let example = example_app(&settings);
         let public = HttpServer::new(move || {
             let state = public_state.clone();
