@@ -151,6 +151,15 @@ impl fmt::Debug for CardNumber {
     }
 }
 
+/// Whether `digits` (ASCII digits only) could be a card number: 13–19 of them, Luhn-valid.
+/// The one rule the log redactor and [`contains_grouped_card_number`] judge runs by.
+pub(crate) fn is_card_number(digits: &str) -> bool {
+    NUMBER_DIGITS.contains(&digits.len()) && luhn_valid(digits)
+}
+
+/// How many digits a card number judged by [`is_card_number`] has.
+pub(crate) const NUMBER_DIGITS: std::ops::Range<usize> = 13..20;
+
 /// Luhn (mod 10) check over ASCII digits (also how the log redactor spots card numbers).
 pub(crate) fn luhn_valid(digits: &str) -> bool {
     let sum: u32 = digits
@@ -185,7 +194,7 @@ pub fn contains_grouped_card_number(text: &str) -> bool {
             let mut digits = String::new();
             groups[from..].iter().any(|g| {
                 digits.push_str(g);
-                (13..=19).contains(&digits.len()) && luhn_valid(&digits)
+                is_card_number(&digits)
             })
         })
     };

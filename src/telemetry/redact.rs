@@ -10,8 +10,6 @@
 
 use std::sync::{LazyLock, RwLock};
 
-use crate::card::luhn_valid;
-
 const MASK: &str = "[REDACTED]";
 /// Tokens rotate (hourly for OAuth): the newest are kept, the list stays bounded.
 const MAX_SECRETS: usize = 64;
@@ -95,7 +93,7 @@ fn is_session_token(bytes: &[u8]) -> bool {
 
 /// A Luhn-valid run of 13–19 digits, as [`mask_card_numbers`] finds them.
 fn is_card_number(run: &[u8]) -> bool {
-    (CARD_MIN_DIGITS..=19).contains(&run.len()) && std::str::from_utf8(run).is_ok_and(luhn_valid)
+    std::str::from_utf8(run).is_ok_and(crate::card::is_card_number)
 }
 
 /// `line` with every secret it contains masked.
@@ -162,7 +160,7 @@ fn digit_bits(word: [u8; 8]) -> u64 {
 }
 
 /// The fewest digits a card number has.
-const CARD_MIN_DIGITS: usize = 13;
+const CARD_MIN_DIGITS: usize = crate::card::NUMBER_DIGITS.start;
 
 /// Whether `text` holds what the redactor would mask as a card number (a Luhn-valid run of
 /// 13–19 digits).
